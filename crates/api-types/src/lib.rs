@@ -1,0 +1,464 @@
+//! Wire types of the Magistrala-compatible HTTP API (requests, responses and the
+//! error body). Shared by the server, the CLI and the tests. Field names, omission
+//! rules and time formats follow the contract; see shared/spec/magistrala-api.md.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+pub type Metadata = Map<String, Value>;
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The error body: `{"message": "..."}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct ErrorRes {
+    pub message: String,
+}
+
+// ---------- users ----------
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct UserCredentials {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub username: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub secret: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct UserReq {
+    #[serde(default)]
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub credentials: UserCredentials,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub metadata: Metadata,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub private_metadata: Metadata,
+    #[serde(default)]
+    pub profile_picture: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub role: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UserRes {
+    pub id: String,
+    pub first_name: String,
+    pub last_name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[schema(value_type = Object)]
+    pub metadata: Metadata,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[schema(value_type = Object)]
+    pub private_metadata: Metadata,
+    pub status: String,
+    pub role: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub profile_picture: String,
+    pub credentials: UserCredentials,
+    pub email: String,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_by: Option<String>,
+    pub verified_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UsersPage {
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub limit: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub offset: u64,
+    pub total: u64,
+    pub users: Vec<UserRes>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct TokenReq {
+    #[serde(default, alias = "identity", alias = "email")]
+    pub username: String,
+    #[serde(default, alias = "secret")]
+    pub password: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TokenRes {
+    pub access_token: String,
+    pub refresh_token: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub access_type: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct RevokeReq {
+    #[serde(default)]
+    pub token_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RefreshTokenInfo {
+    pub id: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RefreshTokensRes {
+    pub refresh_tokens: Vec<RefreshTokenInfo>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct UserUpdateReq {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Metadata>,
+    #[schema(value_type = Option<Object>)]
+    pub private_metadata: Option<Metadata>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct UsernameReq {
+    #[serde(default)]
+    pub username: String,
+}
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct EmailReq {
+    #[serde(default)]
+    pub email: String,
+}
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct TagsReq {
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct PictureReq {
+    #[serde(default)]
+    pub profile_picture: String,
+}
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct RoleReq {
+    #[serde(default)]
+    pub role: String,
+}
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct SecretReq {
+    #[serde(default)]
+    pub old_secret: String,
+    #[serde(default)]
+    pub new_secret: String,
+}
+
+// ---------- domains ----------
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct DomainReq {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub route: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub metadata: Metadata,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct DomainUpdateReq {
+    pub name: Option<String>,
+    pub tags: Option<Vec<String>>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Metadata>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DomainRes {
+    pub id: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[schema(value_type = Object)]
+    pub metadata: Metadata,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    pub route: String,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_name: Option<String>,
+    pub created_by: String,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_by: Option<String>,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DomainsPage {
+    pub total: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub offset: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub limit: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<DomainRes>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RoleRes {
+    pub id: String,
+    pub name: String,
+    pub entity_id: String,
+    pub actions: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RolesPage {
+    pub total: u64,
+    pub offset: u64,
+    pub limit: u64,
+    pub roles: Vec<RoleRes>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct InvitationReq {
+    #[serde(default)]
+    pub invitee_user_id: String,
+    #[serde(default)]
+    pub role_id: String,
+    #[serde(default)]
+    pub resend: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct InvitationDomainReq {
+    #[serde(default)]
+    pub domain_id: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct InvitationDeleteReq {
+    #[serde(default)]
+    pub user_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct InvitationRes {
+    pub invited_by: String,
+    pub invitee_user_id: String,
+    pub domain_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub domain_name: String,
+    pub role_id: String,
+    pub role_name: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub confirmed_at: String,
+    pub rejected_at: String,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub resend: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct InvitationsPage {
+    pub total: u64,
+    pub offset: u64,
+    pub limit: u64,
+    pub invitations: Vec<InvitationRes>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MessageRes {
+    pub message: String,
+}
+
+// ---------- clients ----------
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct ClientCredentials {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub identity: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub secret: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct ClientReq {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub metadata: Metadata,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub private_metadata: Metadata,
+    #[serde(default)]
+    pub credentials: ClientCredentials,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub parent_group_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ClientRes {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    pub domain_id: String,
+    pub credentials: ClientCredentials,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[schema(value_type = Object)]
+    pub metadata: Metadata,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[schema(value_type = Object)]
+    pub private_metadata: Metadata,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_by: Option<String>,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ClientsPage {
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub limit: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub offset: u64,
+    pub total: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<ClientRes>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct ClientUpdateReq {
+    pub name: Option<String>,
+    pub tags: Option<Vec<String>>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Metadata>,
+    #[schema(value_type = Option<Object>)]
+    pub private_metadata: Option<Metadata>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct ClientSecretReq {
+    #[serde(default)]
+    pub secret: String,
+}
+
+// ---------- channels ----------
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct ChannelReq {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub route: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub metadata: Metadata,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub parent_group_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ChannelRes {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    pub domain_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[schema(value_type = Object)]
+    pub metadata: Metadata,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_by: Option<String>,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ChannelsPage {
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub limit: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub offset: u64,
+    pub total: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<ChannelRes>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct ChannelUpdateReq {
+    pub name: Option<String>,
+    pub tags: Option<Vec<String>>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Metadata>,
+}
+
+/// Body of `/{d}/channels/{id}/connect|disconnect` (channel from the path) and of
+/// `/{d}/channels/connect|disconnect` (`channel_ids` × `client_ids` × `types`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct ConnectionReq {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channel_ids: Vec<String>,
+    #[serde(default)]
+    pub client_ids: Vec<String>,
+    #[serde(default)]
+    pub types: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HealthRes {
+    pub status: String,
+    pub version: String,
+    pub commit: String,
+    pub description: String,
+    pub build_time: String,
+    pub instance_id: String,
+}

@@ -1,0 +1,153 @@
+//! The bus: change events and (later) messages travel on subjects with NATS's rules
+//! (`.`-separated tokens, `*` one token, `>` the rest). `LocalBus` keeps one process's
+//! subscribers in memory with exactly those rules, so behaviour does not change when a
+//! deployment moves to NATS.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+/// Per-subscriber queue length. A subscriber that falls this far behind loses the
+/// newest messages (counted in `dropped`) instead of slowing the publisher down.
+pub const SUBSCRIBER_QUEUE: usize = 4096;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusMessage {
+    pub subject: String,
+    pub payload: Vec<u8>,
+}
+
+pub struct Subscription {
+    pub rx: mpsc::Receiver<BusMessage>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("bus: {0}")]
+    Other(String),
+}
+
+#[async_trait]
+pub trait MessageBus: Send + Sync {
+    async fn publish(&self, subject: &str, payload: Vec<u8>) -> Result<(), BusError>;
+    async fn subscribe(&self, pattern: &str) -> Result<Subscription, BusError>;
+    fn kind(&self) -> &'static str;
+}
+
+/// NATS subject matching: `*` matches one token, `>` one or more trailing tokens.
+pub fn subject_matches(pattern: &str, subject: &str) -> bool {
+    let mut p = pattern.split('.');
+    let mut s = subject.split('.');
+    loop {
+        match (p.next(), s.next()) {
+            (Some(">"), Some(_)) => return true,
+            (Some("*"), Some(_)) => {}
+            (Some(a), Some(b)) if a == b => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+struct Sub {
+    pattern: String,
+    tx: mpsc::Sender<BusMessage>,
+}
+
+#[derive(Default, Clone)]
+pub struct LocalBus {
+    subs: Arc<Mutex<Vec<Sub>>>,
+    dropped: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl LocalBus {
+    pub fn new() -> LocalBus {
+        LocalBus::default()
+    }
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+#[async_trait]
+impl MessageBus for LocalBus {
+    async fn publish(&self, subject: &str, payload: Vec<u8>) -> Result<(), BusError> {
+        let mut subs = self.subs.lock().map_err(|e| BusError::Other(e.to_string()))?;
+        subs.retain(|s| !s.tx.is_closed());
+        for s in subs.iter().filter(|s| subject_matches(&s.pattern, subject)) {
+            let msg = BusMessage {
+                subject: subject.to_string(),
+                payload: payload.clone(),
+            };
+            if s.tx.try_send(msg).is_err() {
+                self.dropped
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    async fn subscribe(&self, pattern: &str) -> Result<Subscription, BusError> {
+        let (tx, rx) = mpsc::channel(SUBSCRIBER_QUEUE);
+        self.subs
+            .lock()
+            .map_err(|e| BusError::Other(e.to_string()))?
+            .push(Sub {
+                pattern: pattern.to_string(),
+                tx,
+            });
+        Ok(Subscription { rx })
+    }
+
+    fn kind(&self) -> &'static str {
+        "local"
+    }
+}
+
+/// A change event: something in the model was created, updated or removed.
+/// Published as JSON on `events.<entity>.<operation>`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Event {
+    pub entity: String,
+    pub operation: String,
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    pub at: String,
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub data: serde_json::Value,
+}
+
+impl Event {
+    pub fn subject(&self) -> String {
+        format!("events.{}.{}", self.entity, self.operation)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matching() {
+        assert!(subject_matches("a.b", "a.b"));
+        assert!(subject_matches("a.*", "a.b"));
+        assert!(!subject_matches("a.*", "a.b.c"));
+        assert!(subject_matches("a.>", "a.b.c"));
+        assert!(!subject_matches("a.>", "a"));
+        assert!(!subject_matches("a.b", "a.c"));
+    }
+
+    #[tokio::test]
+    async fn local_delivery() {
+        let bus = LocalBus::new();
+        let mut s = bus.subscribe("events.>").await.unwrap();
+        let mut other = bus.subscribe("m.*").await.unwrap();
+        bus.publish("events.client.create", b"x".to_vec()).await.unwrap();
+        let m = s.rx.recv().await.unwrap();
+        assert_eq!(m.subject, "events.client.create");
+        assert!(other.rx.try_recv().is_err());
+    }
+}

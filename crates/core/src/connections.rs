@@ -1,0 +1,112 @@
+//! Connections: client ↔ channel, typed publish/subscribe. A caller may connect a
+//! client to a channel only if they may manage both; both must be in the domain.
+//! Connect and disconnect are idempotent and all-or-nothing.
+
+use std::collections::BTreeSet;
+
+use serde_json::json;
+use switchyard_auth::policy::Action;
+use switchyard_domain::{Connection, ConnectionType, validate};
+use uuid::Uuid;
+
+use crate::{Caller, Core, Error, Result};
+
+/// Parses ids and types of a connect/disconnect request.
+fn parse(channel_ids: &[String], client_ids: &[String], types: &[String]) -> Result<(Vec<Uuid>, Vec<Uuid>, Vec<ConnectionType>)> {
+    if channel_ids.is_empty() || client_ids.is_empty() {
+        return Err(Error::InvalidInput("missing entity id".into()));
+    }
+    if types.is_empty() {
+        return Err(Error::InvalidInput("missing connection type".into()));
+    }
+    let ids = |v: &[String]| -> Result<Vec<Uuid>> {
+        let set: Result<BTreeSet<Uuid>> = v.iter().map(|s| Ok(validate::parse_id(s)?)).collect();
+        Ok(set?.into_iter().collect())
+    };
+    let ts: Result<BTreeSet<ConnectionType>> = types.iter().map(|t| Ok(ConnectionType::parse(t)?)).collect();
+    Ok((ids(channel_ids)?, ids(client_ids)?, ts?.into_iter().collect()))
+}
+
+impl Core {
+    async fn plan_connections(&self, caller: &Caller, domain: Uuid, channel_ids: &[String], client_ids: &[String], types: &[String]) -> Result<Vec<Connection>> {
+        let (chs, cls, ts) = parse(channel_ids, client_ids, types)?;
+        let access = self.domain_access(caller, domain, true).await?;
+        for ch in &chs {
+            self.channel_for(caller, access, domain, *ch, Action::Connect).await?;
+        }
+        for cl in &cls {
+            self.client_for(caller, access, domain, *cl, Action::Connect).await?;
+        }
+        let mut out = Vec::with_capacity(chs.len() * cls.len() * ts.len());
+        for ch in &chs {
+            for cl in &cls {
+                for t in &ts {
+                    out.push(Connection {
+                        channel_id: *ch,
+                        client_id: *cl,
+                        kind: *t,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn emit_connections(&self, op: &str, domain: Uuid, cs: &[Connection]) {
+        for c in cs {
+            self.emit(
+                "connection",
+                op,
+                c.client_id,
+                Some(domain),
+                json!({"channel_id": c.channel_id, "client_id": c.client_id, "type": c.kind.as_str()}),
+            )
+            .await;
+        }
+    }
+
+    pub async fn connect(&self, caller: &Caller, domain: Uuid, channel_ids: &[String], client_ids: &[String], types: &[String]) -> Result<()> {
+        let plan = self.plan_connections(caller, domain, channel_ids, client_ids, types).await?;
+        let added = self.store.connect(domain, &plan).await?;
+        self.emit_connections("connect", domain, &added).await;
+        Ok(())
+    }
+
+    pub async fn disconnect(&self, caller: &Caller, domain: Uuid, channel_ids: &[String], client_ids: &[String], types: &[String]) -> Result<()> {
+        let plan = self.plan_connections(caller, domain, channel_ids, client_ids, types).await?;
+        let removed = self.store.disconnect(domain, &plan).await?;
+        self.emit_connections("disconnect", domain, &removed).await;
+        Ok(())
+    }
+}
+
+impl Core {
+    /// Channels a client is connected to. Without a domain (the document's
+    /// `/clients/{id}/channels`), the client's own domain is used.
+    pub async fn channels_of_client(&self, caller: &Caller, domain: Option<Uuid>, client: Uuid, q: &switchyard_domain::QueryParams) -> Result<switchyard_domain::Page<switchyard_domain::Channel>> {
+        let domain = match domain {
+            Some(d) => d,
+            None => self.store.client_any_domain(client).await?.domain_id,
+        };
+        let access = self.domain_access(caller, domain, true).await?;
+        self.client_for(caller, access, domain, client, Action::View).await?;
+        let mut eq = q.entity_query()?;
+        eq.client = Some(client);
+        if !switchyard_auth::policy::sees_all(access) {
+            eq.created_by = Some(caller.user);
+        }
+        Ok(self.store.list_channels(domain, &eq).await?)
+    }
+
+    /// Clients connected to a channel.
+    pub async fn clients_of_channel(&self, caller: &Caller, domain: Uuid, channel: Uuid, q: &switchyard_domain::QueryParams) -> Result<switchyard_domain::Page<switchyard_domain::Client>> {
+        let access = self.domain_access(caller, domain, true).await?;
+        self.channel_for(caller, access, domain, channel, Action::View).await?;
+        let mut eq = q.entity_query()?;
+        eq.channel = Some(channel);
+        if !switchyard_auth::policy::sees_all(access) {
+            eq.created_by = Some(caller.user);
+        }
+        Ok(self.store.list_clients(domain, &eq).await?)
+    }
+}

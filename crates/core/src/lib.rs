@@ -1,0 +1,216 @@
+//! Core services. Every path in (HTTP, MQTT, provision, bootstrap) goes through these
+//! functions, which take the caller first and check permission before anything else.
+//! Multi-entity writes are one store transaction. Every change emits an event.
+
+mod channels;
+mod clients;
+mod connections;
+mod domains;
+mod error;
+mod users;
+
+use std::{
+    collections::HashSet,
+    sync::{Arc, RwLock},
+};
+
+use switchyard_auth::{Clock, Tokenizer, policy::DomainAccess};
+use switchyard_bus::{Event, MessageBus};
+use switchyard_domain::{DomainRole, Status, Timestamp, UserRole};
+use switchyard_store::Store;
+use uuid::Uuid;
+
+pub use channels::{ChannelUpdate, NewChannel};
+pub use clients::{ClientUpdate, NewClient};
+pub use domains::{DomainUpdate, NewDomain};
+pub use error::{Error, Result};
+pub use users::{NewUser, TokenPair, UserUpdate};
+
+/// Who is calling: an authenticated user (from a verified access token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    pub user: Uuid,
+    pub role: UserRole,
+    pub verified: bool,
+}
+
+impl Caller {
+    pub fn is_super_admin(&self) -> bool {
+        self.role == UserRole::Admin
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    pub allow_self_register: bool,
+    pub allow_unverified: bool,
+    /// `MG_USERS_PASS_REGEX`.
+    pub password_regex: regex::Regex,
+    /// Largest accepted bulk create (items).
+    pub bulk_max: usize,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig {
+            allow_self_register: true,
+            allow_unverified: true,
+            password_regex: regex::Regex::new("^.{8,}$").expect("static regex"),
+            bulk_max: 1000,
+        }
+    }
+}
+
+/// In-memory revocations so access-token checks need no database query: users that
+/// are disabled/deleted and refresh sessions that were revoked. Kept fresh on every
+/// node by the change events.
+#[derive(Default)]
+struct Revocations {
+    users: HashSet<Uuid>,
+    sessions: HashSet<Uuid>,
+}
+
+pub struct Core {
+    store: Arc<dyn Store>,
+    tokens: Tokenizer,
+    clock: Arc<dyn Clock>,
+    bus: Arc<dyn MessageBus>,
+    cfg: CoreConfig,
+    revoked: RwLock<Revocations>,
+}
+
+impl Core {
+    pub async fn new(
+        store: Arc<dyn Store>,
+        tokens: Tokenizer,
+        clock: Arc<dyn Clock>,
+        bus: Arc<dyn MessageBus>,
+        cfg: CoreConfig,
+    ) -> Result<Arc<Core>> {
+        let inactive = store.inactive_user_ids().await?;
+        let core = Arc::new(Core {
+            store,
+            tokens,
+            clock,
+            bus,
+            cfg,
+            revoked: RwLock::new(Revocations {
+                users: inactive.into_iter().collect(),
+                sessions: HashSet::new(),
+            }),
+        });
+        core.clone().follow_events().await?;
+        Ok(core)
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+    pub fn bus(&self) -> &Arc<dyn MessageBus> {
+        &self.bus
+    }
+    pub fn config(&self) -> &CoreConfig {
+        &self.cfg
+    }
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Publishes a change event; a bus failure is logged, never fails the write
+    /// that already committed.
+    async fn emit(&self, entity: &str, operation: &str, id: Uuid, domain: Option<Uuid>, data: serde_json::Value) {
+        let ev = Event {
+            entity: entity.into(),
+            operation: operation.into(),
+            id: id.to_string(),
+            domain: domain.map(|d| d.to_string()),
+            at: self
+                .now()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            data,
+        };
+        let payload = serde_json::to_vec(&ev).unwrap_or_default();
+        if let Err(e) = self.bus.publish(&ev.subject(), payload).await {
+            tracing::warn!(error = %e, subject = %ev.subject(), "event not published");
+        }
+    }
+
+    /// Applies other nodes' (and our own) user and session events to the revocation
+    /// cache.
+    async fn follow_events(self: Arc<Self>) -> Result<()> {
+        let mut sub = self
+            .bus
+            .subscribe("events.>")
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let weak = Arc::downgrade(&self);
+        tokio::spawn(async move {
+            while let Some(msg) = sub.rx.recv().await {
+                let Some(core) = weak.upgrade() else { break };
+                let Ok(ev) = serde_json::from_slice::<Event>(&msg.payload) else {
+                    continue;
+                };
+                core.apply_event(&ev);
+            }
+        });
+        Ok(())
+    }
+
+    fn apply_event(&self, ev: &Event) {
+        let Ok(id) = Uuid::parse_str(&ev.id) else { return };
+        let Ok(mut r) = self.revoked.write() else { return };
+        match (ev.entity.as_str(), ev.operation.as_str()) {
+            ("user", "disable" | "delete") => {
+                r.users.insert(id);
+            }
+            ("user", "enable") => {
+                r.users.remove(&id);
+            }
+            ("session", "revoke") => {
+                r.sessions.insert(id);
+            }
+            _ => {}
+        }
+    }
+
+    fn user_revoked(&self, user: Uuid, session: Option<Uuid>) -> bool {
+        self.revoked
+            .read()
+            .map(|r| r.users.contains(&user) || session.is_some_and(|s| r.sessions.contains(&s)))
+            .unwrap_or(true)
+    }
+
+    /// The caller's standing in a domain. Non-members get 403 whether or not the
+    /// domain exists. With `active`, a disabled or frozen domain refuses the work.
+    pub async fn domain_access(&self, caller: &Caller, domain: Uuid, active: bool) -> Result<DomainAccess> {
+        let access = if caller.is_super_admin() {
+            DomainAccess::SuperAdmin
+        } else {
+            match self.store.member_role(domain, caller.user).await? {
+                Some(r) => DomainAccess::Role(r),
+                None => return Err(Error::Forbidden("failed to perform authorization over the domain")),
+            }
+        };
+        let d = self.store.domain(domain).await.map_err(|e| match e {
+            switchyard_store::StoreError::NotFound => Error::NotFound,
+            other => other.into(),
+        })?;
+        if active && d.status != Status::Enabled {
+            return Err(Error::Forbidden("domain is not enabled"));
+        }
+        if d.status == Status::Deleted {
+            return Err(Error::NotFound);
+        }
+        Ok(access)
+    }
+}
+
+pub(crate) fn is_admin_role(a: DomainAccess) -> bool {
+    matches!(a, DomainAccess::SuperAdmin | DomainAccess::Role(DomainRole::Admin))
+}
+
+/// A fresh random secret/id (UUID v4 from the OS CSPRNG).
+pub(crate) fn random_uuid() -> Uuid {
+    Uuid::new_v4()
+}

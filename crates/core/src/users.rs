@@ -1,0 +1,454 @@
+//! Users and tokens. Passwords are Argon2id-hashed off the async runtime; access
+//! tokens are verified without a database query (signature, expiry against the
+//! injected clock, and the in-memory revocation cache).
+
+use serde_json::json;
+use switchyard_auth::{TokenKind, password};
+use switchyard_domain::{
+    Metadata, Page, QueryParams, RefreshSession, Status, User, UserQuery, UserRole,
+    UserWithSecret, validate,
+};
+use switchyard_store::StoreError;
+use uuid::Uuid;
+
+use crate::{Caller, Core, Error, Result};
+
+#[derive(Debug, Clone, Default)]
+pub struct NewUser {
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub username: String,
+    pub password: String,
+    pub tags: Vec<String>,
+    pub metadata: Metadata,
+    pub private_metadata: Metadata,
+    pub profile_picture: String,
+    pub status: Option<String>,
+    pub role: Option<String>,
+}
+
+/// Fields a PATCH may change; `None` keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub struct UserUpdate {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub metadata: Option<Metadata>,
+    pub private_metadata: Option<Metadata>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+async fn hash_password(p: String) -> Result<String> {
+    tokio::task::spawn_blocking(move || password::hash(&p))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(Error::Internal)
+}
+
+async fn verify_password(p: String, h: String) -> Result<bool> {
+    tokio::task::spawn_blocking(move || password::verify(&p, &h))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))
+}
+
+fn not_found(e: StoreError) -> Error {
+    match e {
+        StoreError::NotFound => Error::NotFound,
+        other => other.into(),
+    }
+}
+
+impl Core {
+    fn check_password(&self, p: &str) -> Result<()> {
+        if p.is_empty() {
+            return Err(Error::InvalidInput("missing password".into()));
+        }
+        if !self.cfg.password_regex.is_match(p) {
+            return Err(Error::InvalidInput("password does not meet the requirements".into()));
+        }
+        Ok(())
+    }
+
+    /// `POST /users`: self-registration when allowed, otherwise super-admin only.
+    pub async fn register(&self, caller: Option<&Caller>, n: NewUser) -> Result<User> {
+        let by_admin = caller.is_some_and(Caller::is_super_admin);
+        if !self.cfg.allow_self_register && !by_admin {
+            return Err(match caller {
+                None => Error::Unauthenticated("missing or invalid bearer user token"),
+                Some(_) => Error::Forbidden("not authorized to perform admin action"),
+            });
+        }
+        if n.first_name.trim().is_empty() {
+            return Err(Error::InvalidInput("missing first name".into()));
+        }
+        if n.last_name.trim().is_empty() {
+            return Err(Error::InvalidInput("missing last name".into()));
+        }
+        validate::name(&n.first_name)?;
+        validate::name(&n.last_name)?;
+        validate::email(&n.email)?;
+        validate::username(&n.username)?;
+        self.check_password(&n.password)?;
+        let status = Status::parse_for_create(n.status.as_deref())?;
+        let role = match n.role.as_deref() {
+            None | Some("") => UserRole::User,
+            Some(r) => {
+                let r = UserRole::parse(r)?;
+                if r == UserRole::Admin && !by_admin {
+                    return Err(Error::Forbidden("not authorized to perform admin action"));
+                }
+                r
+            }
+        };
+        let hash = hash_password(n.password).await?;
+        let user = User {
+            id: Uuid::new_v4(),
+            first_name: n.first_name,
+            last_name: n.last_name,
+            email: n.email,
+            username: n.username,
+            tags: n.tags,
+            metadata: n.metadata,
+            private_metadata: n.private_metadata,
+            profile_picture: n.profile_picture,
+            status,
+            role,
+            created_at: self.now(),
+            updated_at: None,
+            updated_by: None,
+            verified_at: None,
+        };
+        self.store
+            .create_user(&UserWithSecret {
+                user: user.clone(),
+                password_hash: hash,
+            })
+            .await?;
+        self.emit("user", "create", user.id, None, json!({})).await;
+        Ok(user)
+    }
+
+    /// Creates the super-admin if no user has that username yet. Returns the user and
+    /// whether it was created now.
+    pub async fn seed_admin(&self, username: &str, email: &str, password: &str, first: &str, last: &str) -> Result<(User, bool)> {
+        match self.store.user_by_login(username).await {
+            Ok(u) => return Ok((u.user, false)),
+            Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let now = self.now();
+        let user = User {
+            id: Uuid::new_v4(),
+            first_name: first.into(),
+            last_name: last.into(),
+            email: email.into(),
+            username: username.into(),
+            tags: vec![],
+            metadata: Metadata::new(),
+            private_metadata: Metadata::new(),
+            profile_picture: String::new(),
+            status: Status::Enabled,
+            role: UserRole::Admin,
+            created_at: now,
+            updated_at: None,
+            updated_by: None,
+            verified_at: Some(now),
+        };
+        let hash = hash_password(password.to_string()).await?;
+        self.store
+            .create_user(&UserWithSecret {
+                user: user.clone(),
+                password_hash: hash,
+            })
+            .await?;
+        Ok((user, true))
+    }
+
+    fn pair(&self, user: &User, session: Uuid) -> Result<TokenPair> {
+        let now = self.now();
+        let verified = user.verified_at.is_some();
+        let role = user.role.claim();
+        Ok(TokenPair {
+            access_token: self
+                .tokens
+                .issue(TokenKind::Access, user.id, role, verified, Some(session), now)
+                .map_err(Error::Internal)?,
+            refresh_token: self
+                .tokens
+                .issue(TokenKind::Refresh, user.id, role, verified, Some(session), now)
+                .map_err(Error::Internal)?,
+        })
+    }
+
+    /// `POST /users/tokens/issue` by username or e-mail.
+    pub async fn issue_token(&self, login: &str, password: &str, description: &str) -> Result<TokenPair> {
+        if login.is_empty() {
+            return Err(Error::InvalidInput("missing username / email".into()));
+        }
+        if password.is_empty() {
+            return Err(Error::InvalidInput("missing password".into()));
+        }
+        let u = self.store.user_by_login(login).await.map_err(not_found)?;
+        if !verify_password(password.to_string(), u.password_hash.clone()).await? {
+            return Err(Error::Unauthenticated("invalid credentials"));
+        }
+        if u.user.status != Status::Enabled {
+            return Err(Error::Unauthenticated("invalid credentials"));
+        }
+        let now = self.now();
+        let session = RefreshSession {
+            id: Uuid::new_v4(),
+            user_id: u.user.id,
+            description: description.to_string(),
+            created_at: now,
+            expires_at: now + self.tokens.refresh_ttl,
+        };
+        self.store.create_session(&session).await?;
+        self.pair(&u.user, session.id)
+    }
+
+    /// `POST /users/tokens/refresh`: a live refresh session yields a new pair.
+    pub async fn refresh_token(&self, refresh: &str) -> Result<TokenPair> {
+        let c = self
+            .tokens
+            .verify(refresh, TokenKind::Refresh, self.now())
+            .map_err(|_| Error::Unauthenticated("failed to perform authentication over the entity"))?;
+        let user_id = Uuid::parse_str(&c.sub).map_err(|_| Error::Unauthenticated("invalid token"))?;
+        let sid = c
+            .jti
+            .as_deref()
+            .and_then(|j| Uuid::parse_str(j).ok())
+            .ok_or(Error::Unauthenticated("invalid token"))?;
+        let s = self.store.session(sid).await.map_err(|e| match e {
+            StoreError::NotFound => Error::Unauthenticated("refresh token revoked"),
+            other => other.into(),
+        })?;
+        if s.user_id != user_id || s.expires_at <= self.now() {
+            return Err(Error::Unauthenticated("refresh token revoked"));
+        }
+        let u = self.store.user(user_id).await.map_err(|_| Error::Unauthenticated("invalid token"))?;
+        if u.user.status != Status::Enabled {
+            return Err(Error::Unauthenticated("failed to perform authentication over the entity"));
+        }
+        self.pair(&u.user, sid)
+    }
+
+    /// Verifies an access token: no database query.
+    pub fn authenticate(&self, token: &str) -> Result<Caller> {
+        let c = self
+            .tokens
+            .verify(token, TokenKind::Access, self.now())
+            .map_err(|_| Error::Unauthenticated("failed to perform authentication over the entity"))?;
+        let user = Uuid::parse_str(&c.sub)
+            .map_err(|_| Error::Unauthenticated("failed to perform authentication over the entity"))?;
+        let session = c.jti.as_deref().and_then(|j| Uuid::parse_str(j).ok());
+        if self.user_revoked(user, session) {
+            return Err(Error::Unauthenticated("failed to perform authentication over the entity"));
+        }
+        let role = UserRole::from_claim(c.role)
+            .ok_or(Error::Unauthenticated("failed to perform authentication over the entity"))?;
+        Ok(Caller {
+            user,
+            role,
+            verified: c.verified,
+        })
+    }
+
+    /// The unverified-user gate (contract §1.4), applied by routes that need it.
+    pub fn require_verified(&self, c: &Caller) -> Result<()> {
+        if !self.cfg.allow_unverified && !c.verified && !c.is_super_admin() {
+            return Err(Error::Unauthenticated("email not verified"));
+        }
+        Ok(())
+    }
+
+    pub async fn revoke_token(&self, caller: &Caller, token_id: &str) -> Result<()> {
+        if token_id.is_empty() {
+            return Err(Error::InvalidInput("missing entity id".into()));
+        }
+        let sid = validate::parse_id(token_id)?;
+        self.store.delete_session(caller.user, sid).await.map_err(not_found)?;
+        self.emit("session", "revoke", sid, None, json!({"user": caller.user})).await;
+        Ok(())
+    }
+
+    pub async fn list_sessions(&self, caller: &Caller) -> Result<Vec<RefreshSession>> {
+        Ok(self.store.list_sessions(caller.user, self.now()).await?)
+    }
+
+    pub async fn profile(&self, caller: &Caller) -> Result<User> {
+        Ok(self.store.user(caller.user).await.map_err(not_found)?.user)
+    }
+
+    fn self_or_admin(caller: &Caller, id: Uuid) -> Result<()> {
+        if caller.user == id || caller.is_super_admin() {
+            Ok(())
+        } else {
+            Err(Error::Forbidden("failed to perform authorization over the entity"))
+        }
+    }
+
+    pub async fn view_user(&self, caller: &Caller, id: Uuid) -> Result<User> {
+        Self::self_or_admin(caller, id)?;
+        Ok(self.store.user(id).await.map_err(not_found)?.user)
+    }
+
+    pub async fn list_users(&self, caller: &Caller, q: &QueryParams) -> Result<Page<User>> {
+        if !caller.is_super_admin() {
+            return Err(Error::Forbidden("not authorized to perform admin action"));
+        }
+        let uq = q.user_query(true)?;
+        Ok(self.store.list_users(&uq).await?)
+    }
+
+    /// `GET /users/search`: any user may look others up by name (to invite them).
+    pub async fn search_users(&self, _caller: &Caller, q: &QueryParams) -> Result<Page<User>> {
+        let mut uq: UserQuery = q.user_query(false)?;
+        if uq.username.is_none() && uq.first_name.is_none() && uq.last_name.is_none() && uq.page.id.is_none() {
+            return Err(Error::InvalidInput("search query must not be empty".into()));
+        }
+        if uq.username.as_ref().is_some_and(|u| u.len() < 3) || uq.page.id.as_ref().is_some_and(|u| u.len() < 3) {
+            return Err(Error::InvalidInput("search query must be at least 3 characters".into()));
+        }
+        uq.email = None;
+        Ok(self.store.list_users(&uq).await?)
+    }
+
+    async fn modify_user(&self, caller: &Caller, id: Uuid, f: impl FnOnce(&mut User) -> Result<()>) -> Result<User> {
+        Self::self_or_admin(caller, id)?;
+        let mut u = self.store.user(id).await.map_err(not_found)?.user;
+        f(&mut u)?;
+        u.updated_at = Some(self.now());
+        u.updated_by = Some(caller.user);
+        self.store.update_user(&u).await?;
+        self.emit("user", "update", u.id, None, json!({})).await;
+        Ok(u)
+    }
+
+    pub async fn update_user(&self, caller: &Caller, id: Uuid, up: UserUpdate) -> Result<User> {
+        if let Some(n) = &up.first_name {
+            validate::name(n)?;
+        }
+        if let Some(n) = &up.last_name {
+            validate::name(n)?;
+        }
+        self.modify_user(caller, id, |u| {
+            if let Some(v) = up.first_name {
+                u.first_name = v;
+            }
+            if let Some(v) = up.last_name {
+                u.last_name = v;
+            }
+            if let Some(v) = up.metadata {
+                u.metadata = v;
+            }
+            if let Some(v) = up.private_metadata {
+                u.private_metadata = v;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn update_username(&self, caller: &Caller, id: Uuid, username: String) -> Result<User> {
+        validate::username(&username)?;
+        self.modify_user(caller, id, |u| {
+            u.username = username;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn update_email(&self, caller: &Caller, id: Uuid, email: String) -> Result<User> {
+        validate::email(&email)?;
+        self.modify_user(caller, id, |u| {
+            if u.email != email {
+                u.email = email;
+                u.verified_at = None;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn update_user_tags(&self, caller: &Caller, id: Uuid, tags: Vec<String>) -> Result<User> {
+        self.modify_user(caller, id, |u| {
+            u.tags = tags;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn update_picture(&self, caller: &Caller, id: Uuid, pic: String) -> Result<User> {
+        self.modify_user(caller, id, |u| {
+            u.profile_picture = pic;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn update_role(&self, caller: &Caller, id: Uuid, role: &str) -> Result<User> {
+        if !caller.is_super_admin() {
+            return Err(Error::Forbidden("not authorized to perform admin action"));
+        }
+        let role = UserRole::parse(role)?;
+        self.modify_user(caller, id, |u| {
+            u.role = role;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn update_secret(&self, caller: &Caller, old: &str, new: &str) -> Result<User> {
+        if old.is_empty() || new.is_empty() {
+            return Err(Error::InvalidInput("missing password".into()));
+        }
+        self.check_password(new)?;
+        let u = self.store.user(caller.user).await.map_err(not_found)?;
+        if !verify_password(old.to_string(), u.password_hash.clone()).await? {
+            return Err(Error::Unauthenticated("invalid credentials"));
+        }
+        let hash = hash_password(new.to_string()).await?;
+        let now = self.now();
+        self.store.update_password(caller.user, &hash, now).await?;
+        let mut user = u.user;
+        user.updated_at = Some(now);
+        Ok(user)
+    }
+
+    pub async fn set_user_status(&self, caller: &Caller, id: Uuid, status: Status) -> Result<User> {
+        Self::self_or_admin(caller, id)?;
+        let mut u = self.store.user(id).await.map_err(not_found)?.user;
+        if u.status == Status::Deleted {
+            return Err(Error::NotFound);
+        }
+        if u.status == status {
+            return Err(Error::Conflict("status already assigned"));
+        }
+        u.status = status;
+        u.updated_at = Some(self.now());
+        u.updated_by = Some(caller.user);
+        self.store.update_user(&u).await?;
+        let op = match status {
+            Status::Enabled => "enable",
+            Status::Deleted => "delete",
+            _ => "disable",
+        };
+        // Apply locally at once so this node refuses the tokens before the event loops
+        // back; other nodes apply the event.
+        if let Ok(mut r) = self.revoked.write() {
+            if status == Status::Enabled {
+                r.users.remove(&id);
+            } else {
+                r.users.insert(id);
+            }
+        }
+        self.emit("user", op, id, None, json!({})).await;
+        Ok(u)
+    }
+}

@@ -1,0 +1,113 @@
+//! Validation rules of contract §1.10.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use uuid::Uuid;
+
+use crate::Invalid;
+
+pub const MAX_NAME_BYTES: usize = 1024;
+
+static USERNAME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,31}$").expect("static regex")
+});
+static ROUTE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^[a-zA-Z][a-zA-Z0-9_-]{0,35}$").expect("static regex")
+});
+
+pub fn name(n: &str) -> Result<(), Invalid> {
+    if n.len() > MAX_NAME_BYTES {
+        return Err(Invalid("invalid name size"));
+    }
+    Ok(())
+}
+
+pub fn username(u: &str) -> Result<(), Invalid> {
+    if u.is_empty() {
+        return Err(Invalid("missing identity"));
+    }
+    if !USERNAME.is_match(u) || u.contains("__") || u.contains("--") || email(u).is_ok() {
+        return Err(Invalid("invalid username"));
+    }
+    Ok(())
+}
+
+pub fn email(e: &str) -> Result<(), Invalid> {
+    if e.is_empty() {
+        return Err(Invalid("missing email"));
+    }
+    if email_address::EmailAddress::parse_with_options(e, email_address::Options::default())
+        .is_err()
+        || !e.contains('@')
+    {
+        return Err(Invalid("invalid email"));
+    }
+    Ok(())
+}
+
+/// Channel route: `^[a-zA-Z][a-zA-Z0-9_-]{0,35}$`, no `__`/`--`, never a UUID.
+pub fn channel_route(r: &str) -> Result<(), Invalid> {
+    if !ROUTE.is_match(r) || r.contains("__") || r.contains("--") || Uuid::parse_str(r).is_ok() {
+        return Err(Invalid("invalid route format"));
+    }
+    Ok(())
+}
+
+/// Domain route: required; a UUID or the channel-route form.
+pub fn domain_route(r: &str) -> Result<(), Invalid> {
+    if r.is_empty() {
+        return Err(Invalid("missing route"));
+    }
+    if Uuid::parse_str(r).is_ok() {
+        return Ok(());
+    }
+    channel_route(r).map_err(|_| Invalid("invalid route format"))
+}
+
+/// An explicit id on create must be a canonical lowercase UUID.
+pub fn explicit_id(id: &str) -> Result<Uuid, Invalid> {
+    let u = Uuid::parse_str(id).map_err(|_| Invalid("invalid id format provided"))?;
+    if u.hyphenated().to_string() != id {
+        return Err(Invalid("invalid id format provided"));
+    }
+    Ok(u)
+}
+
+pub fn parse_id(id: &str) -> Result<Uuid, Invalid> {
+    if id.is_empty() {
+        return Err(Invalid("missing entity id"));
+    }
+    Uuid::parse_str(id).map_err(|_| Invalid("invalid id format provided"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        assert!(username("janedoe").is_ok());
+        assert!(username("a_b-c9").is_ok());
+        assert!(username("_x").is_err());
+        assert!(username("a__b").is_err());
+        assert!(username("jane@example.com").is_err());
+        assert!(username(&"a".repeat(33)).is_err());
+    }
+
+    #[test]
+    fn routes() {
+        assert!(channel_route("room-1").is_ok());
+        assert!(channel_route("1room").is_err());
+        assert!(channel_route("a--b").is_err());
+        assert!(domain_route("6f1f6a2e-6d8f-4f3c-9d4c-0e0b4b5c2a11").is_ok());
+        assert!(domain_route("").is_err());
+    }
+
+    #[test]
+    fn ids() {
+        assert!(explicit_id("6f1f6a2e-6d8f-4f3c-9d4c-0e0b4b5c2a11").is_ok());
+        assert!(explicit_id("6F1F6A2E-6D8F-4F3C-9D4C-0E0B4B5C2A11").is_err());
+        assert!(parse_id("").is_err());
+    }
+}

@@ -1,0 +1,113 @@
+//! Extractors that turn every rejection into the contract's error shape.
+
+use axum::{
+    extract::{FromRequest, FromRequestParts, Request},
+    http::{header, request::Parts},
+};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use switchyard_core::{Caller, Error};
+use switchyard_domain::QueryParams;
+
+use crate::{AppState, error::ApiError};
+
+/// The authenticated user, from `Authorization: Bearer <access token>`.
+pub struct Auth(pub Caller);
+
+/// `Auth` when a token is present, `None` without one (a bad token is still 401).
+pub struct OptAuth(pub Option<Caller>);
+
+pub fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or(Error::Unauthenticated("missing or invalid bearer user token"))?;
+        Ok(Auth(s.core.authenticate(token)?))
+    }
+}
+
+impl FromRequestParts<AppState> for OptAuth {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
+        match bearer(parts) {
+            None => Ok(OptAuth(None)),
+            Some(t) => Ok(OptAuth(Some(s.core.authenticate(t)?))),
+        }
+    }
+}
+
+/// Raw query pairs with the contract's strictness (duplicated key = 400).
+pub struct Q(pub QueryParams);
+
+impl<S: Send + Sync> FromRequestParts<S> for Q {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let raw = parts.uri.query().unwrap_or("");
+        let pairs = url::form_urlencoded::parse(raw.as_bytes()).into_owned();
+        Ok(Q(QueryParams::from_pairs(pairs)?))
+    }
+}
+
+/// A JSON body: `Content-Type` must contain `application/json` (415 otherwise), the
+/// body must parse (400), and fit the configured limit (413).
+pub struct AppJson<T>(pub T);
+
+pub fn is_json(parts_ct: Option<&header::HeaderValue>) -> bool {
+    parts_ct
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("application/json"))
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, s: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(req.headers().get(header::CONTENT_TYPE)) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(req, s).await.map_err(|r| {
+            if r.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadJson
+            }
+        })?;
+        serde_json::from_slice(&bytes)
+            .map(AppJson)
+            .map_err(|_| ApiError::BadJson)
+    }
+}
+
+/// An optional JSON body for endpoints where the SDK may send none.
+pub struct MaybeJson<T>(pub Option<T>);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for MaybeJson<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, s: &S) -> Result<Self, Self::Rejection> {
+        let json = is_json(req.headers().get(header::CONTENT_TYPE));
+        let bytes = Bytes::from_request(req, s).await.map_err(|r| {
+            if r.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadJson
+            }
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(MaybeJson(None));
+        }
+        if !json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        serde_json::from_slice(&bytes)
+            .map(|v| MaybeJson(Some(v)))
+            .map_err(|_| ApiError::BadJson)
+    }
+}

@@ -1,0 +1,390 @@
+//! The HTTP API: one router serving every Magistrala path (users, domains, clients,
+//! channels, connections), the health and metrics endpoints, and an OpenAPI document
+//! generated from the same route table the router is built from, so the two cannot
+//! drift apart.
+
+mod channels;
+mod clients;
+pub mod convert;
+mod domains;
+pub mod error;
+pub mod extract;
+mod health;
+mod users;
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, Request},
+    handler::Handler,
+    http::{HeaderName, HeaderValue, Method, StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{MethodFilter, on},
+};
+use metrics_exporter_prometheus::PrometheusHandle;
+use switchyard_core::Core;
+use tower_http::{
+    cors::CorsLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    sensitive_headers::SetSensitiveRequestHeadersLayer,
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+use utoipa::openapi::{
+    HttpMethod, OpenApi, OpenApiBuilder, Paths,
+    path::{OperationBuilder, ParameterBuilder, ParameterIn},
+    request_body::RequestBodyBuilder,
+    response::ResponseBuilder,
+    schema::Ref,
+    Content, InfoBuilder, Required,
+};
+
+pub use error::{ApiError, ApiResult};
+
+#[derive(Clone)]
+pub struct HttpConfig {
+    /// Largest accepted request body, in bytes (413 above).
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub version: String,
+    pub commit: String,
+    pub instance_id: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            max_body_bytes: 4 * 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            version: env!("CARGO_PKG_VERSION").into(),
+            commit: String::new(),
+            instance_id: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub core: Arc<Core>,
+    pub cfg: Arc<HttpConfig>,
+    pub metrics: Option<PrometheusHandle>,
+}
+
+/// One documented route.
+#[derive(Debug, Clone)]
+pub struct RouteDoc {
+    pub method: Method,
+    pub path: &'static str,
+    pub tag: &'static str,
+    pub summary: &'static str,
+    /// Name of the request body schema.
+    pub body: Option<&'static str>,
+    pub status: u16,
+    /// Name of the success body schema.
+    pub response: Option<&'static str>,
+}
+
+/// Builds the router and the route table together.
+pub struct Api {
+    router: Router<AppState>,
+    docs: Vec<RouteDoc>,
+}
+
+pub struct Doc {
+    tag: &'static str,
+    summary: &'static str,
+    body: Option<&'static str>,
+    status: u16,
+    response: Option<&'static str>,
+}
+
+pub fn doc(tag: &'static str, summary: &'static str) -> Doc {
+    Doc {
+        tag,
+        summary,
+        body: None,
+        status: 200,
+        response: None,
+    }
+}
+
+impl Doc {
+    pub fn body(mut self, schema: &'static str) -> Doc {
+        self.body = Some(schema);
+        self
+    }
+    pub fn ok(mut self, status: u16, schema: Option<&'static str>) -> Doc {
+        self.status = status;
+        self.response = schema;
+        self
+    }
+}
+
+fn filter(m: &Method) -> MethodFilter {
+    match *m {
+        Method::GET => MethodFilter::GET,
+        Method::POST => MethodFilter::POST,
+        Method::PUT => MethodFilter::PUT,
+        Method::PATCH => MethodFilter::PATCH,
+        Method::DELETE => MethodFilter::DELETE,
+        Method::HEAD => MethodFilter::HEAD,
+        _ => MethodFilter::OPTIONS,
+    }
+}
+
+impl Api {
+    pub fn new() -> Api {
+        Api {
+            router: Router::new(),
+            docs: Vec::new(),
+        }
+    }
+
+    pub fn route<H, T>(mut self, method: Method, path: &'static str, d: Doc, h: H) -> Api
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        self.router = self.router.route(path, on(filter(&method), h));
+        self.docs.push(RouteDoc {
+            method,
+            path,
+            tag: d.tag,
+            summary: d.summary,
+            body: d.body,
+            status: d.status,
+            response: d.response,
+        });
+        self
+    }
+
+    pub fn docs(&self) -> &[RouteDoc] {
+        &self.docs
+    }
+}
+
+impl Default for Api {
+    fn default() -> Self {
+        Api::new()
+    }
+}
+
+/// Every API route, in one table.
+pub fn api() -> Api {
+    let a = Api::new();
+    let a = health::routes(a);
+    let a = users::routes(a);
+    let a = domains::routes(a);
+    let a = clients::routes(a);
+    channels::routes(a)
+}
+
+fn http_method(m: &Method) -> HttpMethod {
+    match *m {
+        Method::GET => HttpMethod::Get,
+        Method::POST => HttpMethod::Post,
+        Method::PUT => HttpMethod::Put,
+        Method::PATCH => HttpMethod::Patch,
+        Method::DELETE => HttpMethod::Delete,
+        Method::HEAD => HttpMethod::Head,
+        _ => HttpMethod::Options,
+    }
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(components(schemas(
+    switchyard_api_types::ErrorRes,
+    switchyard_api_types::UserReq,
+    switchyard_api_types::UserRes,
+    switchyard_api_types::UsersPage,
+    switchyard_api_types::TokenReq,
+    switchyard_api_types::TokenRes,
+    switchyard_api_types::RevokeReq,
+    switchyard_api_types::RefreshTokensRes,
+    switchyard_api_types::UserUpdateReq,
+    switchyard_api_types::UsernameReq,
+    switchyard_api_types::EmailReq,
+    switchyard_api_types::TagsReq,
+    switchyard_api_types::PictureReq,
+    switchyard_api_types::RoleReq,
+    switchyard_api_types::SecretReq,
+    switchyard_api_types::DomainReq,
+    switchyard_api_types::DomainUpdateReq,
+    switchyard_api_types::DomainRes,
+    switchyard_api_types::DomainsPage,
+    switchyard_api_types::RolesPage,
+    switchyard_api_types::InvitationReq,
+    switchyard_api_types::InvitationDomainReq,
+    switchyard_api_types::InvitationDeleteReq,
+    switchyard_api_types::InvitationsPage,
+    switchyard_api_types::MessageRes,
+    switchyard_api_types::ClientReq,
+    switchyard_api_types::ClientRes,
+    switchyard_api_types::ClientsPage,
+    switchyard_api_types::ClientUpdateReq,
+    switchyard_api_types::ClientSecretReq,
+    switchyard_api_types::ChannelReq,
+    switchyard_api_types::ChannelRes,
+    switchyard_api_types::ChannelsPage,
+    switchyard_api_types::ChannelUpdateReq,
+    switchyard_api_types::ConnectionReq,
+    switchyard_api_types::HealthRes,
+)))]
+struct Schemas;
+
+/// The OpenAPI document of a route table.
+pub fn openapi(docs: &[RouteDoc]) -> OpenApi {
+    let mut paths = Paths::new();
+    for d in docs {
+        let mut op = OperationBuilder::new()
+            .tag(d.tag)
+            .summary(Some(d.summary))
+            .operation_id(Some(format!(
+                "{}_{}",
+                d.method.as_str().to_lowercase(),
+                d.path.replace(['/', '{', '}', '-'], "_")
+            )));
+        for seg in d.path.split('/') {
+            if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                op = op.parameter(
+                    ParameterBuilder::new()
+                        .name(name)
+                        .parameter_in(ParameterIn::Path)
+                        .required(Required::True),
+                );
+            }
+        }
+        if let Some(b) = d.body {
+            op = op.request_body(Some(
+                RequestBodyBuilder::new()
+                    .content("application/json", Content::new(Some(Ref::from_schema_name(b))))
+                    .required(Some(Required::True))
+                    .build(),
+            ));
+        }
+        let mut ok = ResponseBuilder::new().description("success");
+        if let Some(r) = d.response {
+            ok = ok.content("application/json", Content::new(Some(Ref::from_schema_name(r))));
+        }
+        let err = ResponseBuilder::new()
+            .description("error")
+            .content("application/json", Content::new(Some(Ref::from_schema_name("ErrorRes"))));
+        op = op.response(d.status.to_string(), ok).response("default", err);
+        paths.add_path_operation(d.path, vec![http_method(&d.method)], op.build());
+    }
+    let mut doc = OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("Switchyard API (Magistrala-compatible)")
+                .version(env!("CARGO_PKG_VERSION"))
+                .build(),
+        )
+        .paths(paths)
+        .build();
+    doc.components = <Schemas as utoipa::OpenApi>::openapi().components;
+    doc
+}
+
+/// Rewrites any error response that is not JSON (axum's own 405/413, unknown paths,
+/// timeouts) into `{"message": ...}` so no plain-text error escapes.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    if is_json {
+        return res;
+    }
+    let msg = match status {
+        StatusCode::NOT_FOUND => "page not found",
+        StatusCode::METHOD_NOT_ALLOWED => "method not allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "request body too large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported content type",
+        StatusCode::REQUEST_TIMEOUT => "request timed out",
+        s if s.is_server_error() => "internal server error",
+        _ => "bad request",
+    };
+    let (mut parts, _) = res.into_parts();
+    let mut fresh = error::message(status, msg);
+    // Keep Allow, Retry-After and friends.
+    for (k, v) in parts.headers.drain().filter_map(|(k, v)| k.map(|k| (k, v))) {
+        if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+            fresh.headers_mut().insert(k, v);
+        }
+    }
+    fresh
+}
+
+async fn track_metrics(req: Request, next: Next) -> Response {
+    let start = std::time::Instant::now();
+    let method = req.method().clone();
+    let res = next.run(req).await;
+    let status = res.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "method" => method.to_string(), "status" => status).increment(1);
+    metrics::histogram!("http_request_duration_seconds").record(start.elapsed().as_secs_f64());
+    res
+}
+
+async fn not_found() -> impl IntoResponse {
+    error::message(StatusCode::NOT_FOUND, "page not found")
+}
+
+/// The full application: API routes, OpenAPI, Swagger UI and the middleware stack.
+pub fn router(state: AppState) -> Router {
+    let api = api();
+    let spec = openapi(api.docs());
+    let max_body = state.cfg.max_body_bytes;
+    let timeout = state.cfg.request_timeout;
+    let x_request_id = HeaderName::from_static("x-request-id");
+    let spec_json = Arc::new(serde_json::to_string(&spec).unwrap_or_else(|_| "{}".into()));
+    let spec_route = {
+        let spec_json = spec_json.clone();
+        axum::routing::get(move || {
+            let body = spec_json.clone();
+            async move {
+                (
+                    [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+                    body.as_ref().clone(),
+                )
+            }
+        })
+    };
+    Router::new()
+        .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/docs/openapi.json", spec))
+        .route("/openapi.json", spec_route)
+        .merge(api.router.with_state(state))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(json_errors))
+        .layer(middleware::from_fn(track_metrics))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(
+            CorsLayer::permissive().expose_headers([header::LOCATION, x_request_id.clone()]),
+        )
+        .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION]))
+}
+
+/// 201 Created with a relative `Location` and a JSON body.
+pub(crate) fn created<T: serde::Serialize>(location: String, body: &T) -> Response {
+    let mut r = (StatusCode::CREATED, axum::Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+/// A success with no body but the JSON content type (as the contract's empty responses).
+pub(crate) fn empty(status: StatusCode) -> Response {
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))]).into_response()
+}

@@ -1,0 +1,205 @@
+//! Wiring: builds the store, bus, core and HTTP app from the settings and serves
+//! them. Used by `main` and by the black-box tests (which bind port 0).
+
+pub mod config;
+
+use std::{net::SocketAddr, path::Path, sync::Arc};
+
+use switchyard_auth::{Clock, KeyMaterial, Tokenizer};
+use switchyard_bus::{LocalBus, MessageBus};
+use switchyard_core::{Core, CoreConfig};
+use switchyard_http_api::{AppState, HttpConfig};
+use switchyard_store::Store;
+use tokio::{net::TcpListener, sync::watch};
+
+pub use config::Settings;
+
+/// A running server: its bound addresses, and a handle that stops it.
+pub struct Running {
+    pub http_addrs: Vec<SocketAddr>,
+    pub core: Arc<Core>,
+    /// Where the generated admin password was written, when it was generated now.
+    pub admin_password_file: Option<std::path::PathBuf>,
+    pub store_description: String,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+    pub fn url(&self) -> String {
+        format!("http://{}", self.http_addrs[0])
+    }
+}
+
+/// Opens the configured store (running migrations).
+pub async fn open_store(s: &Settings) -> Result<(Arc<dyn Store>, String), String> {
+    let url = if s.database_url.is_empty() {
+        std::fs::create_dir_all(&s.data_dir).map_err(|e| format!("{}: {e}", s.data_dir.display()))?;
+        format!("sqlite://{}", s.data_dir.join("switchyard.db").display())
+    } else {
+        s.database_url.clone()
+    };
+    if url.starts_with("sqlite:") {
+        let st = switchyard_store_sqlite::SqliteStore::open(&url)
+            .await
+            .map_err(|e| format!("cannot open {url}: {e}"))?;
+        Ok((Arc::new(st), format!("SQLite ({url})")))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let st = switchyard_store_postgres::PostgresStore::open(&url)
+            .await
+            .map_err(|e| format!("cannot open {}: {e}", config::redact_url(&url)))?;
+        Ok((Arc::new(st), format!("PostgreSQL ({})", config::redact_url(&url))))
+    } else {
+        Err(format!(
+            "SWITCHYARD_DATABASE_URL must start with sqlite:// or postgres://, got {}",
+            config::redact_url(&url)
+        ))
+    }
+}
+
+fn tokenizer(s: &Settings) -> Result<Tokenizer, String> {
+    let keys = if s.token_algorithm.eq_ignore_ascii_case("eddsa") {
+        let path = if s.token_key_path.is_empty() {
+            s.data_dir.join("keys").join("active.key")
+        } else {
+            s.token_key_path.clone().into()
+        };
+        KeyMaterial::ed25519_from_file(&path)?
+    } else {
+        KeyMaterial::hmac(&s.token_algorithm, &s.token_secret)?
+    };
+    Tokenizer::new(
+        &keys,
+        config::parse_duration(&s.access_token_duration)?,
+        config::parse_duration(&s.refresh_token_duration)?,
+    )
+}
+
+/// The admin password: configured, or generated once into the data dir.
+fn admin_password(s: &Settings) -> Result<(String, Option<std::path::PathBuf>), String> {
+    if !s.admin_password.is_empty() {
+        return Ok((s.admin_password.clone(), None));
+    }
+    let path = s.data_dir.join("admin-password");
+    if path.exists() {
+        let p = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        return Ok((p.trim().to_string(), None));
+    }
+    let p = switchyard_auth::password::generate();
+    switchyard_auth::token::write_private(&path, format!("{p}\n").as_bytes())?;
+    Ok((p, Some(path)))
+}
+
+pub async fn bus(s: &Settings) -> Result<Arc<dyn MessageBus>, String> {
+    if s.bus_url.is_empty() {
+        return Ok(Arc::new(LocalBus::new()));
+    }
+    Err(format!(
+        "SWITCHYARD_BUS_URL={}: only the in-process bus is available in this build",
+        config::redact_url(&s.bus_url)
+    ))
+}
+
+/// Builds everything and starts serving. `metrics` is the process's Prometheus handle
+/// (installed once by `main`; tests pass None).
+pub async fn start(
+    s: Settings,
+    clock: Arc<dyn Clock>,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+) -> Result<Running, String> {
+    std::fs::create_dir_all(&s.data_dir).map_err(|e| format!("{}: {e}", s.data_dir.display()))?;
+    let (store, store_description) = open_store(&s).await?;
+    let bus = bus(&s).await?;
+    let cfg = CoreConfig {
+        allow_self_register: s.allow_self_register,
+        allow_unverified: s.allow_unverified_user,
+        password_regex: regex::Regex::new(&s.pass_regex).map_err(|e| format!("MG_USERS_PASS_REGEX: {e}"))?,
+        bulk_max: s.bulk_max,
+    };
+    let core = Core::new(store, tokenizer(&s)?, clock, bus, cfg)
+        .await
+        .map_err(|e| e.to_string())?;
+
+    let (password, generated) = admin_password(&s)?;
+    let (_, created) = core
+        .seed_admin(&s.admin_username, &s.admin_email, &password, &s.admin_first_name, &s.admin_last_name)
+        .await
+        .map_err(|e| format!("seeding the super-admin: {e}"))?;
+    let admin_password_file = if created { generated } else { None };
+
+    let state = AppState {
+        core: core.clone(),
+        cfg: Arc::new(HttpConfig {
+            max_body_bytes: s.max_body_bytes,
+            ..HttpConfig::default()
+        }),
+        metrics,
+    };
+    let app = switchyard_http_api::router(state);
+    let (stop, stop_rx) = watch::channel(false);
+    let mut addrs = vec![s.http_addr.clone()];
+    addrs.extend(s.extra_http_addrs.iter().filter(|a| !a.trim().is_empty()).cloned());
+    let mut http_addrs = Vec::new();
+    let mut tasks = Vec::new();
+    for a in addrs {
+        let l = TcpListener::bind(a.trim())
+            .await
+            .map_err(|e| format!("cannot listen on {a}: {e}"))?;
+        let bound = l.local_addr().map_err(|e| e.to_string())?;
+        http_addrs.push(bound);
+        let app = app.clone();
+        let mut rx = stop_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = rx.wait_for(|v| *v).await;
+            };
+            if let Err(e) = axum::serve(l, app).with_graceful_shutdown(shutdown).await {
+                tracing::error!(error = %e, %bound, "HTTP listener failed");
+            }
+        }));
+    }
+    Ok(Running {
+        http_addrs,
+        core,
+        admin_password_file,
+        store_description,
+        stop,
+        tasks,
+    })
+}
+
+/// Default settings for tests and tools: everything from defaults, with the data dir
+/// and (optional) database given.
+pub fn settings_for(data_dir: &Path, database_url: &str) -> Settings {
+    let cli = config::parse_from(
+        vec!["switchyard".into(), "serve".into()],
+        |_| None,
+    )
+    .ok()
+    .and_then(|c| match c.command {
+        Some(config::Command::Serve(s)) => Some(*s),
+        _ => None,
+    });
+    let mut s = cli.unwrap_or_else(|| unreachable_settings());
+    s.data_dir = data_dir.to_path_buf();
+    s.database_url = database_url.to_string();
+    s.http_addr = "127.0.0.1:0".into();
+    s.extra_http_addrs = vec![];
+    s
+}
+
+fn unreachable_settings() -> Settings {
+    // Defaults always parse; this exists so library code never panics.
+    use clap::{CommandFactory, FromArgMatches};
+    let m = config::Cli::command().get_matches_from(["switchyard", "serve"]);
+    match config::Cli::from_arg_matches(&m).ok().and_then(|c| c.command) {
+        Some(config::Command::Serve(s)) => *s,
+        _ => std::process::exit(2),
+    }
+}

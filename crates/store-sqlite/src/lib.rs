@@ -1,0 +1,169 @@
+//! SQLite backend: WAL, foreign keys on, `BEGIN IMMEDIATE` for every write
+//! transaction, `synchronous=NORMAL` (a committed write survives a process crash; the
+//! last transactions may be lost on power failure — documented in the README).
+
+mod channels;
+mod clients;
+mod connections;
+mod domains;
+mod list;
+mod metadata;
+mod users;
+
+use std::{str::FromStr, time::Duration};
+
+use async_trait::async_trait;
+use sqlx::{
+    Sqlite, SqlitePool, Transaction,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+use switchyard_domain::{Metadata, Timestamp};
+use switchyard_store::{ConflictKind, Result, Store, StoreError};
+use uuid::Uuid;
+
+pub use metadata::push_contains;
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url` (`sqlite://path` or
+    /// `sqlite::memory:`) and applies the migrations.
+    pub async fn open(url: &str) -> Result<SqliteStore> {
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(other)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .min_connections(1)
+            .connect_with(opts)
+            .await
+            .map_err(other)?;
+        let store = SqliteStore { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        sqlx::migrate!("./migrations")
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Other(format!("migration failed: {e}")))
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(map_err)
+    }
+}
+
+pub(crate) fn other(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Other(e.to_string())
+}
+
+/// The one place sqlx errors become store errors.
+pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        sqlx::Error::Database(db) => {
+            let msg = db.message();
+            if let Some(cols) = msg.strip_prefix("UNIQUE constraint failed: ") {
+                let kind = match cols {
+                    "users.email" => ConflictKind::UserEmail,
+                    "users.username" => ConflictKind::Username,
+                    "users.id" => ConflictKind::UserId,
+                    "domains.route" => ConflictKind::DomainRoute,
+                    "domains.id" => ConflictKind::DomainId,
+                    "clients.id" => ConflictKind::ClientId,
+                    "clients.domain_id, clients.secret" => ConflictKind::ClientSecret,
+                    "channels.id" => ConflictKind::ChannelId,
+                    "channels.domain_id, channels.route" => ConflictKind::ChannelRoute,
+                    _ => ConflictKind::Other,
+                };
+                StoreError::Conflict { kind, index: None }
+            } else if msg.contains("PRIMARY KEY") || msg.contains("constraint failed: users.id") {
+                StoreError::Conflict {
+                    kind: ConflictKind::Other,
+                    index: None,
+                }
+            } else {
+                StoreError::Other(e.to_string())
+            }
+        }
+        _ => StoreError::Other(e.to_string()),
+    }
+}
+
+pub(crate) fn ts(t: Timestamp) -> i64 {
+    // i64 nanoseconds cover the years 1677..2262; the zero time never reaches the store.
+    i64::try_from(t.unix_timestamp_nanos()).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn ts_opt(t: Option<Timestamp>) -> Option<i64> {
+    t.map(ts)
+}
+
+pub(crate) fn from_ts(n: i64) -> Timestamp {
+    Timestamp::from_unix_timestamp_nanos(i128::from(n)).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+pub(crate) fn from_ts_opt(n: Option<i64>) -> Option<Timestamp> {
+    n.map(from_ts)
+}
+
+pub(crate) fn id(s: &str) -> Result<Uuid> {
+    Uuid::parse_str(s).map_err(other)
+}
+
+pub(crate) fn id_opt(s: Option<String>) -> Result<Option<Uuid>> {
+    s.as_deref().map(id).transpose()
+}
+
+pub(crate) fn json_map(s: &str) -> Result<Metadata> {
+    serde_json::from_str(s).map_err(other)
+}
+
+pub(crate) fn json_tags(s: &str) -> Result<Vec<String>> {
+    serde_json::from_str(s).map_err(other)
+}
+
+pub(crate) fn to_json<T: serde::Serialize + ?Sized>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+pub(crate) fn sort_at(created: Timestamp, updated: Option<Timestamp>) -> i64 {
+    ts(updated.unwrap_or(created))
+}
+
+/// Affected-rows check: zero rows means the entity was not there.
+pub(crate) fn one(res: sqlx::sqlite::SqliteQueryResult) -> Result<()> {
+    if res.rows_affected() == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+

@@ -1,0 +1,347 @@
+//! Clients: batch create (atomic, conflict index), get, list filters, update, delete.
+
+use serde_json::json;
+use switchyard_domain::{Client, Dir, EntityQuery, Order, Page, Status, StatusFilter, TagFilter};
+use switchyard_store::{ConflictKind, Store};
+use time::Duration;
+use uuid::Uuid;
+
+use crate::fixtures::{
+    assert_conflict, assert_not_found, at, client, domain, entity_query, meta, now, page, tags,
+};
+
+pub async fn client_create_get_update_delete(s: &dyn Store) {
+    let d = domain(Uuid::new_v4(), "cl");
+    let d2 = domain(Uuid::new_v4(), "cl2");
+    s.create_domain(&d).await.unwrap();
+    s.create_domain(&d2).await.unwrap();
+
+    let mut a = client(&d, "a");
+    a.tags = tags(&["t"]);
+    a.metadata = meta(json!({"deep": {"list": [1, {"k": "v"}], "f": 0.25}}));
+    a.private_metadata = meta(json!({"key": "s3cr3t"}));
+    let mut b = client(&d, "b");
+    b.status = Status::Disabled;
+    s.create_clients(&[a.clone(), b.clone()]).await.unwrap();
+    s.create_clients(&[]).await.unwrap();
+
+    assert_eq!(s.client(d.id, a.id).await.unwrap(), a);
+    assert_eq!(s.client(d.id, b.id).await.unwrap(), b);
+    assert_eq!(s.client_any_domain(a.id).await.unwrap(), a);
+    // Another domain does not see it.
+    assert_not_found(s.client(d2.id, a.id).await);
+    assert_not_found(s.client(d.id, Uuid::new_v4()).await);
+    assert_not_found(s.client_any_domain(Uuid::new_v4()).await);
+
+    // The same secret is fine in another domain.
+    let mut c = client(&d2, "c");
+    c.secret = a.secret.clone();
+    s.create_clients(std::slice::from_ref(&c)).await.unwrap();
+
+    let mut u = a.clone();
+    u.name = "renamed".into();
+    u.tags = tags(&["x", "y"]);
+    u.metadata = meta(json!({"m": 1}));
+    u.private_metadata = meta(json!({}));
+    u.secret = "new-secret".into();
+    u.status = Status::Disabled;
+    u.updated_at = Some(now() + Duration::seconds(1));
+    u.updated_by = Some(Uuid::new_v4());
+    s.update_client(&u).await.unwrap();
+    assert_eq!(s.client(d.id, a.id).await.unwrap(), u);
+
+    let mut clash = u.clone();
+    clash.secret = b.secret.clone();
+    assert_conflict(s.update_client(&clash).await, ConflictKind::ClientSecret);
+    // The update is scoped to the client's domain.
+    let mut wrong = u.clone();
+    wrong.domain_id = d2.id;
+    assert_not_found(s.update_client(&wrong).await);
+    let mut ghost = u.clone();
+    ghost.id = Uuid::new_v4();
+    assert_not_found(s.update_client(&ghost).await);
+
+    assert_not_found(s.delete_client(d2.id, a.id).await);
+    s.delete_client(d.id, a.id).await.unwrap();
+    assert_not_found(s.client(d.id, a.id).await);
+    assert_not_found(s.delete_client(d.id, a.id).await);
+    assert_eq!(s.client(d.id, b.id).await.unwrap(), b);
+}
+
+async fn count_all(s: &dyn Store, domain: Uuid) -> u64 {
+    let mut p = page();
+    p.status = StatusFilter::All;
+    p.only_total = true;
+    s.list_clients(domain, &entity_query(p))
+        .await
+        .unwrap()
+        .total
+}
+
+pub async fn client_batch_is_atomic(s: &dyn Store) {
+    let d = domain(Uuid::new_v4(), "batch");
+    s.create_domain(&d).await.unwrap();
+    let existing = client(&d, "existing");
+    s.create_clients(std::slice::from_ref(&existing))
+        .await
+        .unwrap();
+
+    // The last item's secret is taken: nothing is created, the index names it.
+    let mut batch: Vec<Client> = (0..3).map(|i| client(&d, &format!("n{i}"))).collect();
+    batch[2].secret = existing.secret.clone();
+    let idx = assert_conflict(s.create_clients(&batch).await, ConflictKind::ClientSecret);
+    assert_eq!(idx, Some(2));
+    for c in &batch {
+        assert_not_found(s.client(d.id, c.id).await);
+    }
+
+    // The last item's id is taken.
+    let mut batch: Vec<Client> = (0..3).map(|i| client(&d, &format!("m{i}"))).collect();
+    batch[2].id = existing.id;
+    let idx = assert_conflict(s.create_clients(&batch).await, ConflictKind::ClientId);
+    assert_eq!(idx, Some(2));
+    assert_eq!(count_all(s, d.id).await, 1);
+
+    // Two items of the batch collide with each other.
+    let mut batch: Vec<Client> = (0..3).map(|i| client(&d, &format!("k{i}"))).collect();
+    batch[2].secret = batch[0].secret.clone();
+    assert_conflict(s.create_clients(&batch).await, ConflictKind::ClientSecret);
+    assert_eq!(count_all(s, d.id).await, 1);
+
+    // A batch larger than one statement: still all or nothing.
+    let n = 6000;
+    let mut batch: Vec<Client> = (0..n).map(|i| client(&d, &format!("big{i}"))).collect();
+    batch[n - 1].secret = existing.secret.clone();
+    let idx = assert_conflict(s.create_clients(&batch).await, ConflictKind::ClientSecret);
+    assert_eq!(idx, Some(n - 1));
+    assert_eq!(count_all(s, d.id).await, 1);
+
+    batch[n - 1].secret = Uuid::new_v4().to_string();
+    s.create_clients(&batch).await.unwrap();
+    assert_eq!(count_all(s, d.id).await, n as u64 + 1);
+    assert_eq!(s.client(d.id, batch[n - 1].id).await.unwrap(), batch[n - 1]);
+}
+
+fn names(p: &Page<Client>) -> Vec<&str> {
+    p.items.iter().map(|c| c.name.as_str()).collect()
+}
+
+pub async fn client_list_filters(s: &dyn Store) {
+    let (u1, u2) = (Uuid::new_v4(), Uuid::new_v4());
+    let d = domain(u1, "lf");
+    let d2 = domain(u1, "lf2");
+    s.create_domain(&d).await.unwrap();
+    s.create_domain(&d2).await.unwrap();
+
+    let specs = [
+        (
+            "Temp Sensor",
+            &["a", "b"][..],
+            json!({"loc": {"floor": 1, "room": "A"}, "kinds": ["x", "y"], "n": 5}),
+            u1,
+        ),
+        (
+            "temp_probe",
+            &["b"],
+            json!({"loc": {"floor": 2}, "kinds": ["y"]}),
+            u2,
+        ),
+        (
+            "Humidity",
+            &["c"],
+            json!({"loc": {"floor": 1, "room": "B"}, "kinds": [["x"]]}),
+            u1,
+        ),
+        ("100% done", &[], json!({}), u1),
+        (
+            "other",
+            &["a", "c"],
+            json!({"n": 5.0, "flag": true, "none": null}),
+            u2,
+        ),
+    ];
+    let mut cs = Vec::new();
+    for (i, (name, t, m, by)) in specs.into_iter().enumerate() {
+        let mut c = client(&d, name);
+        c.tags = tags(t);
+        c.metadata = meta(m);
+        c.created_by = by;
+        c.created_at = at(i as i64);
+        if i == 3 {
+            c.status = Status::Disabled;
+        }
+        cs.push(c);
+    }
+    s.create_clients(&cs).await.unwrap();
+    // Same name and metadata in another domain: never listed here.
+    let mut foreign = client(&d2, "Temp Sensor foreign");
+    foreign.metadata = cs[0].metadata.clone();
+    foreign.tags = cs[0].tags.clone();
+    s.create_clients(&[foreign]).await.unwrap();
+
+    let list = |q: EntityQuery| async move { s.list_clients(d.id, &q).await.unwrap() };
+    let with = |f: &dyn Fn(&mut EntityQuery)| {
+        let mut q = entity_query(page());
+        f(&mut q);
+        q
+    };
+
+    let p = list(with(&|_| {})).await;
+    assert_eq!(p.total, 4);
+    assert_eq!(
+        names(&p),
+        ["other", "Humidity", "temp_probe", "Temp Sensor"]
+    );
+    assert_eq!(p.items[3], cs[0], "listed entities are complete");
+
+    // Status.
+    let p = list(with(&|q| q.page.status = StatusFilter::Disabled)).await;
+    assert_eq!(names(&p), ["100% done"]);
+    let p = list(with(&|q| q.page.status = StatusFilter::All)).await;
+    assert_eq!(p.total, 5);
+    let p = list(with(&|q| q.page.status = StatusFilter::Deleted)).await;
+    assert_eq!((p.total, p.items.len()), (0, 0));
+
+    // Name: substring, ASCII case-insensitive, wildcards literal.
+    let p = list(with(&|q| q.page.name = Some("TEMP".into()))).await;
+    assert_eq!(names(&p), ["temp_probe", "Temp Sensor"]);
+    let p = list(with(&|q| q.page.name = Some("temp_".into()))).await;
+    assert_eq!(names(&p), ["temp_probe"]);
+    let p = list(with(&|q| {
+        q.page.name = Some("%".into());
+        q.page.status = StatusFilter::All;
+    }))
+    .await;
+    assert_eq!(names(&p), ["100% done"]);
+    let p = list(with(&|q| q.page.name = Some("zzz".into()))).await;
+    assert_eq!(p.total, 0);
+
+    // Metadata containment.
+    let md =
+        |m: serde_json::Value| move |q: &mut EntityQuery| q.page.metadata = Some(meta(m.clone()));
+    let cases = [
+        (
+            json!({}),
+            &["other", "Humidity", "temp_probe", "Temp Sensor"][..],
+        ),
+        (json!({"loc": {"floor": 1}}), &["Humidity", "Temp Sensor"]),
+        (json!({"loc": {"floor": 1, "room": "A"}}), &["Temp Sensor"]),
+        (
+            json!({"loc": {}}),
+            &["Humidity", "temp_probe", "Temp Sensor"],
+        ),
+        (json!({"loc": 1}), &[]),
+        (json!({"kinds": ["y"]}), &["temp_probe", "Temp Sensor"]),
+        (json!({"kinds": ["y", "x"]}), &["Temp Sensor"]),
+        (json!({"kinds": ["x"]}), &["Temp Sensor"]),
+        (json!({"kinds": [["x"]]}), &["Humidity"]),
+        (
+            json!({"kinds": []}),
+            &["Humidity", "temp_probe", "Temp Sensor"],
+        ),
+        (json!({"kinds": "y"}), &[]),
+        (json!({"n": 5}), &["other", "Temp Sensor"]),
+        (json!({"n": 5.0}), &["other", "Temp Sensor"]),
+        (json!({"n": "5"}), &[]),
+        (json!({"flag": true}), &["other"]),
+        (json!({"flag": false}), &[]),
+        (json!({"none": null}), &["other"]),
+        (json!({"missing": null}), &[]),
+        (json!({"n": 5, "loc": {"room": "A"}}), &["Temp Sensor"]),
+    ];
+    for (needle, want) in cases {
+        let p = list(with(&md(needle.clone()))).await;
+        assert_eq!(names(&p), want, "metadata {needle}");
+        assert_eq!(p.total, want.len() as u64, "metadata {needle}");
+    }
+
+    // Tags.
+    let p = list(with(&|q| q.page.tags = TagFilter::parse("a,c"))).await;
+    assert_eq!(names(&p), ["other", "Humidity", "Temp Sensor"]);
+    let p = list(with(&|q| q.page.tags = TagFilter::parse("a+b"))).await;
+    assert_eq!(names(&p), ["Temp Sensor"]);
+    let p = list(with(&|q| q.page.tags = TagFilter::parse("c+a"))).await;
+    assert_eq!(names(&p), ["other"]);
+    let p = list(with(&|q| q.page.tags = TagFilter::parse("zzz"))).await;
+    assert_eq!(p.total, 0);
+
+    // Order and direction; ties never happen (id breaks them).
+    let p = list(with(&|q| {
+        q.page.order = Order::Name;
+        q.page.dir = Dir::Asc;
+    }))
+    .await;
+    assert_eq!(
+        names(&p),
+        ["Humidity", "Temp Sensor", "other", "temp_probe"]
+    );
+    let p = list(with(&|q| {
+        q.page.order = Order::Name;
+        q.page.dir = Dir::Desc;
+    }))
+    .await;
+    assert_eq!(
+        names(&p),
+        ["temp_probe", "other", "Temp Sensor", "Humidity"]
+    );
+    let p = list(with(&|q| {
+        q.page.order = Order::CreatedAt;
+        q.page.dir = Dir::Asc;
+    }))
+    .await;
+    assert_eq!(
+        names(&p),
+        ["Temp Sensor", "temp_probe", "Humidity", "other"]
+    );
+
+    // Offset and limit.
+    let p = list(with(&|q| {
+        q.page.offset = 1;
+        q.page.limit = 2;
+    }))
+    .await;
+    assert_eq!((p.total, p.offset, p.limit), (4, 1, 2));
+    assert_eq!(names(&p), ["Humidity", "temp_probe"]);
+    let p = list(with(&|q| q.page.offset = 10)).await;
+    assert_eq!((p.total, p.items.len()), (4, 0));
+
+    // only_total.
+    let p = list(with(&|q| q.page.only_total = true)).await;
+    assert_eq!((p.total, p.items.len()), (4, 0));
+
+    // Creation time window (inclusive).
+    let p = list(with(&|q| {
+        q.page.created_from = Some(at(1));
+        q.page.created_to = Some(at(2));
+    }))
+    .await;
+    assert_eq!(names(&p), ["Humidity", "temp_probe"]);
+    let p = list(with(&|q| q.page.created_from = Some(at(4)))).await;
+    assert_eq!(names(&p), ["other"]);
+
+    // Creator restriction.
+    let p = list(with(&|q| q.created_by = Some(u2))).await;
+    assert_eq!(names(&p), ["other", "temp_probe"]);
+
+    // Id.
+    let id = cs[1].id.to_string();
+    let p = list(with(&|q| q.page.id = Some(id.clone()))).await;
+    assert_eq!(names(&p), ["temp_probe"]);
+    let p = list(with(&|q| q.page.id = Some("not-an-id".into()))).await;
+    assert_eq!(p.total, 0);
+
+    // An update moves the client to the front of the default order.
+    let mut u = cs[0].clone();
+    u.updated_at = Some(at(100));
+    s.update_client(&u).await.unwrap();
+    let p = list(with(&|_| {})).await;
+    assert_eq!(
+        names(&p),
+        ["Temp Sensor", "other", "Humidity", "temp_probe"]
+    );
+    let p = list(with(&|q| q.page.dir = Dir::Asc)).await;
+    assert_eq!(
+        names(&p),
+        ["temp_probe", "Humidity", "other", "Temp Sensor"]
+    );
+}

@@ -1,0 +1,23 @@
+//! The store contract suite: one set of checks of the observable behaviour of every
+//! repository method, run unchanged on each backend (see `tests/contract.rs`), plus the
+//! check that SQLite's translation of metadata containment agrees with PostgreSQL's `@>`.
+//!
+//! Every suite function takes a fresh, empty store.
+
+// This crate is test code: a failed expectation is meant to panic.
+#![allow(clippy::unwrap_used)]
+
+pub mod channels;
+pub mod clients;
+pub mod connections;
+pub mod domains;
+pub mod fixtures;
+pub mod metadata;
+pub mod users;
+
+pub use channels::*;
+pub use clients::*;
+pub use connections::*;
+pub use domains::*;
+pub use metadata::*;
+pub use users::*;

@@ -1,0 +1,136 @@
+//! Storage contract. Each method that writes more than one row is one transaction in
+//! every implementation: it either fully happens or leaves nothing behind.
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use switchyard_domain::{
+    Channel, Client, Connection, Domain, DomainQuery, DomainRole, EntityQuery, Invitation,
+    InvitationQuery, Page, RefreshSession, Timestamp, User, UserQuery, UserWithSecret,
+};
+
+/// Which uniqueness rule a write broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConflictKind {
+    UserEmail,
+    Username,
+    UserId,
+    DomainRoute,
+    DomainId,
+    ClientId,
+    ClientSecret,
+    ChannelId,
+    ChannelRoute,
+    Other,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row does not exist (or is not in the given domain).
+    #[error("entity not found")]
+    NotFound,
+    /// A uniqueness rule was broken. `index` names the offending item of a batch.
+    #[error("conflict: {kind:?} at {index:?}")]
+    Conflict {
+        kind: ConflictKind,
+        index: Option<usize>,
+    },
+    /// Anything else: connection lost, disk full, a bug.
+    #[error("store: {0}")]
+    Other(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// What a connect/disconnect did (for events).
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionChange {
+    pub changed: Vec<Connection>,
+}
+
+#[async_trait]
+pub trait UserRepo: Send + Sync {
+    async fn create_user(&self, u: &UserWithSecret) -> Result<()>;
+    async fn user(&self, id: Uuid) -> Result<UserWithSecret>;
+    /// By username or e-mail.
+    async fn user_by_login(&self, login: &str) -> Result<UserWithSecret>;
+    async fn list_users(&self, q: &UserQuery) -> Result<Page<User>>;
+    /// Replaces every mutable field of the user.
+    async fn update_user(&self, u: &User) -> Result<()>;
+    async fn update_password(&self, id: Uuid, hash: &str, at: Timestamp) -> Result<()>;
+    /// Ids of users that are not enabled (for the token revocation cache).
+    async fn inactive_user_ids(&self) -> Result<Vec<Uuid>>;
+
+    async fn create_session(&self, s: &RefreshSession) -> Result<()>;
+    async fn session(&self, id: Uuid) -> Result<RefreshSession>;
+    async fn list_sessions(&self, user: Uuid, now: Timestamp) -> Result<Vec<RefreshSession>>;
+    async fn delete_session(&self, user: Uuid, id: Uuid) -> Result<()>;
+}
+
+#[async_trait]
+pub trait DomainRepo: Send + Sync {
+    /// Creates the domain and makes its creator a member with the admin role.
+    async fn create_domain(&self, d: &Domain) -> Result<()>;
+    async fn domain(&self, id: Uuid) -> Result<Domain>;
+    async fn list_domains(&self, q: &DomainQuery) -> Result<Page<Domain>>;
+    async fn update_domain(&self, d: &Domain) -> Result<()>;
+    async fn member_role(&self, domain: Uuid, user: Uuid) -> Result<Option<DomainRole>>;
+    /// Domains the user belongs to (for `/mapping` without a domain).
+    async fn user_domains(&self, user: Uuid) -> Result<Vec<Uuid>>;
+
+    /// Creates or (on resend) replaces a pending invitation.
+    async fn save_invitation(&self, i: &Invitation) -> Result<()>;
+    async fn invitation(&self, domain: Uuid, invitee: Uuid) -> Result<Invitation>;
+    async fn list_invitations(&self, q: &InvitationQuery) -> Result<Page<Invitation>>;
+    /// Marks the invitation accepted and adds the membership, in one transaction.
+    async fn accept_invitation(&self, domain: Uuid, invitee: Uuid, at: Timestamp) -> Result<()>;
+    async fn reject_invitation(&self, domain: Uuid, invitee: Uuid, at: Timestamp) -> Result<()>;
+    async fn delete_invitation(&self, domain: Uuid, invitee: Uuid) -> Result<()>;
+}
+
+#[async_trait]
+pub trait ClientRepo: Send + Sync {
+    /// Inserts every client or none (multi-row, one transaction).
+    async fn create_clients(&self, cs: &[Client]) -> Result<()>;
+    async fn client(&self, domain: Uuid, id: Uuid) -> Result<Client>;
+    /// Any domain; for the message plane, which knows only the client id.
+    async fn client_any_domain(&self, id: Uuid) -> Result<Client>;
+    async fn list_clients(&self, domain: Uuid, q: &EntityQuery) -> Result<Page<Client>>;
+    async fn update_client(&self, c: &Client) -> Result<()>;
+    /// Deletes the client and its connections.
+    async fn delete_client(&self, domain: Uuid, id: Uuid) -> Result<()>;
+}
+
+#[async_trait]
+pub trait ChannelRepo: Send + Sync {
+    async fn create_channels(&self, cs: &[Channel]) -> Result<()>;
+    async fn channel(&self, domain: Uuid, id: Uuid) -> Result<Channel>;
+    async fn channel_by_route(&self, domain: Uuid, route: &str) -> Result<Channel>;
+    async fn list_channels(&self, domain: Uuid, q: &EntityQuery) -> Result<Page<Channel>>;
+    async fn update_channel(&self, c: &Channel) -> Result<()>;
+    /// Deletes the channel and its connections.
+    async fn delete_channel(&self, domain: Uuid, id: Uuid) -> Result<()>;
+}
+
+#[async_trait]
+pub trait ConnectionRepo: Send + Sync {
+    /// Adds connections that do not exist yet; returns those added.
+    async fn connect(&self, domain: Uuid, cs: &[Connection]) -> Result<Vec<Connection>>;
+    /// Removes those that exist; returns those removed.
+    async fn disconnect(&self, domain: Uuid, cs: &[Connection]) -> Result<Vec<Connection>>;
+    /// Connections of one client (any domain), for the message plane's cache.
+    async fn client_connections(&self, client: Uuid) -> Result<Vec<Connection>>;
+}
+
+/// Everything a backend provides.
+#[async_trait]
+pub trait Store: UserRepo + DomainRepo + ClientRepo + ChannelRepo + ConnectionRepo {
+    /// `"sqlite"` or `"postgres"`.
+    fn backend(&self) -> &'static str;
+    async fn ping(&self) -> Result<()>;
+}
+
+/// Helper for backends: the position of the first item whose key is in `taken`.
+pub fn first_index<T, K: PartialEq>(items: &[T], key: impl Fn(&T) -> K, taken: &[K]) -> Option<usize> {
+    items.iter().position(|i| taken.contains(&key(i)))
+}
