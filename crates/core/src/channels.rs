@@ -93,7 +93,10 @@ impl Core {
             )));
         }
         let chans = self.build_channels(caller, domain, items)?;
-        self.store.create_channels(&chans).await?;
+        self.store
+            .create_channels(&chans)
+            .await
+            .map_err(|e| crate::error::batch_error(e, chans.len()))?;
         for c in &chans {
             self.emit("channel", "create", c.id, Some(domain), json!({})).await;
         }

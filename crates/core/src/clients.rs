@@ -100,7 +100,10 @@ impl Core {
             )));
         }
         let clients = self.build_clients(caller, domain, items)?;
-        self.store.create_clients(&clients).await?;
+        self.store
+            .create_clients(&clients)
+            .await
+            .map_err(|e| crate::error::batch_error(e, clients.len()))?;
         for c in &clients {
             self.emit("client", "create", c.id, Some(domain), json!({})).await;
         }

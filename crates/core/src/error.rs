@@ -71,3 +71,12 @@ impl From<StoreError> for Error {
         }
     }
 }
+
+/// A store error from a batch write: the offending item is named only when there
+/// was more than one.
+pub(crate) fn batch_error(e: StoreError, len: usize) -> Error {
+    match e {
+        StoreError::Conflict { kind, .. } if len <= 1 => Error::AlreadyExists(conflict_message(kind).to_string()),
+        other => other.into(),
+    }
+}

@@ -1,0 +1,224 @@
+//! The black-box harness: the real server on port 0 with a fresh store (SQLite temp
+//! file or a uniquely named PostgreSQL database), driven over HTTP like curl or the SDK.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::{sync::Arc, time::Duration};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use switchyard::{Running, settings_for};
+use switchyard_auth::ManualClock;
+
+pub const ADMIN_PASSWORD: &str = "admin-pass-1234";
+const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn pg_admin_url() -> String {
+    std::env::var("SWITCHYARD_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| DEFAULT_PG.to_string())
+}
+
+pub fn skip_postgres() -> bool {
+    std::env::var("SWITCHYARD_SKIP_POSTGRES").is_ok_and(|v| v == "1")
+}
+
+pub struct App {
+    pub url: String,
+    pub http: reqwest::Client,
+    pub clock: Arc<ManualClock>,
+    pub dir: tempfile::TempDir,
+    pub running: Option<Running>,
+    pub pg: Option<(String, String)>,
+    pub db_url: String,
+}
+
+pub struct Res {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Res {
+    pub fn msg(&self) -> &str {
+        self.body["message"].as_str().unwrap_or("")
+    }
+}
+
+impl App {
+    pub async fn spawn(b: Backend) -> App {
+        App::spawn_with(b, |_| {}).await
+    }
+
+    pub async fn spawn_with(b: Backend, tweak: impl FnOnce(&mut switchyard::Settings)) -> App {
+        let dir = tempfile::tempdir().unwrap();
+        let (db_url, pg) = match b {
+            Backend::Sqlite => (String::new(), None),
+            Backend::Postgres => {
+                let admin = pg_admin_url();
+                let (url, name) = tokio::time::timeout(
+                    Duration::from_secs(20),
+                    switchyard_store_postgres::create_test_database(&admin),
+                )
+                .await
+                .map_err(|_| "timed out".to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()))
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "PostgreSQL at {admin} is unreachable: {e}. Start it (see README), set \
+                         SWITCHYARD_TEST_POSTGRES_URL, or opt out with SWITCHYARD_SKIP_POSTGRES=1"
+                    )
+                });
+                (url, Some((admin, name)))
+            }
+        };
+        let mut s = settings_for(dir.path(), &db_url);
+        s.admin_password = ADMIN_PASSWORD.into();
+        tweak(&mut s);
+        let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+        let running = switchyard::start(s, clock.clone(), None).await.unwrap();
+        App {
+            url: running.url(),
+            http: reqwest::Client::new(),
+            clock,
+            dir,
+            running: Some(running),
+            pg,
+            db_url,
+        }
+    }
+
+    /// Stops the server and starts a new one on the same store.
+    pub async fn restart(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+        let mut s = settings_for(self.dir.path(), &self.db_url);
+        s.admin_password = ADMIN_PASSWORD.into();
+        let running = switchyard::start(s, self.clock.clone(), None).await.unwrap();
+        self.url = running.url();
+        self.running = Some(running);
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+        if let Some((admin, name)) = self.pg.take() {
+            let _ = switchyard_store_postgres::drop_test_database(&admin, &name).await;
+        }
+    }
+
+    pub async fn raw(&self, m: Method, path: &str, token: Option<&str>, ct: Option<&str>, body: Option<String>) -> Res {
+        let mut r = self.http.request(m, format!("{}{}", self.url, path));
+        if let Some(t) = token {
+            r = r.header("Authorization", format!("Bearer {t}"));
+        }
+        if let Some(c) = ct {
+            r = r.header("Content-Type", c);
+        }
+        if let Some(b) = body {
+            r = r.body(b);
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Res { status, headers, body, text }
+    }
+
+    pub async fn req(&self, m: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Res {
+        let ct = body.as_ref().map(|_| "application/json");
+        self.raw(m, path, token, ct, body.map(|b| b.to_string())).await
+    }
+
+    pub async fn get(&self, path: &str, t: &str) -> Res {
+        self.req(Method::GET, path, Some(t), None).await
+    }
+    pub async fn post(&self, path: &str, t: &str, body: Value) -> Res {
+        self.req(Method::POST, path, Some(t), Some(body)).await
+    }
+
+    pub async fn register(&self, username: &str) -> String {
+        let r = self
+            .req(
+                Method::POST,
+                "/users",
+                None,
+                Some(json!({"first_name": "F", "last_name": "L", "email": format!("{username}@example.com"),
+                    "credentials": {"username": username, "secret": "12345678"}})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.body["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> (String, String) {
+        let r = self
+            .req(Method::POST, "/users/tokens/issue", None, Some(json!({"username": username, "password": password})))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        (
+            r.body["access_token"].as_str().unwrap().to_string(),
+            r.body["refresh_token"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// Registers a user and logs in; returns (id, access token).
+    pub async fn user(&self, username: &str) -> (String, String) {
+        let id = self.register(username).await;
+        (id, self.login(username, "12345678").await.0)
+    }
+
+    pub async fn admin(&self) -> String {
+        self.login("admin", ADMIN_PASSWORD).await.0
+    }
+
+    pub async fn domain(&self, token: &str, route: &str) -> String {
+        let r = self.post("/domains", token, json!({"name": route, "route": route})).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.body["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn client(&self, token: &str, d: &str, name: &str) -> Value {
+        let r = self.post(&format!("/{d}/clients"), token, json!({"name": name})).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.body
+    }
+
+    pub async fn channel(&self, token: &str, d: &str, name: &str) -> Value {
+        let r = self.post(&format!("/{d}/channels"), token, json!({"name": name})).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.body
+    }
+}
+
+/// Runs a test body on SQLite and on PostgreSQL.
+#[macro_export]
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::common::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if $crate::common::skip_postgres() {
+                    eprintln!("PostgreSQL half skipped (SWITCHYARD_SKIP_POSTGRES=1)");
+                    return;
+                }
+                super::$name($crate::common::Backend::Postgres).await
+            }
+        }
+    };
+}
