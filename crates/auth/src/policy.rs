@@ -56,7 +56,10 @@ pub fn entity_allowed(
 
 /// May the caller manage the domain itself (update, enable, disable, invite)?
 pub fn domain_admin(access: DomainAccess) -> bool {
-    matches!(access, DomainAccess::SuperAdmin | DomainAccess::Role(DomainRole::Admin))
+    matches!(
+        access,
+        DomainAccess::SuperAdmin | DomainAccess::Role(DomainRole::Admin)
+    )
 }
 
 /// Does a member see every entity of the domain in lists?
@@ -98,9 +101,24 @@ mod tests {
                 "{access:?} {action:?} {owner:?}"
             );
         }
-        let viewer = EntityGrant { view: true, manage: false };
-        assert!(entity_allowed(member, me, Action::View, Some(other), viewer));
-        assert!(!entity_allowed(member, me, Action::Update, Some(other), viewer));
+        let viewer = EntityGrant {
+            view: true,
+            manage: false,
+        };
+        assert!(entity_allowed(
+            member,
+            me,
+            Action::View,
+            Some(other),
+            viewer
+        ));
+        assert!(!entity_allowed(
+            member,
+            me,
+            Action::Update,
+            Some(other),
+            viewer
+        ));
         assert!(domain_admin(admin) && !domain_admin(member));
     }
 }

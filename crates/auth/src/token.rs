@@ -46,8 +46,13 @@ pub enum TokenError {
 /// Signing material. `Debug` never prints key bytes.
 pub enum KeyMaterial {
     /// Ed25519 private key as PKCS#8 DER.
-    EdDsa { pkcs8: Vec<u8> },
-    Hmac { alg: Algorithm, secret: Vec<u8> },
+    EdDsa {
+        pkcs8: Vec<u8>,
+    },
+    Hmac {
+        alg: Algorithm,
+        secret: Vec<u8>,
+    },
 }
 
 impl std::fmt::Debug for KeyMaterial {
@@ -130,7 +135,11 @@ pub struct Tokenizer {
 }
 
 impl Tokenizer {
-    pub fn new(keys: &KeyMaterial, access_ttl: Duration, refresh_ttl: Duration) -> Result<Tokenizer, String> {
+    pub fn new(
+        keys: &KeyMaterial,
+        access_ttl: Duration,
+        refresh_ttl: Duration,
+    ) -> Result<Tokenizer, String> {
         let (alg, enc, dec) = match keys {
             KeyMaterial::EdDsa { pkcs8 } => {
                 let pair = aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8(pkcs8)
@@ -192,7 +201,12 @@ impl Tokenizer {
         jsonwebtoken::encode(&Header::new(self.alg), &claims, &self.enc).map_err(|e| e.to_string())
     }
 
-    pub fn verify(&self, token: &str, kind: TokenKind, now: OffsetDateTime) -> Result<Claims, TokenError> {
+    pub fn verify(
+        &self,
+        token: &str,
+        kind: TokenKind,
+        now: OffsetDateTime,
+    ) -> Result<Claims, TokenError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.dec, &self.validation)
             .map_err(|_| TokenError::Invalid)?;
         let c = data.claims;
@@ -227,7 +241,10 @@ mod tests {
         let c = t.verify(&a, TokenKind::Access, now).unwrap();
         assert_eq!(c.sub, u.to_string());
         assert_eq!(c.iss, ISSUER);
-        assert_eq!(t.verify(&a, TokenKind::Refresh, now), Err(TokenError::WrongKind));
+        assert_eq!(
+            t.verify(&a, TokenKind::Refresh, now),
+            Err(TokenError::WrongKind)
+        );
         assert_eq!(
             t.verify(&a, TokenKind::Access, now + Duration::hours(2)),
             Err(TokenError::Expired)
@@ -235,10 +252,18 @@ mod tests {
         let mut bad = a.clone();
         bad.pop();
         bad.push(if a.ends_with('A') { 'B' } else { 'A' });
-        assert_eq!(t.verify(&bad, TokenKind::Access, now), Err(TokenError::Invalid));
+        assert_eq!(
+            t.verify(&bad, TokenKind::Access, now),
+            Err(TokenError::Invalid)
+        );
         // A token signed with other keys is refused.
-        let other = tk().issue(TokenKind::Access, u, 1, false, None, now).unwrap();
-        assert_eq!(t.verify(&other, TokenKind::Access, now), Err(TokenError::Invalid));
+        let other = tk()
+            .issue(TokenKind::Access, u, 1, false, None, now)
+            .unwrap();
+        assert_eq!(
+            t.verify(&other, TokenKind::Access, now),
+            Err(TokenError::Invalid)
+        );
     }
 
     #[test]
@@ -246,7 +271,16 @@ mod tests {
         let k = KeyMaterial::hmac("HS512", "a-very-long-secret-value").unwrap();
         let t = Tokenizer::new(&k, Duration::hours(1), Duration::hours(24)).unwrap();
         let now = OffsetDateTime::now_utc();
-        let r = t.issue(TokenKind::Refresh, Uuid::new_v4(), 2, true, Some(Uuid::new_v4()), now).unwrap();
+        let r = t
+            .issue(
+                TokenKind::Refresh,
+                Uuid::new_v4(),
+                2,
+                true,
+                Some(Uuid::new_v4()),
+                now,
+            )
+            .unwrap();
         assert!(t.verify(&r, TokenKind::Refresh, now).unwrap().jti.is_some());
         assert!(KeyMaterial::hmac("HS999", "x").is_err());
     }

@@ -74,7 +74,10 @@ impl LocalBus {
 #[async_trait]
 impl MessageBus for LocalBus {
     async fn publish(&self, subject: &str, payload: Vec<u8>) -> Result<(), BusError> {
-        let mut subs = self.subs.lock().map_err(|e| BusError::Other(e.to_string()))?;
+        let mut subs = self
+            .subs
+            .lock()
+            .map_err(|e| BusError::Other(e.to_string()))?;
         subs.retain(|s| !s.tx.is_closed());
         for s in subs.iter().filter(|s| subject_matches(&s.pattern, subject)) {
             let msg = BusMessage {
@@ -145,7 +148,9 @@ mod tests {
         let bus = LocalBus::new();
         let mut s = bus.subscribe("events.>").await.unwrap();
         let mut other = bus.subscribe("m.*").await.unwrap();
-        bus.publish("events.client.create", b"x".to_vec()).await.unwrap();
+        bus.publish("events.client.create", b"x".to_vec())
+            .await
+            .unwrap();
         let m = s.rx.recv().await.unwrap();
         assert_eq!(m.subject, "events.client.create");
         assert!(other.rx.try_recv().is_err());

@@ -28,7 +28,12 @@ pub struct ChannelUpdate {
 }
 
 impl Core {
-    pub(crate) fn build_channel(&self, caller: &Caller, domain: Uuid, n: NewChannel) -> Result<Channel> {
+    pub(crate) fn build_channel(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        n: NewChannel,
+    ) -> Result<Channel> {
         validate::name(&n.name)?;
         let id = match n.id.as_deref() {
             None | Some("") => Uuid::new_v4(),
@@ -56,7 +61,12 @@ impl Core {
         })
     }
 
-    pub(crate) fn build_channels(&self, caller: &Caller, domain: Uuid, items: Vec<NewChannel>) -> Result<Vec<Channel>> {
+    pub(crate) fn build_channels(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        items: Vec<NewChannel>,
+    ) -> Result<Vec<Channel>> {
         let many = items.len() > 1;
         let mut out = Vec::with_capacity(items.len());
         let mut ids = HashSet::new();
@@ -67,19 +77,28 @@ impl Core {
                 other => other,
             })?;
             if !ids.insert(c.id) {
-                return Err(Error::AlreadyExists(format!("channel id already exists (item {i})")));
+                return Err(Error::AlreadyExists(format!(
+                    "channel id already exists (item {i})"
+                )));
             }
             if let Some(r) = &c.route
                 && !routes.insert(r.clone())
             {
-                return Err(Error::AlreadyExists(format!("route not available (item {i})")));
+                return Err(Error::AlreadyExists(format!(
+                    "route not available (item {i})"
+                )));
             }
             out.push(c);
         }
         Ok(out)
     }
 
-    pub async fn create_channels(&self, caller: &Caller, domain: Uuid, items: Vec<NewChannel>) -> Result<Vec<Channel>> {
+    pub async fn create_channels(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        items: Vec<NewChannel>,
+    ) -> Result<Vec<Channel>> {
         self.require_verified(caller)?;
         self.domain_access(caller, domain, true).await?;
         if items.is_empty() {
@@ -98,28 +117,56 @@ impl Core {
             .await
             .map_err(|e| crate::error::batch_error(e, chans.len()))?;
         for c in &chans {
-            self.emit("channel", "create", c.id, Some(domain), json!({})).await;
+            self.emit("channel", "create", c.id, Some(domain), json!({}))
+                .await;
         }
         Ok(chans)
     }
 
-    pub(crate) async fn channel_for(&self, caller: &Caller, access: DomainAccess, domain: Uuid, id: Uuid, action: Action) -> Result<Channel> {
+    pub(crate) async fn channel_for(
+        &self,
+        caller: &Caller,
+        access: DomainAccess,
+        domain: Uuid,
+        id: Uuid,
+        action: Action,
+    ) -> Result<Channel> {
         let c = self.store.channel(domain, id).await?;
-        if !policy::entity_allowed(access, caller.user, Action::View, Some(c.created_by), EntityGrant::default()) {
+        if !policy::entity_allowed(
+            access,
+            caller.user,
+            Action::View,
+            Some(c.created_by),
+            EntityGrant::default(),
+        ) {
             return Err(Error::NotFound);
         }
-        if !policy::entity_allowed(access, caller.user, action, Some(c.created_by), EntityGrant::default()) {
-            return Err(Error::Forbidden("failed to perform authorization over the entity"));
+        if !policy::entity_allowed(
+            access,
+            caller.user,
+            action,
+            Some(c.created_by),
+            EntityGrant::default(),
+        ) {
+            return Err(Error::Forbidden(
+                "failed to perform authorization over the entity",
+            ));
         }
         Ok(c)
     }
 
     pub async fn view_channel(&self, caller: &Caller, domain: Uuid, id: Uuid) -> Result<Channel> {
         let access = self.domain_access(caller, domain, true).await?;
-        self.channel_for(caller, access, domain, id, Action::View).await
+        self.channel_for(caller, access, domain, id, Action::View)
+            .await
     }
 
-    pub async fn list_channels(&self, caller: &Caller, domain: Uuid, q: &QueryParams) -> Result<Page<Channel>> {
+    pub async fn list_channels(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        q: &QueryParams,
+    ) -> Result<Page<Channel>> {
         let access = self.domain_access(caller, domain, true).await?;
         let mut eq = q.entity_query()?;
         if !policy::sees_all(access) {
@@ -128,18 +175,39 @@ impl Core {
         Ok(self.store.list_channels(domain, &eq).await?)
     }
 
-    async fn modify_channel(&self, caller: &Caller, domain: Uuid, id: Uuid, action: Action, op: &str, f: impl FnOnce(&mut Channel) -> Result<()>) -> Result<Channel> {
+    async fn modify_channel(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        id: Uuid,
+        action: Action,
+        op: &str,
+        f: impl FnOnce(&mut Channel) -> Result<()>,
+    ) -> Result<Channel> {
         let access = self.domain_access(caller, domain, true).await?;
         let mut c = self.channel_for(caller, access, domain, id, action).await?;
         f(&mut c)?;
         c.updated_at = Some(self.now());
         c.updated_by = Some(caller.user);
         self.store.update_channel(&c).await?;
-        self.emit("channel", op, c.id, Some(domain), json!({"name": c.name, "metadata": c.metadata})).await;
+        self.emit(
+            "channel",
+            op,
+            c.id,
+            Some(domain),
+            json!({"name": c.name, "metadata": c.metadata}),
+        )
+        .await;
         Ok(c)
     }
 
-    pub async fn update_channel(&self, caller: &Caller, domain: Uuid, id: Uuid, up: ChannelUpdate) -> Result<Channel> {
+    pub async fn update_channel(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        id: Uuid,
+        up: ChannelUpdate,
+    ) -> Result<Channel> {
         if let Some(n) = &up.name {
             validate::name(n)?;
         }
@@ -158,8 +226,18 @@ impl Core {
         .await
     }
 
-    pub async fn set_channel_status(&self, caller: &Caller, domain: Uuid, id: Uuid, status: Status) -> Result<Channel> {
-        let op = if status == Status::Enabled { "enable" } else { "disable" };
+    pub async fn set_channel_status(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        id: Uuid,
+        status: Status,
+    ) -> Result<Channel> {
+        let op = if status == Status::Enabled {
+            "enable"
+        } else {
+            "disable"
+        };
         self.modify_channel(caller, domain, id, Action::SetStatus, op, |c| {
             if c.status == status {
                 return Err(Error::Conflict("status already assigned"));
@@ -172,9 +250,11 @@ impl Core {
 
     pub async fn delete_channel(&self, caller: &Caller, domain: Uuid, id: Uuid) -> Result<()> {
         let access = self.domain_access(caller, domain, true).await?;
-        self.channel_for(caller, access, domain, id, Action::Delete).await?;
+        self.channel_for(caller, access, domain, id, Action::Delete)
+            .await?;
         self.store.delete_channel(domain, id).await?;
-        self.emit("channel", "delete", id, Some(domain), json!({})).await;
+        self.emit("channel", "delete", id, Some(domain), json!({}))
+            .await;
         Ok(())
     }
 }

@@ -41,7 +41,12 @@ fn at(i: usize, many: bool, e: Error) -> Error {
 }
 
 impl Core {
-    pub(crate) fn build_client(&self, caller: &Caller, domain: Uuid, n: NewClient) -> Result<Client> {
+    pub(crate) fn build_client(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        n: NewClient,
+    ) -> Result<Client> {
         validate::name(&n.name)?;
         let id = match n.id.as_deref() {
             None | Some("") => Uuid::new_v4(),
@@ -68,25 +73,41 @@ impl Core {
     }
 
     /// Validates a batch: every item, then in-batch duplicate ids and secrets.
-    pub(crate) fn build_clients(&self, caller: &Caller, domain: Uuid, items: Vec<NewClient>) -> Result<Vec<Client>> {
+    pub(crate) fn build_clients(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        items: Vec<NewClient>,
+    ) -> Result<Vec<Client>> {
         let many = items.len() > 1;
         let mut out = Vec::with_capacity(items.len());
         let mut ids = HashSet::with_capacity(items.len());
         let mut secrets = HashSet::with_capacity(items.len());
         for (i, n) in items.into_iter().enumerate() {
-            let c = self.build_client(caller, domain, n).map_err(|e| at(i, many, e))?;
+            let c = self
+                .build_client(caller, domain, n)
+                .map_err(|e| at(i, many, e))?;
             if !ids.insert(c.id) {
-                return Err(Error::AlreadyExists(format!("client id already exists (item {i})")));
+                return Err(Error::AlreadyExists(format!(
+                    "client id already exists (item {i})"
+                )));
             }
             if !secrets.insert(c.secret.clone()) {
-                return Err(Error::AlreadyExists(format!("client key is not available (item {i})")));
+                return Err(Error::AlreadyExists(format!(
+                    "client key is not available (item {i})"
+                )));
             }
             out.push(c);
         }
         Ok(out)
     }
 
-    pub async fn create_clients(&self, caller: &Caller, domain: Uuid, items: Vec<NewClient>) -> Result<Vec<Client>> {
+    pub async fn create_clients(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        items: Vec<NewClient>,
+    ) -> Result<Vec<Client>> {
         self.require_verified(caller)?;
         self.domain_access(caller, domain, true).await?;
         if items.is_empty() {
@@ -105,29 +126,57 @@ impl Core {
             .await
             .map_err(|e| crate::error::batch_error(e, clients.len()))?;
         for c in &clients {
-            self.emit("client", "create", c.id, Some(domain), json!({})).await;
+            self.emit("client", "create", c.id, Some(domain), json!({}))
+                .await;
         }
         Ok(clients)
     }
 
     /// Loads a client the caller may act on; invisible ones are "not found".
-    pub(crate) async fn client_for(&self, caller: &Caller, access: DomainAccess, domain: Uuid, id: Uuid, action: Action) -> Result<Client> {
+    pub(crate) async fn client_for(
+        &self,
+        caller: &Caller,
+        access: DomainAccess,
+        domain: Uuid,
+        id: Uuid,
+        action: Action,
+    ) -> Result<Client> {
         let c = self.store.client(domain, id).await?;
-        if !policy::entity_allowed(access, caller.user, Action::View, Some(c.created_by), EntityGrant::default()) {
+        if !policy::entity_allowed(
+            access,
+            caller.user,
+            Action::View,
+            Some(c.created_by),
+            EntityGrant::default(),
+        ) {
             return Err(Error::NotFound);
         }
-        if !policy::entity_allowed(access, caller.user, action, Some(c.created_by), EntityGrant::default()) {
-            return Err(Error::Forbidden("failed to perform authorization over the entity"));
+        if !policy::entity_allowed(
+            access,
+            caller.user,
+            action,
+            Some(c.created_by),
+            EntityGrant::default(),
+        ) {
+            return Err(Error::Forbidden(
+                "failed to perform authorization over the entity",
+            ));
         }
         Ok(c)
     }
 
     pub async fn view_client(&self, caller: &Caller, domain: Uuid, id: Uuid) -> Result<Client> {
         let access = self.domain_access(caller, domain, true).await?;
-        self.client_for(caller, access, domain, id, Action::View).await
+        self.client_for(caller, access, domain, id, Action::View)
+            .await
     }
 
-    pub async fn list_clients(&self, caller: &Caller, domain: Uuid, q: &QueryParams) -> Result<Page<Client>> {
+    pub async fn list_clients(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        q: &QueryParams,
+    ) -> Result<Page<Client>> {
         let access = self.domain_access(caller, domain, true).await?;
         let mut eq = q.entity_query()?;
         if !policy::sees_all(access) {
@@ -136,7 +185,15 @@ impl Core {
         Ok(self.store.list_clients(domain, &eq).await?)
     }
 
-    async fn modify_client(&self, caller: &Caller, domain: Uuid, id: Uuid, action: Action, op: &str, f: impl FnOnce(&mut Client) -> Result<()>) -> Result<Client> {
+    async fn modify_client(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        id: Uuid,
+        action: Action,
+        op: &str,
+        f: impl FnOnce(&mut Client) -> Result<()>,
+    ) -> Result<Client> {
         let access = self.domain_access(caller, domain, true).await?;
         let mut c = self.client_for(caller, access, domain, id, action).await?;
         f(&mut c)?;
@@ -147,7 +204,13 @@ impl Core {
         Ok(c)
     }
 
-    pub async fn update_client(&self, caller: &Caller, domain: Uuid, id: Uuid, up: ClientUpdate) -> Result<Client> {
+    pub async fn update_client(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        id: Uuid,
+        up: ClientUpdate,
+    ) -> Result<Client> {
         if let Some(n) = &up.name {
             validate::name(n)?;
         }
@@ -169,7 +232,13 @@ impl Core {
         .await
     }
 
-    pub async fn update_client_secret(&self, caller: &Caller, domain: Uuid, id: Uuid, secret: String) -> Result<Client> {
+    pub async fn update_client_secret(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        id: Uuid,
+        secret: String,
+    ) -> Result<Client> {
         if secret.is_empty() {
             return Err(Error::InvalidInput("missing secret".into()));
         }
@@ -180,8 +249,18 @@ impl Core {
         .await
     }
 
-    pub async fn set_client_status(&self, caller: &Caller, domain: Uuid, id: Uuid, status: Status) -> Result<Client> {
-        let op = if status == Status::Enabled { "enable" } else { "disable" };
+    pub async fn set_client_status(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        id: Uuid,
+        status: Status,
+    ) -> Result<Client> {
+        let op = if status == Status::Enabled {
+            "enable"
+        } else {
+            "disable"
+        };
         self.modify_client(caller, domain, id, Action::SetStatus, op, |c| {
             if c.status == status {
                 return Err(Error::Conflict("status already assigned"));
@@ -194,9 +273,11 @@ impl Core {
 
     pub async fn delete_client(&self, caller: &Caller, domain: Uuid, id: Uuid) -> Result<()> {
         let access = self.domain_access(caller, domain, true).await?;
-        self.client_for(caller, access, domain, id, Action::Delete).await?;
+        self.client_for(caller, access, domain, id, Action::Delete)
+            .await?;
         self.store.delete_client(domain, id).await?;
-        self.emit("client", "delete", id, Some(domain), json!({})).await;
+        self.emit("client", "delete", id, Some(domain), json!({}))
+            .await;
         Ok(())
     }
 }

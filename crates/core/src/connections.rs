@@ -12,7 +12,11 @@ use uuid::Uuid;
 use crate::{Caller, Core, Error, Result};
 
 /// Parses ids and types of a connect/disconnect request.
-fn parse(channel_ids: &[String], client_ids: &[String], types: &[String]) -> Result<(Vec<Uuid>, Vec<Uuid>, Vec<ConnectionType>)> {
+fn parse(
+    channel_ids: &[String],
+    client_ids: &[String],
+    types: &[String],
+) -> Result<(Vec<Uuid>, Vec<Uuid>, Vec<ConnectionType>)> {
     if channel_ids.is_empty() || client_ids.is_empty() {
         return Err(Error::InvalidInput("missing entity id".into()));
     }
@@ -23,19 +27,35 @@ fn parse(channel_ids: &[String], client_ids: &[String], types: &[String]) -> Res
         let set: Result<BTreeSet<Uuid>> = v.iter().map(|s| Ok(validate::parse_id(s)?)).collect();
         Ok(set?.into_iter().collect())
     };
-    let ts: Result<BTreeSet<ConnectionType>> = types.iter().map(|t| Ok(ConnectionType::parse(t)?)).collect();
-    Ok((ids(channel_ids)?, ids(client_ids)?, ts?.into_iter().collect()))
+    let ts: Result<BTreeSet<ConnectionType>> = types
+        .iter()
+        .map(|t| Ok(ConnectionType::parse(t)?))
+        .collect();
+    Ok((
+        ids(channel_ids)?,
+        ids(client_ids)?,
+        ts?.into_iter().collect(),
+    ))
 }
 
 impl Core {
-    async fn plan_connections(&self, caller: &Caller, domain: Uuid, channel_ids: &[String], client_ids: &[String], types: &[String]) -> Result<Vec<Connection>> {
+    async fn plan_connections(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        channel_ids: &[String],
+        client_ids: &[String],
+        types: &[String],
+    ) -> Result<Vec<Connection>> {
         let (chs, cls, ts) = parse(channel_ids, client_ids, types)?;
         let access = self.domain_access(caller, domain, true).await?;
         for ch in &chs {
-            self.channel_for(caller, access, domain, *ch, Action::Connect).await?;
+            self.channel_for(caller, access, domain, *ch, Action::Connect)
+                .await?;
         }
         for cl in &cls {
-            self.client_for(caller, access, domain, *cl, Action::Connect).await?;
+            self.client_for(caller, access, domain, *cl, Action::Connect)
+                .await?;
         }
         let mut out = Vec::with_capacity(chs.len() * cls.len() * ts.len());
         for ch in &chs {
@@ -65,15 +85,33 @@ impl Core {
         }
     }
 
-    pub async fn connect(&self, caller: &Caller, domain: Uuid, channel_ids: &[String], client_ids: &[String], types: &[String]) -> Result<()> {
-        let plan = self.plan_connections(caller, domain, channel_ids, client_ids, types).await?;
+    pub async fn connect(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        channel_ids: &[String],
+        client_ids: &[String],
+        types: &[String],
+    ) -> Result<()> {
+        let plan = self
+            .plan_connections(caller, domain, channel_ids, client_ids, types)
+            .await?;
         let added = self.store.connect(domain, &plan).await?;
         self.emit_connections("connect", domain, &added).await;
         Ok(())
     }
 
-    pub async fn disconnect(&self, caller: &Caller, domain: Uuid, channel_ids: &[String], client_ids: &[String], types: &[String]) -> Result<()> {
-        let plan = self.plan_connections(caller, domain, channel_ids, client_ids, types).await?;
+    pub async fn disconnect(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        channel_ids: &[String],
+        client_ids: &[String],
+        types: &[String],
+    ) -> Result<()> {
+        let plan = self
+            .plan_connections(caller, domain, channel_ids, client_ids, types)
+            .await?;
         let removed = self.store.disconnect(domain, &plan).await?;
         self.emit_connections("disconnect", domain, &removed).await;
         Ok(())
@@ -83,13 +121,20 @@ impl Core {
 impl Core {
     /// Channels a client is connected to. Without a domain (the document's
     /// `/clients/{id}/channels`), the client's own domain is used.
-    pub async fn channels_of_client(&self, caller: &Caller, domain: Option<Uuid>, client: Uuid, q: &switchyard_domain::QueryParams) -> Result<switchyard_domain::Page<switchyard_domain::Channel>> {
+    pub async fn channels_of_client(
+        &self,
+        caller: &Caller,
+        domain: Option<Uuid>,
+        client: Uuid,
+        q: &switchyard_domain::QueryParams,
+    ) -> Result<switchyard_domain::Page<switchyard_domain::Channel>> {
         let domain = match domain {
             Some(d) => d,
             None => self.store.client_any_domain(client).await?.domain_id,
         };
         let access = self.domain_access(caller, domain, true).await?;
-        self.client_for(caller, access, domain, client, Action::View).await?;
+        self.client_for(caller, access, domain, client, Action::View)
+            .await?;
         let mut eq = q.entity_query()?;
         eq.client = Some(client);
         if !switchyard_auth::policy::sees_all(access) {
@@ -99,9 +144,16 @@ impl Core {
     }
 
     /// Clients connected to a channel.
-    pub async fn clients_of_channel(&self, caller: &Caller, domain: Uuid, channel: Uuid, q: &switchyard_domain::QueryParams) -> Result<switchyard_domain::Page<switchyard_domain::Client>> {
+    pub async fn clients_of_channel(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        channel: Uuid,
+        q: &switchyard_domain::QueryParams,
+    ) -> Result<switchyard_domain::Page<switchyard_domain::Client>> {
         let access = self.domain_access(caller, domain, true).await?;
-        self.channel_for(caller, access, domain, channel, Action::View).await?;
+        self.channel_for(caller, access, domain, channel, Action::View)
+            .await?;
         let mut eq = q.entity_query()?;
         eq.channel = Some(channel);
         if !switchyard_auth::policy::sees_all(access) {

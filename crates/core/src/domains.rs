@@ -5,8 +5,7 @@
 use serde_json::json;
 use switchyard_auth::policy::DomainAccess;
 use switchyard_domain::{
-    Domain, DomainRole, Invitation, InvitationQuery, Metadata, Page, QueryParams, Status,
-    validate,
+    Domain, DomainRole, Invitation, InvitationQuery, Metadata, Page, QueryParams, Status, validate,
 };
 use switchyard_store::StoreError;
 use uuid::Uuid;
@@ -54,7 +53,8 @@ impl Core {
             updated_by: None,
         };
         self.store.create_domain(&d).await?;
-        self.emit("domain", "create", d.id, Some(d.id), json!({})).await;
+        self.emit("domain", "create", d.id, Some(d.id), json!({}))
+            .await;
         Ok(d)
     }
 
@@ -74,12 +74,19 @@ impl Core {
     async fn admin_domain(&self, caller: &Caller, id: Uuid) -> Result<Domain> {
         let access = self.domain_access(caller, id, false).await?;
         if !is_admin_role(access) {
-            return Err(Error::Forbidden("failed to perform authorization over the domain"));
+            return Err(Error::Forbidden(
+                "failed to perform authorization over the domain",
+            ));
         }
         Ok(self.store.domain(id).await?)
     }
 
-    pub async fn update_domain(&self, caller: &Caller, id: Uuid, up: DomainUpdate) -> Result<Domain> {
+    pub async fn update_domain(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        up: DomainUpdate,
+    ) -> Result<Domain> {
         let mut d = self.admin_domain(caller, id).await?;
         if let Some(n) = up.name {
             if n.trim().is_empty() {
@@ -97,11 +104,17 @@ impl Core {
         d.updated_at = Some(self.now());
         d.updated_by = Some(caller.user);
         self.store.update_domain(&d).await?;
-        self.emit("domain", "update", d.id, Some(d.id), json!({})).await;
+        self.emit("domain", "update", d.id, Some(d.id), json!({}))
+            .await;
         Ok(d)
     }
 
-    pub async fn set_domain_status(&self, caller: &Caller, id: Uuid, status: Status) -> Result<Domain> {
+    pub async fn set_domain_status(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        status: Status,
+    ) -> Result<Domain> {
         if status == Status::Frozen && !caller.is_super_admin() {
             return Err(Error::Forbidden("not authorized to perform admin action"));
         }
@@ -126,7 +139,14 @@ impl Core {
         Ok(d)
     }
 
-    pub async fn send_invitation(&self, caller: &Caller, domain: Uuid, invitee: &str, role_id: &str, resend: bool) -> Result<()> {
+    pub async fn send_invitation(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        invitee: &str,
+        role_id: &str,
+        resend: bool,
+    ) -> Result<()> {
         let d = self.admin_domain(caller, domain).await?;
         let invitee = validate::parse_id(invitee)?;
         if role_id.is_empty() {
@@ -139,10 +159,14 @@ impl Core {
             other => other.into(),
         })?;
         if self.store.member_role(domain, invitee).await?.is_some() {
-            return Err(Error::AlreadyExists("user is already a member of the domain".into()));
+            return Err(Error::AlreadyExists(
+                "user is already a member of the domain".into(),
+            ));
         }
         match self.store.invitation(domain, invitee).await {
-            Ok(existing) if !resend && existing.confirmed_at.is_none() && existing.rejected_at.is_none() => {
+            Ok(existing)
+                if !resend && existing.confirmed_at.is_none() && existing.rejected_at.is_none() =>
+            {
                 return Err(Error::AlreadyExists("invitation already exists".into()));
             }
             Ok(_) | Err(StoreError::NotFound) => {}
@@ -161,18 +185,28 @@ impl Core {
             rejected_at: None,
         };
         self.store.save_invitation(&inv).await?;
-        self.emit("invitation", "send", invitee, Some(domain), json!({})).await;
+        self.emit("invitation", "send", invitee, Some(domain), json!({}))
+            .await;
         Ok(())
     }
 
-    pub async fn list_domain_invitations(&self, caller: &Caller, domain: Uuid, q: &QueryParams) -> Result<Page<Invitation>> {
+    pub async fn list_domain_invitations(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        q: &QueryParams,
+    ) -> Result<Page<Invitation>> {
         self.admin_domain(caller, domain).await?;
         let mut iq: InvitationQuery = q.invitation_query()?;
         iq.domain_id = Some(domain);
         Ok(self.store.list_invitations(&iq).await?)
     }
 
-    pub async fn list_my_invitations(&self, caller: &Caller, q: &QueryParams) -> Result<Page<Invitation>> {
+    pub async fn list_my_invitations(
+        &self,
+        caller: &Caller,
+        q: &QueryParams,
+    ) -> Result<Page<Invitation>> {
         let mut iq = q.invitation_query()?;
         if !caller.is_super_admin() {
             iq.invitee_user_id = Some(caller.user);
@@ -182,10 +216,14 @@ impl Core {
 
     async fn pending_invitation(&self, caller: &Caller, domain: &str) -> Result<Invitation> {
         let domain = validate::parse_id(domain)?;
-        let inv = self.store.invitation(domain, caller.user).await.map_err(|e| match e {
-            StoreError::NotFound => Error::NotFound,
-            other => other.into(),
-        })?;
+        let inv = self
+            .store
+            .invitation(domain, caller.user)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => Error::NotFound,
+                other => other.into(),
+            })?;
         if inv.confirmed_at.is_some() {
             return Err(Error::InvalidInput("invitation already accepted".into()));
         }
@@ -200,7 +238,14 @@ impl Core {
         self.store
             .accept_invitation(inv.domain_id, caller.user, self.now())
             .await?;
-        self.emit("invitation", "accept", caller.user, Some(inv.domain_id), json!({})).await;
+        self.emit(
+            "invitation",
+            "accept",
+            caller.user,
+            Some(inv.domain_id),
+            json!({}),
+        )
+        .await;
         Ok(())
     }
 
@@ -209,7 +254,14 @@ impl Core {
         self.store
             .reject_invitation(inv.domain_id, caller.user, self.now())
             .await?;
-        self.emit("invitation", "reject", caller.user, Some(inv.domain_id), json!({})).await;
+        self.emit(
+            "invitation",
+            "reject",
+            caller.user,
+            Some(inv.domain_id),
+            json!({}),
+        )
+        .await;
         Ok(())
     }
 
@@ -219,10 +271,13 @@ impl Core {
         if caller.user != user {
             self.admin_domain(caller, domain).await?;
         }
-        self.store.delete_invitation(domain, user).await.map_err(|e| match e {
-            StoreError::NotFound => Error::NotFound,
-            other => other.into(),
-        })?;
+        self.store
+            .delete_invitation(domain, user)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => Error::NotFound,
+                other => other.into(),
+            })?;
         Ok(())
     }
 }

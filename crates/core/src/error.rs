@@ -76,7 +76,9 @@ impl From<StoreError> for Error {
 /// was more than one.
 pub(crate) fn batch_error(e: StoreError, len: usize) -> Error {
     match e {
-        StoreError::Conflict { kind, .. } if len <= 1 => Error::AlreadyExists(conflict_message(kind).to_string()),
+        StoreError::Conflict { kind, .. } if len <= 1 => {
+            Error::AlreadyExists(conflict_message(kind).to_string())
+        }
         other => other.into(),
     }
 }

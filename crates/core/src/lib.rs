@@ -118,7 +118,14 @@ impl Core {
 
     /// Publishes a change event; a bus failure is logged, never fails the write
     /// that already committed.
-    async fn emit(&self, entity: &str, operation: &str, id: Uuid, domain: Option<Uuid>, data: serde_json::Value) {
+    async fn emit(
+        &self,
+        entity: &str,
+        operation: &str,
+        id: Uuid,
+        domain: Option<Uuid>,
+        data: serde_json::Value,
+    ) {
         let ev = Event {
             entity: entity.into(),
             operation: operation.into(),
@@ -158,8 +165,12 @@ impl Core {
     }
 
     fn apply_event(&self, ev: &Event) {
-        let Ok(id) = Uuid::parse_str(&ev.id) else { return };
-        let Ok(mut r) = self.revoked.write() else { return };
+        let Ok(id) = Uuid::parse_str(&ev.id) else {
+            return;
+        };
+        let Ok(mut r) = self.revoked.write() else {
+            return;
+        };
         match (ev.entity.as_str(), ev.operation.as_str()) {
             ("user", "disable" | "delete") => {
                 r.users.insert(id);
@@ -183,13 +194,22 @@ impl Core {
 
     /// The caller's standing in a domain. Non-members get 403 whether or not the
     /// domain exists. With `active`, a disabled or frozen domain refuses the work.
-    pub async fn domain_access(&self, caller: &Caller, domain: Uuid, active: bool) -> Result<DomainAccess> {
+    pub async fn domain_access(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        active: bool,
+    ) -> Result<DomainAccess> {
         let access = if caller.is_super_admin() {
             DomainAccess::SuperAdmin
         } else {
             match self.store.member_role(domain, caller.user).await? {
                 Some(r) => DomainAccess::Role(r),
-                None => return Err(Error::Forbidden("failed to perform authorization over the domain")),
+                None => {
+                    return Err(Error::Forbidden(
+                        "failed to perform authorization over the domain",
+                    ));
+                }
             }
         };
         let d = self.store.domain(domain).await.map_err(|e| match e {
@@ -207,7 +227,10 @@ impl Core {
 }
 
 pub(crate) fn is_admin_role(a: DomainAccess) -> bool {
-    matches!(a, DomainAccess::SuperAdmin | DomainAccess::Role(DomainRole::Admin))
+    matches!(
+        a,
+        DomainAccess::SuperAdmin | DomainAccess::Role(DomainRole::Admin)
+    )
 }
 
 /// A fresh random secret/id (UUID v4 from the OS CSPRNG).

@@ -5,8 +5,8 @@
 use serde_json::json;
 use switchyard_auth::{TokenKind, password};
 use switchyard_domain::{
-    Metadata, Page, QueryParams, RefreshSession, Status, User, UserQuery, UserRole,
-    UserWithSecret, validate,
+    Metadata, Page, QueryParams, RefreshSession, Status, User, UserQuery, UserRole, UserWithSecret,
+    validate,
 };
 use switchyard_store::StoreError;
 use uuid::Uuid;
@@ -69,7 +69,9 @@ impl Core {
             return Err(Error::InvalidInput("missing password".into()));
         }
         if !self.cfg.password_regex.is_match(p) {
-            return Err(Error::InvalidInput("password does not meet the requirements".into()));
+            return Err(Error::InvalidInput(
+                "password does not meet the requirements".into(),
+            ));
         }
         Ok(())
     }
@@ -135,7 +137,14 @@ impl Core {
 
     /// Creates the super-admin if no user has that username yet. Returns the user and
     /// whether it was created now.
-    pub async fn seed_admin(&self, username: &str, email: &str, password: &str, first: &str, last: &str) -> Result<(User, bool)> {
+    pub async fn seed_admin(
+        &self,
+        username: &str,
+        email: &str,
+        password: &str,
+        first: &str,
+        last: &str,
+    ) -> Result<(User, bool)> {
         match self.store.user_by_login(username).await {
             Ok(u) => return Ok((u.user, false)),
             Err(StoreError::NotFound) => {}
@@ -176,17 +185,36 @@ impl Core {
         Ok(TokenPair {
             access_token: self
                 .tokens
-                .issue(TokenKind::Access, user.id, role, verified, Some(session), now)
+                .issue(
+                    TokenKind::Access,
+                    user.id,
+                    role,
+                    verified,
+                    Some(session),
+                    now,
+                )
                 .map_err(Error::Internal)?,
             refresh_token: self
                 .tokens
-                .issue(TokenKind::Refresh, user.id, role, verified, Some(session), now)
+                .issue(
+                    TokenKind::Refresh,
+                    user.id,
+                    role,
+                    verified,
+                    Some(session),
+                    now,
+                )
                 .map_err(Error::Internal)?,
         })
     }
 
     /// `POST /users/tokens/issue` by username or e-mail.
-    pub async fn issue_token(&self, login: &str, password: &str, description: &str) -> Result<TokenPair> {
+    pub async fn issue_token(
+        &self,
+        login: &str,
+        password: &str,
+        description: &str,
+    ) -> Result<TokenPair> {
         if login.is_empty() {
             return Err(Error::InvalidInput("missing username / email".into()));
         }
@@ -217,8 +245,11 @@ impl Core {
         let c = self
             .tokens
             .verify(refresh, TokenKind::Refresh, self.now())
-            .map_err(|_| Error::Unauthenticated("failed to perform authentication over the entity"))?;
-        let user_id = Uuid::parse_str(&c.sub).map_err(|_| Error::Unauthenticated("invalid token"))?;
+            .map_err(|_| {
+                Error::Unauthenticated("failed to perform authentication over the entity")
+            })?;
+        let user_id =
+            Uuid::parse_str(&c.sub).map_err(|_| Error::Unauthenticated("invalid token"))?;
         let sid = c
             .jti
             .as_deref()
@@ -231,9 +262,15 @@ impl Core {
         if s.user_id != user_id || s.expires_at <= self.now() {
             return Err(Error::Unauthenticated("refresh token revoked"));
         }
-        let u = self.store.user(user_id).await.map_err(|_| Error::Unauthenticated("invalid token"))?;
+        let u = self
+            .store
+            .user(user_id)
+            .await
+            .map_err(|_| Error::Unauthenticated("invalid token"))?;
         if u.user.status != Status::Enabled {
-            return Err(Error::Unauthenticated("failed to perform authentication over the entity"));
+            return Err(Error::Unauthenticated(
+                "failed to perform authentication over the entity",
+            ));
         }
         self.pair(&u.user, sid)
     }
@@ -243,15 +280,21 @@ impl Core {
         let c = self
             .tokens
             .verify(token, TokenKind::Access, self.now())
-            .map_err(|_| Error::Unauthenticated("failed to perform authentication over the entity"))?;
-        let user = Uuid::parse_str(&c.sub)
-            .map_err(|_| Error::Unauthenticated("failed to perform authentication over the entity"))?;
+            .map_err(|_| {
+                Error::Unauthenticated("failed to perform authentication over the entity")
+            })?;
+        let user = Uuid::parse_str(&c.sub).map_err(|_| {
+            Error::Unauthenticated("failed to perform authentication over the entity")
+        })?;
         let session = c.jti.as_deref().and_then(|j| Uuid::parse_str(j).ok());
         if self.user_revoked(user, session) {
-            return Err(Error::Unauthenticated("failed to perform authentication over the entity"));
+            return Err(Error::Unauthenticated(
+                "failed to perform authentication over the entity",
+            ));
         }
-        let role = UserRole::from_claim(c.role)
-            .ok_or(Error::Unauthenticated("failed to perform authentication over the entity"))?;
+        let role = UserRole::from_claim(c.role).ok_or(Error::Unauthenticated(
+            "failed to perform authentication over the entity",
+        ))?;
         Ok(Caller {
             user,
             role,
@@ -272,8 +315,12 @@ impl Core {
             return Err(Error::InvalidInput("missing entity id".into()));
         }
         let sid = validate::parse_id(token_id)?;
-        self.store.delete_session(caller.user, sid).await.map_err(not_found)?;
-        self.emit("session", "revoke", sid, None, json!({"user": caller.user})).await;
+        self.store
+            .delete_session(caller.user, sid)
+            .await
+            .map_err(not_found)?;
+        self.emit("session", "revoke", sid, None, json!({"user": caller.user}))
+            .await;
         Ok(())
     }
 
@@ -289,7 +336,9 @@ impl Core {
         if caller.user == id || caller.is_super_admin() {
             Ok(())
         } else {
-            Err(Error::Forbidden("failed to perform authorization over the entity"))
+            Err(Error::Forbidden(
+                "failed to perform authorization over the entity",
+            ))
         }
     }
 
@@ -309,17 +358,30 @@ impl Core {
     /// `GET /users/search`: any user may look others up by name (to invite them).
     pub async fn search_users(&self, _caller: &Caller, q: &QueryParams) -> Result<Page<User>> {
         let mut uq: UserQuery = q.user_query(false)?;
-        if uq.username.is_none() && uq.first_name.is_none() && uq.last_name.is_none() && uq.page.id.is_none() {
+        if uq.username.is_none()
+            && uq.first_name.is_none()
+            && uq.last_name.is_none()
+            && uq.page.id.is_none()
+        {
             return Err(Error::InvalidInput("search query must not be empty".into()));
         }
-        if uq.username.as_ref().is_some_and(|u| u.len() < 3) || uq.page.id.as_ref().is_some_and(|u| u.len() < 3) {
-            return Err(Error::InvalidInput("search query must be at least 3 characters".into()));
+        if uq.username.as_ref().is_some_and(|u| u.len() < 3)
+            || uq.page.id.as_ref().is_some_and(|u| u.len() < 3)
+        {
+            return Err(Error::InvalidInput(
+                "search query must be at least 3 characters".into(),
+            ));
         }
         uq.email = None;
         Ok(self.store.list_users(&uq).await?)
     }
 
-    async fn modify_user(&self, caller: &Caller, id: Uuid, f: impl FnOnce(&mut User) -> Result<()>) -> Result<User> {
+    async fn modify_user(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        f: impl FnOnce(&mut User) -> Result<()>,
+    ) -> Result<User> {
         Self::self_or_admin(caller, id)?;
         let mut u = self.store.user(id).await.map_err(not_found)?.user;
         f(&mut u)?;
@@ -355,7 +417,12 @@ impl Core {
         .await
     }
 
-    pub async fn update_username(&self, caller: &Caller, id: Uuid, username: String) -> Result<User> {
+    pub async fn update_username(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        username: String,
+    ) -> Result<User> {
         validate::username(&username)?;
         self.modify_user(caller, id, |u| {
             u.username = username;
@@ -376,7 +443,12 @@ impl Core {
         .await
     }
 
-    pub async fn update_user_tags(&self, caller: &Caller, id: Uuid, tags: Vec<String>) -> Result<User> {
+    pub async fn update_user_tags(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        tags: Vec<String>,
+    ) -> Result<User> {
         self.modify_user(caller, id, |u| {
             u.tags = tags;
             Ok(())

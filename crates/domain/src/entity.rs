@@ -114,9 +114,7 @@ impl DomainRole {
     }
     /// Accepts the role id (`<domain>_admin`), or the bare role name.
     pub fn from_role_id(domain: Uuid, id: &str) -> Option<DomainRole> {
-        let name = id
-            .strip_prefix(&format!("{domain}_"))
-            .unwrap_or(id);
+        let name = id.strip_prefix(&format!("{domain}_")).unwrap_or(id);
         DomainRole::parse(name)
     }
 }

@@ -367,7 +367,10 @@ mod tests {
         assert_eq!(e(&[("status", "weird")]), "invalid status");
         assert_eq!(e(&[("order", "color")]), "invalid list order provided");
         assert_eq!(e(&[("dir", "up")]), "invalid list direction provided");
-        assert_eq!(e(&[("created_from", "yesterday")]), "invalid query parameters");
+        assert_eq!(
+            e(&[("created_from", "yesterday")]),
+            "invalid query parameters"
+        );
         assert_eq!(e(&[("connection_type", "x")]), "invalid connection type");
         assert_eq!(e(&[("channel", "nope")]), "invalid id format provided");
     }

@@ -9,12 +9,10 @@ use crate::Invalid;
 
 pub const MAX_NAME_BYTES: usize = 1024;
 
-static USERNAME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,31}$").expect("static regex")
-});
-static ROUTE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^[a-zA-Z][a-zA-Z0-9_-]{0,35}$").expect("static regex")
-});
+static USERNAME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,31}$").expect("static regex"));
+static ROUTE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[a-zA-Z][a-zA-Z0-9_-]{0,35}$").expect("static regex"));
 
 pub fn name(n: &str) -> Result<(), Invalid> {
     if n.len() > MAX_NAME_BYTES {

@@ -1,7 +1,9 @@
 //! Domain entities → wire DTOs.
 
 use switchyard_api_types as api;
-use switchyard_domain::{Channel, Client, Domain, DomainRole, Invitation, Page, Timestamp, User, zero_time};
+use switchyard_domain::{
+    Channel, Client, Domain, DomainRole, Invitation, Page, Timestamp, User, zero_time,
+};
 use time::format_description::well_known::Rfc3339;
 
 pub fn ts(t: Timestamp) -> String {
@@ -86,7 +88,11 @@ pub fn client(c: &Client, with_secret: bool) -> api::ClientRes {
         domain_id: c.domain_id.to_string(),
         credentials: api::ClientCredentials {
             identity: String::new(),
-            secret: if with_secret { c.secret.clone() } else { String::new() },
+            secret: if with_secret {
+                c.secret.clone()
+            } else {
+                String::new()
+            },
         },
         metadata: c.metadata.clone(),
         private_metadata: c.private_metadata.clone(),

@@ -17,20 +17,102 @@ use crate::{
 
 pub fn routes(a: Api) -> Api {
     let t = "domains";
-    a.route(Method::POST, "/domains", doc(t, "Create a domain").body("DomainReq").ok(201, Some("DomainRes")), create)
-        .route(Method::GET, "/domains", doc(t, "List the caller's domains").ok(200, Some("DomainsPage")), list)
-        .route(Method::GET, "/domains/{domainID}", doc(t, "View a domain").ok(200, Some("DomainRes")), view)
-        .route(Method::PATCH, "/domains/{domainID}", doc(t, "Update a domain").body("DomainUpdateReq").ok(200, Some("DomainRes")), update)
-        .route(Method::POST, "/domains/{domainID}/enable", doc(t, "Enable a domain").ok(200, None), enable)
-        .route(Method::POST, "/domains/{domainID}/disable", doc(t, "Disable a domain").ok(200, None), disable)
-        .route(Method::POST, "/domains/{domainID}/freeze", doc(t, "Freeze a domain (super-admin)").ok(200, None), freeze)
-        .route(Method::GET, "/domains/{domainID}/roles", doc(t, "The domain's built-in roles").ok(200, Some("RolesPage")), roles)
-        .route(Method::POST, "/domains/{domainID}/invitations", doc(t, "Invite a user").body("InvitationReq").ok(201, Some("MessageRes")), invite)
-        .route(Method::GET, "/domains/{domainID}/invitations", doc(t, "List the domain's invitations").ok(200, Some("InvitationsPage")), domain_invitations)
-        .route(Method::DELETE, "/domains/{domainID}/invitations", doc(t, "Delete an invitation").body("InvitationDeleteReq").ok(204, None), delete_invitation)
-        .route(Method::GET, "/invitations", doc(t, "List the caller's invitations").ok(200, Some("InvitationsPage")), my_invitations)
-        .route(Method::POST, "/invitations/accept", doc(t, "Accept an invitation").body("InvitationDomainReq").ok(204, None), accept)
-        .route(Method::POST, "/invitations/reject", doc(t, "Reject an invitation").body("InvitationDomainReq").ok(204, None), reject)
+    a.route(
+        Method::POST,
+        "/domains",
+        doc(t, "Create a domain")
+            .body("DomainReq")
+            .ok(201, Some("DomainRes")),
+        create,
+    )
+    .route(
+        Method::GET,
+        "/domains",
+        doc(t, "List the caller's domains").ok(200, Some("DomainsPage")),
+        list,
+    )
+    .route(
+        Method::GET,
+        "/domains/{domainID}",
+        doc(t, "View a domain").ok(200, Some("DomainRes")),
+        view,
+    )
+    .route(
+        Method::PATCH,
+        "/domains/{domainID}",
+        doc(t, "Update a domain")
+            .body("DomainUpdateReq")
+            .ok(200, Some("DomainRes")),
+        update,
+    )
+    .route(
+        Method::POST,
+        "/domains/{domainID}/enable",
+        doc(t, "Enable a domain").ok(200, None),
+        enable,
+    )
+    .route(
+        Method::POST,
+        "/domains/{domainID}/disable",
+        doc(t, "Disable a domain").ok(200, None),
+        disable,
+    )
+    .route(
+        Method::POST,
+        "/domains/{domainID}/freeze",
+        doc(t, "Freeze a domain (super-admin)").ok(200, None),
+        freeze,
+    )
+    .route(
+        Method::GET,
+        "/domains/{domainID}/roles",
+        doc(t, "The domain's built-in roles").ok(200, Some("RolesPage")),
+        roles,
+    )
+    .route(
+        Method::POST,
+        "/domains/{domainID}/invitations",
+        doc(t, "Invite a user")
+            .body("InvitationReq")
+            .ok(201, Some("MessageRes")),
+        invite,
+    )
+    .route(
+        Method::GET,
+        "/domains/{domainID}/invitations",
+        doc(t, "List the domain's invitations").ok(200, Some("InvitationsPage")),
+        domain_invitations,
+    )
+    .route(
+        Method::DELETE,
+        "/domains/{domainID}/invitations",
+        doc(t, "Delete an invitation")
+            .body("InvitationDeleteReq")
+            .ok(204, None),
+        delete_invitation,
+    )
+    .route(
+        Method::GET,
+        "/invitations",
+        doc(t, "List the caller's invitations").ok(200, Some("InvitationsPage")),
+        my_invitations,
+    )
+    .route(
+        Method::POST,
+        "/invitations/accept",
+        doc(t, "Accept an invitation")
+            .body("InvitationDomainReq")
+            .ok(204, None),
+        accept,
+    )
+    .route(
+        Method::POST,
+        "/invitations/reject",
+        doc(t, "Reject an invitation")
+            .body("InvitationDomainReq")
+            .ok(204, None),
+        reject,
+    )
 }
 
 fn id(p: &str) -> Result<uuid::Uuid, ApiError> {
@@ -44,7 +126,11 @@ fn role_of(a: DomainAccess) -> Option<DomainRole> {
     }
 }
 
-async fn create(State(s): State<AppState>, Auth(c): Auth, AppJson(r): AppJson<api::DomainReq>) -> ApiResult<Response> {
+async fn create(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    AppJson(r): AppJson<api::DomainReq>,
+) -> ApiResult<Response> {
     let d = s
         .core
         .create_domain(
@@ -58,7 +144,11 @@ async fn create(State(s): State<AppState>, Auth(c): Auth, AppJson(r): AppJson<ap
             },
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(convert::domain(&d, Some(DomainRole::Admin)))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(convert::domain(&d, Some(DomainRole::Admin))),
+    )
+        .into_response())
 }
 
 async fn list(State(s): State<AppState>, Auth(c): Auth, Q(q): Q) -> ApiResult<Response> {
@@ -72,12 +162,21 @@ async fn list(State(s): State<AppState>, Auth(c): Auth, Q(q): Q) -> ApiResult<Re
     .into_response())
 }
 
-async fn view(State(s): State<AppState>, Auth(c): Auth, Path(p): Path<String>) -> ApiResult<Response> {
+async fn view(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(p): Path<String>,
+) -> ApiResult<Response> {
     let (d, access) = s.core.view_domain(&c, id(&p)?).await?;
     Ok(Json(convert::domain(&d, role_of(access))).into_response())
 }
 
-async fn update(State(s): State<AppState>, Auth(c): Auth, Path(p): Path<String>, AppJson(r): AppJson<api::DomainUpdateReq>) -> ApiResult<Response> {
+async fn update(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(p): Path<String>,
+    AppJson(r): AppJson<api::DomainUpdateReq>,
+) -> ApiResult<Response> {
     let d = s
         .core
         .update_domain(
@@ -93,22 +192,43 @@ async fn update(State(s): State<AppState>, Auth(c): Auth, Path(p): Path<String>,
     Ok(Json(convert::domain(&d, None)).into_response())
 }
 
-async fn status(s: &AppState, c: &switchyard_core::Caller, p: &str, st: Status) -> ApiResult<Response> {
+async fn status(
+    s: &AppState,
+    c: &switchyard_core::Caller,
+    p: &str,
+    st: Status,
+) -> ApiResult<Response> {
     s.core.set_domain_status(c, id(p)?, st).await?;
     Ok(empty(StatusCode::OK))
 }
 
-async fn enable(State(s): State<AppState>, Auth(c): Auth, Path(p): Path<String>) -> ApiResult<Response> {
+async fn enable(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(p): Path<String>,
+) -> ApiResult<Response> {
     status(&s, &c, &p, Status::Enabled).await
 }
-async fn disable(State(s): State<AppState>, Auth(c): Auth, Path(p): Path<String>) -> ApiResult<Response> {
+async fn disable(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(p): Path<String>,
+) -> ApiResult<Response> {
     status(&s, &c, &p, Status::Disabled).await
 }
-async fn freeze(State(s): State<AppState>, Auth(c): Auth, Path(p): Path<String>) -> ApiResult<Response> {
+async fn freeze(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(p): Path<String>,
+) -> ApiResult<Response> {
     status(&s, &c, &p, Status::Frozen).await
 }
 
-async fn roles(State(s): State<AppState>, Auth(c): Auth, Path(p): Path<String>) -> ApiResult<Response> {
+async fn roles(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(p): Path<String>,
+) -> ApiResult<Response> {
     let d = id(&p)?;
     s.core.view_domain(&c, d).await?;
     let role = |r: DomainRole, actions: &[&str]| api::RoleRes {
@@ -122,14 +242,34 @@ async fn roles(State(s): State<AppState>, Auth(c): Auth, Path(p): Path<String>) 
         offset: 0,
         limit: 10,
         roles: vec![
-            role(DomainRole::Admin, &["manage", "view", "update", "enable", "disable", "invite", "client_manage", "channel_manage"]),
-            role(DomainRole::Member, &["view", "client_create", "channel_create"]),
+            role(
+                DomainRole::Admin,
+                &[
+                    "manage",
+                    "view",
+                    "update",
+                    "enable",
+                    "disable",
+                    "invite",
+                    "client_manage",
+                    "channel_manage",
+                ],
+            ),
+            role(
+                DomainRole::Member,
+                &["view", "client_create", "channel_create"],
+            ),
         ],
     })
     .into_response())
 }
 
-async fn invite(State(s): State<AppState>, Auth(c): Auth, Path(p): Path<String>, AppJson(r): AppJson<api::InvitationReq>) -> ApiResult<Response> {
+async fn invite(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(p): Path<String>,
+    AppJson(r): AppJson<api::InvitationReq>,
+) -> ApiResult<Response> {
     s.core
         .send_invitation(&c, id(&p)?, &r.invitee_user_id, &r.role_id, r.resend)
         .await?;
@@ -151,25 +291,46 @@ fn invitations(p: switchyard_domain::Page<switchyard_domain::Invitation>) -> api
     }
 }
 
-async fn domain_invitations(State(s): State<AppState>, Auth(c): Auth, Path(p): Path<String>, Q(q): Q) -> ApiResult<Response> {
-    Ok(Json(invitations(s.core.list_domain_invitations(&c, id(&p)?, &q).await?)).into_response())
+async fn domain_invitations(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(p): Path<String>,
+    Q(q): Q,
+) -> ApiResult<Response> {
+    Ok(Json(invitations(
+        s.core.list_domain_invitations(&c, id(&p)?, &q).await?,
+    ))
+    .into_response())
 }
 
 async fn my_invitations(State(s): State<AppState>, Auth(c): Auth, Q(q): Q) -> ApiResult<Response> {
     Ok(Json(invitations(s.core.list_my_invitations(&c, &q).await?)).into_response())
 }
 
-async fn delete_invitation(State(s): State<AppState>, Auth(c): Auth, Path(p): Path<String>, AppJson(r): AppJson<api::InvitationDeleteReq>) -> ApiResult<Response> {
+async fn delete_invitation(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(p): Path<String>,
+    AppJson(r): AppJson<api::InvitationDeleteReq>,
+) -> ApiResult<Response> {
     s.core.delete_invitation(&c, id(&p)?, &r.user_id).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-async fn accept(State(s): State<AppState>, Auth(c): Auth, AppJson(r): AppJson<api::InvitationDomainReq>) -> ApiResult<Response> {
+async fn accept(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    AppJson(r): AppJson<api::InvitationDomainReq>,
+) -> ApiResult<Response> {
     s.core.accept_invitation(&c, &r.domain_id).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-async fn reject(State(s): State<AppState>, Auth(c): Auth, AppJson(r): AppJson<api::InvitationDomainReq>) -> ApiResult<Response> {
+async fn reject(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    AppJson(r): AppJson<api::InvitationDomainReq>,
+) -> ApiResult<Response> {
     s.core.reject_invitation(&c, &r.domain_id).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }

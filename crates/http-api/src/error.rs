@@ -32,18 +32,29 @@ impl From<switchyard_domain::Invalid> for ApiError {
 }
 
 pub fn message(status: StatusCode, msg: impl Into<String>) -> Response {
-    (status, Json(ErrorRes { message: msg.into() })).into_response()
+    (
+        status,
+        Json(ErrorRes {
+            message: msg.into(),
+        }),
+    )
+        .into_response()
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
-            ApiError::UnsupportedMediaType => message(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported content type"),
+            ApiError::UnsupportedMediaType => message(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported content type",
+            ),
             ApiError::BadJson => message(
                 StatusCode::BAD_REQUEST,
                 "request body is not a valid JSON, expecting a valid JSON",
             ),
-            ApiError::PayloadTooLarge => message(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
+            ApiError::PayloadTooLarge => {
+                message(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
+            }
             ApiError::Core(e) => match e {
                 Error::InvalidInput(m) => message(StatusCode::BAD_REQUEST, m),
                 Error::AlreadyExists(m) => message(StatusCode::BAD_REQUEST, m),

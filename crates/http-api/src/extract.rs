@@ -30,7 +30,9 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).ok_or(Error::Unauthenticated("missing or invalid bearer user token"))?;
+        let token = bearer(parts).ok_or(Error::Unauthenticated(
+            "missing or invalid bearer user token",
+        ))?;
         Ok(Auth(s.core.authenticate(token)?))
     }
 }

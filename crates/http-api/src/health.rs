@@ -8,8 +8,18 @@ use switchyard_api_types::HealthRes;
 use crate::{Api, AppState, doc};
 
 pub fn routes(a: Api) -> Api {
-    a.route(Method::GET, "/health", doc("health", "Service health").ok(200, Some("HealthRes")), health)
-        .route(Method::GET, "/metrics", doc("health", "Prometheus metrics"), metrics)
+    a.route(
+        Method::GET,
+        "/health",
+        doc("health", "Service health").ok(200, Some("HealthRes")),
+        health,
+    )
+    .route(
+        Method::GET,
+        "/metrics",
+        doc("health", "Prometheus metrics"),
+        metrics,
+    )
 }
 
 async fn health(State(s): State<AppState>) -> Response {
@@ -22,10 +32,17 @@ async fn health(State(s): State<AppState>) -> Response {
         build_time: String::new(),
         instance_id: s.cfg.instance_id.clone(),
     };
-    let status = if store_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if store_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (
         status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/health+json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/health+json"),
+        )],
         serde_json::to_string(&body).unwrap_or_default(),
     )
         .into_response()
@@ -34,7 +51,10 @@ async fn health(State(s): State<AppState>) -> Response {
 async fn metrics(State(s): State<AppState>) -> Response {
     let text = s.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
     (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
         text,
     )
         .into_response()

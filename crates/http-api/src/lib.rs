@@ -33,12 +33,11 @@ use tower_http::{
     trace::TraceLayer,
 };
 use utoipa::openapi::{
-    HttpMethod, OpenApi, OpenApiBuilder, Paths,
+    Content, HttpMethod, InfoBuilder, OpenApi, OpenApiBuilder, Paths, Required,
     path::{OperationBuilder, ParameterBuilder, ParameterIn},
     request_body::RequestBodyBuilder,
     response::ResponseBuilder,
     schema::Ref,
-    Content, InfoBuilder, Required,
 };
 
 pub use error::{ApiError, ApiResult};
@@ -259,19 +258,28 @@ pub fn openapi(docs: &[RouteDoc]) -> OpenApi {
         if let Some(b) = d.body {
             op = op.request_body(Some(
                 RequestBodyBuilder::new()
-                    .content("application/json", Content::new(Some(Ref::from_schema_name(b))))
+                    .content(
+                        "application/json",
+                        Content::new(Some(Ref::from_schema_name(b))),
+                    )
                     .required(Some(Required::True))
                     .build(),
             ));
         }
         let mut ok = ResponseBuilder::new().description("success");
         if let Some(r) = d.response {
-            ok = ok.content("application/json", Content::new(Some(Ref::from_schema_name(r))));
+            ok = ok.content(
+                "application/json",
+                Content::new(Some(Ref::from_schema_name(r))),
+            );
         }
-        let err = ResponseBuilder::new()
-            .description("error")
-            .content("application/json", Content::new(Some(Ref::from_schema_name("ErrorRes"))));
-        op = op.response(d.status.to_string(), ok).response("default", err);
+        let err = ResponseBuilder::new().description("error").content(
+            "application/json",
+            Content::new(Some(Ref::from_schema_name("ErrorRes"))),
+        );
+        op = op
+            .response(d.status.to_string(), ok)
+            .response("default", err);
         paths.add_path_operation(d.path, vec![http_method(&d.method)], op.build());
     }
     let mut doc = OpenApiBuilder::new()
@@ -328,7 +336,8 @@ async fn track_metrics(req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let res = next.run(req).await;
     let status = res.status().as_u16().to_string();
-    metrics::counter!("http_requests_total", "method" => method.to_string(), "status" => status).increment(1);
+    metrics::counter!("http_requests_total", "method" => method.to_string(), "status" => status)
+        .increment(1);
     metrics::histogram!("http_request_duration_seconds").record(start.elapsed().as_secs_f64());
     res
 }
@@ -351,7 +360,10 @@ pub fn router(state: AppState) -> Router {
             let body = spec_json.clone();
             async move {
                 (
-                    [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+                    [(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    )],
                     body.as_ref().clone(),
                 )
             }
@@ -365,14 +377,17 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn(track_metrics))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
-        .layer(
-            CorsLayer::permissive().expose_headers([header::LOCATION, x_request_id.clone()]),
-        )
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(CorsLayer::permissive().expose_headers([header::LOCATION, x_request_id.clone()]))
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
-        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION]))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+        ]))
 }
 
 /// 201 Created with a relative `Location` and a JSON body.
@@ -386,5 +401,12 @@ pub(crate) fn created<T: serde::Serialize>(location: String, body: &T) -> Respon
 
 /// A success with no body but the JSON content type (as the contract's empty responses).
 pub(crate) fn empty(status: StatusCode) -> Response {
-    (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))]).into_response()
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+    )
+        .into_response()
 }

@@ -16,32 +16,151 @@ use crate::{
 
 pub fn routes(a: Api) -> Api {
     let t = "users";
-    a.route(Method::POST, "/users", doc(t, "Register a user").body("UserReq").ok(201, Some("UserRes")), register)
-        .route(Method::GET, "/users", doc(t, "List users (super-admin)").ok(200, Some("UsersPage")), list)
-        .route(Method::POST, "/users/tokens/issue", doc(t, "Issue tokens by username or e-mail").body("TokenReq").ok(201, Some("TokenRes")), issue)
-        .route(Method::POST, "/users/tokens/refresh", doc(t, "Refresh tokens").ok(201, Some("TokenRes")), refresh)
-        .route(Method::POST, "/users/tokens/revoke", doc(t, "Revoke a refresh session").body("RevokeReq").ok(204, None), revoke)
-        .route(Method::GET, "/users/tokens/refresh-tokens", doc(t, "List refresh sessions").ok(200, Some("RefreshTokensRes")), sessions)
-        .route(Method::GET, "/users/profile", doc(t, "The caller's profile").ok(200, Some("UserRes")), profile)
-        .route(Method::GET, "/users/search", doc(t, "Search users").ok(200, Some("UsersPage")), search)
-        .route(Method::PATCH, "/users/secret", doc(t, "Change own password").body("SecretReq").ok(200, Some("UserRes")), secret)
-        .route(Method::GET, "/users/{id}", doc(t, "View a user").ok(200, Some("UserRes")), view)
-        .route(Method::PATCH, "/users/{id}", doc(t, "Update names and metadata").body("UserUpdateReq").ok(200, Some("UserRes")), update)
-        .route(Method::DELETE, "/users/{id}", doc(t, "Delete (soft) a user").ok(204, None), delete)
-        .route(Method::PATCH, "/users/{id}/username", doc(t, "Change username").body("UsernameReq").ok(200, Some("UserRes")), username)
-        .route(Method::PATCH, "/users/{id}/email", doc(t, "Change e-mail").body("EmailReq").ok(200, Some("UserRes")), email)
-        .route(Method::PATCH, "/users/{id}/tags", doc(t, "Replace tags").body("TagsReq").ok(200, Some("UserRes")), tags)
-        .route(Method::PATCH, "/users/{id}/picture", doc(t, "Change profile picture").body("PictureReq").ok(200, Some("UserRes")), picture)
-        .route(Method::PATCH, "/users/{id}/role", doc(t, "Change role (super-admin)").body("RoleReq").ok(200, Some("UserRes")), role)
-        .route(Method::POST, "/users/{id}/enable", doc(t, "Enable a user").ok(200, Some("UserRes")), enable)
-        .route(Method::POST, "/users/{id}/disable", doc(t, "Disable a user").ok(200, Some("UserRes")), disable)
+    a.route(
+        Method::POST,
+        "/users",
+        doc(t, "Register a user")
+            .body("UserReq")
+            .ok(201, Some("UserRes")),
+        register,
+    )
+    .route(
+        Method::GET,
+        "/users",
+        doc(t, "List users (super-admin)").ok(200, Some("UsersPage")),
+        list,
+    )
+    .route(
+        Method::POST,
+        "/users/tokens/issue",
+        doc(t, "Issue tokens by username or e-mail")
+            .body("TokenReq")
+            .ok(201, Some("TokenRes")),
+        issue,
+    )
+    .route(
+        Method::POST,
+        "/users/tokens/refresh",
+        doc(t, "Refresh tokens").ok(201, Some("TokenRes")),
+        refresh,
+    )
+    .route(
+        Method::POST,
+        "/users/tokens/revoke",
+        doc(t, "Revoke a refresh session")
+            .body("RevokeReq")
+            .ok(204, None),
+        revoke,
+    )
+    .route(
+        Method::GET,
+        "/users/tokens/refresh-tokens",
+        doc(t, "List refresh sessions").ok(200, Some("RefreshTokensRes")),
+        sessions,
+    )
+    .route(
+        Method::GET,
+        "/users/profile",
+        doc(t, "The caller's profile").ok(200, Some("UserRes")),
+        profile,
+    )
+    .route(
+        Method::GET,
+        "/users/search",
+        doc(t, "Search users").ok(200, Some("UsersPage")),
+        search,
+    )
+    .route(
+        Method::PATCH,
+        "/users/secret",
+        doc(t, "Change own password")
+            .body("SecretReq")
+            .ok(200, Some("UserRes")),
+        secret,
+    )
+    .route(
+        Method::GET,
+        "/users/{id}",
+        doc(t, "View a user").ok(200, Some("UserRes")),
+        view,
+    )
+    .route(
+        Method::PATCH,
+        "/users/{id}",
+        doc(t, "Update names and metadata")
+            .body("UserUpdateReq")
+            .ok(200, Some("UserRes")),
+        update,
+    )
+    .route(
+        Method::DELETE,
+        "/users/{id}",
+        doc(t, "Delete (soft) a user").ok(204, None),
+        delete,
+    )
+    .route(
+        Method::PATCH,
+        "/users/{id}/username",
+        doc(t, "Change username")
+            .body("UsernameReq")
+            .ok(200, Some("UserRes")),
+        username,
+    )
+    .route(
+        Method::PATCH,
+        "/users/{id}/email",
+        doc(t, "Change e-mail")
+            .body("EmailReq")
+            .ok(200, Some("UserRes")),
+        email,
+    )
+    .route(
+        Method::PATCH,
+        "/users/{id}/tags",
+        doc(t, "Replace tags")
+            .body("TagsReq")
+            .ok(200, Some("UserRes")),
+        tags,
+    )
+    .route(
+        Method::PATCH,
+        "/users/{id}/picture",
+        doc(t, "Change profile picture")
+            .body("PictureReq")
+            .ok(200, Some("UserRes")),
+        picture,
+    )
+    .route(
+        Method::PATCH,
+        "/users/{id}/role",
+        doc(t, "Change role (super-admin)")
+            .body("RoleReq")
+            .ok(200, Some("UserRes")),
+        role,
+    )
+    .route(
+        Method::POST,
+        "/users/{id}/enable",
+        doc(t, "Enable a user").ok(200, Some("UserRes")),
+        enable,
+    )
+    .route(
+        Method::POST,
+        "/users/{id}/disable",
+        doc(t, "Disable a user").ok(200, Some("UserRes")),
+        disable,
+    )
 }
 
 fn ok_user(u: &switchyard_domain::User) -> Response {
     Json(convert::user(u)).into_response()
 }
 
-async fn register(State(s): State<AppState>, OptAuth(c): OptAuth, AppJson(r): AppJson<api::UserReq>) -> ApiResult<Response> {
+async fn register(
+    State(s): State<AppState>,
+    OptAuth(c): OptAuth,
+    AppJson(r): AppJson<api::UserReq>,
+) -> ApiResult<Response> {
     let u = s
         .core
         .register(
@@ -80,20 +199,31 @@ fn tokens(p: switchyard_core::TokenPair) -> api::TokenRes {
     }
 }
 
-async fn issue(State(s): State<AppState>, AppJson(r): AppJson<api::TokenReq>) -> ApiResult<Response> {
-    let p = s.core.issue_token(&r.username, &r.password, &r.description).await?;
+async fn issue(
+    State(s): State<AppState>,
+    AppJson(r): AppJson<api::TokenReq>,
+) -> ApiResult<Response> {
+    let p = s
+        .core
+        .issue_token(&r.username, &r.password, &r.description)
+        .await?;
     Ok((StatusCode::CREATED, Json(tokens(p))).into_response())
 }
 
 async fn refresh(State(s): State<AppState>, req: axum::extract::Request) -> ApiResult<Response> {
     let (parts, _) = req.into_parts();
-    let token = crate::extract::bearer(&parts)
-        .ok_or(switchyard_core::Error::Unauthenticated("missing or invalid bearer user token"))?;
+    let token = crate::extract::bearer(&parts).ok_or(switchyard_core::Error::Unauthenticated(
+        "missing or invalid bearer user token",
+    ))?;
     let p = s.core.refresh_token(token).await?;
     Ok((StatusCode::CREATED, Json(tokens(p))).into_response())
 }
 
-async fn revoke(State(s): State<AppState>, Auth(c): Auth, AppJson(r): AppJson<api::RevokeReq>) -> ApiResult<Response> {
+async fn revoke(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    AppJson(r): AppJson<api::RevokeReq>,
+) -> ApiResult<Response> {
     s.core.revoke_token(&c, &r.token_id).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
@@ -116,19 +246,36 @@ async fn profile(State(s): State<AppState>, Auth(c): Auth) -> ApiResult<Response
     Ok(ok_user(&s.core.profile(&c).await?))
 }
 
-async fn secret(State(s): State<AppState>, Auth(c): Auth, AppJson(r): AppJson<api::SecretReq>) -> ApiResult<Response> {
-    Ok(ok_user(&s.core.update_secret(&c, &r.old_secret, &r.new_secret).await?))
+async fn secret(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    AppJson(r): AppJson<api::SecretReq>,
+) -> ApiResult<Response> {
+    Ok(ok_user(
+        &s.core
+            .update_secret(&c, &r.old_secret, &r.new_secret)
+            .await?,
+    ))
 }
 
 fn id(p: &str) -> Result<uuid::Uuid, ApiError> {
     Ok(validate::parse_id(p)?)
 }
 
-async fn view(State(s): State<AppState>, Auth(c): Auth, Path(p): Path<String>) -> ApiResult<Response> {
+async fn view(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(p): Path<String>,
+) -> ApiResult<Response> {
     Ok(ok_user(&s.core.view_user(&c, id(&p)?).await?))
 }
 
-async fn update(State(s): State<AppState>, Auth(c): Auth, Path(p): Path<String>, AppJson(r): AppJson<api::UserUpdateReq>) -> ApiResult<Response> {
+async fn update(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(p): Path<String>,
+    AppJson(r): AppJson<api::UserUpdateReq>,
+) -> ApiResult<Response> {
     let up = UserUpdate {
         first_name: r.first_name,
         last_name: r.last_name,
@@ -138,35 +285,86 @@ async fn update(State(s): State<AppState>, Auth(c): Auth, Path(p): Path<String>,
     Ok(ok_user(&s.core.update_user(&c, id(&p)?, up).await?))
 }
 
-async fn username(State(s): State<AppState>, Auth(c): Auth, Path(p): Path<String>, AppJson(r): AppJson<api::UsernameReq>) -> ApiResult<Response> {
-    Ok(ok_user(&s.core.update_username(&c, id(&p)?, r.username).await?))
+async fn username(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(p): Path<String>,
+    AppJson(r): AppJson<api::UsernameReq>,
+) -> ApiResult<Response> {
+    Ok(ok_user(
+        &s.core.update_username(&c, id(&p)?, r.username).await?,
+    ))
 }
 
-async fn email(State(s): State<AppState>, Auth(c): Auth, Path(p): Path<String>, AppJson(r): AppJson<api::EmailReq>) -> ApiResult<Response> {
+async fn email(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(p): Path<String>,
+    AppJson(r): AppJson<api::EmailReq>,
+) -> ApiResult<Response> {
     Ok(ok_user(&s.core.update_email(&c, id(&p)?, r.email).await?))
 }
 
-async fn tags(State(s): State<AppState>, Auth(c): Auth, Path(p): Path<String>, AppJson(r): AppJson<api::TagsReq>) -> ApiResult<Response> {
-    Ok(ok_user(&s.core.update_user_tags(&c, id(&p)?, r.tags).await?))
+async fn tags(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(p): Path<String>,
+    AppJson(r): AppJson<api::TagsReq>,
+) -> ApiResult<Response> {
+    Ok(ok_user(
+        &s.core.update_user_tags(&c, id(&p)?, r.tags).await?,
+    ))
 }
 
-async fn picture(State(s): State<AppState>, Auth(c): Auth, Path(p): Path<String>, AppJson(r): AppJson<api::PictureReq>) -> ApiResult<Response> {
-    Ok(ok_user(&s.core.update_picture(&c, id(&p)?, r.profile_picture).await?))
+async fn picture(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(p): Path<String>,
+    AppJson(r): AppJson<api::PictureReq>,
+) -> ApiResult<Response> {
+    Ok(ok_user(
+        &s.core
+            .update_picture(&c, id(&p)?, r.profile_picture)
+            .await?,
+    ))
 }
 
-async fn role(State(s): State<AppState>, Auth(c): Auth, Path(p): Path<String>, AppJson(r): AppJson<api::RoleReq>) -> ApiResult<Response> {
+async fn role(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(p): Path<String>,
+    AppJson(r): AppJson<api::RoleReq>,
+) -> ApiResult<Response> {
     Ok(ok_user(&s.core.update_role(&c, id(&p)?, &r.role).await?))
 }
 
-async fn enable(State(s): State<AppState>, Auth(c): Auth, Path(p): Path<String>) -> ApiResult<Response> {
-    Ok(ok_user(&s.core.set_user_status(&c, id(&p)?, Status::Enabled).await?))
+async fn enable(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(p): Path<String>,
+) -> ApiResult<Response> {
+    Ok(ok_user(
+        &s.core.set_user_status(&c, id(&p)?, Status::Enabled).await?,
+    ))
 }
 
-async fn disable(State(s): State<AppState>, Auth(c): Auth, Path(p): Path<String>) -> ApiResult<Response> {
-    Ok(ok_user(&s.core.set_user_status(&c, id(&p)?, Status::Disabled).await?))
+async fn disable(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(p): Path<String>,
+) -> ApiResult<Response> {
+    Ok(ok_user(
+        &s.core
+            .set_user_status(&c, id(&p)?, Status::Disabled)
+            .await?,
+    ))
 }
 
-async fn delete(State(s): State<AppState>, Auth(c): Auth, Path(p): Path<String>) -> ApiResult<Response> {
+async fn delete(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(p): Path<String>,
+) -> ApiResult<Response> {
     s.core.set_user_status(&c, id(&p)?, Status::Deleted).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }

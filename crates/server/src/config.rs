@@ -7,7 +7,11 @@ use std::{collections::BTreeMap, path::PathBuf};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "switchyard", version, about = "Switchyard: a Magistrala-compatible IoT platform in one binary")]
+#[command(
+    name = "switchyard",
+    version,
+    about = "Switchyard: a Magistrala-compatible IoT platform in one binary"
+)]
 pub struct Cli {
     /// TOML file whose keys (setting names as printed by `print-config`) fill unset settings.
     #[arg(long = "config", env = "SWITCHYARD_CONFIG_FILE", global = true)]
@@ -33,7 +37,12 @@ pub struct Settings {
     pub http_addr: String,
     /// More addresses serving the same API (comma-separated), e.g. Magistrala's per-service
     /// ports: 0.0.0.0:9002,0.0.0.0:9003,0.0.0.0:9005,0.0.0.0:9006,0.0.0.0:9013,0.0.0.0:9016,0.0.0.0:9019,0.0.0.0:8008
-    #[arg(long, env = "SWITCHYARD_EXTRA_HTTP_ADDRS", default_value = "", value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "SWITCHYARD_EXTRA_HTTP_ADDRS",
+        default_value = "",
+        value_delimiter = ','
+    )]
     pub extra_http_addrs: Vec<String>,
     /// Storage: sqlite://PATH or postgres://...; empty means a SQLite file in the data directory.
     #[arg(long, env = "SWITCHYARD_DATABASE_URL", default_value = "")]
@@ -68,10 +77,19 @@ pub struct Settings {
     /// Super-admin seeded at first start.
     #[arg(long, env = "MG_USERS_ADMIN_USERNAME", default_value = "admin")]
     pub admin_username: String,
-    #[arg(long, env = "MG_USERS_ADMIN_EMAIL", default_value = "admin@example.com")]
+    #[arg(
+        long,
+        env = "MG_USERS_ADMIN_EMAIL",
+        default_value = "admin@example.com"
+    )]
     pub admin_email: String,
     /// Empty: a strong password is generated into DATA_DIR/admin-password (mode 0600).
-    #[arg(long, env = "MG_USERS_ADMIN_PASSWORD", default_value = "", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "MG_USERS_ADMIN_PASSWORD",
+        default_value = "",
+        hide_env_values = true
+    )]
     pub admin_password: String,
     #[arg(long, env = "MG_USERS_ADMIN_FIRST_NAME", default_value = "super")]
     pub admin_first_name: String,
@@ -81,7 +99,12 @@ pub struct Settings {
     #[arg(long, env = "MG_AUTH_KEYS_ALGORITHM", default_value = "EdDSA")]
     pub token_algorithm: String,
     /// Secret for HS* algorithms (at least 16 bytes).
-    #[arg(long, env = "MG_AUTH_SECRET_KEY", default_value = "", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "MG_AUTH_SECRET_KEY",
+        default_value = "",
+        hide_env_values = true
+    )]
     pub token_secret: String,
     /// Ed25519 key file (PKCS#8 PEM); empty means DATA_DIR/keys/active.key.
     #[arg(long, env = "MG_AUTH_KEYS_ACTIVE_KEY_PATH", default_value = "")]
@@ -170,7 +193,10 @@ pub fn parse() -> Result<Cli, String> {
 
 pub fn parse_from(args: Vec<String>, env: impl Fn(&str) -> Option<String>) -> Result<Cli, String> {
     // First pass: find the config file only.
-    let pre = Cli::command().ignore_errors(true).try_get_matches_from(&args).ok();
+    let pre = Cli::command()
+        .ignore_errors(true)
+        .try_get_matches_from(&args)
+        .ok();
     let file = pre
         .as_ref()
         .and_then(|m| m.get_one::<PathBuf>("config_file").cloned())
@@ -184,7 +210,11 @@ pub fn parse_from(args: Vec<String>, env: impl Fn(&str) -> Option<String>) -> Re
                 toml::Value::String(s) => s,
                 toml::Value::Array(a) => a
                     .iter()
-                    .map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string()))
+                    .map(|x| {
+                        x.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| x.to_string())
+                    })
                     .collect::<Vec<_>>()
                     .join(","),
                 other => other.to_string(),
@@ -279,8 +309,14 @@ mod tests {
     #[test]
     fn durations() {
         assert_eq!(parse_duration("1h").unwrap(), time::Duration::hours(1));
-        assert_eq!(parse_duration("1h30m").unwrap(), time::Duration::minutes(90));
-        assert_eq!(parse_duration("2400h").unwrap(), time::Duration::hours(2400));
+        assert_eq!(
+            parse_duration("1h30m").unwrap(),
+            time::Duration::minutes(90)
+        );
+        assert_eq!(
+            parse_duration("2400h").unwrap(),
+            time::Duration::hours(2400)
+        );
         assert!(parse_duration("10").is_err());
         assert!(parse_duration("3x").is_err());
     }
@@ -290,26 +326,53 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("sy-cfg-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("c.toml");
-        std::fs::write(&f, "http_addr = \"127.0.0.1:1\"\nbulk_max = 5\nlog = \"warn\"\n").unwrap();
-        let s = serve(parse_from(args(&["switchyard", "--config", f.to_str().unwrap(), "serve"]), |_| None).unwrap());
+        std::fs::write(
+            &f,
+            "http_addr = \"127.0.0.1:1\"\nbulk_max = 5\nlog = \"warn\"\n",
+        )
+        .unwrap();
+        let s = serve(
+            parse_from(
+                args(&["switchyard", "--config", f.to_str().unwrap(), "serve"]),
+                |_| None,
+            )
+            .unwrap(),
+        );
         assert_eq!(s.http_addr, "127.0.0.1:1");
         assert_eq!(s.bulk_max, 5);
         // A flag beats the file.
         let s = serve(
-            parse_from(args(&["switchyard", "--config", f.to_str().unwrap(), "serve", "--bulk-max", "7"]), |_| None)
-                .unwrap(),
+            parse_from(
+                args(&[
+                    "switchyard",
+                    "--config",
+                    f.to_str().unwrap(),
+                    "serve",
+                    "--bulk-max",
+                    "7",
+                ]),
+                |_| None,
+            )
+            .unwrap(),
         );
         assert_eq!(s.bulk_max, 7);
         // An alias env beats the file.
         let s = serve(
-            parse_from(args(&["switchyard", "--config", f.to_str().unwrap(), "serve"]), |k| {
-                (k == "SWITCHYARD_LOG_LEVEL").then(|| "debug".to_string())
-            })
+            parse_from(
+                args(&["switchyard", "--config", f.to_str().unwrap(), "serve"]),
+                |k| (k == "SWITCHYARD_LOG_LEVEL").then(|| "debug".to_string()),
+            )
             .unwrap(),
         );
         assert_eq!(s.log, "debug");
         std::fs::write(&f, "nonsense_key = 1\n").unwrap();
-        assert!(parse_from(args(&["switchyard", "--config", f.to_str().unwrap(), "serve"]), |_| None).is_err());
+        assert!(
+            parse_from(
+                args(&["switchyard", "--config", f.to_str().unwrap(), "serve"]),
+                |_| None
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -40,7 +40,8 @@ impl Running {
 /// Opens the configured store (running migrations).
 pub async fn open_store(s: &Settings) -> Result<(Arc<dyn Store>, String), String> {
     let url = if s.database_url.is_empty() {
-        std::fs::create_dir_all(&s.data_dir).map_err(|e| format!("{}: {e}", s.data_dir.display()))?;
+        std::fs::create_dir_all(&s.data_dir)
+            .map_err(|e| format!("{}: {e}", s.data_dir.display()))?;
         format!("sqlite://{}", s.data_dir.join("switchyard.db").display())
     } else {
         s.database_url.clone()
@@ -54,7 +55,10 @@ pub async fn open_store(s: &Settings) -> Result<(Arc<dyn Store>, String), String
         let st = switchyard_store_postgres::PostgresStore::open(&url)
             .await
             .map_err(|e| format!("cannot open {}: {e}", config::redact_url(&url)))?;
-        Ok((Arc::new(st), format!("PostgreSQL ({})", config::redact_url(&url))))
+        Ok((
+            Arc::new(st),
+            format!("PostgreSQL ({})", config::redact_url(&url)),
+        ))
     } else {
         Err(format!(
             "SWITCHYARD_DATABASE_URL must start with sqlite:// or postgres://, got {}",
@@ -119,7 +123,8 @@ pub async fn start(
     let cfg = CoreConfig {
         allow_self_register: s.allow_self_register,
         allow_unverified: s.allow_unverified_user,
-        password_regex: regex::Regex::new(&s.pass_regex).map_err(|e| format!("MG_USERS_PASS_REGEX: {e}"))?,
+        password_regex: regex::Regex::new(&s.pass_regex)
+            .map_err(|e| format!("MG_USERS_PASS_REGEX: {e}"))?,
         bulk_max: s.bulk_max,
     };
     let core = Core::new(store, tokenizer(&s)?, clock, bus, cfg)
@@ -128,7 +133,13 @@ pub async fn start(
 
     let (password, generated) = admin_password(&s)?;
     let (_, created) = core
-        .seed_admin(&s.admin_username, &s.admin_email, &password, &s.admin_first_name, &s.admin_last_name)
+        .seed_admin(
+            &s.admin_username,
+            &s.admin_email,
+            &password,
+            &s.admin_first_name,
+            &s.admin_last_name,
+        )
         .await
         .map_err(|e| format!("seeding the super-admin: {e}"))?;
     let admin_password_file = if created { generated } else { None };
@@ -144,7 +155,12 @@ pub async fn start(
     let app = switchyard_http_api::router(state);
     let (stop, stop_rx) = watch::channel(false);
     let mut addrs = vec![s.http_addr.clone()];
-    addrs.extend(s.extra_http_addrs.iter().filter(|a| !a.trim().is_empty()).cloned());
+    addrs.extend(
+        s.extra_http_addrs
+            .iter()
+            .filter(|a| !a.trim().is_empty())
+            .cloned(),
+    );
     let mut http_addrs = Vec::new();
     let mut tasks = Vec::new();
     for a in addrs {
@@ -177,16 +193,13 @@ pub async fn start(
 /// Default settings for tests and tools: everything from defaults, with the data dir
 /// and (optional) database given.
 pub fn settings_for(data_dir: &Path, database_url: &str) -> Settings {
-    let cli = config::parse_from(
-        vec!["switchyard".into(), "serve".into()],
-        |_| None,
-    )
-    .ok()
-    .and_then(|c| match c.command {
-        Some(config::Command::Serve(s)) => Some(*s),
-        _ => None,
-    });
-    let mut s = cli.unwrap_or_else(|| unreachable_settings());
+    let cli = config::parse_from(vec!["switchyard".into(), "serve".into()], |_| None)
+        .ok()
+        .and_then(|c| match c.command {
+            Some(config::Command::Serve(s)) => Some(*s),
+            _ => None,
+        });
+    let mut s = cli.unwrap_or_else(unreachable_settings);
     s.data_dir = data_dir.to_path_buf();
     s.database_url = database_url.to_string();
     s.http_addr = "127.0.0.1:0".into();
@@ -198,7 +211,10 @@ fn unreachable_settings() -> Settings {
     // Defaults always parse; this exists so library code never panics.
     use clap::{CommandFactory, FromArgMatches};
     let m = config::Cli::command().get_matches_from(["switchyard", "serve"]);
-    match config::Cli::from_arg_matches(&m).ok().and_then(|c| c.command) {
+    match config::Cli::from_arg_matches(&m)
+        .ok()
+        .and_then(|c| c.command)
+    {
         Some(config::Command::Serve(s)) => *s,
         _ => std::process::exit(2),
     }

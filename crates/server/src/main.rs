@@ -47,7 +47,8 @@ async fn serve(s: switchyard::Settings) {
         .install_recorder()
         .ok();
     let data_dir = s.data_dir.clone();
-    let running = match switchyard::start(s, Arc::new(switchyard_auth::SystemClock), metrics).await {
+    let running = match switchyard::start(s, Arc::new(switchyard_auth::SystemClock), metrics).await
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
@@ -61,7 +62,10 @@ async fn serve(s: switchyard::Settings) {
     println!("  store        {}", running.store_description);
     println!("  data dir     {}", data_dir.display());
     if let Some(p) = &running.admin_password_file {
-        println!("  super-admin  password generated into {} (mode 0600)", p.display());
+        println!(
+            "  super-admin  password generated into {} (mode 0600)",
+            p.display()
+        );
     }
     let _ = tokio::signal::ctrl_c().await;
     println!("shutting down");

@@ -40,7 +40,9 @@ async fn document_user_flow(b: Backend) {
     assert_eq!(p.status, 200);
     assert_eq!(p.body["id"], id);
     // Domain.
-    let d = app.post("/domains", &t, json!({"name": "acme", "route": "acme"})).await;
+    let d = app
+        .post("/domains", &t, json!({"name": "acme", "route": "acme"}))
+        .await;
     assert_eq!(d.status, 201, "{}", d.text);
     assert_eq!(d.body["route"], "acme");
     assert_eq!(d.body["created_by"], id);
@@ -48,13 +50,29 @@ async fn document_user_flow(b: Backend) {
     // The admin logs in with the configured password.
     app.admin().await;
     let bad = app
-        .req(Method::POST, "/users/tokens/issue", None, Some(json!({"username": "admin", "password": "wrong-password"})))
+        .req(
+            Method::POST,
+            "/users/tokens/issue",
+            None,
+            Some(json!({"username": "admin", "password": "wrong-password"})),
+        )
         .await;
-    assert_eq!((bad.status.as_u16(), bad.msg()), (401, "invalid credentials"));
+    assert_eq!(
+        (bad.status.as_u16(), bad.msg()),
+        (401, "invalid credentials")
+    );
     let unknown = app
-        .req(Method::POST, "/users/tokens/issue", None, Some(json!({"username": "nobody", "password": "x"})))
+        .req(
+            Method::POST,
+            "/users/tokens/issue",
+            None,
+            Some(json!({"username": "nobody", "password": "x"})),
+        )
         .await;
-    assert_eq!((unknown.status.as_u16(), unknown.msg()), (404, "entity not found"));
+    assert_eq!(
+        (unknown.status.as_u16(), unknown.msg()),
+        (404, "entity not found")
+    );
     app.stop().await;
 }
 both!(document_user_flow);
@@ -67,7 +85,9 @@ async fn restart_keeps_data_sqlite() {
     let c = app.client(&t, &d, "dev").await;
     app.restart().await;
     let (t, _) = app.login("keeper", "12345678").await;
-    let r = app.get(&format!("/{d}/clients/{}", c["id"].as_str().unwrap()), &t).await;
+    let r = app
+        .get(&format!("/{d}/clients/{}", c["id"].as_str().unwrap()), &t)
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["credentials"]["secret"], c["credentials"]["secret"]);
     app.stop().await;
@@ -78,12 +98,17 @@ async fn generated_admin_password_is_written_once_with_mode_0600() {
     let dir = tempfile::tempdir().unwrap();
     let s = switchyard::settings_for(dir.path(), "");
     let clock = std::sync::Arc::new(switchyard_auth::SystemClock);
-    let r = switchyard::start(s.clone(), clock.clone(), None).await.unwrap();
+    let r = switchyard::start(s.clone(), clock.clone(), None)
+        .await
+        .unwrap();
     let path = r.admin_password_file.clone().expect("generated");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
     let pw = std::fs::read_to_string(&path).unwrap().trim().to_string();
     assert!(pw.len() >= 20);
@@ -109,42 +134,80 @@ async fn tokens_expire_and_are_typed(b: Backend) {
     // A refresh token is not an access token, and vice versa.
     let r = app.get("/users/profile", &refresh).await;
     assert_eq!(r.status, 401);
-    let r = app.req(Method::POST, "/users/tokens/refresh", Some(&access), None).await;
+    let r = app
+        .req(Method::POST, "/users/tokens/refresh", Some(&access), None)
+        .await;
     assert_eq!(r.status, 401);
     // Refresh gives a new pair.
-    let r = app.req(Method::POST, "/users/tokens/refresh", Some(&refresh), None).await;
+    let r = app
+        .req(Method::POST, "/users/tokens/refresh", Some(&refresh), None)
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
     // Tampered.
     let mut bad = access.clone();
     let last = bad.pop().unwrap();
     bad.push(if last == 'A' { 'B' } else { 'A' });
     let r = app.get("/users/profile", &bad).await;
-    assert_eq!((r.status.as_u16(), r.msg()), (401, "failed to perform authentication over the entity"));
+    assert_eq!(
+        (r.status.as_u16(), r.msg()),
+        (401, "failed to perform authentication over the entity")
+    );
     // Expired: move the injected clock past the 1h access lifetime.
     app.clock.advance(time::Duration::minutes(61));
     assert_eq!(app.get("/users/profile", &access).await.status, 401);
-    let r = app.req(Method::POST, "/users/tokens/refresh", Some(&refresh), None).await;
+    let r = app
+        .req(Method::POST, "/users/tokens/refresh", Some(&refresh), None)
+        .await;
     assert_eq!(r.status, 201, "refresh still valid within 24h");
     app.clock.advance(time::Duration::hours(24));
-    let r = app.req(Method::POST, "/users/tokens/refresh", Some(&refresh), None).await;
+    let r = app
+        .req(Method::POST, "/users/tokens/refresh", Some(&refresh), None)
+        .await;
     assert_eq!(r.status, 401);
     // Revoke: the session's tokens stop working.
     let (access, refresh) = app.login("tok", "12345678").await;
     let list = app.get("/users/tokens/refresh-tokens", &access).await;
-    let sid = list.body["refresh_tokens"][0]["id"].as_str().unwrap().to_string();
-    let r = app.post("/users/tokens/revoke", &access, json!({"token_id": sid})).await;
+    let sid = list.body["refresh_tokens"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = app
+        .post("/users/tokens/revoke", &access, json!({"token_id": sid}))
+        .await;
     assert_eq!(r.status, 204, "{}", r.text);
-    assert_eq!(app.req(Method::POST, "/users/tokens/refresh", Some(&refresh), None).await.status, 401);
+    assert_eq!(
+        app.req(Method::POST, "/users/tokens/refresh", Some(&refresh), None)
+            .await
+            .status,
+        401
+    );
     assert_eq!(app.get("/users/profile", &access).await.status, 401);
     // Disabling a user kills their tokens.
     let (access, _) = app.login("tok", "12345678").await;
     let admin = app.admin().await;
-    let r = app.req(Method::POST, &format!("/users/{uid}/disable"), Some(&admin), None).await;
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/users/{uid}/disable"),
+            Some(&admin),
+            None,
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["status"], "disabled");
     assert_eq!(app.get("/users/profile", &access).await.status, 401);
-    let r = app.req(Method::POST, &format!("/users/{uid}/disable"), Some(&admin), None).await;
-    assert_eq!((r.status.as_u16(), r.msg()), (422, "status already assigned"));
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/users/{uid}/disable"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.msg()),
+        (422, "status already assigned")
+    );
     app.stop().await;
 }
 both!(tokens_expire_and_are_typed);
@@ -154,61 +217,235 @@ async fn error_shapes(b: Backend) {
     let (_, t) = app.user("errs").await;
     let d = app.domain(&t, "errs").await;
     let cases: Vec<(common::Res, u16, &str)> = vec![
-        (app.raw(Method::POST, "/users", None, Some("application/json"), Some("{bad".into())).await, 400, "request body is not a valid JSON, expecting a valid JSON"),
-        (app.raw(Method::POST, "/users", None, None, Some("{}".into())).await, 415, "unsupported content type"),
-        (app.raw(Method::POST, "/users", None, Some("text/plain"), Some("{}".into())).await, 415, "unsupported content type"),
-        (app.req(Method::GET, "/users/profile", None, None).await, 401, "missing or invalid bearer user token"),
-        (app.req(Method::GET, "/users/profile", Some("garbage"), None).await, 401, "failed to perform authentication over the entity"),
-        (app.get("/users", &t).await, 403, "not authorized to perform admin action"),
-        (app.get(&format!("/{d}/clients/{}", uuid::Uuid::new_v4()), &t).await, 404, "entity not found"),
-        (app.get(&format!("/{d}/clients/not-a-uuid"), &t).await, 400, "invalid id format provided"),
-        (app.get(&format!("/{d}/clients?limit=abc"), &t).await, 400, "invalid query parameters"),
-        (app.get(&format!("/{d}/clients?offset=-1"), &t).await, 400, "invalid query parameters"),
-        (app.get(&format!("/{d}/clients?limit=1&limit=2"), &t).await, 400, "invalid query parameters"),
-        (app.get(&format!("/{d}/clients?metadata=notjson"), &t).await, 400, "invalid query parameters"),
-        (app.get(&format!("/{d}/clients?limit=101"), &t).await, 400, "invalid limit size"),
-        (app.get(&format!("/{d}/clients?status=weird"), &t).await, 400, "invalid status"),
-        (app.get(&format!("/{d}/clients?order=colour"), &t).await, 400, "invalid list order provided"),
-        (app.get(&format!("/{d}/clients?dir=up"), &t).await, 400, "invalid list direction provided"),
-        (app.get(&format!("/{d}/channels?connection_type=sideways"), &t).await, 400, "invalid connection type"),
-        (app.req(Method::GET, "/no/such/path/here", None, None).await, 404, "page not found"),
-        (app.raw(Method::POST, &format!("/{d}/clients"), Some(&t), Some("application/json"), Some(format!("{{\"name\":\"{}\"}}", "x".repeat(5000)))).await, 413, "request body too large"),
-        (app.post(&format!("/{d}/clients"), &t, json!({"name": "x".repeat(1025)})).await, 400, "invalid name size"),
-        (app.post(&format!("/{d}/clients"), &t, json!({"id": "NOT-A-UUID"})).await, 400, "invalid id format provided"),
-        (app.post(&format!("/{d}/clients/bulk"), &t, json!([])).await, 400, "empty list provided"),
-        (app.post(&format!("/{d}/channels"), &t, json!({"route": "9bad"})).await, 400, "invalid route format"),
+        (
+            app.raw(
+                Method::POST,
+                "/users",
+                None,
+                Some("application/json"),
+                Some("{bad".into()),
+            )
+            .await,
+            400,
+            "request body is not a valid JSON, expecting a valid JSON",
+        ),
+        (
+            app.raw(Method::POST, "/users", None, None, Some("{}".into()))
+                .await,
+            415,
+            "unsupported content type",
+        ),
+        (
+            app.raw(
+                Method::POST,
+                "/users",
+                None,
+                Some("text/plain"),
+                Some("{}".into()),
+            )
+            .await,
+            415,
+            "unsupported content type",
+        ),
+        (
+            app.req(Method::GET, "/users/profile", None, None).await,
+            401,
+            "missing or invalid bearer user token",
+        ),
+        (
+            app.req(Method::GET, "/users/profile", Some("garbage"), None)
+                .await,
+            401,
+            "failed to perform authentication over the entity",
+        ),
+        (
+            app.get("/users", &t).await,
+            403,
+            "not authorized to perform admin action",
+        ),
+        (
+            app.get(&format!("/{d}/clients/{}", uuid::Uuid::new_v4()), &t)
+                .await,
+            404,
+            "entity not found",
+        ),
+        (
+            app.get(&format!("/{d}/clients/not-a-uuid"), &t).await,
+            400,
+            "invalid id format provided",
+        ),
+        (
+            app.get(&format!("/{d}/clients?limit=abc"), &t).await,
+            400,
+            "invalid query parameters",
+        ),
+        (
+            app.get(&format!("/{d}/clients?offset=-1"), &t).await,
+            400,
+            "invalid query parameters",
+        ),
+        (
+            app.get(&format!("/{d}/clients?limit=1&limit=2"), &t).await,
+            400,
+            "invalid query parameters",
+        ),
+        (
+            app.get(&format!("/{d}/clients?metadata=notjson"), &t).await,
+            400,
+            "invalid query parameters",
+        ),
+        (
+            app.get(&format!("/{d}/clients?limit=101"), &t).await,
+            400,
+            "invalid limit size",
+        ),
+        (
+            app.get(&format!("/{d}/clients?status=weird"), &t).await,
+            400,
+            "invalid status",
+        ),
+        (
+            app.get(&format!("/{d}/clients?order=colour"), &t).await,
+            400,
+            "invalid list order provided",
+        ),
+        (
+            app.get(&format!("/{d}/clients?dir=up"), &t).await,
+            400,
+            "invalid list direction provided",
+        ),
+        (
+            app.get(&format!("/{d}/channels?connection_type=sideways"), &t)
+                .await,
+            400,
+            "invalid connection type",
+        ),
+        (
+            app.req(Method::GET, "/no/such/path/here", None, None).await,
+            404,
+            "page not found",
+        ),
+        (
+            app.raw(
+                Method::POST,
+                &format!("/{d}/clients"),
+                Some(&t),
+                Some("application/json"),
+                Some(format!("{{\"name\":\"{}\"}}", "x".repeat(5000))),
+            )
+            .await,
+            413,
+            "request body too large",
+        ),
+        (
+            app.post(
+                &format!("/{d}/clients"),
+                &t,
+                json!({"name": "x".repeat(1025)}),
+            )
+            .await,
+            400,
+            "invalid name size",
+        ),
+        (
+            app.post(&format!("/{d}/clients"), &t, json!({"id": "NOT-A-UUID"}))
+                .await,
+            400,
+            "invalid id format provided",
+        ),
+        (
+            app.post(&format!("/{d}/clients/bulk"), &t, json!([])).await,
+            400,
+            "empty list provided",
+        ),
+        (
+            app.post(&format!("/{d}/channels"), &t, json!({"route": "9bad"}))
+                .await,
+            400,
+            "invalid route format",
+        ),
     ];
     for (i, (r, status, msg)) in cases.iter().enumerate() {
         assert_eq!(r.status.as_u16(), *status, "case {i}: {}", r.text);
         assert_eq!(r.msg(), *msg, "case {i}: {}", r.text);
-        assert!(r.headers["content-type"].to_str().unwrap().contains("application/json"), "case {i}");
+        assert!(
+            r.headers["content-type"]
+                .to_str()
+                .unwrap()
+                .contains("application/json"),
+            "case {i}"
+        );
     }
     // Duplicates: the contract's messages, 400.
     let dup = app
         .req(Method::POST, "/users", None, Some(json!({"first_name": "a", "last_name": "b", "email": "errs@example.com", "credentials": {"username": "other1", "secret": "12345678"}})))
         .await;
-    assert_eq!((dup.status.as_u16(), dup.msg()), (400, "email id already registered"));
+    assert_eq!(
+        (dup.status.as_u16(), dup.msg()),
+        (400, "email id already registered")
+    );
     let dup = app
         .req(Method::POST, "/users", None, Some(json!({"first_name": "a", "last_name": "b", "email": "new@example.com", "credentials": {"username": "errs", "secret": "12345678"}})))
         .await;
-    assert_eq!((dup.status.as_u16(), dup.msg()), (400, "username not available"));
+    assert_eq!(
+        (dup.status.as_u16(), dup.msg()),
+        (400, "username not available")
+    );
     let short = app
         .req(Method::POST, "/users", None, Some(json!({"first_name": "a", "last_name": "b", "email": "s@example.com", "credentials": {"username": "shorty", "secret": "123"}})))
         .await;
-    assert_eq!((short.status.as_u16(), short.msg()), (400, "password does not meet the requirements"));
-    let c = app.post(&format!("/{d}/clients"), &t, json!({"credentials": {"secret": "s1"}})).await;
+    assert_eq!(
+        (short.status.as_u16(), short.msg()),
+        (400, "password does not meet the requirements")
+    );
+    let c = app
+        .post(
+            &format!("/{d}/clients"),
+            &t,
+            json!({"credentials": {"secret": "s1"}}),
+        )
+        .await;
     assert_eq!(c.status, 201);
-    let dup = app.post(&format!("/{d}/clients"), &t, json!({"credentials": {"secret": "s1"}})).await;
-    assert_eq!((dup.status.as_u16(), dup.msg()), (400, "client key is not available"));
-    let ch = app.post(&format!("/{d}/channels"), &t, json!({"route": "room"})).await;
+    let dup = app
+        .post(
+            &format!("/{d}/clients"),
+            &t,
+            json!({"credentials": {"secret": "s1"}}),
+        )
+        .await;
+    assert_eq!(
+        (dup.status.as_u16(), dup.msg()),
+        (400, "client key is not available")
+    );
+    let ch = app
+        .post(&format!("/{d}/channels"), &t, json!({"route": "room"}))
+        .await;
     assert_eq!(ch.status, 201);
-    let dup = app.post(&format!("/{d}/channels"), &t, json!({"route": "room"})).await;
-    assert_eq!((dup.status.as_u16(), dup.msg()), (400, "route not available"));
-    let dup = app.post("/domains", &t, json!({"name": "x", "route": "errs"})).await;
-    assert_eq!((dup.status.as_u16(), dup.msg()), (400, "route not available"));
+    let dup = app
+        .post(&format!("/{d}/channels"), &t, json!({"route": "room"}))
+        .await;
+    assert_eq!(
+        (dup.status.as_u16(), dup.msg()),
+        (400, "route not available")
+    );
+    let dup = app
+        .post("/domains", &t, json!({"name": "x", "route": "errs"}))
+        .await;
+    assert_eq!(
+        (dup.status.as_u16(), dup.msg()),
+        (400, "route not available")
+    );
     // 405 with Allow, as the document shows for PUT .../connect.
     let ch_id = ch.body["id"].as_str().unwrap();
-    let r = app.raw(Method::PUT, &format!("/{d}/channels/{ch_id}/connect"), Some(&t), None, Some("{}".into())).await;
+    let r = app
+        .raw(
+            Method::PUT,
+            &format!("/{d}/channels/{ch_id}/connect"),
+            Some(&t),
+            None,
+            Some("{}".into()),
+        )
+        .await;
     assert_eq!(r.status, 405);
     assert_eq!(r.headers["allow"], "POST");
     assert_eq!(r.msg(), "method not allowed");
@@ -226,52 +463,161 @@ async fn domain_isolation(b: Backend) {
     // Bob sees nothing and can change nothing.
     assert_eq!(app.get(&format!("/domains/{d}"), &bob).await.status, 403);
     assert_eq!(app.get("/domains", &bob).await.body["total"], 0);
-    assert_eq!(app.req(Method::PATCH, &format!("/domains/{d}"), Some(&bob), Some(json!({"name": "mine"}))).await.status, 403);
+    assert_eq!(
+        app.req(
+            Method::PATCH,
+            &format!("/domains/{d}"),
+            Some(&bob),
+            Some(json!({"name": "mine"}))
+        )
+        .await
+        .status,
+        403
+    );
     assert_eq!(app.get(&format!("/{d}/clients"), &bob).await.status, 403);
-    assert_eq!(app.get(&format!("/{d}/clients/{cid}"), &bob).await.status, 403);
-    assert_eq!(app.post(&format!("/{d}/clients"), &bob, json!({"name": "intruder"})).await.status, 403);
-    assert_eq!(app.req(Method::DELETE, &format!("/{d}/clients/{cid}"), Some(&bob), None).await.status, 403);
+    assert_eq!(
+        app.get(&format!("/{d}/clients/{cid}"), &bob).await.status,
+        403
+    );
+    assert_eq!(
+        app.post(&format!("/{d}/clients"), &bob, json!({"name": "intruder"}))
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        app.req(
+            Method::DELETE,
+            &format!("/{d}/clients/{cid}"),
+            Some(&bob),
+            None
+        )
+        .await
+        .status,
+        403
+    );
     // Bob cannot invite himself, nor accept an invitation that does not exist.
-    let r = app.post(&format!("/domains/{d}/invitations"), &bob, json!({"invitee_user_id": bob_id, "role_id": "member"})).await;
+    let r = app
+        .post(
+            &format!("/domains/{d}/invitations"),
+            &bob,
+            json!({"invitee_user_id": bob_id, "role_id": "member"}),
+        )
+        .await;
     assert_eq!(r.status, 403);
-    let r = app.post("/invitations/accept", &bob, json!({"domain_id": d})).await;
+    let r = app
+        .post("/invitations/accept", &bob, json!({"domain_id": d}))
+        .await;
     assert_eq!(r.status, 404);
     // Alice invites Bob as a member; until he accepts he is still outside.
     let roles = app.get(&format!("/domains/{d}/roles"), &alice).await;
     let member_role = roles.body["roles"][1]["id"].as_str().unwrap().to_string();
-    let r = app.post(&format!("/domains/{d}/invitations"), &alice, json!({"invitee_user_id": bob_id, "role_id": member_role})).await;
+    let r = app
+        .post(
+            &format!("/domains/{d}/invitations"),
+            &alice,
+            json!({"invitee_user_id": bob_id, "role_id": member_role}),
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
-    let r = app.post(&format!("/domains/{d}/invitations"), &alice, json!({"invitee_user_id": bob_id, "role_id": member_role})).await;
+    let r = app
+        .post(
+            &format!("/domains/{d}/invitations"),
+            &alice,
+            json!({"invitee_user_id": bob_id, "role_id": member_role}),
+        )
+        .await;
     assert_eq!(r.status, 400, "no duplicate pending invitation");
     assert_eq!(app.get(&format!("/domains/{d}"), &bob).await.status, 403);
     let mine = app.get("/invitations", &bob).await;
     assert_eq!(mine.body["total"], 1);
     assert_eq!(mine.body["invitations"][0]["domain_id"], d.as_str());
-    let r = app.post("/invitations/accept", &bob, json!({"domain_id": d})).await;
+    let r = app
+        .post("/invitations/accept", &bob, json!({"domain_id": d}))
+        .await;
     assert_eq!(r.status, 204, "{}", r.text);
-    let r = app.post("/invitations/accept", &bob, json!({"domain_id": d})).await;
-    assert_eq!((r.status.as_u16(), r.msg()), (400, "invitation already accepted"));
+    let r = app
+        .post("/invitations/accept", &bob, json!({"domain_id": d}))
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.msg()),
+        (400, "invitation already accepted")
+    );
     // Now a member: sees the domain, creates his own clients, but not Alice's.
     let v = app.get(&format!("/domains/{d}"), &bob).await;
-    assert_eq!((v.status.as_u16(), v.body["role_name"].as_str()), (200, Some("member")));
+    assert_eq!(
+        (v.status.as_u16(), v.body["role_name"].as_str()),
+        (200, Some("member"))
+    );
     let bc = app.client(&bob, &d, "b-dev").await;
     let list = app.get(&format!("/{d}/clients"), &bob).await;
     assert_eq!(list.body["total"], 1);
     assert_eq!(list.body["clients"][0]["id"], bc["id"]);
-    assert_eq!(app.get(&format!("/{d}/clients/{cid}"), &bob).await.status, 404);
-    assert_eq!(app.get(&format!("/{d}/clients"), &alice).await.body["total"], 2);
+    assert_eq!(
+        app.get(&format!("/{d}/clients/{cid}"), &bob).await.status,
+        404
+    );
+    assert_eq!(
+        app.get(&format!("/{d}/clients"), &alice).await.body["total"],
+        2
+    );
     // Members cannot manage the domain.
-    assert_eq!(app.req(Method::POST, &format!("/domains/{d}/disable"), Some(&bob), None).await.status, 403);
+    assert_eq!(
+        app.req(
+            Method::POST,
+            &format!("/domains/{d}/disable"),
+            Some(&bob),
+            None
+        )
+        .await
+        .status,
+        403
+    );
     // Only the super-admin freezes; a frozen domain refuses work.
-    assert_eq!(app.req(Method::POST, &format!("/domains/{d}/freeze"), Some(&alice), None).await.status, 403);
+    assert_eq!(
+        app.req(
+            Method::POST,
+            &format!("/domains/{d}/freeze"),
+            Some(&alice),
+            None
+        )
+        .await
+        .status,
+        403
+    );
     let admin = app.admin().await;
-    assert_eq!(app.req(Method::POST, &format!("/domains/{d}/freeze"), Some(&admin), None).await.status, 200);
+    assert_eq!(
+        app.req(
+            Method::POST,
+            &format!("/domains/{d}/freeze"),
+            Some(&admin),
+            None
+        )
+        .await
+        .status,
+        200
+    );
     let r = app.get(&format!("/{d}/clients"), &alice).await;
     assert_eq!(r.status, 403);
-    assert_eq!(app.req(Method::POST, &format!("/domains/{d}/enable"), Some(&admin), None).await.status, 200);
+    assert_eq!(
+        app.req(
+            Method::POST,
+            &format!("/domains/{d}/enable"),
+            Some(&admin),
+            None
+        )
+        .await
+        .status,
+        200
+    );
     assert_eq!(app.get(&format!("/{d}/clients"), &alice).await.status, 200);
     // The super-admin sees every domain.
-    assert!(app.get("/domains", &admin).await.body["total"].as_u64().unwrap() >= 1);
+    assert!(
+        app.get("/domains", &admin).await.body["total"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
     app.stop().await;
 }
 both!(domain_isolation);
@@ -286,24 +632,52 @@ async fn openapi_lists_every_route() {
     let table = switchyard_http_api::api();
     let mut served = 0;
     for d in table.docs() {
-        let item = paths.get(d.path).unwrap_or_else(|| panic!("{} missing from OpenAPI", d.path));
+        let item = paths
+            .get(d.path)
+            .unwrap_or_else(|| panic!("{} missing from OpenAPI", d.path));
         let m = d.method.as_str().to_lowercase();
-        assert!(item.get(&m).is_some(), "{} {} missing from OpenAPI", d.method, d.path);
+        assert!(
+            item.get(&m).is_some(),
+            "{} {} missing from OpenAPI",
+            d.method,
+            d.path
+        );
         // And the router serves it: neither "page not found" nor 405.
-        let path = d.path.replace("{domainID}", &uuid::Uuid::new_v4().to_string()).replace(['{', '}'], "");
+        let path = d
+            .path
+            .replace("{domainID}", &uuid::Uuid::new_v4().to_string())
+            .replace(['{', '}'], "");
         let r = app.raw(d.method.clone(), &path, None, None, None).await;
         assert_ne!(r.status, 405, "{} {}", d.method, d.path);
         assert_ne!(r.msg(), "page not found", "{} {}", d.method, d.path);
         served += 1;
     }
-    let documented: usize = paths.values().map(|p| p.as_object().unwrap().keys().filter(|k| k.as_str() != "parameters").count()).sum();
-    assert_eq!(documented, served, "OpenAPI documents exactly the router's routes");
+    let documented: usize = paths
+        .values()
+        .map(|p| {
+            p.as_object()
+                .unwrap()
+                .keys()
+                .filter(|k| k.as_str() != "parameters")
+                .count()
+        })
+        .sum();
+    assert_eq!(
+        documented, served,
+        "OpenAPI documents exactly the router's routes"
+    );
     assert_eq!(app.req(Method::GET, "/docs/", None, None).await.status, 200);
     let h = app.req(Method::GET, "/health", None, None).await;
     assert_eq!(h.headers["content-type"], "application/health+json");
     assert_eq!(h.body["status"], "pass");
-    assert_eq!(app.req(Method::POST, "/health", None, None).await.status, 405);
-    assert_eq!(app.req(Method::GET, "/metrics", None, None).await.status, 200);
+    assert_eq!(
+        app.req(Method::POST, "/health", None, None).await.status,
+        405
+    );
+    assert_eq!(
+        app.req(Method::GET, "/metrics", None, None).await.status,
+        200
+    );
     app.stop().await;
 }
 
@@ -314,7 +688,15 @@ async fn document_provisioning_flow(b: Backend) {
     let (uid, t) = app.user("operator").await;
     let d = app.domain(&t, "plant").await;
     // Provision Clients.
-    let r = app.raw(Method::POST, &format!("/{d}/clients"), Some(&t), Some("application/json"), Some(r#"{"name":"weio"}"#.into())).await;
+    let r = app
+        .raw(
+            Method::POST,
+            &format!("/{d}/clients"),
+            Some(&t),
+            Some("application/json"),
+            Some(r#"{"name":"weio"}"#.into()),
+        )
+        .await;
     assert_eq!(r.status, 201);
     let weio = r.body["id"].as_str().unwrap().to_string();
     assert_eq!(r.headers["location"], format!("/clients/{weio}").as_str());
@@ -328,11 +710,21 @@ async fn document_provisioning_flow(b: Backend) {
     let humid = r.body["clients"][1]["id"].as_str().unwrap().to_string();
     // Retrieve.
     let r = app.get(&format!("/{d}/clients"), &t).await;
-    assert_eq!((r.body["total"].as_u64(), r.body["limit"].as_u64()), (Some(3), Some(10)));
-    let r = app.get(&format!("/{d}/clients?offset=0&limit=5&name=HUMID"), &t).await;
+    assert_eq!(
+        (r.body["total"].as_u64(), r.body["limit"].as_u64()),
+        (Some(3), Some(10))
+    );
+    let r = app
+        .get(&format!("/{d}/clients?offset=0&limit=5&name=HUMID"), &t)
+        .await;
     assert_eq!(r.body["total"], 1);
     assert_eq!(r.body["clients"][0]["id"], humid.as_str());
-    let r = app.get(&format!("/{d}/clients?metadata=%7B%22room%22%3A%7B%22floor%22%3A2%7D%7D"), &t).await;
+    let r = app
+        .get(
+            &format!("/{d}/clients?metadata=%7B%22room%22%3A%7B%22floor%22%3A2%7D%7D"),
+            &t,
+        )
+        .await;
     assert_eq!(r.body["total"], 1, "{}", r.text);
     let r = app.get(&format!("/{d}/clients?tags=a%2Bb"), &t).await;
     assert_eq!(r.body["total"], 1);
@@ -342,40 +734,138 @@ async fn document_provisioning_flow(b: Backend) {
     assert_eq!(r.body["total"], 3);
     assert!(r.body.get("clients").is_none());
     // Disable / enable.
-    let r = app.req(Method::POST, &format!("/{d}/clients/{humid}/disable"), Some(&t), None).await;
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/{d}/clients/{humid}/disable"),
+            Some(&t),
+            None,
+        )
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["status"], "disabled");
     assert_eq!(r.body["credentials"], json!({}));
     assert_eq!(r.body["updated_by"], uid.as_str());
     assert_ne!(r.body["updated_at"], "0001-01-01T00:00:00Z");
-    let r = app.req(Method::POST, &format!("/{d}/clients/{humid}/disable"), Some(&t), None).await;
-    assert_eq!((r.status.as_u16(), r.msg()), (422, "status already assigned"));
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/{d}/clients/{humid}/disable"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.msg()),
+        (422, "status already assigned")
+    );
     assert_eq!(app.get(&format!("/{d}/clients"), &t).await.body["total"], 2);
-    assert_eq!(app.get(&format!("/{d}/clients?status=disabled"), &t).await.body["total"], 1);
-    assert_eq!(app.get(&format!("/{d}/clients?status=all"), &t).await.body["total"], 3);
-    let r = app.req(Method::POST, &format!("/{d}/clients/{humid}/enable"), Some(&t), None).await;
-    assert_eq!((r.status.as_u16(), r.body["status"].as_str()), (200, Some("enabled")));
+    assert_eq!(
+        app.get(&format!("/{d}/clients?status=disabled"), &t)
+            .await
+            .body["total"],
+        1
+    );
+    assert_eq!(
+        app.get(&format!("/{d}/clients?status=all"), &t).await.body["total"],
+        3
+    );
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/{d}/clients/{humid}/enable"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["status"].as_str()),
+        (200, Some("enabled"))
+    );
     // Channels.
-    let r = app.raw(Method::POST, &format!("/{d}/channels"), Some(&t), Some("application/json"), Some(r#"{"name":"mychan"}"#.into())).await;
+    let r = app
+        .raw(
+            Method::POST,
+            &format!("/{d}/channels"),
+            Some(&t),
+            Some("application/json"),
+            Some(r#"{"name":"mychan"}"#.into()),
+        )
+        .await;
     assert_eq!(r.status, 201);
     let ch = r.body["id"].as_str().unwrap().to_string();
     assert_eq!(r.headers["location"], format!("/channels/{ch}").as_str());
-    let r = app.post(&format!("/{d}/channels/bulk"), &t, json!([{"name":"switch1"},{"name":"truck2"}])).await;
-    assert_eq!((r.status.as_u16(), r.body["total"].as_u64()), (200, Some(2)));
+    let r = app
+        .post(
+            &format!("/{d}/channels/bulk"),
+            &t,
+            json!([{"name":"switch1"},{"name":"truck2"}]),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["total"].as_u64()),
+        (200, Some(2))
+    );
     let ch2 = r.body["channels"][0]["id"].as_str().unwrap().to_string();
-    assert_eq!(app.get(&format!("/{d}/channels?offset=0&limit=5"), &t).await.body["total"], 3);
-    let r = app.req(Method::POST, &format!("/{d}/channels/{ch2}/disable"), Some(&t), None).await;
+    assert_eq!(
+        app.get(&format!("/{d}/channels?offset=0&limit=5"), &t)
+            .await
+            .body["total"],
+        3
+    );
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/{d}/channels/{ch2}/disable"),
+            Some(&t),
+            None,
+        )
+        .await;
     assert_eq!(r.body["status"], "disabled");
-    let r = app.req(Method::POST, &format!("/{d}/channels/{ch2}/enable"), Some(&t), None).await;
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/{d}/channels/{ch2}/enable"),
+            Some(&t),
+            None,
+        )
+        .await;
     assert_eq!(r.body["status"], "enabled");
     // Access control: PUT is 405 Allow: POST; POST connects.
     let body = format!(r#"{{"client_ids": ["{weio}"], "types": ["publish"]}}"#);
-    let r = app.raw(Method::PUT, &format!("/{d}/channels/{ch}/connect"), Some(&t), None, Some(body.clone())).await;
-    assert_eq!((r.status.as_u16(), r.headers["allow"].to_str().unwrap()), (405, "POST"));
-    let r = app.raw(Method::POST, &format!("/{d}/channels/{ch}/connect"), Some(&t), Some("application/json"), Some(body.clone())).await;
+    let r = app
+        .raw(
+            Method::PUT,
+            &format!("/{d}/channels/{ch}/connect"),
+            Some(&t),
+            None,
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.headers["allow"].to_str().unwrap()),
+        (405, "POST")
+    );
+    let r = app
+        .raw(
+            Method::POST,
+            &format!("/{d}/channels/{ch}/connect"),
+            Some(&t),
+            Some("application/json"),
+            Some(body.clone()),
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
     // Idempotent.
-    let r = app.raw(Method::POST, &format!("/{d}/channels/{ch}/connect"), Some(&t), Some("application/json"), Some(body.clone())).await;
+    let r = app
+        .raw(
+            Method::POST,
+            &format!("/{d}/channels/{ch}/connect"),
+            Some(&t),
+            Some("application/json"),
+            Some(body.clone()),
+        )
+        .await;
     assert_eq!(r.status, 201);
     let r = app.get(&format!("/{d}/channels/{ch}/clients"), &t).await;
     assert_eq!(r.body["total"], 1);
@@ -383,39 +873,171 @@ async fn document_provisioning_flow(b: Backend) {
     let r = app.get(&format!("/clients/{weio}/channels"), &t).await;
     assert_eq!(r.body["total"], 1);
     assert_eq!(r.body["channels"][0]["id"], ch.as_str());
-    assert_eq!(app.get(&format!("/{d}/clients/{weio}/channels"), &t).await.body["total"], 1);
-    assert_eq!(app.get(&format!("/{d}/clients?channel={ch}&connection_type=publish"), &t).await.body["total"], 1);
-    assert_eq!(app.get(&format!("/{d}/clients?channel={ch}&connection_type=subscribe"), &t).await.body["total"], 0);
-    assert_eq!(app.get(&format!("/{d}/channels?client={weio}"), &t).await.body["total"], 1);
+    assert_eq!(
+        app.get(&format!("/{d}/clients/{weio}/channels"), &t)
+            .await
+            .body["total"],
+        1
+    );
+    assert_eq!(
+        app.get(
+            &format!("/{d}/clients?channel={ch}&connection_type=publish"),
+            &t
+        )
+        .await
+        .body["total"],
+        1
+    );
+    assert_eq!(
+        app.get(
+            &format!("/{d}/clients?channel={ch}&connection_type=subscribe"),
+            &t
+        )
+        .await
+        .body["total"],
+        0
+    );
+    assert_eq!(
+        app.get(&format!("/{d}/channels?client={weio}"), &t)
+            .await
+            .body["total"],
+        1
+    );
     // The document's DELETE .../disconnect (curl sends no JSON content type).
-    let r = app.raw(Method::DELETE, &format!("/{d}/channels/{ch}/disconnect"), Some(&t), Some("application/x-www-form-urlencoded"), Some(body)).await;
+    let r = app
+        .raw(
+            Method::DELETE,
+            &format!("/{d}/channels/{ch}/disconnect"),
+            Some(&t),
+            Some("application/x-www-form-urlencoded"),
+            Some(body),
+        )
+        .await;
     assert_eq!(r.status, 204, "{}", r.text);
-    assert_eq!(app.get(&format!("/{d}/channels/{ch}/clients"), &t).await.body["total"], 0);
+    assert_eq!(
+        app.get(&format!("/{d}/channels/{ch}/clients"), &t)
+            .await
+            .body["total"],
+        0
+    );
     // Cross-product connect, then deleting a client removes its connections.
     let r = app.post(&format!("/{d}/channels/connect"), &t, json!({"channel_ids": [ch, ch2], "client_ids": [weio, humid], "types": ["Publish", "SUBSCRIBE"]})).await;
     assert_eq!(r.status, 201, "{}", r.text);
-    assert_eq!(app.get(&format!("/{d}/clients?channel={ch2}"), &t).await.body["total"], 2);
-    let r = app.post(&format!("/{d}/channels/connect"), &t, json!({"channel_ids": [ch], "client_ids": [weio]})).await;
-    assert_eq!((r.status.as_u16(), r.msg()), (400, "missing connection type"));
-    let r = app.post(&format!("/{d}/channels/connect"), &t, json!({"channel_ids": [ch], "client_ids": [], "types": ["publish"]})).await;
+    assert_eq!(
+        app.get(&format!("/{d}/clients?channel={ch2}"), &t)
+            .await
+            .body["total"],
+        2
+    );
+    let r = app
+        .post(
+            &format!("/{d}/channels/connect"),
+            &t,
+            json!({"channel_ids": [ch], "client_ids": [weio]}),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.msg()),
+        (400, "missing connection type")
+    );
+    let r = app
+        .post(
+            &format!("/{d}/channels/connect"),
+            &t,
+            json!({"channel_ids": [ch], "client_ids": [], "types": ["publish"]}),
+        )
+        .await;
     assert_eq!((r.status.as_u16(), r.msg()), (400, "missing entity id"));
-    assert_eq!(app.req(Method::DELETE, &format!("/{d}/clients/{humid}"), Some(&t), None).await.status, 204);
-    assert_eq!(app.get(&format!("/{d}/clients?channel={ch2}"), &t).await.body["total"], 1);
-    assert_eq!(app.get(&format!("/{d}/clients/{humid}"), &t).await.status, 404);
-    let r = app.post(&format!("/{d}/channels/disconnect"), &t, json!({"channel_ids": [ch2], "client_ids": [weio], "types": ["publish", "subscribe"]})).await;
+    assert_eq!(
+        app.req(
+            Method::DELETE,
+            &format!("/{d}/clients/{humid}"),
+            Some(&t),
+            None
+        )
+        .await
+        .status,
+        204
+    );
+    assert_eq!(
+        app.get(&format!("/{d}/clients?channel={ch2}"), &t)
+            .await
+            .body["total"],
+        1
+    );
+    assert_eq!(
+        app.get(&format!("/{d}/clients/{humid}"), &t).await.status,
+        404
+    );
+    let r = app
+        .post(
+            &format!("/{d}/channels/disconnect"),
+            &t,
+            json!({"channel_ids": [ch2], "client_ids": [weio], "types": ["publish", "subscribe"]}),
+        )
+        .await;
     assert_eq!(r.status, 204);
-    assert_eq!(app.get(&format!("/{d}/clients?channel={ch2}"), &t).await.body["total"], 0);
+    assert_eq!(
+        app.get(&format!("/{d}/clients?channel={ch2}"), &t)
+            .await
+            .body["total"],
+        0
+    );
     // Update, tags, secret.
-    let r = app.req(Method::PATCH, &format!("/{d}/clients/{weio}"), Some(&t), Some(json!({"name": "weio-2", "metadata": {"k": 1}}))).await;
-    assert_eq!((r.body["name"].as_str(), r.body["metadata"]["k"].as_i64()), (Some("weio-2"), Some(1)));
-    let r = app.req(Method::PATCH, &format!("/{d}/clients/{weio}/tags"), Some(&t), Some(json!({"tags": ["x"]}))).await;
+    let r = app
+        .req(
+            Method::PATCH,
+            &format!("/{d}/clients/{weio}"),
+            Some(&t),
+            Some(json!({"name": "weio-2", "metadata": {"k": 1}})),
+        )
+        .await;
+    assert_eq!(
+        (r.body["name"].as_str(), r.body["metadata"]["k"].as_i64()),
+        (Some("weio-2"), Some(1))
+    );
+    let r = app
+        .req(
+            Method::PATCH,
+            &format!("/{d}/clients/{weio}/tags"),
+            Some(&t),
+            Some(json!({"tags": ["x"]})),
+        )
+        .await;
     assert_eq!(r.body["tags"], json!(["x"]));
-    let r = app.req(Method::PATCH, &format!("/{d}/clients/{weio}/secret"), Some(&t), Some(json!({"secret": "new-secret"}))).await;
+    let r = app
+        .req(
+            Method::PATCH,
+            &format!("/{d}/clients/{weio}/secret"),
+            Some(&t),
+            Some(json!({"secret": "new-secret"})),
+        )
+        .await;
     assert_eq!(r.body["credentials"]["secret"], "new-secret");
-    let r = app.req(Method::PATCH, &format!("/{d}/channels/{ch}"), Some(&t), Some(json!({"name": "renamed"}))).await;
+    let r = app
+        .req(
+            Method::PATCH,
+            &format!("/{d}/channels/{ch}"),
+            Some(&t),
+            Some(json!({"name": "renamed"})),
+        )
+        .await;
     assert_eq!(r.body["name"], "renamed");
-    assert_eq!(app.req(Method::DELETE, &format!("/{d}/channels/{ch}"), Some(&t), None).await.status, 204);
-    assert_eq!(app.get(&format!("/{d}/channels/{ch}"), &t).await.status, 404);
+    assert_eq!(
+        app.req(
+            Method::DELETE,
+            &format!("/{d}/channels/{ch}"),
+            Some(&t),
+            None
+        )
+        .await
+        .status,
+        204
+    );
+    assert_eq!(
+        app.get(&format!("/{d}/channels/{ch}"), &t).await.status,
+        404
+    );
     app.stop().await;
 }
 both!(document_provisioning_flow);
@@ -429,34 +1051,71 @@ async fn bulk_is_atomic(b: Backend) {
     let (_, t) = app.user("bulker").await;
     let d = app.domain(&t, "bulk").await;
     // 1,000 items whose last is invalid: none created, the index is named.
-    let mut items: Vec<_> = (0..1000).map(|i| json!({"name": format!("dev-{i}")})).collect();
+    let mut items: Vec<_> = (0..1000)
+        .map(|i| json!({"name": format!("dev-{i}")}))
+        .collect();
     items[999] = json!({"name": "x".repeat(2000)});
-    let r = app.post(&format!("/{d}/clients/bulk"), &t, json!(items)).await;
+    let r = app
+        .post(&format!("/{d}/clients/bulk"), &t, json!(items))
+        .await;
     assert_eq!(r.status, 400);
     assert!(r.msg().contains("999"), "{}", r.msg());
-    assert_eq!(app.get(&format!("/{d}/clients?status=all"), &t).await.body["total"], 0);
+    assert_eq!(
+        app.get(&format!("/{d}/clients?status=all"), &t).await.body["total"],
+        0
+    );
     // A secret taken by an existing client, in the last item: none created.
-    app.post(&format!("/{d}/clients"), &t, json!({"credentials": {"secret": "taken"}})).await;
-    let mut items: Vec<_> = (0..1000).map(|i| json!({"name": format!("dev-{i}")})).collect();
+    app.post(
+        &format!("/{d}/clients"),
+        &t,
+        json!({"credentials": {"secret": "taken"}}),
+    )
+    .await;
+    let mut items: Vec<_> = (0..1000)
+        .map(|i| json!({"name": format!("dev-{i}")}))
+        .collect();
     items[999] = json!({"credentials": {"secret": "taken"}});
-    let r = app.post(&format!("/{d}/clients/bulk"), &t, json!(items)).await;
+    let r = app
+        .post(&format!("/{d}/clients/bulk"), &t, json!(items))
+        .await;
     assert_eq!(r.status, 400);
-    assert!(r.msg().starts_with("client key is not available"), "{}", r.msg());
+    assert!(
+        r.msg().starts_with("client key is not available"),
+        "{}",
+        r.msg()
+    );
     assert!(r.msg().contains("999"), "{}", r.msg());
-    assert_eq!(app.get(&format!("/{d}/clients?status=all"), &t).await.body["total"], 1);
+    assert_eq!(
+        app.get(&format!("/{d}/clients?status=all"), &t).await.body["total"],
+        1
+    );
     // 10,000 valid clients in one request.
-    let items: Vec<_> = (0..10_000).map(|i| json!({"name": format!("fleet-{i}"), "metadata": {"n": i}})).collect();
-    let r = app.post(&format!("/{d}/clients/bulk"), &t, json!(items)).await;
+    let items: Vec<_> = (0..10_000)
+        .map(|i| json!({"name": format!("fleet-{i}"), "metadata": {"n": i}}))
+        .collect();
+    let r = app
+        .post(&format!("/{d}/clients/bulk"), &t, json!(items))
+        .await;
     assert_eq!(r.status, 200, "{}", &r.text[..r.text.len().min(300)]);
     assert_eq!(r.body["total"], 10_000);
-    assert_eq!(app.get(&format!("/{d}/clients?only_total=1"), &t).await.body["total"], 10_001);
+    assert_eq!(
+        app.get(&format!("/{d}/clients?only_total=1"), &t)
+            .await
+            .body["total"],
+        10_001
+    );
     // Over the cap: 413.
     let items: Vec<_> = (0..10_001).map(|_| json!({})).collect();
-    let r = app.post(&format!("/{d}/clients/bulk"), &t, json!(items)).await;
+    let r = app
+        .post(&format!("/{d}/clients/bulk"), &t, json!(items))
+        .await;
     assert_eq!(r.status, 413);
     app.stop().await;
 }
 both!(bulk_is_atomic);
+
+/// (who, what, method, path, body, expected status)
+type AuthzRow = (&'static str, &'static str, Method, String, Option<serde_json::Value>, u16);
 
 /// (role, action) table over every client/channel endpoint, plus foreign-user and
 /// foreign-domain ids.
@@ -468,35 +1127,187 @@ async fn authorization_table(b: Backend) {
     let admin = app.admin().await;
     let d = app.domain(&owner, "authz").await;
     let other_d = app.domain(&outsider, "elsewhere").await;
-    app.post(&format!("/domains/{d}/invitations"), &owner, json!({"invitee_user_id": mid, "role_id": "member"})).await;
-    assert_eq!(app.post("/invitations/accept", &member, json!({"domain_id": d})).await.status, 204);
-    let oc = app.client(&owner, &d, "owner-client").await["id"].as_str().unwrap().to_string();
-    let och = app.channel(&owner, &d, "owner-chan").await["id"].as_str().unwrap().to_string();
-    let mc = app.client(&member, &d, "member-client").await["id"].as_str().unwrap().to_string();
-    let mch = app.channel(&member, &d, "member-chan").await["id"].as_str().unwrap().to_string();
-    let foreign_c = app.client(&outsider, &other_d, "foreign").await["id"].as_str().unwrap().to_string();
+    app.post(
+        &format!("/domains/{d}/invitations"),
+        &owner,
+        json!({"invitee_user_id": mid, "role_id": "member"}),
+    )
+    .await;
+    assert_eq!(
+        app.post("/invitations/accept", &member, json!({"domain_id": d}))
+            .await
+            .status,
+        204
+    );
+    let oc = app.client(&owner, &d, "owner-client").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let och = app.channel(&owner, &d, "owner-chan").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mc = app.client(&member, &d, "member-client").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mch = app.channel(&member, &d, "member-chan").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let foreign_c = app.client(&outsider, &other_d, "foreign").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     // (who, method, path, body, expected status)
-    let conn = |ch: &str, cl: &str| json!({"channel_ids": [ch], "client_ids": [cl], "types": ["publish"]});
-    let rows: Vec<(&str, &str, Method, String, Option<serde_json::Value>, u16)> = vec![
-        ("member", "view own client", Method::GET, format!("/{d}/clients/{mc}"), None, 200),
-        ("member", "view owner's client", Method::GET, format!("/{d}/clients/{oc}"), None, 404),
-        ("member", "update owner's client", Method::PATCH, format!("/{d}/clients/{oc}"), Some(json!({"name": "x"})), 404),
-        ("member", "disable owner's client", Method::POST, format!("/{d}/clients/{oc}/disable"), None, 404),
-        ("member", "delete owner's channel", Method::DELETE, format!("/{d}/channels/{och}"), None, 404),
-        ("member", "connect own to own", Method::POST, format!("/{d}/channels/connect"), Some(conn(&mch, &mc)), 201),
-        ("member", "connect own client to owner's channel", Method::POST, format!("/{d}/channels/connect"), Some(conn(&och, &mc)), 404),
-        ("member", "connect a foreign-domain client", Method::POST, format!("/{d}/channels/connect"), Some(conn(&mch, &foreign_c)), 404),
-        ("owner", "view member's client (domain admin)", Method::GET, format!("/{d}/clients/{mc}"), None, 200),
-        ("owner", "connect member's client to own channel", Method::POST, format!("/{d}/channels/connect"), Some(conn(&och, &mc)), 201),
-        ("owner", "view a foreign-domain client through own domain", Method::GET, format!("/{d}/clients/{foreign_c}"), None, 404),
-        ("outsider", "list the domain", Method::GET, format!("/{d}/clients"), None, 403),
-        ("outsider", "view", Method::GET, format!("/{d}/clients/{oc}"), None, 403),
-        ("outsider", "update", Method::PATCH, format!("/{d}/channels/{och}"), Some(json!({"name": "x"})), 403),
-        ("outsider", "connect", Method::POST, format!("/{d}/channels/connect"), Some(conn(&och, &oc)), 403),
-        ("outsider", "document route for the client's channels", Method::GET, format!("/clients/{oc}/channels"), None, 403),
-        ("admin", "super-admin views any client", Method::GET, format!("/{d}/clients/{mc}"), None, 200),
-        ("admin", "super-admin deletes any channel", Method::DELETE, format!("/{d}/channels/{mch}"), None, 204),
+    let conn =
+        |ch: &str, cl: &str| json!({"channel_ids": [ch], "client_ids": [cl], "types": ["publish"]});
+    let rows: Vec<AuthzRow> = vec![
+        (
+            "member",
+            "view own client",
+            Method::GET,
+            format!("/{d}/clients/{mc}"),
+            None,
+            200,
+        ),
+        (
+            "member",
+            "view owner's client",
+            Method::GET,
+            format!("/{d}/clients/{oc}"),
+            None,
+            404,
+        ),
+        (
+            "member",
+            "update owner's client",
+            Method::PATCH,
+            format!("/{d}/clients/{oc}"),
+            Some(json!({"name": "x"})),
+            404,
+        ),
+        (
+            "member",
+            "disable owner's client",
+            Method::POST,
+            format!("/{d}/clients/{oc}/disable"),
+            None,
+            404,
+        ),
+        (
+            "member",
+            "delete owner's channel",
+            Method::DELETE,
+            format!("/{d}/channels/{och}"),
+            None,
+            404,
+        ),
+        (
+            "member",
+            "connect own to own",
+            Method::POST,
+            format!("/{d}/channels/connect"),
+            Some(conn(&mch, &mc)),
+            201,
+        ),
+        (
+            "member",
+            "connect own client to owner's channel",
+            Method::POST,
+            format!("/{d}/channels/connect"),
+            Some(conn(&och, &mc)),
+            404,
+        ),
+        (
+            "member",
+            "connect a foreign-domain client",
+            Method::POST,
+            format!("/{d}/channels/connect"),
+            Some(conn(&mch, &foreign_c)),
+            404,
+        ),
+        (
+            "owner",
+            "view member's client (domain admin)",
+            Method::GET,
+            format!("/{d}/clients/{mc}"),
+            None,
+            200,
+        ),
+        (
+            "owner",
+            "connect member's client to own channel",
+            Method::POST,
+            format!("/{d}/channels/connect"),
+            Some(conn(&och, &mc)),
+            201,
+        ),
+        (
+            "owner",
+            "view a foreign-domain client through own domain",
+            Method::GET,
+            format!("/{d}/clients/{foreign_c}"),
+            None,
+            404,
+        ),
+        (
+            "outsider",
+            "list the domain",
+            Method::GET,
+            format!("/{d}/clients"),
+            None,
+            403,
+        ),
+        (
+            "outsider",
+            "view",
+            Method::GET,
+            format!("/{d}/clients/{oc}"),
+            None,
+            403,
+        ),
+        (
+            "outsider",
+            "update",
+            Method::PATCH,
+            format!("/{d}/channels/{och}"),
+            Some(json!({"name": "x"})),
+            403,
+        ),
+        (
+            "outsider",
+            "connect",
+            Method::POST,
+            format!("/{d}/channels/connect"),
+            Some(conn(&och, &oc)),
+            403,
+        ),
+        (
+            "outsider",
+            "document route for the client's channels",
+            Method::GET,
+            format!("/clients/{oc}/channels"),
+            None,
+            403,
+        ),
+        (
+            "admin",
+            "super-admin views any client",
+            Method::GET,
+            format!("/{d}/clients/{mc}"),
+            None,
+            200,
+        ),
+        (
+            "admin",
+            "super-admin deletes any channel",
+            Method::DELETE,
+            format!("/{d}/channels/{mch}"),
+            None,
+            204,
+        ),
     ];
     for (who, what, m, path, body, want) in rows {
         let t = match who {
@@ -511,9 +1322,16 @@ async fn authorization_table(b: Backend) {
     // Lists never leak: the member's list holds only the member's entities, with any filter.
     let r = app.get(&format!("/{d}/clients?name=owner"), &member).await;
     assert_eq!(r.body["total"], 0);
-    let r = app.get(&format!("/{d}/clients?channel={och}"), &member).await;
+    let r = app
+        .get(&format!("/{d}/clients?channel={och}"), &member)
+        .await;
     // Only the member's own client (connected by the owner above) shows; never the owner's.
-    assert_eq!((r.status.as_u16(), r.body["total"].as_u64()), (200, Some(1)), "{}", r.text);
+    assert_eq!(
+        (r.status.as_u16(), r.body["total"].as_u64()),
+        (200, Some(1)),
+        "{}",
+        r.text
+    );
     assert_eq!(r.body["clients"][0]["id"], mc.as_str());
     app.stop().await;
 }

@@ -37,7 +37,9 @@ fn push_filters(qb: &mut QueryBuilder<Sqlite>, domain: Uuid, q: &EntityQuery) {
         qb.push_bind(u.to_string());
     }
     if let Some(cl) = q.client {
-        qb.push(" AND EXISTS (SELECT 1 FROM connections k WHERE k.channel_id = t.id AND k.client_id = ");
+        qb.push(
+            " AND EXISTS (SELECT 1 FROM connections k WHERE k.channel_id = t.id AND k.client_id = ",
+        );
         qb.push_bind(cl.to_string());
         if let Some(ct) = q.connection_type {
             qb.push(" AND k.type = ");

@@ -39,7 +39,9 @@ fn push_filters(qb: &mut QueryBuilder<Sqlite>, domain: Uuid, q: &EntityQuery) {
         qb.push_bind(u.to_string());
     }
     if let Some(ch) = q.channel {
-        qb.push(" AND EXISTS (SELECT 1 FROM connections k WHERE k.client_id = t.id AND k.channel_id = ");
+        qb.push(
+            " AND EXISTS (SELECT 1 FROM connections k WHERE k.client_id = t.id AND k.channel_id = ",
+        );
         qb.push_bind(ch.to_string());
         if let Some(ct) = q.connection_type {
             qb.push(" AND k.type = ");

@@ -54,11 +54,12 @@ impl ConnectionRepo for SqliteStore {
     }
 
     async fn client_connections(&self, client: Uuid) -> Result<Vec<Connection>> {
-        let rows = sqlx::query("SELECT channel_id, client_id, type FROM connections WHERE client_id = $1")
-            .bind(client.to_string())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let rows =
+            sqlx::query("SELECT channel_id, client_id, type FROM connections WHERE client_id = $1")
+                .bind(client.to_string())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
         rows.iter().map(row_conn).collect()
     }
 }

@@ -47,7 +47,9 @@ fn row_invitation(r: &SqliteRow) -> Result<Invitation> {
 fn push_domain_filters(qb: &mut QueryBuilder<Sqlite>, q: &DomainQuery) {
     list::push_page_filters(qb, &q.page);
     if let Some(m) = q.member {
-        qb.push(" AND EXISTS (SELECT 1 FROM domain_members m WHERE m.domain_id = t.id AND m.user_id = ");
+        qb.push(
+            " AND EXISTS (SELECT 1 FROM domain_members m WHERE m.domain_id = t.id AND m.user_id = ",
+        );
         qb.push_bind(m.to_string());
         qb.push(")");
     }
@@ -167,13 +169,14 @@ impl DomainRepo for SqliteStore {
     }
 
     async fn member_role(&self, domain: Uuid, user: Uuid) -> Result<Option<DomainRole>> {
-        let role: Option<String> =
-            sqlx::query_scalar("SELECT role FROM domain_members WHERE domain_id = $1 AND user_id = $2")
-                .bind(domain.to_string())
-                .bind(user.to_string())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(map_err)?;
+        let role: Option<String> = sqlx::query_scalar(
+            "SELECT role FROM domain_members WHERE domain_id = $1 AND user_id = $2",
+        )
+        .bind(domain.to_string())
+        .bind(user.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
         Ok(role.as_deref().and_then(DomainRole::parse))
     }
 
@@ -296,12 +299,13 @@ impl DomainRepo for SqliteStore {
     }
 
     async fn delete_invitation(&self, domain: Uuid, invitee: Uuid) -> Result<()> {
-        let res = sqlx::query("DELETE FROM invitations WHERE domain_id = $1 AND invitee_user_id = $2")
-            .bind(domain.to_string())
-            .bind(invitee.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let res =
+            sqlx::query("DELETE FROM invitations WHERE domain_id = $1 AND invitee_user_id = $2")
+                .bind(domain.to_string())
+                .bind(invitee.to_string())
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?;
         one(res)
     }
 }

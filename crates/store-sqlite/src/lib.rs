@@ -62,7 +62,10 @@ impl SqliteStore {
     }
 
     async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)
     }
 }
 
@@ -166,4 +169,3 @@ pub(crate) fn one(res: sqlx::sqlite::SqliteQueryResult) -> Result<()> {
         Ok(())
     }
 }
-

@@ -26,7 +26,13 @@ fn quote_key(k: &str) -> Option<String> {
 }
 
 /// `base` at JSON path `path` contains `needle`.
-fn at_path(qb: &mut QueryBuilder<Sqlite>, base: &str, path: &str, needle: &Value, alias: &mut usize) {
+fn at_path(
+    qb: &mut QueryBuilder<Sqlite>,
+    base: &str,
+    path: &str,
+    needle: &Value,
+    alias: &mut usize,
+) {
     let typ = |qb: &mut QueryBuilder<Sqlite>| {
         qb.push(format!("json_type({base}, "));
         qb.push_bind(path.to_string());

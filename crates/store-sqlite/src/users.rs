@@ -98,11 +98,13 @@ impl UserRepo for SqliteStore {
     }
 
     async fn user(&self, uid: Uuid) -> Result<UserWithSecret> {
-        let r = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLS} FROM users t WHERE t.id = $1")))
-            .bind(uid.to_string())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let r = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLS} FROM users t WHERE t.id = $1"
+        )))
+        .bind(uid.to_string())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
         row_user(&r)
     }
 
@@ -127,7 +129,8 @@ impl UserRepo for SqliteStore {
             .map_err(map_err)?;
         let mut items = Vec::new();
         if !q.page.only_total {
-            let mut qb = QueryBuilder::<Sqlite>::new(format!("SELECT {COLS} FROM users t WHERE 1=1"));
+            let mut qb =
+                QueryBuilder::<Sqlite>::new(format!("SELECT {COLS} FROM users t WHERE 1=1"));
             push_user_filters(&mut qb, q);
             list::push_order(&mut qb, &q.page);
             for r in qb.build().fetch_all(&self.pool).await.map_err(map_err)? {
@@ -170,13 +173,14 @@ impl UserRepo for SqliteStore {
     }
 
     async fn update_password(&self, uid: Uuid, hash: &str, at: Timestamp) -> Result<()> {
-        let res = sqlx::query("UPDATE users SET password_hash=$2, updated_at=$3, sort_at=$3 WHERE id=$1")
-            .bind(uid.to_string())
-            .bind(hash)
-            .bind(ts(at))
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let res =
+            sqlx::query("UPDATE users SET password_hash=$2, updated_at=$3, sort_at=$3 WHERE id=$1")
+                .bind(uid.to_string())
+                .bind(hash)
+                .bind(ts(at))
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?;
         one(res)
     }
 

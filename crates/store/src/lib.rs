@@ -131,6 +131,10 @@ pub trait Store: UserRepo + DomainRepo + ClientRepo + ChannelRepo + ConnectionRe
 }
 
 /// Helper for backends: the position of the first item whose key is in `taken`.
-pub fn first_index<T, K: PartialEq>(items: &[T], key: impl Fn(&T) -> K, taken: &[K]) -> Option<usize> {
+pub fn first_index<T, K: PartialEq>(
+    items: &[T],
+    key: impl Fn(&T) -> K,
+    taken: &[K],
+) -> Option<usize> {
     items.iter().position(|i| taken.contains(&key(i)))
 }

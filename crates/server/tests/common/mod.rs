@@ -103,7 +103,9 @@ impl App {
         }
         let mut s = settings_for(self.dir.path(), &self.db_url);
         s.admin_password = ADMIN_PASSWORD.into();
-        let running = switchyard::start(s, self.clock.clone(), None).await.unwrap();
+        let running = switchyard::start(s, self.clock.clone(), None)
+            .await
+            .unwrap();
         self.url = running.url();
         self.running = Some(running);
     }
@@ -117,7 +119,14 @@ impl App {
         }
     }
 
-    pub async fn raw(&self, m: Method, path: &str, token: Option<&str>, ct: Option<&str>, body: Option<String>) -> Res {
+    pub async fn raw(
+        &self,
+        m: Method,
+        path: &str,
+        token: Option<&str>,
+        ct: Option<&str>,
+        body: Option<String>,
+    ) -> Res {
         let mut r = self.http.request(m, format!("{}{}", self.url, path));
         if let Some(t) = token {
             r = r.header("Authorization", format!("Bearer {t}"));
@@ -133,12 +142,24 @@ impl App {
         let headers = resp.headers().clone();
         let text = resp.text().await.unwrap();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Res { status, headers, body, text }
+        Res {
+            status,
+            headers,
+            body,
+            text,
+        }
     }
 
-    pub async fn req(&self, m: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Res {
+    pub async fn req(
+        &self,
+        m: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Res {
         let ct = body.as_ref().map(|_| "application/json");
-        self.raw(m, path, token, ct, body.map(|b| b.to_string())).await
+        self.raw(m, path, token, ct, body.map(|b| b.to_string()))
+            .await
     }
 
     pub async fn get(&self, path: &str, t: &str) -> Res {
@@ -164,7 +185,12 @@ impl App {
 
     pub async fn login(&self, username: &str, password: &str) -> (String, String) {
         let r = self
-            .req(Method::POST, "/users/tokens/issue", None, Some(json!({"username": username, "password": password})))
+            .req(
+                Method::POST,
+                "/users/tokens/issue",
+                None,
+                Some(json!({"username": username, "password": password})),
+            )
             .await;
         assert_eq!(r.status, 201, "{}", r.text);
         (
@@ -184,19 +210,25 @@ impl App {
     }
 
     pub async fn domain(&self, token: &str, route: &str) -> String {
-        let r = self.post("/domains", token, json!({"name": route, "route": route})).await;
+        let r = self
+            .post("/domains", token, json!({"name": route, "route": route}))
+            .await;
         assert_eq!(r.status, 201, "{}", r.text);
         r.body["id"].as_str().unwrap().to_string()
     }
 
     pub async fn client(&self, token: &str, d: &str, name: &str) -> Value {
-        let r = self.post(&format!("/{d}/clients"), token, json!({"name": name})).await;
+        let r = self
+            .post(&format!("/{d}/clients"), token, json!({"name": name}))
+            .await;
         assert_eq!(r.status, 201, "{}", r.text);
         r.body
     }
 
     pub async fn channel(&self, token: &str, d: &str, name: &str) -> Value {
-        let r = self.post(&format!("/{d}/channels"), token, json!({"name": name})).await;
+        let r = self
+            .post(&format!("/{d}/channels"), token, json!({"name": name}))
+            .await;
         assert_eq!(r.status, 201, "{}", r.text);
         r.body
     }

@@ -1,0 +1,168 @@
+//! `switchyard-bench`: see the crate documentation (`src/lib.rs`) and README.md.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::Parser;
+use switchyard_bench::{
+    machine,
+    report::{self, Report, SCENARIOS},
+    scenarios::{self, Backend, Config, Outcome, Sizes},
+};
+
+#[derive(Debug, Parser)]
+#[command(name = "switchyard-bench", about = "Benchmarks a release switchyard server on loopback")]
+struct Cli {
+    /// Smaller and shorter: 10k clients in 2k batches, 3 s load phases (under 2 minutes).
+    #[arg(long)]
+    quick: bool,
+    /// Also write the report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// PostgreSQL admin connection used to create and drop the bench's databases.
+    #[arg(
+        long,
+        env = "SWITCHYARD_BENCH_POSTGRES_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    postgres_url: String,
+    /// Run SQLite only.
+    #[arg(long)]
+    no_postgres: bool,
+    /// Concurrent workers of the load generator.
+    #[arg(long, default_value_t = 32)]
+    workers: usize,
+    /// The server binary; default: target/release/switchyard, built when missing.
+    #[arg(long, value_name = "PATH")]
+    server_bin: Option<PathBuf>,
+    /// Run `cargo build --release -p switchyard` first even when the binary exists.
+    #[arg(long)]
+    rebuild: bool,
+}
+
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+async fn run(cli: Cli) -> Result<(Report, bool), String> {
+    let root = machine::workspace_root();
+    let mut notes = Vec::new();
+    let server_bin = match cli.server_bin {
+        Some(p) => p,
+        None => {
+            let bin = machine::default_server_bin(&root);
+            if cli.rebuild || !bin.exists() {
+                machine::build_server(&root)?;
+            } else if machine::binary_stale(&root, &bin) {
+                let w = format!(
+                    "{} is older than the sources; pass --rebuild to measure the current code",
+                    bin.display()
+                );
+                eprintln!("warning: {w}");
+                notes.push(w);
+            }
+            bin
+        }
+    };
+    if !server_bin.exists() {
+        return Err(format!("no server binary at {}", server_bin.display()));
+    }
+    let commit = machine::commit(&root);
+    if machine::dirty(&root) {
+        notes.push("the work tree has uncommitted changes: the commit does not fully name what was measured".into());
+    }
+    let http = scenarios::http_client()?;
+
+    let mut postgres_url = None;
+    if cli.no_postgres {
+        notes.push("PostgreSQL skipped (--no-postgres)".into());
+    } else {
+        match switchyard_bench::pg::probe(&cli.postgres_url).await {
+            Ok(v) => {
+                eprintln!("PostgreSQL {v} at {}", redact(&cli.postgres_url));
+                postgres_url = Some(cli.postgres_url.clone());
+            }
+            Err(e) => {
+                let n = format!(
+                    "PostgreSQL unreachable at {} ({e}); postgres rows skipped (set SWITCHYARD_BENCH_POSTGRES_URL)",
+                    redact(&cli.postgres_url)
+                );
+                eprintln!("note: {n}");
+                notes.push(n);
+            }
+        }
+    }
+    let cfg = Config {
+        quick: cli.quick,
+        workers: cli.workers.max(1),
+        postgres_url,
+        server_bin,
+    };
+    let sizes = Sizes::for_mode(cfg.quick);
+    let started = std::time::Instant::now();
+    let mut out = Outcome::default();
+    eprintln!("footprint: {}", cfg.server_bin.display());
+    scenarios::footprint(&cfg, &http, &mut out).await;
+    scenarios::storage(Backend::Sqlite, &cfg, sizes, &http, &mut out).await;
+    if cfg.postgres_url.is_some() {
+        scenarios::storage(Backend::Postgres, &cfg, sizes, &http, &mut out).await;
+    }
+    eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
+
+    out.rows
+        .sort_by_key(|r| SCENARIOS.iter().position(|s| *s == r.scenario).unwrap_or(usize::MAX));
+    notes.extend(out.notes);
+    let report = Report {
+        machine: machine::machine(),
+        commit,
+        rows: out.rows,
+        profile: "release".into(),
+        mode: if cfg.quick { "quick" } else { "full" }.into(),
+        notes,
+    };
+    Ok((report, out.failed))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json_path = cli.json.clone();
+    // Ctrl-C drops the run: its guards kill the servers, remove the temp dirs and drop
+    // the databases.
+    let result = tokio::select! {
+        r = run(cli) => r,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("interrupted; everything started was stopped");
+            return ExitCode::from(130);
+        }
+    };
+    let (report, failed) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("{}", report::render_table(&report));
+    let doc = report.to_json();
+    if let Err(problems) = report::validate(&doc) {
+        for p in problems {
+            eprintln!("report shape: {p}");
+        }
+        return ExitCode::FAILURE;
+    }
+    if let Some(p) = json_path {
+        let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+        if let Err(e) = std::fs::write(&p, text + "\n") {
+            eprintln!("error: {}: {e}", p.display());
+            return ExitCode::FAILURE;
+        }
+        eprintln!("wrote {}", p.display());
+    }
+    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}

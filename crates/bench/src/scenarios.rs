@@ -1,0 +1,564 @@
+//! The scenarios. Each storage scenario runs once per backend against a server child
+//! process with a fresh store; the baselines are measured in the same run.
+
+use std::{
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use serde_json::{Map, Value, json};
+use switchyard_domain::{Client, Domain, Status};
+use switchyard_store::Store;
+use switchyard_store_postgres::PostgresStore;
+use switchyard_store_sqlite::SqliteStore;
+use uuid::Uuid;
+
+use crate::{
+    load::{self, LoadResult, LoadSpec, MakeRequest},
+    pg::PgDb,
+    report::{Row, Target},
+    server::ServerProc,
+};
+
+/// Largest bulk request the bench sends, and the server's SWITCHYARD_BULK_MAX.
+pub const BULK_MAX: usize = 10_000;
+/// SWITCHYARD_MAX_BODY_BYTES for the bench's servers.
+pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub quick: bool,
+    pub workers: usize,
+    /// Admin connection for creating and dropping databases; None skips PostgreSQL.
+    pub postgres_url: Option<String>,
+    pub server_bin: PathBuf,
+}
+
+/// How much each scenario does.
+#[derive(Debug, Clone, Copy)]
+pub struct Sizes {
+    pub total_clients: usize,
+    pub batch: usize,
+    pub warmup: Duration,
+    pub duration: Duration,
+    pub max_requests: u64,
+}
+
+impl Sizes {
+    pub fn for_mode(quick: bool) -> Sizes {
+        if quick {
+            Sizes {
+                total_clients: 10_000,
+                batch: 2_000,
+                warmup: Duration::from_millis(500),
+                duration: Duration::from_secs(3),
+                max_requests: 2_000_000,
+            }
+        } else {
+            Sizes {
+                total_clients: 100_000,
+                batch: BULK_MAX,
+                warmup: Duration::from_secs(1),
+                duration: Duration::from_secs(10),
+                max_requests: 10_000_000,
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// What a run collects.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub rows: Vec<Row>,
+    pub notes: Vec<String>,
+    /// A scenario could not be measured.
+    pub failed: bool,
+}
+
+impl Outcome {
+    fn fail(&mut self, what: &str, e: impl std::fmt::Display) {
+        self.failed = true;
+        self.notes.push(format!("{what}: FAILED: {e}"));
+    }
+}
+
+pub fn http_client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(256)
+        .timeout(Duration::from_secs(120))
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+const MB: f64 = 1_000_000.0;
+
+/// footprint: binary size, cold start to ready, idle RSS of `switchyard serve` with the
+/// default settings (SQLite in a fresh data directory).
+pub async fn footprint(cfg: &Config, http: &reqwest::Client, out: &mut Outcome) {
+    match std::fs::metadata(&cfg.server_bin) {
+        Ok(m) => out
+            .rows
+            .push(Row::new("footprint", "-", m.len() as f64 / MB, "MB binary", None, None)),
+        Err(e) => out.fail("footprint binary size", e),
+    }
+    let mut srv = match ServerProc::spawn(&cfg.server_bin, &[]) {
+        Ok(s) => s,
+        Err(e) => return out.fail("footprint", e),
+    };
+    let ready = match srv.wait_ready(http, Duration::from_secs(30)).await {
+        Ok(d) => d,
+        Err(e) => return out.fail("footprint", e),
+    };
+    out.rows.push(Row::new(
+        "footprint",
+        "sqlite",
+        ready.as_secs_f64(),
+        "s cold start",
+        None,
+        Some(Target::value_at_most(0.5)),
+    ));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    match srv.rss_bytes() {
+        Some(b) => out.rows.push(Row::new(
+            "footprint",
+            "sqlite",
+            b as f64 / MB,
+            "MB idle RSS",
+            None,
+            Some(Target::value_at_most(30.0)),
+        )),
+        None => out.fail("footprint idle RSS", "cannot read VmRSS from /proc"),
+    }
+    srv.stop();
+}
+
+fn item_name(i: usize) -> String {
+    format!("dev-{i:06}")
+}
+
+fn item_metadata(i: usize, batch_no: usize) -> Map<String, Value> {
+    let kind = if i % 2 == 0 { "sensor" } else { "actuator" };
+    let mut m = Map::new();
+    m.insert("kind".into(), json!(kind));
+    m.insert("batch".into(), json!(batch_no));
+    m.insert("seq".into(), json!(i));
+    m
+}
+
+/// Raw insert straight into the store: the same rows, one transaction per batch.
+async fn raw_insert<S: Store>(st: &S, sizes: Sizes) -> Result<Duration, String> {
+    let user = Uuid::new_v4();
+    let now = time::OffsetDateTime::now_utc();
+    let domain = Domain {
+        id: Uuid::new_v4(),
+        name: "bench".into(),
+        route: "bench".into(),
+        tags: vec![],
+        metadata: Map::new(),
+        status: Status::Enabled,
+        created_by: user,
+        created_at: now,
+        updated_at: None,
+        updated_by: None,
+    };
+    st.create_domain(&domain).await.map_err(|e| format!("create_domain: {e}"))?;
+    let batches: Vec<Vec<Client>> = (0..sizes.total_clients)
+        .collect::<Vec<_>>()
+        .chunks(sizes.batch)
+        .enumerate()
+        .map(|(b, idx)| {
+            idx.iter()
+                .map(|&i| Client {
+                    id: Uuid::new_v4(),
+                    domain_id: domain.id,
+                    name: item_name(i),
+                    tags: vec!["bench".into()],
+                    metadata: item_metadata(i, b),
+                    private_metadata: Map::new(),
+                    secret: Uuid::new_v4().to_string(),
+                    status: Status::Enabled,
+                    created_by: user,
+                    created_at: now,
+                    updated_at: None,
+                    updated_by: None,
+                })
+                .collect()
+        })
+        .collect();
+    let t = Instant::now();
+    for b in &batches {
+        st.create_clients(b).await.map_err(|e| format!("create_clients: {e}"))?;
+    }
+    Ok(t.elapsed())
+}
+
+async fn baseline_insert(backend: Backend, cfg: &Config, sizes: Sizes) -> Result<Duration, String> {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::Builder::new()
+                .prefix("switchyard-bench-")
+                .tempdir()
+                .map_err(|e| format!("temp dir: {e}"))?;
+            let url = format!("sqlite://{}", dir.path().join("baseline.db").display());
+            let st = SqliteStore::open(&url).await.map_err(|e| format!("open {url}: {e}"))?;
+            let r = raw_insert(&st, sizes).await;
+            st.pool().close().await;
+            r
+        }
+        Backend::Postgres => {
+            let admin = cfg.postgres_url.as_deref().ok_or("no PostgreSQL URL")?;
+            let db = PgDb::create(admin, "raw").await?;
+            let r = match PostgresStore::open(&db.url).await {
+                Ok(st) => {
+                    let r = raw_insert(&st, sizes).await;
+                    st.pool().close().await;
+                    r
+                }
+                Err(e) => Err(format!("open {}: {e}", db.name)),
+            };
+            db.drop_now().await?;
+            r
+        }
+    }
+}
+
+/// A user of the bench's server: its token and its domain.
+struct Session {
+    base: String,
+    auth: HeaderValue,
+    domain: String,
+}
+
+async fn expect_json(r: Result<reqwest::Response, reqwest::Error>, what: &str, want: u16) -> Result<Value, String> {
+    let r = r.map_err(|e| format!("{what}: {e}"))?;
+    let status = r.status();
+    let body = r.bytes().await.map_err(|e| format!("{what}: {e}"))?;
+    if status.as_u16() != want {
+        return Err(format!(
+            "{what}: HTTP {status} (wanted {want}): {}",
+            String::from_utf8_lossy(&body[..body.len().min(300)])
+        ));
+    }
+    serde_json::from_slice(&body).map_err(|e| format!("{what}: response is not JSON: {e}"))
+}
+
+/// Registers a regular user, logs in, and creates a domain the user administers.
+async fn setup(http: &reqwest::Client, base: &str) -> Result<Session, String> {
+    let password = format!("pw-{}", Uuid::new_v4().simple());
+    expect_json(
+        http.post(format!("{base}/users"))
+            .json(&json!({
+                "first_name": "Bench",
+                "last_name": "User",
+                "email": "bench@example.com",
+                "credentials": {"username": "bench", "secret": password},
+            }))
+            .send()
+            .await,
+        "POST /users",
+        201,
+    )
+    .await?;
+    let tok = expect_json(
+        http.post(format!("{base}/users/tokens/issue"))
+            .json(&json!({"username": "bench", "password": password}))
+            .send()
+            .await,
+        "POST /users/tokens/issue",
+        201,
+    )
+    .await?;
+    let access = tok["access_token"].as_str().ok_or("no access_token in the token response")?;
+    let auth = HeaderValue::from_str(&format!("Bearer {access}")).map_err(|e| e.to_string())?;
+    let d = expect_json(
+        http.post(format!("{base}/domains"))
+            .header(AUTHORIZATION, auth.clone())
+            .json(&json!({"name": "bench", "route": "bench"}))
+            .send()
+            .await,
+        "POST /domains",
+        201,
+    )
+    .await?;
+    let domain = d["id"].as_str().ok_or("no id in the domain response")?.to_string();
+    Ok(Session {
+        base: base.into(),
+        auth,
+        domain,
+    })
+}
+
+/// POSTs the batches one after the other; returns the time taken and the created ids.
+async fn bulk_via_api(http: &reqwest::Client, s: &Session, sizes: Sizes) -> Result<(Duration, Vec<String>), String> {
+    let url = format!("{}/{}/clients/bulk", s.base, s.domain);
+    let bodies: Vec<Vec<u8>> = (0..sizes.total_clients)
+        .collect::<Vec<_>>()
+        .chunks(sizes.batch)
+        .enumerate()
+        .map(|(b, idx)| {
+            let items: Vec<Value> = idx
+                .iter()
+                .map(|&i| json!({"name": item_name(i), "tags": ["bench"], "metadata": item_metadata(i, b)}))
+                .collect();
+            serde_json::to_vec(&items).unwrap_or_default()
+        })
+        .collect();
+    let mut responses = Vec::with_capacity(bodies.len());
+    let t = Instant::now();
+    for (n, body) in bodies.into_iter().enumerate() {
+        let r = http
+            .post(&url)
+            .header(AUTHORIZATION, s.auth.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("batch {n}: {e}"))?;
+        let status = r.status();
+        let bytes = r.bytes().await.map_err(|e| format!("batch {n}: {e}"))?;
+        if !status.is_success() {
+            return Err(format!(
+                "batch {n}: HTTP {status}: {}",
+                String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
+            ));
+        }
+        responses.push(bytes);
+    }
+    let took = t.elapsed();
+    let mut ids = Vec::with_capacity(sizes.total_clients);
+    for (n, b) in responses.iter().enumerate() {
+        let v: Value = serde_json::from_slice(b).map_err(|e| format!("batch {n}: response is not JSON: {e}"))?;
+        let got = v["clients"].as_array().map(Vec::len).unwrap_or(0);
+        if got != sizes.batch.min(sizes.total_clients - n * sizes.batch) {
+            return Err(format!("batch {n}: {got} clients in the response"));
+        }
+        ids.extend(
+            v["clients"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["id"].as_str().map(str::to_string)),
+        );
+    }
+    Ok((took, ids))
+}
+
+async fn list_total(http: &reqwest::Client, s: &Session, query: &[(&str, &str)]) -> Result<(u64, usize), String> {
+    let v = expect_json(
+        http.get(format!("{}/{}/clients", s.base, s.domain))
+            .header(AUTHORIZATION, s.auth.clone())
+            .query(query)
+            .send()
+            .await,
+        "GET clients",
+        200,
+    )
+    .await?;
+    let total = v["total"].as_u64().ok_or("no total in the page")?;
+    let items = v["clients"].as_array().map(Vec::len).unwrap_or(0);
+    Ok((total, items))
+}
+
+fn load_note(out: &mut Outcome, what: &str, r: &LoadResult) {
+    if r.errors > 0 {
+        out.notes.push(format!(
+            "{what}: {} of {} requests failed; first: {}",
+            r.errors,
+            r.errors + r.ok,
+            r.first_error.as_deref().unwrap_or("?")
+        ));
+    }
+}
+
+/// bulk_provisioning, api_read and api_list on one backend.
+pub async fn storage(backend: Backend, cfg: &Config, sizes: Sizes, http: &reqwest::Client, out: &mut Outcome) {
+    let b = backend.name();
+    eprintln!("[{b}] baseline: raw insert of {} clients", sizes.total_clients);
+    let raw = match baseline_insert(backend, cfg, sizes).await {
+        Ok(d) => Some(d),
+        Err(e) => {
+            out.fail(&format!("bulk_provisioning/{b} baseline"), e);
+            None
+        }
+    };
+
+    let db = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => match PgDb::create(cfg.postgres_url.as_deref().unwrap_or_default(), "api").await {
+            Ok(db) => Some(db),
+            Err(e) => return out.fail(&format!("{b} server database"), e),
+        },
+    };
+    let mut env = vec![
+        ("SWITCHYARD_BULK_MAX", BULK_MAX.to_string()),
+        ("SWITCHYARD_MAX_BODY_BYTES", MAX_BODY_BYTES.to_string()),
+        ("MG_USERS_ADMIN_PASSWORD", format!("adm-{}", Uuid::new_v4().simple())),
+        ("SWITCHYARD_LOG", "warn".to_string()),
+    ];
+    if let Some(db) = &db {
+        env.push(("SWITCHYARD_DATABASE_URL", db.url.clone()));
+    }
+    let mut srv = match ServerProc::spawn(&cfg.server_bin, &env) {
+        Ok(s) => s,
+        Err(e) => return out.fail(&format!("{b} server"), e),
+    };
+    if let Err(e) = srv.wait_ready(http, Duration::from_secs(60)).await {
+        return out.fail(&format!("{b} server"), e);
+    }
+    let session = match setup(http, &srv.base).await {
+        Ok(s) => s,
+        Err(e) => return out.fail(&format!("{b} setup"), e),
+    };
+
+    eprintln!("[{b}] bulk_provisioning: {} clients in batches of {}", sizes.total_clients, sizes.batch);
+    let ids = match bulk_via_api(http, &session, sizes).await {
+        Ok((took, ids)) => {
+            let rate = sizes.total_clients as f64 / took.as_secs_f64();
+            let base = raw.map(|d| sizes.total_clients as f64 / d.as_secs_f64());
+            out.rows.push(Row::new(
+                "bulk_provisioning",
+                b,
+                rate,
+                "clients/s",
+                base,
+                Some(Target::ratio_at_least(0.5)),
+            ));
+            ids
+        }
+        Err(e) => return out.fail(&format!("bulk_provisioning/{b}"), e),
+    };
+    match list_total(http, &session, &[("limit", "1")]).await {
+        Ok((t, _)) if t == sizes.total_clients as u64 => {}
+        Ok((t, _)) => out.notes.push(format!(
+            "bulk_provisioning/{b}: the domain lists {t} clients after creating {}",
+            sizes.total_clients
+        )),
+        Err(e) => out.notes.push(format!("bulk_provisioning/{b}: listing after bulk: {e}")),
+    }
+
+    let spec = LoadSpec {
+        workers: cfg.workers,
+        warmup: sizes.warmup,
+        duration: sizes.duration,
+        max_requests: sizes.max_requests,
+    };
+
+    eprintln!("[{b}] baseline: GET /health, {} workers, {:?}", spec.workers, spec.duration);
+    let health_url = format!("{}/health", session.base);
+    let h = http.clone();
+    let health = load::run(spec, Arc::new(move |_| h.get(&health_url))).await;
+    load_note(out, &format!("health/{b}"), &health);
+    let (h_rps, h_p99) = if health.ok > 0 {
+        (Some(health.rps()), Some(health.percentile_ms(99.0)))
+    } else {
+        (None, None)
+    };
+
+    eprintln!("[{b}] api_read: GET /{{domainID}}/clients/{{id}}");
+    let step = (ids.len() / 10_000).max(1);
+    let read_urls: Arc<Vec<String>> = Arc::new(
+        ids.iter()
+            .step_by(step)
+            .map(|id| format!("{}/{}/clients/{id}", session.base, session.domain))
+            .collect(),
+    );
+    if read_urls.is_empty() {
+        out.fail(&format!("api_read/{b}"), "no client ids");
+    } else {
+        let (h, auth, urls) = (http.clone(), session.auth.clone(), read_urls.clone());
+        let make: MakeRequest =
+            Arc::new(move |r| h.get(&urls[(r % urls.len() as u64) as usize]).header(AUTHORIZATION, auth.clone()));
+        let read = load::run(spec, make).await;
+        load_note(out, &format!("api_read/{b}"), &read);
+        if read.ok > 0 {
+            out.rows.push(Row::new(
+                "api_read",
+                b,
+                read.rps(),
+                "req/s",
+                h_rps,
+                Some(Target::ratio_at_least(0.5)),
+            ));
+            out.rows.push(Row::new("api_read", b, read.percentile_ms(99.0), "ms p99", h_p99, None));
+        } else {
+            out.fail(&format!("api_read/{b}"), "no successful request");
+        }
+    }
+
+    // Names are dev-NNNNNN, so `dev-NNNN` matches 100 of them and half of those are
+    // sensors: every query below matches 50 clients, and the page shows 10.
+    let groups = (sizes.total_clients / 100).max(1);
+    let metadata = r#"{"kind":"sensor"}"#;
+    let list_urls: Vec<String> = (0..groups)
+        .map(|g| {
+            let q = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("limit", "10")
+                .append_pair("name", &format!("dev-{g:04}"))
+                .append_pair("metadata", metadata)
+                .finish();
+            format!("{}/{}/clients?{q}", session.base, session.domain)
+        })
+        .collect();
+    eprintln!("[{b}] api_list: GET /{{domainID}}/clients?limit=10&name=..&metadata=.. over {} clients", sizes.total_clients);
+    match list_total(http, &session, &[("limit", "10"), ("name", "dev-0001"), ("metadata", metadata)]).await {
+        Ok((50, 10)) => {
+            let (h, auth, urls) = (http.clone(), session.auth.clone(), Arc::new(list_urls));
+            let make: MakeRequest =
+                Arc::new(move |r| h.get(&urls[(r % urls.len() as u64) as usize]).header(AUTHORIZATION, auth.clone()));
+            let list = load::run(spec, make).await;
+            load_note(out, &format!("api_list/{b}"), &list);
+            if list.ok > 0 {
+                out.rows.push(Row::new("api_list", b, list.rps(), "req/s", h_rps, None));
+                out.rows.push(Row::new("api_list", b, list.percentile_ms(99.0), "ms p99", h_p99, None));
+            } else {
+                out.fail(&format!("api_list/{b}"), "no successful request");
+            }
+        }
+        Ok((t, n)) => out.fail(
+            &format!("api_list/{b}"),
+            format!("the filter matched total={t} with {n} items on the page; expected total=50 with 10"),
+        ),
+        Err(e) => out.fail(&format!("api_list/{b}"), e),
+    }
+
+    if let Some(peak) = srv.peak_rss_bytes() {
+        out.notes.push(format!(
+            "{b}: server peak RSS over the run {:.1} MB ({} clients stored)",
+            peak as f64 / MB,
+            sizes.total_clients
+        ));
+    }
+    let problems = srv.log_problems();
+    if !problems.is_empty() {
+        out.notes.push(format!(
+            "{b}: the server logged {} warning/error lines; first: {}",
+            problems.len(),
+            problems[0]
+        ));
+    }
+    srv.stop();
+    if let Some(db) = db
+        && let Err(e) = db.drop_now().await
+    {
+        out.notes.push(format!("{b}: could not drop the database: {e}"));
+    }
+}
