@@ -33,19 +33,23 @@ impl ConnectionRepo for SqliteStore {
     async fn disconnect(&self, domain: Uuid, cs: &[Connection]) -> Result<Vec<Connection>> {
         let mut tx = self.write_tx().await?;
         let mut removed = Vec::new();
-        for c in cs {
-            let r = sqlx::query(
-                "DELETE FROM connections WHERE channel_id = $1 AND client_id = $2 AND type = $3 \
-                 AND domain_id = $4 RETURNING channel_id, client_id, type",
-            )
-            .bind(c.channel_id.to_string())
-            .bind(c.client_id.to_string())
-            .bind(i64::from(c.kind.code()))
-            .bind(domain.to_string())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            if let Some(r) = r {
+        // One statement per chunk: row values compared against a VALUES list.
+        for chunk in cs.chunks(2000) {
+            let mut qb = QueryBuilder::<Sqlite>::new("DELETE FROM connections WHERE domain_id = ");
+            qb.push_bind(domain.to_string());
+            qb.push(" AND (channel_id, client_id, type) IN (VALUES ");
+            let mut sep = qb.separated(", ");
+            for c in chunk {
+                sep.push("(");
+                sep.push_bind_unseparated(c.channel_id.to_string());
+                sep.push_unseparated(", ");
+                sep.push_bind_unseparated(c.client_id.to_string());
+                sep.push_unseparated(", ");
+                sep.push_bind_unseparated(i64::from(c.kind.code()));
+                sep.push_unseparated(")");
+            }
+            qb.push(") RETURNING channel_id, client_id, type");
+            for r in qb.build().fetch_all(&mut *tx).await.map_err(map_err)? {
                 removed.push(row_conn(&r)?);
             }
         }
