@@ -52,6 +52,7 @@ pub(crate) fn conflict_message(kind: ConflictKind) -> &'static str {
         ConflictKind::ClientSecret => "client key is not available",
         ConflictKind::ChannelId => "channel id already exists",
         ConflictKind::ChannelRoute => "route not available",
+        ConflictKind::ExternalId => "a gateway with this external_id already exists",
         ConflictKind::Other => "entity already exists",
     }
 }

@@ -7,6 +7,7 @@ mod clients;
 mod connections;
 mod domains;
 mod error;
+pub mod provision;
 mod users;
 
 use std::{
@@ -48,6 +49,7 @@ pub struct CoreConfig {
     pub password_regex: regex::Regex,
     /// Largest accepted bulk create (items).
     pub bulk_max: usize,
+    pub provision: provision::ProvisionConfig,
 }
 
 impl Default for CoreConfig {
@@ -57,6 +59,7 @@ impl Default for CoreConfig {
             allow_unverified: true,
             password_regex: regex::Regex::new("^.{8,}$").expect("static regex"),
             bulk_max: 1000,
+            provision: provision::ProvisionConfig::default(),
         }
     }
 }

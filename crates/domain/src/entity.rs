@@ -277,3 +277,23 @@ pub struct RefreshSession {
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
 }
+
+/// What a gateway fetches at boot (Bootstrap). Its id is the client id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BootstrapConfig {
+    pub client_id: Uuid,
+    pub domain_id: Uuid,
+    pub name: String,
+    /// The device identifier (e.g. a MAC address); unique.
+    pub external_id: String,
+    /// `salt$sha256(salt ‖ key)`, hex; the external key itself is never stored.
+    pub external_key_digest: String,
+    pub content: String,
+    pub client_cert: String,
+    pub client_key: String,
+    pub ca_cert: String,
+    /// 0 inactive, 1 active (whitelisted: connected to every config channel).
+    pub state: i16,
+    pub channels: Vec<Uuid>,
+    pub created_at: Timestamp,
+}

@@ -113,3 +113,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for MaybeJson<T> {
             .map_err(|_| ApiError::BadJson)
     }
 }
+
+/// A caller when the token authenticates, `None` otherwise (missing or bad). For
+/// `POST /users` with self-registration on: the SDK sends `Bearer undefined` there.
+pub struct LenientAuth(pub Option<Caller>);
+
+impl FromRequestParts<AppState> for LenientAuth {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(LenientAuth(
+            bearer(parts).and_then(|t| s.core.authenticate(t).ok()),
+        ))
+    }
+}

@@ -10,6 +10,7 @@ mod domains;
 pub mod error;
 pub mod extract;
 mod health;
+mod provision;
 mod users;
 
 use std::{sync::Arc, time::Duration};
@@ -177,6 +178,7 @@ pub fn api() -> Api {
     let a = users::routes(a);
     let a = domains::routes(a);
     let a = clients::routes(a);
+    let a = provision::routes(a);
     channels::routes(a)
 }
 
@@ -230,6 +232,8 @@ fn http_method(m: &Method) -> HttpMethod {
     switchyard_api_types::ChannelUpdateReq,
     switchyard_api_types::ConnectionReq,
     switchyard_api_types::HealthRes,
+    provision::MappingReq,
+    provision::MappingRes,
 )))]
 struct Schemas;
 

@@ -11,7 +11,7 @@ use switchyard_domain::{Status, validate};
 use crate::{
     Api, AppState, convert, created, doc, empty,
     error::{ApiError, ApiResult},
-    extract::{AppJson, Auth, OptAuth, Q},
+    extract::{AppJson, Auth, LenientAuth, Q},
 };
 
 pub fn routes(a: Api) -> Api {
@@ -158,7 +158,7 @@ fn ok_user(u: &switchyard_domain::User) -> Response {
 
 async fn register(
     State(s): State<AppState>,
-    OptAuth(c): OptAuth,
+    LenientAuth(c): LenientAuth,
     AppJson(r): AppJson<api::UserReq>,
 ) -> ApiResult<Response> {
     let u = s

@@ -115,6 +115,37 @@ pub struct Settings {
     /// Refresh token lifetime.
     #[arg(long, env = "MG_AUTH_REFRESH_TOKEN_DURATION", default_value = "24h")]
     pub refresh_token_duration: String,
+    /// Provision layout file (TOML: [bootstrap], [bootstrap.content], [[clients]], [[channels]]);
+    /// empty or missing means the default layout (one gateway client, control and data channels).
+    #[arg(long, env = "MG_PROVISION_CONFIG_FILE", default_value = "")]
+    pub provision_config_file: String,
+    /// Domain used by `POST /mapping` (no domain in the path); empty: the caller's only domain.
+    #[arg(long, env = "MG_PROVISION_DOMAIN_ID", default_value = "")]
+    pub provision_domain_id: String,
+    /// Token `/mapping` uses when a request carries none.
+    #[arg(
+        long,
+        env = "MG_PROVISION_API_KEY",
+        default_value = "",
+        hide_env_values = true
+    )]
+    pub provision_api_key: String,
+    /// Login `/mapping` uses when a request carries no token and no API key is set.
+    #[arg(long, env = "MG_PROVISION_USERNAME", default_value = "")]
+    pub provision_username: String,
+    #[arg(
+        long,
+        env = "MG_PROVISION_PASS",
+        default_value = "",
+        hide_env_values = true
+    )]
+    pub provision_password: String,
+    /// Bootstrap content as a JSON object, when no layout file gives one.
+    #[arg(long, env = "MG_PROVISION_BS_CONTENT", default_value = "")]
+    pub provision_bs_content: String,
+    /// Connect every provisioned client to every layout channel (publish and subscribe).
+    #[arg(long, env = "MG_PROVISION_BS_AUTO_WHITELIST", default_value_t = true, action = clap::ArgAction::Set)]
+    pub provision_auto_whitelist: bool,
 }
 
 impl std::fmt::Debug for Settings {
@@ -148,6 +179,8 @@ pub fn redact_url(u: &str) -> String {
 pub const ALIASES: &[(&str, &str)] = &[
     ("SWITCHYARD_LOG_LEVEL", "log"),
     ("MG_USERS_ADMIN_SECRET", "admin_password"),
+    ("MG_PROVISION_USER", "provision_username"),
+    ("MG_PROVISION_PASSWORD", "provision_password"),
 ];
 
 /// Parses a Go-style duration ("1h", "30m", "1h30m", "90s", "2400h").

@@ -100,6 +100,45 @@ fn admin_password(s: &Settings) -> Result<(String, Option<std::path::PathBuf>), 
     Ok((p, Some(path)))
 }
 
+/// The provision layout and credentials from the settings.
+pub fn provision_config(
+    s: &Settings,
+) -> Result<switchyard_core::provision::ProvisionConfig, String> {
+    use switchyard_core::provision::{Layout, ProvisionConfig};
+    let mut layout =
+        if !s.provision_config_file.is_empty() && Path::new(&s.provision_config_file).exists() {
+            let text = std::fs::read_to_string(&s.provision_config_file)
+                .map_err(|e| format!("{}: {e}", s.provision_config_file))?;
+            Layout::from_toml(&text)
+                .map_err(|e| format!("MG_PROVISION_CONFIG_FILE {}: {e}", s.provision_config_file))?
+        } else {
+            Layout::default()
+        };
+    if layout.bootstrap.content.is_none() && !s.provision_bs_content.is_empty() {
+        let v: serde_json::Value = serde_json::from_str(&s.provision_bs_content)
+            .map_err(|e| format!("MG_PROVISION_BS_CONTENT is not JSON: {e}"))?;
+        layout.bootstrap.content = Some(v);
+    }
+    if !s.provision_auto_whitelist {
+        layout.bootstrap.autowhite_list = false;
+    }
+    let domain_id = if s.provision_domain_id.is_empty() {
+        None
+    } else {
+        Some(
+            uuid::Uuid::parse_str(&s.provision_domain_id)
+                .map_err(|e| format!("MG_PROVISION_DOMAIN_ID: {e}"))?,
+        )
+    };
+    Ok(ProvisionConfig {
+        layout,
+        domain_id,
+        api_key: s.provision_api_key.clone(),
+        username: s.provision_username.clone(),
+        password: s.provision_password.clone(),
+    })
+}
+
 pub async fn bus(s: &Settings) -> Result<Arc<dyn MessageBus>, String> {
     if s.bus_url.is_empty() {
         return Ok(Arc::new(LocalBus::new()));
@@ -126,6 +165,7 @@ pub async fn start(
         password_regex: regex::Regex::new(&s.pass_regex)
             .map_err(|e| format!("MG_USERS_PASS_REGEX: {e}"))?,
         bulk_max: s.bulk_max,
+        provision: provision_config(&s)?,
     };
     let core = Core::new(store, tokenizer(&s)?, clock, bus, cfg)
         .await

@@ -1115,7 +1115,14 @@ async fn bulk_is_atomic(b: Backend) {
 both!(bulk_is_atomic);
 
 /// (who, what, method, path, body, expected status)
-type AuthzRow = (&'static str, &'static str, Method, String, Option<serde_json::Value>, u16);
+type AuthzRow = (
+    &'static str,
+    &'static str,
+    Method,
+    String,
+    Option<serde_json::Value>,
+    u16,
+);
 
 /// (role, action) table over every client/channel endpoint, plus foreign-user and
 /// foreign-domain ids.
@@ -1336,3 +1343,196 @@ async fn authorization_table(b: Backend) {
     app.stop().await;
 }
 both!(authorization_table);
+
+// ---------------------------------------------------------------- provision & bootstrap
+
+const DOC_LAYOUT: &str = r#"
+[bootstrap]
+  [bootstrap.content]
+    [bootstrap.content.agent.mqtt]
+      mtls = false
+      qos = 0
+      url = "localhost:1883"
+    [[bootstrap.content.export.routes]]
+      nats_topic = "channels"
+      workers = 10
+
+[[clients]]
+  name = "client"
+  [clients.metadata]
+    external_id = "xxxxxx"
+
+[[channels]]
+  name = "control-channel"
+  [channels.metadata]
+    type = "control"
+
+[[channels]]
+  name = "data-channel"
+  [channels.metadata]
+    type = "data"
+
+[[channels]]
+  name = "export-channel"
+  [channels.metadata]
+    type = "export"
+"#;
+
+async fn provision_and_bootstrap(b: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("config.toml");
+    std::fs::write(&layout, DOC_LAYOUT).unwrap();
+    let lp = layout.to_str().unwrap().to_string();
+    let app = App::spawn_with(b, move |s| s.provision_config_file = lp).await;
+    let (_, t) = app.user("gwop").await;
+    let d = app.domain(&t, "edge").await;
+    // The document's call: POST /mapping with the token, domain = the caller's only one.
+    let r = app
+        .post(
+            "/mapping",
+            &t,
+            json!({"name": "edge-gw", "external_id": "gateway", "external_key": "external_key"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let clients = r.body["clients"].as_array().unwrap();
+    let channels = r.body["channels"].as_array().unwrap();
+    assert_eq!((clients.len(), channels.len()), (1, 3));
+    let gw = clients[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(clients[0]["metadata"]["external_id"], "gateway");
+    assert_eq!(channels[0]["name"], "edge-gw_control-channel");
+    assert_eq!(r.body["whitelisted"][&gw], true);
+    // The gateway fetches its config.
+    let f = app
+        .http
+        .get(format!("{}/clients/bootstrap/gateway", app.url))
+        .header("Authorization", "Client external_key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(f.status(), 200);
+    let f: serde_json::Value = f.json().await.unwrap();
+    assert_eq!(f["client_id"], gw.as_str());
+    assert_eq!(f["client_secret"], clients[0]["credentials"]["secret"]);
+    assert_eq!(f["channels"].as_array().unwrap().len(), 3);
+    let content: serde_json::Value = serde_json::from_str(f["content"].as_str().unwrap()).unwrap();
+    assert_eq!(content["agent"]["mqtt"]["url"], "localhost:1883");
+    // Wrong key 403, unknown id 404, no key 401.
+    let get = |ext: &str, key: Option<&str>| {
+        let mut rq = app.http.get(format!("{}/clients/bootstrap/{ext}", app.url));
+        if let Some(k) = key {
+            rq = rq.header("Authorization", format!("Client {k}"));
+        }
+        rq.send()
+    };
+    assert_eq!(get("gateway", Some("wrong")).await.unwrap().status(), 403);
+    assert_eq!(
+        get("nope", Some("external_key")).await.unwrap().status(),
+        404
+    );
+    assert_eq!(get("gateway", None).await.unwrap().status(), 401);
+    // Connected to the layout channels, visible through the listings.
+    let r = app
+        .get(
+            &format!("/{d}/channels?client={gw}&connection_type=publish"),
+            &t,
+        )
+        .await;
+    assert_eq!(r.body["total"], 3);
+    let r = app
+        .get(
+            &format!("/{d}/channels?client={gw}&connection_type=subscribe"),
+            &t,
+        )
+        .await;
+    assert_eq!(r.body["total"], 3);
+    let c = app.get(&format!("/{d}/clients/{gw}"), &t).await;
+    assert_eq!(c.body["metadata"]["type"], "gateway");
+    assert_eq!(c.body["metadata"]["ctrl_channel_id"], channels[0]["id"]);
+    // The same external id again: a clear conflict, nothing new created.
+    let r = app
+        .post(
+            &format!("/{d}/mapping"),
+            &t,
+            json!({"name": "edge-gw", "external_id": "gateway", "external_key": "k2"}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.msg().contains("external_id"), "{}", r.msg());
+    assert_eq!(app.get(&format!("/{d}/clients"), &t).await.body["total"], 1);
+    assert_eq!(
+        app.get(&format!("/{d}/channels"), &t).await.body["total"],
+        3
+    );
+    // Missing fields, no credentials.
+    let r = app
+        .post(&format!("/{d}/mapping"), &t, json!({"external_key": "k"}))
+        .await;
+    assert_eq!((r.status.as_u16(), r.msg()), (400, "missing entity id"));
+    let r = app
+        .post(&format!("/{d}/mapping"), &t, json!({"external_id": "x"}))
+        .await;
+    assert_eq!(r.status, 401);
+    let r = app
+        .req(
+            Method::POST,
+            "/mapping",
+            None,
+            Some(json!({"external_id": "x", "external_key": "k"})),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    // GET /{d}/mapping: the layout's content.
+    let r = app.get(&format!("/{d}/mapping"), &t).await;
+    assert_eq!(r.body["agent"]["mqtt"]["qos"], 0);
+    app.stop().await;
+}
+both!(provision_and_bootstrap);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_mappings_one_gateway_per_external_id() {
+    let app = App::spawn_with(Backend::Sqlite, |s| {
+        s.provision_username = "admin".into();
+        s.provision_password = common::ADMIN_PASSWORD.into();
+    })
+    .await;
+    let admin = app.admin().await;
+    let d = app.domain(&admin, "fleet").await;
+    let calls = (0..20).map(|i| {
+        let app = &app;
+        let d = d.clone();
+        async move {
+            // Header-less: the configured username/password is used.
+            app.req(Method::POST, &format!("/{d}/mapping"), None, Some(json!({"name": format!("gw{i}"), "external_id": format!("ext-{i}"), "external_key": "k"})))
+                .await
+                .status
+                .as_u16()
+        }
+    });
+    let st = futures::future::join_all(calls).await;
+    assert!(st.iter().all(|s| *s == 201), "{st:?}");
+    let same = (0..10).map(|_| {
+        let app = &app;
+        let d = d.clone();
+        async move {
+            app.req(
+                Method::POST,
+                &format!("/{d}/mapping"),
+                None,
+                Some(json!({"name": "dup", "external_id": "shared", "external_key": "k"})),
+            )
+            .await
+            .status
+            .as_u16()
+        }
+    });
+    let st = futures::future::join_all(same).await;
+    assert_eq!(st.iter().filter(|s| **s == 201).count(), 1, "{st:?}");
+    assert_eq!(
+        app.get(&format!("/{d}/clients?name=dup"), &admin)
+            .await
+            .body["total"],
+        1
+    );
+    app.stop().await;
+}

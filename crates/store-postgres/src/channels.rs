@@ -78,6 +78,35 @@ impl PostgresStore {
     }
 }
 
+/// Inserts the rows with multi-row statements on an open transaction.
+pub(crate) async fn insert_channels(
+    conn: &mut sqlx::PgConnection,
+    cs: &[Channel],
+) -> std::result::Result<(), sqlx::Error> {
+    for chunk in cs.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Postgres>::new(
+            "INSERT INTO channels (id, domain_id, name, route, tags, metadata, status, \
+             created_by, created_at, updated_at, updated_by, sort_at) ",
+        );
+        qb.push_values(chunk, |mut b, c| {
+            b.push_bind(c.id)
+                .push_bind(c.domain_id)
+                .push_bind(c.name.as_str())
+                .push_bind(c.route.as_deref())
+                .push_bind(to_json(&c.tags))
+                .push_bind(to_json(&c.metadata))
+                .push_bind(c.status.code())
+                .push_bind(c.created_by)
+                .push_bind(c.created_at)
+                .push_bind(c.updated_at)
+                .push_bind(c.updated_by)
+                .push_bind(sort_at(c.created_at, c.updated_at));
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl ChannelRepo for PostgresStore {
     async fn create_channels(&self, cs: &[Channel]) -> Result<()> {
@@ -85,35 +114,15 @@ impl ChannelRepo for PostgresStore {
             return Ok(());
         }
         let mut tx = self.write_tx().await?;
-        for chunk in cs.chunks(CHUNK) {
-            let mut qb = QueryBuilder::<Postgres>::new(
-                "INSERT INTO channels (id, domain_id, name, route, tags, metadata, status, \
-                 created_by, created_at, updated_at, updated_by, sort_at) ",
-            );
-            qb.push_values(chunk, |mut b, c| {
-                b.push_bind(c.id)
-                    .push_bind(c.domain_id)
-                    .push_bind(c.name.as_str())
-                    .push_bind(c.route.as_deref())
-                    .push_bind(to_json(&c.tags))
-                    .push_bind(to_json(&c.metadata))
-                    .push_bind(c.status.code())
-                    .push_bind(c.created_by)
-                    .push_bind(c.created_at)
-                    .push_bind(c.updated_at)
-                    .push_bind(c.updated_by)
-                    .push_bind(sort_at(c.created_at, c.updated_at));
+        if let Err(e) = insert_channels(&mut tx, cs).await {
+            drop(tx);
+            return Err(match map_err(e) {
+                StoreError::Conflict { kind, .. } => StoreError::Conflict {
+                    kind,
+                    index: self.locate_channel_conflict(cs, kind).await,
+                },
+                other => other,
             });
-            if let Err(e) = qb.build().execute(&mut *tx).await {
-                drop(tx);
-                return Err(match map_err(e) {
-                    StoreError::Conflict { kind, .. } => StoreError::Conflict {
-                        kind,
-                        index: self.locate_channel_conflict(cs, kind).await,
-                    },
-                    other => other,
-                });
-            }
         }
         tx.commit().await.map_err(map_err)
     }

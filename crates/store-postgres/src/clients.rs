@@ -79,6 +79,36 @@ impl PostgresStore {
     }
 }
 
+/// Inserts the rows with multi-row statements on an open transaction.
+pub(crate) async fn insert_clients(
+    conn: &mut sqlx::PgConnection,
+    cs: &[Client],
+) -> std::result::Result<(), sqlx::Error> {
+    for chunk in cs.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Postgres>::new(
+            "INSERT INTO clients (id, domain_id, name, tags, metadata, private_metadata, \
+             secret, status, created_by, created_at, updated_at, updated_by, sort_at) ",
+        );
+        qb.push_values(chunk, |mut b, c| {
+            b.push_bind(c.id)
+                .push_bind(c.domain_id)
+                .push_bind(c.name.as_str())
+                .push_bind(to_json(&c.tags))
+                .push_bind(to_json(&c.metadata))
+                .push_bind(to_json(&c.private_metadata))
+                .push_bind(c.secret.as_str())
+                .push_bind(c.status.code())
+                .push_bind(c.created_by)
+                .push_bind(c.created_at)
+                .push_bind(c.updated_at)
+                .push_bind(c.updated_by)
+                .push_bind(sort_at(c.created_at, c.updated_at));
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl ClientRepo for PostgresStore {
     async fn create_clients(&self, cs: &[Client]) -> Result<()> {
@@ -86,36 +116,15 @@ impl ClientRepo for PostgresStore {
             return Ok(());
         }
         let mut tx = self.write_tx().await?;
-        for chunk in cs.chunks(CHUNK) {
-            let mut qb = QueryBuilder::<Postgres>::new(
-                "INSERT INTO clients (id, domain_id, name, tags, metadata, private_metadata, \
-                 secret, status, created_by, created_at, updated_at, updated_by, sort_at) ",
-            );
-            qb.push_values(chunk, |mut b, c| {
-                b.push_bind(c.id)
-                    .push_bind(c.domain_id)
-                    .push_bind(c.name.as_str())
-                    .push_bind(to_json(&c.tags))
-                    .push_bind(to_json(&c.metadata))
-                    .push_bind(to_json(&c.private_metadata))
-                    .push_bind(c.secret.as_str())
-                    .push_bind(c.status.code())
-                    .push_bind(c.created_by)
-                    .push_bind(c.created_at)
-                    .push_bind(c.updated_at)
-                    .push_bind(c.updated_by)
-                    .push_bind(sort_at(c.created_at, c.updated_at));
+        if let Err(e) = insert_clients(&mut tx, cs).await {
+            drop(tx);
+            return Err(match map_err(e) {
+                StoreError::Conflict { kind, .. } => StoreError::Conflict {
+                    kind,
+                    index: self.locate_client_conflict(cs, kind).await,
+                },
+                other => other,
             });
-            if let Err(e) = qb.build().execute(&mut *tx).await {
-                drop(tx);
-                return Err(match map_err(e) {
-                    StoreError::Conflict { kind, .. } => StoreError::Conflict {
-                        kind,
-                        index: self.locate_client_conflict(cs, kind).await,
-                    },
-                    other => other,
-                });
-            }
         }
         tx.commit().await.map_err(map_err)
     }

@@ -2,6 +2,7 @@
 //! GIN index for containment. Every multi-row write is one transaction (`BEGIN`, the
 //! server's default READ COMMITTED); bulk inserts are multi-row statements.
 
+mod bootstrap;
 mod channels;
 mod clients;
 mod connections;
@@ -142,6 +143,7 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
                 "clients_domain_secret_key" => ConflictKind::ClientSecret,
                 "channels_pkey" => ConflictKind::ChannelId,
                 "channels_domain_route_key" => ConflictKind::ChannelRoute,
+                "bootstrap_configs_external_id_key" => ConflictKind::ExternalId,
                 _ => ConflictKind::Other,
             };
             StoreError::Conflict { kind, index: None }

@@ -89,6 +89,35 @@ impl SqliteStore {
     }
 }
 
+/// Inserts the rows with multi-row statements on an open transaction.
+pub(crate) async fn insert_channels(
+    conn: &mut sqlx::SqliteConnection,
+    cs: &[Channel],
+) -> std::result::Result<(), sqlx::Error> {
+    for chunk in cs.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO channels (id, domain_id, name, route, tags, metadata, status, created_by, \
+             created_at, updated_at, updated_by, sort_at) ",
+        );
+        qb.push_values(chunk, |mut b, c| {
+            b.push_bind(c.id.to_string())
+                .push_bind(c.domain_id.to_string())
+                .push_bind(c.name.clone())
+                .push_bind(c.route.clone())
+                .push_bind(to_json(&c.tags))
+                .push_bind(to_json(&c.metadata))
+                .push_bind(i64::from(c.status.code()))
+                .push_bind(c.created_by.to_string())
+                .push_bind(ts(c.created_at))
+                .push_bind(ts_opt(c.updated_at))
+                .push_bind(c.updated_by.map(|u| u.to_string()))
+                .push_bind(sort_at(c.created_at, c.updated_at));
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl ChannelRepo for SqliteStore {
     async fn create_channels(&self, cs: &[Channel]) -> Result<()> {
@@ -96,35 +125,15 @@ impl ChannelRepo for SqliteStore {
             return Ok(());
         }
         let mut tx = self.write_tx().await?;
-        for chunk in cs.chunks(CHUNK) {
-            let mut qb = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO channels (id, domain_id, name, route, tags, metadata, status, created_by, \
-                 created_at, updated_at, updated_by, sort_at) ",
-            );
-            qb.push_values(chunk, |mut b, c| {
-                b.push_bind(c.id.to_string())
-                    .push_bind(c.domain_id.to_string())
-                    .push_bind(c.name.clone())
-                    .push_bind(c.route.clone())
-                    .push_bind(to_json(&c.tags))
-                    .push_bind(to_json(&c.metadata))
-                    .push_bind(i64::from(c.status.code()))
-                    .push_bind(c.created_by.to_string())
-                    .push_bind(ts(c.created_at))
-                    .push_bind(ts_opt(c.updated_at))
-                    .push_bind(c.updated_by.map(|u| u.to_string()))
-                    .push_bind(sort_at(c.created_at, c.updated_at));
+        if let Err(e) = insert_channels(&mut tx, cs).await {
+            drop(tx);
+            return Err(match map_err(e) {
+                StoreError::Conflict { kind, .. } => StoreError::Conflict {
+                    kind,
+                    index: self.locate_channel_conflict(cs, kind).await,
+                },
+                other => other,
             });
-            if let Err(e) = qb.build().execute(&mut *tx).await {
-                drop(tx);
-                return Err(match map_err(e) {
-                    StoreError::Conflict { kind, .. } => StoreError::Conflict {
-                        kind,
-                        index: self.locate_channel_conflict(cs, kind).await,
-                    },
-                    other => other,
-                });
-            }
         }
         tx.commit().await.map_err(map_err)
     }

@@ -93,6 +93,36 @@ impl SqliteStore {
     }
 }
 
+/// Inserts the rows with multi-row statements on an open transaction.
+pub(crate) async fn insert_clients(
+    conn: &mut sqlx::SqliteConnection,
+    cs: &[Client],
+) -> std::result::Result<(), sqlx::Error> {
+    for chunk in cs.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO clients (id, domain_id, name, tags, metadata, private_metadata, secret, \
+             status, created_by, created_at, updated_at, updated_by, sort_at) ",
+        );
+        qb.push_values(chunk, |mut b, c| {
+            b.push_bind(c.id.to_string())
+                .push_bind(c.domain_id.to_string())
+                .push_bind(c.name.clone())
+                .push_bind(to_json(&c.tags))
+                .push_bind(to_json(&c.metadata))
+                .push_bind(to_json(&c.private_metadata))
+                .push_bind(c.secret.clone())
+                .push_bind(i64::from(c.status.code()))
+                .push_bind(c.created_by.to_string())
+                .push_bind(ts(c.created_at))
+                .push_bind(ts_opt(c.updated_at))
+                .push_bind(c.updated_by.map(|u| u.to_string()))
+                .push_bind(sort_at(c.created_at, c.updated_at));
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl ClientRepo for SqliteStore {
     async fn create_clients(&self, cs: &[Client]) -> Result<()> {
@@ -100,36 +130,15 @@ impl ClientRepo for SqliteStore {
             return Ok(());
         }
         let mut tx = self.write_tx().await?;
-        for chunk in cs.chunks(CHUNK) {
-            let mut qb = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO clients (id, domain_id, name, tags, metadata, private_metadata, secret, \
-                 status, created_by, created_at, updated_at, updated_by, sort_at) ",
-            );
-            qb.push_values(chunk, |mut b, c| {
-                b.push_bind(c.id.to_string())
-                    .push_bind(c.domain_id.to_string())
-                    .push_bind(c.name.clone())
-                    .push_bind(to_json(&c.tags))
-                    .push_bind(to_json(&c.metadata))
-                    .push_bind(to_json(&c.private_metadata))
-                    .push_bind(c.secret.clone())
-                    .push_bind(i64::from(c.status.code()))
-                    .push_bind(c.created_by.to_string())
-                    .push_bind(ts(c.created_at))
-                    .push_bind(ts_opt(c.updated_at))
-                    .push_bind(c.updated_by.map(|u| u.to_string()))
-                    .push_bind(sort_at(c.created_at, c.updated_at));
+        if let Err(e) = insert_clients(&mut tx, cs).await {
+            drop(tx);
+            return Err(match map_err(e) {
+                StoreError::Conflict { kind, .. } => StoreError::Conflict {
+                    kind,
+                    index: self.locate_client_conflict(cs, kind).await,
+                },
+                other => other,
             });
-            if let Err(e) = qb.build().execute(&mut *tx).await {
-                drop(tx);
-                return Err(match map_err(e) {
-                    StoreError::Conflict { kind, .. } => StoreError::Conflict {
-                        kind,
-                        index: self.locate_client_conflict(cs, kind).await,
-                    },
-                    other => other,
-                });
-            }
         }
         tx.commit().await.map_err(map_err)
     }

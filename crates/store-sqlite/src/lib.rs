@@ -2,6 +2,7 @@
 //! transaction, `synchronous=NORMAL` (a committed write survives a process crash; the
 //! last transactions may be lost on power failure — documented in the README).
 
+mod bootstrap;
 mod channels;
 mod clients;
 mod connections;
@@ -104,6 +105,7 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
                     "clients.domain_id, clients.secret" => ConflictKind::ClientSecret,
                     "channels.id" => ConflictKind::ChannelId,
                     "channels.domain_id, channels.route" => ConflictKind::ChannelRoute,
+                    "bootstrap_configs.external_id" => ConflictKind::ExternalId,
                     _ => ConflictKind::Other,
                 };
                 StoreError::Conflict { kind, index: None }

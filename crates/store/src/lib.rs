@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use switchyard_domain::{
-    Channel, Client, Connection, Domain, DomainQuery, DomainRole, EntityQuery, Invitation,
-    InvitationQuery, Page, RefreshSession, Timestamp, User, UserQuery, UserWithSecret,
+    BootstrapConfig, Channel, Client, Connection, Domain, DomainQuery, DomainRole, EntityQuery,
+    Invitation, InvitationQuery, Page, RefreshSession, Timestamp, User, UserQuery, UserWithSecret,
 };
 
 /// Which uniqueness rule a write broke.
@@ -21,6 +21,7 @@ pub enum ConflictKind {
     ClientSecret,
     ChannelId,
     ChannelRoute,
+    ExternalId,
     Other,
 }
 
@@ -122,9 +123,29 @@ pub trait ConnectionRepo: Send + Sync {
     async fn client_connections(&self, client: Uuid) -> Result<Vec<Connection>>;
 }
 
+/// Everything `/mapping` creates, written in one transaction.
+#[derive(Debug, Clone)]
+pub struct ProvisionPlan {
+    pub domain: Uuid,
+    pub clients: Vec<Client>,
+    pub channels: Vec<Channel>,
+    pub connections: Vec<Connection>,
+    pub config: BootstrapConfig,
+}
+
+#[async_trait]
+pub trait BootstrapRepo: Send + Sync {
+    /// Creates the clients, channels, connections and bootstrap config of a gateway,
+    /// all or nothing. A taken external id is `Conflict { kind: ExternalId }`.
+    async fn provision(&self, plan: &ProvisionPlan) -> Result<()>;
+    async fn bootstrap_by_external_id(&self, external_id: &str) -> Result<BootstrapConfig>;
+}
+
 /// Everything a backend provides.
 #[async_trait]
-pub trait Store: UserRepo + DomainRepo + ClientRepo + ChannelRepo + ConnectionRepo {
+pub trait Store:
+    UserRepo + DomainRepo + ClientRepo + ChannelRepo + ConnectionRepo + BootstrapRepo
+{
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> Result<()>;

@@ -1,0 +1,181 @@
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::{Method, StatusCode, request::Parts},
+    response::{IntoResponse, Response},
+};
+use serde::{Deserialize, Serialize};
+use switchyard_domain::validate;
+
+use crate::{
+    Api, AppState, convert, doc,
+    error::{ApiError, ApiResult},
+    extract::{AppJson, Auth, bearer},
+};
+
+pub fn routes(a: Api) -> Api {
+    let t = "provision";
+    a.route(
+        Method::POST,
+        "/{domainID}/mapping",
+        doc(t, "Provision a gateway in one transaction")
+            .body("MappingReq")
+            .ok(201, Some("MappingRes")),
+        mapping_in,
+    )
+    .route(
+        Method::POST,
+        "/mapping",
+        doc(
+            t,
+            "Provision a gateway (document form; domain from config or the caller's only domain)",
+        )
+        .body("MappingReq")
+        .ok(201, Some("MappingRes")),
+        mapping,
+    )
+    .route(
+        Method::GET,
+        "/{domainID}/mapping",
+        doc(t, "The layout's bootstrap content"),
+        content,
+    )
+    .route(
+        Method::GET,
+        "/clients/bootstrap/{externalID}",
+        doc(
+            "bootstrap",
+            "Fetch a gateway's config with Authorization: Client <external_key>",
+        ),
+        fetch,
+    )
+}
+
+#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct MappingReq {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub external_id: String,
+    #[serde(default)]
+    pub external_key: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MappingRes {
+    #[schema(value_type = Vec<Object>)]
+    pub clients: Vec<switchyard_api_types::ClientRes>,
+    #[schema(value_type = Vec<Object>)]
+    pub channels: Vec<switchyard_api_types::ChannelRes>,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub whitelisted: std::collections::BTreeMap<String, bool>,
+}
+
+async fn run(
+    s: &AppState,
+    parts: &Parts,
+    domain: Option<uuid::Uuid>,
+    r: MappingReq,
+) -> ApiResult<Response> {
+    let caller = s.core.provision_caller(bearer(parts)).await?;
+    let p = s
+        .core
+        .provision(&caller, domain, &r.name, &r.external_id, &r.external_key)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(MappingRes {
+            clients: p.clients.iter().map(|c| convert::client(c, true)).collect(),
+            channels: p.channels.iter().map(convert::channel).collect(),
+            whitelisted: p
+                .whitelisted
+                .iter()
+                .map(|id| (id.to_string(), true))
+                .collect(),
+        }),
+    )
+        .into_response())
+}
+
+async fn mapping_in(
+    State(s): State<AppState>,
+    Path(d): Path<String>,
+    parts: Parts,
+    AppJson(r): AppJson<MappingReq>,
+) -> ApiResult<Response> {
+    let d = validate::parse_id(&d).map_err(ApiError::from)?;
+    run(&s, &parts, Some(d), r).await
+}
+
+async fn mapping(
+    State(s): State<AppState>,
+    parts: Parts,
+    AppJson(r): AppJson<MappingReq>,
+) -> ApiResult<Response> {
+    run(&s, &parts, None, r).await
+}
+
+async fn content(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(d): Path<String>,
+) -> ApiResult<Response> {
+    let d = validate::parse_id(&d).map_err(ApiError::from)?;
+    Ok(Json(s.core.mapping_content(&c, d).await?).into_response())
+}
+
+#[derive(Serialize)]
+struct BootstrapChannel {
+    id: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    name: String,
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Serialize)]
+struct BootstrapRes {
+    client_id: String,
+    client_secret: String,
+    channels: Vec<BootstrapChannel>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    content: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    client_cert: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    client_key: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    ca_cert: String,
+}
+
+async fn fetch(
+    State(s): State<AppState>,
+    Path(ext): Path<String>,
+    parts: Parts,
+) -> ApiResult<Response> {
+    let key = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Client "))
+        .map(str::trim);
+    let v = s.core.bootstrap_fetch(&ext, key).await?;
+    Ok(Json(BootstrapRes {
+        client_id: v.config.client_id.to_string(),
+        client_secret: v.client_secret,
+        channels: v
+            .channels
+            .into_iter()
+            .map(|c| BootstrapChannel {
+                id: c.id.to_string(),
+                name: c.name,
+                metadata: c.metadata,
+            })
+            .collect(),
+        content: v.config.content,
+        client_cert: v.config.client_cert,
+        client_key: v.config.client_key,
+        ca_cert: v.config.ca_cert,
+    })
+    .into_response())
+}
