@@ -107,7 +107,10 @@ pub async fn run(spec: LoadSpec, make: MakeRequest) -> LoadResult {
                         let status = r.status();
                         match r.bytes().await {
                             Ok(_) if status.is_success() => Ok(()),
-                            Ok(b) => Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&b[..b.len().min(200)]))),
+                            Ok(b) => Err(format!(
+                                "HTTP {status}: {}",
+                                String::from_utf8_lossy(&b[..b.len().min(200)])
+                            )),
                             Err(e) => Err(e.to_string()),
                         }
                     }
@@ -121,7 +124,9 @@ pub async fn run(spec: LoadSpec, make: MakeRequest) -> LoadResult {
                 match outcome {
                     Ok(()) => {
                         out.ok += 1;
-                        out.lat.push(u64::try_from(done.duration_since(t0).as_micros()).unwrap_or(u64::MAX));
+                        out.lat.push(
+                            u64::try_from(done.duration_since(t0).as_micros()).unwrap_or(u64::MAX),
+                        );
                     }
                     Err(e) => {
                         out.errors += 1;

@@ -9,7 +9,9 @@ use std::{
 use crate::report::Machine;
 
 pub fn machine() -> Machine {
-    let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1);
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let memory_kb: u64 = meminfo
         .lines()
@@ -29,9 +31,14 @@ pub fn machine() -> Machine {
         cores,
         memory_mb: memory_kb / 1024,
         cpu,
-        os: format!("{} {} {}", std::env::consts::OS, std::env::consts::ARCH, kernel.trim())
-            .trim()
-            .to_string(),
+        os: format!(
+            "{} {} {}",
+            std::env::consts::OS,
+            std::env::consts::ARCH,
+            kernel.trim()
+        )
+        .trim()
+        .to_string(),
     }
 }
 
@@ -42,7 +49,11 @@ pub fn workspace_root() -> PathBuf {
 }
 
 fn git(root: &Path, args: &[&str]) -> Option<String> {
-    let out = Command::new("git").args(args).current_dir(root).output().ok()?;
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(root)
+        .output()
+        .ok()?;
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
@@ -76,17 +87,23 @@ pub fn default_server_bin(root: &Path) -> PathBuf {
 /// Builds the release server binary with cargo.
 pub fn build_server(root: &Path) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    eprintln!("building the server: cargo build --release -p switchyard (this can take minutes the first time)");
+    eprintln!("cargo build --release -p switchyard (a no-op when the binary is up to date)");
     let st = Command::new(cargo)
         .args(["build", "--release", "-p", "switchyard", "--quiet"])
         .current_dir(root)
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if st.success() { Ok(()) } else { Err(format!("cargo build failed ({st})")) }
+    if st.success() {
+        Ok(())
+    } else {
+        Err(format!("cargo build failed ({st})"))
+    }
 }
 
 fn newest_mtime(dir: &Path, newest: &mut Option<SystemTime>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -116,7 +133,8 @@ pub fn binary_stale(root: &Path, bin: &Path) -> bool {
             }
             newest_mtime(&e.path().join("src"), &mut newest);
             newest_mtime(&e.path().join("migrations"), &mut newest);
-            if let Ok(m) = std::fs::metadata(e.path().join("Cargo.toml")).and_then(|m| m.modified()) {
+            if let Ok(m) = std::fs::metadata(e.path().join("Cargo.toml")).and_then(|m| m.modified())
+            {
                 newest = newest.max(Some(m));
             }
         }

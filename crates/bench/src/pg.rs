@@ -23,10 +23,12 @@ pub async fn probe(admin_url: &str) -> Result<String, String> {
         .fetch_one(&mut c)
         .await
         .map_err(|e| e.to_string())?;
-    let names: Vec<String> = sqlx::query_scalar("SELECT datname::text FROM pg_database WHERE datname LIKE 'switchyard\\_bench\\_%'")
-        .fetch_all(&mut c)
-        .await
-        .unwrap_or_default();
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT datname::text FROM pg_database WHERE datname LIKE 'switchyard\\_bench\\_%'",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap_or_default();
     for n in names {
         let pid = n
             .strip_prefix(PREFIX)
@@ -44,7 +46,11 @@ pub async fn probe(admin_url: &str) -> Result<String, String> {
 
 async fn drop_db_on(c: &mut PgConnection, name: &str) -> Result<(), String> {
     let forced = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-    if sqlx::query(AssertSqlSafe(forced)).execute(&mut *c).await.is_ok() {
+    if sqlx::query(AssertSqlSafe(forced))
+        .execute(&mut *c)
+        .await
+        .is_ok()
+    {
         return Ok(());
     }
     // Before PostgreSQL 13 there is no FORCE.
@@ -115,7 +121,9 @@ impl Drop for PgDb {
         // Drop may run inside the bench's runtime, which must not be blocked on from
         // within: a thread with a runtime of its own does the work.
         let t = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
             if let Ok(rt) = rt
                 && let Err(e) = rt.block_on(drop_db(&admin, &name))
             {

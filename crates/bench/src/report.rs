@@ -97,7 +97,9 @@ impl FromStr for Target {
     fn from_str(s: &str) -> Result<Target, String> {
         let parts: Vec<&str> = s.split_whitespace().collect();
         let [subject, op, bound] = parts.as_slice() else {
-            return Err(format!("target {s:?} is not `<value|ratio> <>=|<=> <number>`"));
+            return Err(format!(
+                "target {s:?} is not `<value|ratio> <>=|<=> <number>`"
+            ));
         };
         let subject = match *subject {
             "value" => Subject::Value,
@@ -109,7 +111,9 @@ impl FromStr for Target {
             "<=" => Op::AtMost,
             _ => return Err(format!("target {s:?}: operator must be >= or <=")),
         };
-        let bound: f64 = bound.parse().map_err(|_| format!("target {s:?}: bound is not a number"))?;
+        let bound: f64 = bound
+            .parse()
+            .map_err(|_| format!("target {s:?}: bound is not a number"))?;
         if !bound.is_finite() {
             return Err(format!("target {s:?}: bound is not finite"));
         }
@@ -206,7 +210,10 @@ pub fn validate(doc: &Value) -> Result<(), Vec<String>> {
     match top.get("machine").and_then(Value::as_object) {
         None => errs.push("machine: missing or not an object".into()),
         Some(m) => {
-            if !m.get("cores").and_then(Value::as_u64).is_some_and(|c| c > 0) {
+            if m.get("cores")
+                .and_then(Value::as_u64)
+                .is_none_or(|c| c == 0)
+            {
                 errs.push("machine.cores: missing or not a positive integer".into());
             }
             if m.get("memory_mb").and_then(Value::as_u64).is_none() {
@@ -215,8 +222,11 @@ pub fn validate(doc: &Value) -> Result<(), Vec<String>> {
         }
     }
     match top.get("commit").and_then(Value::as_str) {
-        Some(c) if c == "unknown" || (c.len() >= 7 && c.chars().all(|x| x.is_ascii_hexdigit())) => {}
-        other => errs.push(format!("commit: {other:?} is neither a hex revision nor \"unknown\"")),
+        Some(c) if c == "unknown" || (c.len() >= 7 && c.chars().all(|x| x.is_ascii_hexdigit())) => {
+        }
+        other => errs.push(format!(
+            "commit: {other:?} is neither a hex revision nor \"unknown\""
+        )),
     }
     let Some(rows) = top.get("rows").and_then(Value::as_array) else {
         errs.push("rows: missing or not an array".into());
@@ -227,20 +237,29 @@ pub fn validate(doc: &Value) -> Result<(), Vec<String>> {
             errs.push(format!("rows[{i}]: not an object"));
             continue;
         };
-        for k in ["scenario", "backend", "value", "unit", "baseline", "ratio", "target", "met"] {
+        for k in [
+            "scenario", "backend", "value", "unit", "baseline", "ratio", "target", "met",
+        ] {
             if !r.contains_key(k) {
                 errs.push(format!("rows[{i}].{k}: missing"));
             }
         }
         let scenario = r.get("scenario").and_then(Value::as_str).unwrap_or("");
         if !SCENARIOS.contains(&scenario) {
-            errs.push(format!("rows[{i}].scenario: {scenario:?} is not one of {SCENARIOS:?}"));
+            errs.push(format!(
+                "rows[{i}].scenario: {scenario:?} is not one of {SCENARIOS:?}"
+            ));
         }
         let backend = r.get("backend").and_then(Value::as_str).unwrap_or("");
         if !BACKENDS.contains(&backend) {
-            errs.push(format!("rows[{i}].backend: {backend:?} is not one of {BACKENDS:?}"));
+            errs.push(format!(
+                "rows[{i}].backend: {backend:?} is not one of {BACKENDS:?}"
+            ));
         }
-        if r.get("unit").and_then(Value::as_str).is_none_or(str::is_empty) {
+        if r.get("unit")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
             errs.push(format!("rows[{i}].unit: missing or empty"));
         }
         let value = r.get("value").and_then(Value::as_f64);
@@ -262,7 +281,10 @@ pub fn validate(doc: &Value) -> Result<(), Vec<String>> {
             && b > 0.0
             && ((v / b) - q).abs() > 1e-9 * q.abs().max(1.0)
         {
-            errs.push(format!("rows[{i}].ratio: {q} is not value/baseline = {}", v / b));
+            errs.push(format!(
+                "rows[{i}].ratio: {q} is not value/baseline = {}",
+                v / b
+            ));
         }
         let target = match r.get("target").unwrap_or(&Value::Null) {
             Value::Null => None,
@@ -281,7 +303,9 @@ pub fn validate(doc: &Value) -> Result<(), Vec<String>> {
         let met = r.get("met").unwrap_or(&Value::Null);
         match (r.get("target").unwrap_or(&Value::Null).is_null(), met) {
             (true, Value::Null) => {}
-            (true, _) => errs.push(format!("rows[{i}].met: must be null when there is no target")),
+            (true, _) => errs.push(format!(
+                "rows[{i}].met: must be null when there is no target"
+            )),
             (false, Value::Bool(m)) => {
                 if let (Some(t), Some(v)) = (target, value)
                     && t.met(v, ratio.as_f64()) != *m
@@ -289,7 +313,9 @@ pub fn validate(doc: &Value) -> Result<(), Vec<String>> {
                     errs.push(format!("rows[{i}].met: {m} contradicts target {t}"));
                 }
             }
-            (false, _) => errs.push(format!("rows[{i}].met: must be true or false when there is a target")),
+            (false, _) => errs.push(format!(
+                "rows[{i}].met: must be true or false when there is a target"
+            )),
         }
     }
     if errs.is_empty() { Ok(()) } else { Err(errs) }
@@ -309,9 +335,21 @@ pub fn fmt_num(v: f64) -> String {
     }
 }
 
+fn fmt_ratio(q: f64) -> String {
+    if q.abs() >= 10.0 {
+        format!("{q:.1}")
+    } else if q.abs() >= 0.1 {
+        format!("{q:.2}")
+    } else {
+        format!("{q:.4}")
+    }
+}
+
 /// The report as a plain-text table with a header naming the machine, profile and commit.
 pub fn render_table(r: &Report) -> String {
-    let head = ["scenario", "backend", "value", "unit", "baseline", "ratio", "target", "met"];
+    let head = [
+        "scenario", "backend", "value", "unit", "baseline", "ratio", "target", "met",
+    ];
     let opt = |v: Option<f64>| v.map(fmt_num).unwrap_or_else(|| "-".into());
     let cells: Vec<[String; 8]> = r
         .rows
@@ -323,8 +361,10 @@ pub fn render_table(r: &Report) -> String {
                 fmt_num(row.value),
                 row.unit.clone(),
                 opt(row.baseline),
-                row.ratio.map(|q| format!("{q:.2}")).unwrap_or_else(|| "-".into()),
-                row.target.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
+                row.ratio.map(fmt_ratio).unwrap_or_else(|| "-".into()),
+                row.target
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|| "-".into()),
                 match row.met {
                     Some(true) => "yes".into(),
                     Some(false) => "NO".into(),
@@ -365,7 +405,11 @@ pub fn render_table(r: &Report) -> String {
         "machine: {} cores, {} MiB memory, {}, {}\n\n",
         m.cores,
         m.memory_mb,
-        if m.cpu.is_empty() { "unknown CPU" } else { &m.cpu },
+        if m.cpu.is_empty() {
+            "unknown CPU"
+        } else {
+            &m.cpu
+        },
         m.os
     ));
     out.push_str(&line(&head.map(String::from)));

@@ -115,9 +115,14 @@ const MB: f64 = 1_000_000.0;
 /// default settings (SQLite in a fresh data directory).
 pub async fn footprint(cfg: &Config, http: &reqwest::Client, out: &mut Outcome) {
     match std::fs::metadata(&cfg.server_bin) {
-        Ok(m) => out
-            .rows
-            .push(Row::new("footprint", "-", m.len() as f64 / MB, "MB binary", None, None)),
+        Ok(m) => out.rows.push(Row::new(
+            "footprint",
+            "-",
+            m.len() as f64 / MB,
+            "MB binary",
+            None,
+            None,
+        )),
         Err(e) => out.fail("footprint binary size", e),
     }
     let mut srv = match ServerProc::spawn(&cfg.server_bin, &[]) {
@@ -156,7 +161,11 @@ fn item_name(i: usize) -> String {
 }
 
 fn item_metadata(i: usize, batch_no: usize) -> Map<String, Value> {
-    let kind = if i % 2 == 0 { "sensor" } else { "actuator" };
+    let kind = if i.is_multiple_of(2) {
+        "sensor"
+    } else {
+        "actuator"
+    };
     let mut m = Map::new();
     m.insert("kind".into(), json!(kind));
     m.insert("batch".into(), json!(batch_no));
@@ -180,7 +189,9 @@ async fn raw_insert<S: Store>(st: &S, sizes: Sizes) -> Result<Duration, String> 
         updated_at: None,
         updated_by: None,
     };
-    st.create_domain(&domain).await.map_err(|e| format!("create_domain: {e}"))?;
+    st.create_domain(&domain)
+        .await
+        .map_err(|e| format!("create_domain: {e}"))?;
     let batches: Vec<Vec<Client>> = (0..sizes.total_clients)
         .collect::<Vec<_>>()
         .chunks(sizes.batch)
@@ -206,7 +217,9 @@ async fn raw_insert<S: Store>(st: &S, sizes: Sizes) -> Result<Duration, String> 
         .collect();
     let t = Instant::now();
     for b in &batches {
-        st.create_clients(b).await.map_err(|e| format!("create_clients: {e}"))?;
+        st.create_clients(b)
+            .await
+            .map_err(|e| format!("create_clients: {e}"))?;
     }
     Ok(t.elapsed())
 }
@@ -219,7 +232,9 @@ async fn baseline_insert(backend: Backend, cfg: &Config, sizes: Sizes) -> Result
                 .tempdir()
                 .map_err(|e| format!("temp dir: {e}"))?;
             let url = format!("sqlite://{}", dir.path().join("baseline.db").display());
-            let st = SqliteStore::open(&url).await.map_err(|e| format!("open {url}: {e}"))?;
+            let st = SqliteStore::open(&url)
+                .await
+                .map_err(|e| format!("open {url}: {e}"))?;
             let r = raw_insert(&st, sizes).await;
             st.pool().close().await;
             r
@@ -248,7 +263,11 @@ struct Session {
     domain: String,
 }
 
-async fn expect_json(r: Result<reqwest::Response, reqwest::Error>, what: &str, want: u16) -> Result<Value, String> {
+async fn expect_json(
+    r: Result<reqwest::Response, reqwest::Error>,
+    what: &str,
+    want: u16,
+) -> Result<Value, String> {
     let r = r.map_err(|e| format!("{what}: {e}"))?;
     let status = r.status();
     let body = r.bytes().await.map_err(|e| format!("{what}: {e}"))?;
@@ -287,7 +306,9 @@ async fn setup(http: &reqwest::Client, base: &str) -> Result<Session, String> {
         201,
     )
     .await?;
-    let access = tok["access_token"].as_str().ok_or("no access_token in the token response")?;
+    let access = tok["access_token"]
+        .as_str()
+        .ok_or("no access_token in the token response")?;
     let auth = HeaderValue::from_str(&format!("Bearer {access}")).map_err(|e| e.to_string())?;
     let d = expect_json(
         http.post(format!("{base}/domains"))
@@ -299,7 +320,10 @@ async fn setup(http: &reqwest::Client, base: &str) -> Result<Session, String> {
         201,
     )
     .await?;
-    let domain = d["id"].as_str().ok_or("no id in the domain response")?.to_string();
+    let domain = d["id"]
+        .as_str()
+        .ok_or("no id in the domain response")?
+        .to_string();
     Ok(Session {
         base: base.into(),
         auth,
@@ -308,7 +332,11 @@ async fn setup(http: &reqwest::Client, base: &str) -> Result<Session, String> {
 }
 
 /// POSTs the batches one after the other; returns the time taken and the created ids.
-async fn bulk_via_api(http: &reqwest::Client, s: &Session, sizes: Sizes) -> Result<(Duration, Vec<String>), String> {
+async fn bulk_via_api(
+    http: &reqwest::Client,
+    s: &Session,
+    sizes: Sizes,
+) -> Result<(Duration, Vec<String>), String> {
     let url = format!("{}/{}/clients/bulk", s.base, s.domain);
     let bodies: Vec<Vec<u8>> = (0..sizes.total_clients)
         .collect::<Vec<_>>()
@@ -346,7 +374,8 @@ async fn bulk_via_api(http: &reqwest::Client, s: &Session, sizes: Sizes) -> Resu
     let took = t.elapsed();
     let mut ids = Vec::with_capacity(sizes.total_clients);
     for (n, b) in responses.iter().enumerate() {
-        let v: Value = serde_json::from_slice(b).map_err(|e| format!("batch {n}: response is not JSON: {e}"))?;
+        let v: Value = serde_json::from_slice(b)
+            .map_err(|e| format!("batch {n}: response is not JSON: {e}"))?;
         let got = v["clients"].as_array().map(Vec::len).unwrap_or(0);
         if got != sizes.batch.min(sizes.total_clients - n * sizes.batch) {
             return Err(format!("batch {n}: {got} clients in the response"));
@@ -362,7 +391,11 @@ async fn bulk_via_api(http: &reqwest::Client, s: &Session, sizes: Sizes) -> Resu
     Ok((took, ids))
 }
 
-async fn list_total(http: &reqwest::Client, s: &Session, query: &[(&str, &str)]) -> Result<(u64, usize), String> {
+async fn list_total(
+    http: &reqwest::Client,
+    s: &Session,
+    query: &[(&str, &str)],
+) -> Result<(u64, usize), String> {
     let v = expect_json(
         http.get(format!("{}/{}/clients", s.base, s.domain))
             .header(AUTHORIZATION, s.auth.clone())
@@ -390,9 +423,18 @@ fn load_note(out: &mut Outcome, what: &str, r: &LoadResult) {
 }
 
 /// bulk_provisioning, api_read and api_list on one backend.
-pub async fn storage(backend: Backend, cfg: &Config, sizes: Sizes, http: &reqwest::Client, out: &mut Outcome) {
+pub async fn storage(
+    backend: Backend,
+    cfg: &Config,
+    sizes: Sizes,
+    http: &reqwest::Client,
+    out: &mut Outcome,
+) {
     let b = backend.name();
-    eprintln!("[{b}] baseline: raw insert of {} clients", sizes.total_clients);
+    eprintln!(
+        "[{b}] baseline: raw insert of {} clients",
+        sizes.total_clients
+    );
     let raw = match baseline_insert(backend, cfg, sizes).await {
         Ok(d) => Some(d),
         Err(e) => {
@@ -403,15 +445,20 @@ pub async fn storage(backend: Backend, cfg: &Config, sizes: Sizes, http: &reqwes
 
     let db = match backend {
         Backend::Sqlite => None,
-        Backend::Postgres => match PgDb::create(cfg.postgres_url.as_deref().unwrap_or_default(), "api").await {
-            Ok(db) => Some(db),
-            Err(e) => return out.fail(&format!("{b} server database"), e),
-        },
+        Backend::Postgres => {
+            match PgDb::create(cfg.postgres_url.as_deref().unwrap_or_default(), "api").await {
+                Ok(db) => Some(db),
+                Err(e) => return out.fail(&format!("{b} server database"), e),
+            }
+        }
     };
     let mut env = vec![
         ("SWITCHYARD_BULK_MAX", BULK_MAX.to_string()),
         ("SWITCHYARD_MAX_BODY_BYTES", MAX_BODY_BYTES.to_string()),
-        ("MG_USERS_ADMIN_PASSWORD", format!("adm-{}", Uuid::new_v4().simple())),
+        (
+            "MG_USERS_ADMIN_PASSWORD",
+            format!("adm-{}", Uuid::new_v4().simple()),
+        ),
         ("SWITCHYARD_LOG", "warn".to_string()),
     ];
     if let Some(db) = &db {
@@ -429,7 +476,10 @@ pub async fn storage(backend: Backend, cfg: &Config, sizes: Sizes, http: &reqwes
         Err(e) => return out.fail(&format!("{b} setup"), e),
     };
 
-    eprintln!("[{b}] bulk_provisioning: {} clients in batches of {}", sizes.total_clients, sizes.batch);
+    eprintln!(
+        "[{b}] bulk_provisioning: {} clients in batches of {}",
+        sizes.total_clients, sizes.batch
+    );
     let ids = match bulk_via_api(http, &session, sizes).await {
         Ok((took, ids)) => {
             let rate = sizes.total_clients as f64 / took.as_secs_f64();
@@ -452,7 +502,9 @@ pub async fn storage(backend: Backend, cfg: &Config, sizes: Sizes, http: &reqwes
             "bulk_provisioning/{b}: the domain lists {t} clients after creating {}",
             sizes.total_clients
         )),
-        Err(e) => out.notes.push(format!("bulk_provisioning/{b}: listing after bulk: {e}")),
+        Err(e) => out
+            .notes
+            .push(format!("bulk_provisioning/{b}: listing after bulk: {e}")),
     }
 
     let spec = LoadSpec {
@@ -462,7 +514,10 @@ pub async fn storage(backend: Backend, cfg: &Config, sizes: Sizes, http: &reqwes
         max_requests: sizes.max_requests,
     };
 
-    eprintln!("[{b}] baseline: GET /health, {} workers, {:?}", spec.workers, spec.duration);
+    eprintln!(
+        "[{b}] baseline: GET /health, {} workers, {:?}",
+        spec.workers, spec.duration
+    );
     let health_url = format!("{}/health", session.base);
     let h = http.clone();
     let health = load::run(spec, Arc::new(move |_| h.get(&health_url))).await;
@@ -485,8 +540,10 @@ pub async fn storage(backend: Backend, cfg: &Config, sizes: Sizes, http: &reqwes
         out.fail(&format!("api_read/{b}"), "no client ids");
     } else {
         let (h, auth, urls) = (http.clone(), session.auth.clone(), read_urls.clone());
-        let make: MakeRequest =
-            Arc::new(move |r| h.get(&urls[(r % urls.len() as u64) as usize]).header(AUTHORIZATION, auth.clone()));
+        let make: MakeRequest = Arc::new(move |r| {
+            h.get(&urls[(r % urls.len() as u64) as usize])
+                .header(AUTHORIZATION, auth.clone())
+        });
         let read = load::run(spec, make).await;
         load_note(out, &format!("api_read/{b}"), &read);
         if read.ok > 0 {
@@ -498,7 +555,14 @@ pub async fn storage(backend: Backend, cfg: &Config, sizes: Sizes, http: &reqwes
                 h_rps,
                 Some(Target::ratio_at_least(0.5)),
             ));
-            out.rows.push(Row::new("api_read", b, read.percentile_ms(99.0), "ms p99", h_p99, None));
+            out.rows.push(Row::new(
+                "api_read",
+                b,
+                read.percentile_ms(99.0),
+                "ms p99",
+                h_p99,
+                None,
+            ));
         } else {
             out.fail(&format!("api_read/{b}"), "no successful request");
         }
@@ -518,24 +582,49 @@ pub async fn storage(backend: Backend, cfg: &Config, sizes: Sizes, http: &reqwes
             format!("{}/{}/clients?{q}", session.base, session.domain)
         })
         .collect();
-    eprintln!("[{b}] api_list: GET /{{domainID}}/clients?limit=10&name=..&metadata=.. over {} clients", sizes.total_clients);
-    match list_total(http, &session, &[("limit", "10"), ("name", "dev-0001"), ("metadata", metadata)]).await {
+    eprintln!(
+        "[{b}] api_list: GET /{{domainID}}/clients?limit=10&name=..&metadata=.. over {} clients",
+        sizes.total_clients
+    );
+    match list_total(
+        http,
+        &session,
+        &[
+            ("limit", "10"),
+            ("name", "dev-0001"),
+            ("metadata", metadata),
+        ],
+    )
+    .await
+    {
         Ok((50, 10)) => {
             let (h, auth, urls) = (http.clone(), session.auth.clone(), Arc::new(list_urls));
-            let make: MakeRequest =
-                Arc::new(move |r| h.get(&urls[(r % urls.len() as u64) as usize]).header(AUTHORIZATION, auth.clone()));
+            let make: MakeRequest = Arc::new(move |r| {
+                h.get(&urls[(r % urls.len() as u64) as usize])
+                    .header(AUTHORIZATION, auth.clone())
+            });
             let list = load::run(spec, make).await;
             load_note(out, &format!("api_list/{b}"), &list);
             if list.ok > 0 {
-                out.rows.push(Row::new("api_list", b, list.rps(), "req/s", h_rps, None));
-                out.rows.push(Row::new("api_list", b, list.percentile_ms(99.0), "ms p99", h_p99, None));
+                out.rows
+                    .push(Row::new("api_list", b, list.rps(), "req/s", h_rps, None));
+                out.rows.push(Row::new(
+                    "api_list",
+                    b,
+                    list.percentile_ms(99.0),
+                    "ms p99",
+                    h_p99,
+                    None,
+                ));
             } else {
                 out.fail(&format!("api_list/{b}"), "no successful request");
             }
         }
         Ok((t, n)) => out.fail(
             &format!("api_list/{b}"),
-            format!("the filter matched total={t} with {n} items on the page; expected total=50 with 10"),
+            format!(
+                "the filter matched total={t} with {n} items on the page; expected total=50 with 10"
+            ),
         ),
         Err(e) => out.fail(&format!("api_list/{b}"), e),
     }
@@ -559,6 +648,7 @@ pub async fn storage(backend: Backend, cfg: &Config, sizes: Sizes, http: &reqwes
     if let Some(db) = db
         && let Err(e) = db.drop_now().await
     {
-        out.notes.push(format!("{b}: could not drop the database: {e}"));
+        out.notes
+            .push(format!("{b}: could not drop the database: {e}"));
     }
 }

@@ -57,7 +57,9 @@ impl ServerProc {
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err));
         let spawned_at = Instant::now();
-        let child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
         Ok(ServerProc {
             pid: child.id(),
             child: Some(child),
@@ -69,7 +71,11 @@ impl ServerProc {
     }
 
     /// Polls `GET /health` until it answers 200; returns the time since spawn.
-    pub async fn wait_ready(&mut self, http: &reqwest::Client, timeout: Duration) -> Result<Duration, String> {
+    pub async fn wait_ready(
+        &mut self,
+        http: &reqwest::Client,
+        timeout: Duration,
+    ) -> Result<Duration, String> {
         let url = format!("{}/health", self.base);
         loop {
             if let Ok(r) = http.get(&url).timeout(Duration::from_secs(2)).send().await
@@ -80,10 +86,16 @@ impl ServerProc {
             if let Some(c) = self.child.as_mut()
                 && let Ok(Some(status)) = c.try_wait()
             {
-                return Err(format!("server exited with {status} before it was ready:\n{}", self.log_tail()));
+                return Err(format!(
+                    "server exited with {status} before it was ready:\n{}",
+                    self.log_tail()
+                ));
             }
             if self.spawned_at.elapsed() > timeout {
-                return Err(format!("server not ready after {timeout:?}:\n{}", self.log_tail()));
+                return Err(format!(
+                    "server not ready after {timeout:?}:\n{}",
+                    self.log_tail()
+                ));
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }

@@ -17,13 +17,48 @@ fn synthetic() -> Report {
         },
         commit: "eec181b0123456789abcdef0123456789abcdef0".into(),
         rows: vec![
-            Row::new("bulk_provisioning", "sqlite", 40_000.0, "clients/s", Some(50_000.0), Some(Target::ratio_at_least(0.5))),
-            Row::new("bulk_provisioning", "postgres", 10_000.0, "clients/s", Some(40_000.0), Some(Target::ratio_at_least(0.5))),
-            Row::new("api_read", "sqlite", 9_000.0, "req/s", Some(15_000.0), Some(Target::ratio_at_least(0.5))),
+            Row::new(
+                "bulk_provisioning",
+                "sqlite",
+                40_000.0,
+                "clients/s",
+                Some(50_000.0),
+                Some(Target::ratio_at_least(0.5)),
+            ),
+            Row::new(
+                "bulk_provisioning",
+                "postgres",
+                10_000.0,
+                "clients/s",
+                Some(40_000.0),
+                Some(Target::ratio_at_least(0.5)),
+            ),
+            Row::new(
+                "api_read",
+                "sqlite",
+                9_000.0,
+                "req/s",
+                Some(15_000.0),
+                Some(Target::ratio_at_least(0.5)),
+            ),
             Row::new("api_read", "sqlite", 4.2, "ms p99", Some(2.1), None),
             Row::new("api_list", "sqlite", 800.0, "req/s", Some(15_000.0), None),
-            Row::new("footprint", "sqlite", 12.5, "MB idle RSS", None, Some(Target::value_at_most(30.0))),
-            Row::new("footprint", "sqlite", 0.7, "s cold start", None, Some(Target::value_at_most(0.5))),
+            Row::new(
+                "footprint",
+                "sqlite",
+                12.5,
+                "MB idle RSS",
+                None,
+                Some(Target::value_at_most(30.0)),
+            ),
+            Row::new(
+                "footprint",
+                "sqlite",
+                0.7,
+                "s cold start",
+                None,
+                Some(Target::value_at_most(0.5)),
+            ),
             Row::new("footprint", "-", 21.0, "MB binary", None, None),
         ],
         profile: "release".into(),
@@ -45,7 +80,9 @@ fn synthetic_report_has_the_documented_shape() {
     assert_eq!(rows.len(), 8);
     for row in rows {
         let keys: Vec<&String> = row.as_object().expect("row object").keys().collect();
-        for k in ["scenario", "backend", "value", "unit", "baseline", "ratio", "target", "met"] {
+        for k in [
+            "scenario", "backend", "value", "unit", "baseline", "ratio", "target", "met",
+        ] {
             assert!(keys.iter().any(|x| *x == k), "row lacks {k}: {row}");
         }
     }
@@ -93,7 +130,10 @@ fn validator_rejects_broken_reports() {
     broken(&|d| d["rows"][0]["ratio"] = json!(0.3));
     broken(&|d| d["rows"][0]["target"] = json!("ratio > 0.5"));
     broken(&|d| {
-        d["rows"][2].as_object_mut().expect("obj").remove("baseline");
+        d["rows"][2]
+            .as_object_mut()
+            .expect("obj")
+            .remove("baseline");
     });
     let mut unknown = good.clone();
     unknown["commit"] = json!("unknown");
@@ -120,7 +160,14 @@ fn table_shows_every_row_and_the_header() {
     assert!(t.contains("release"));
     assert!(t.contains("eec181b"));
     assert!(t.contains("2 cores"));
-    for s in ["bulk_provisioning", "api_read", "api_list", "footprint", "MB idle RSS", "ratio >= 0.5"] {
+    for s in [
+        "bulk_provisioning",
+        "api_read",
+        "api_list",
+        "footprint",
+        "MB idle RSS",
+        "ratio >= 0.5",
+    ] {
         assert!(t.contains(s), "table lacks {s}:\n{t}");
     }
     assert!(t.contains("note: PostgreSQL skipped"));
