@@ -208,7 +208,9 @@ async fn raw_insert<S: Store>(st: &S, sizes: Sizes) -> Result<Duration, String> 
                     secret: Uuid::new_v4().to_string(),
                     status: Status::Enabled,
                     created_by: user,
-                    created_at: now,
+                    // Read per client, as the server does: the timestamp indexes then
+                    // grow in order rather than falling back to the random ids.
+                    created_at: time::OffsetDateTime::now_utc(),
                     updated_at: None,
                     updated_by: None,
                 })
