@@ -130,6 +130,7 @@ impl Core {
         d.updated_at = Some(self.now());
         d.updated_by = Some(caller.user);
         self.store.update_domain(&d).await?;
+        self.access.forget_domain(d.id);
         let op = match status {
             Status::Enabled => "enable",
             Status::Frozen => "freeze",
@@ -238,6 +239,7 @@ impl Core {
         self.store
             .accept_invitation(inv.domain_id, caller.user, self.now())
             .await?;
+        self.access.forget_member(inv.domain_id, caller.user);
         self.emit(
             "invitation",
             "accept",

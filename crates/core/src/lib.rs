@@ -2,6 +2,7 @@
 //! functions, which take the caller first and check permission before anything else.
 //! Multi-entity writes are one store transaction. Every change emits an event.
 
+mod access_cache;
 mod channels;
 mod clients;
 mod connections;
@@ -80,6 +81,7 @@ pub struct Core {
     bus: Arc<dyn MessageBus>,
     cfg: CoreConfig,
     revoked: RwLock<Revocations>,
+    access: access_cache::AccessCache,
 }
 
 impl Core {
@@ -101,6 +103,7 @@ impl Core {
                 users: inactive.into_iter().collect(),
                 sessions: HashSet::new(),
             }),
+            access: access_cache::AccessCache::default(),
         });
         core.clone().follow_events().await?;
         Ok(core)
@@ -171,6 +174,15 @@ impl Core {
         let Ok(id) = Uuid::parse_str(&ev.id) else {
             return;
         };
+        match (ev.entity.as_str(), ev.operation.as_str()) {
+            ("domain", _) => self.access.forget_domain(id),
+            ("invitation", _) => {
+                if let Some(d) = ev.domain.as_deref().and_then(|d| Uuid::parse_str(d).ok()) {
+                    self.access.forget_member(d, id);
+                }
+            }
+            _ => {}
+        }
         let Ok(mut r) = self.revoked.write() else {
             return;
         };
@@ -206,7 +218,15 @@ impl Core {
         let access = if caller.is_super_admin() {
             DomainAccess::SuperAdmin
         } else {
-            match self.store.member_role(domain, caller.user).await? {
+            let role = match self.access.member(domain, caller.user) {
+                Some(r) => r,
+                None => {
+                    let r = self.store.member_role(domain, caller.user).await?;
+                    self.access.put_member(domain, caller.user, r);
+                    r
+                }
+            };
+            match role {
                 Some(r) => DomainAccess::Role(r),
                 None => {
                     return Err(Error::Forbidden(
@@ -215,14 +235,21 @@ impl Core {
                 }
             }
         };
-        let d = self.store.domain(domain).await.map_err(|e| match e {
-            switchyard_store::StoreError::NotFound => Error::NotFound,
-            other => other.into(),
-        })?;
-        if active && d.status != Status::Enabled {
+        let status = match self.access.domain(domain) {
+            Some(s) => s,
+            None => {
+                let d = self.store.domain(domain).await.map_err(|e| match e {
+                    switchyard_store::StoreError::NotFound => Error::NotFound,
+                    other => other.into(),
+                })?;
+                self.access.put_domain(domain, d.status);
+                d.status
+            }
+        };
+        if active && status != Status::Enabled {
             return Err(Error::Forbidden("domain is not enabled"));
         }
-        if d.status == Status::Deleted {
+        if status == Status::Deleted {
             return Err(Error::NotFound);
         }
         Ok(access)
