@@ -156,3 +156,57 @@ mod tests {
         assert!(other.rx.try_recv().is_err());
     }
 }
+
+/// The bus on NATS: same subjects, same wildcard rules, shared by every `serve`
+/// process pointed at the same server.
+pub struct NatsBus {
+    client: async_nats::Client,
+}
+
+impl NatsBus {
+    pub async fn connect(url: &str) -> Result<NatsBus, BusError> {
+        let client = async_nats::ConnectOptions::new()
+            .name("switchyard")
+            .connect(url)
+            .await
+            .map_err(|e| BusError::Other(format!("cannot connect to {url}: {e}")))?;
+        Ok(NatsBus { client })
+    }
+}
+
+#[async_trait]
+impl MessageBus for NatsBus {
+    async fn publish(&self, subject: &str, payload: Vec<u8>) -> Result<(), BusError> {
+        self.client
+            .publish(subject.to_string(), payload.into())
+            .await
+            .map_err(|e| BusError::Other(e.to_string()))
+    }
+
+    async fn subscribe(&self, pattern: &str) -> Result<Subscription, BusError> {
+        use futures::StreamExt;
+        let mut sub = self
+            .client
+            .subscribe(pattern.to_string())
+            .await
+            .map_err(|e| BusError::Other(e.to_string()))?;
+        let (tx, rx) = mpsc::channel(SUBSCRIBER_QUEUE);
+        tokio::spawn(async move {
+            while let Some(m) = sub.next().await {
+                let msg = BusMessage {
+                    subject: m.subject.to_string(),
+                    payload: m.payload.to_vec(),
+                };
+                if tx.send(msg).await.is_err() {
+                    break;
+                }
+            }
+            let _ = sub.unsubscribe().await;
+        });
+        Ok(Subscription { rx })
+    }
+
+    fn kind(&self) -> &'static str {
+        "nats"
+    }
+}

@@ -8,6 +8,7 @@ mod clients;
 mod connections;
 mod domains;
 mod error;
+pub mod messaging;
 pub mod provision;
 mod users;
 
@@ -82,6 +83,7 @@ pub struct Core {
     cfg: CoreConfig,
     revoked: RwLock<Revocations>,
     access: access_cache::AccessCache,
+    auth_cache: messaging::AuthCache,
 }
 
 impl Core {
@@ -104,6 +106,7 @@ impl Core {
                 sessions: HashSet::new(),
             }),
             access: access_cache::AccessCache::default(),
+            auth_cache: messaging::AuthCache::default(),
         });
         core.clone().follow_events().await?;
         Ok(core)
@@ -171,6 +174,7 @@ impl Core {
     }
 
     fn apply_event(&self, ev: &Event) {
+        self.auth_cache.apply(ev);
         let Ok(id) = Uuid::parse_str(&ev.id) else {
             return;
         };

@@ -10,6 +10,7 @@ mod domains;
 pub mod error;
 pub mod extract;
 mod health;
+mod messages;
 mod provision;
 mod users;
 
@@ -179,6 +180,7 @@ pub fn api() -> Api {
     let a = domains::routes(a);
     let a = clients::routes(a);
     let a = provision::routes(a);
+    let a = messages::routes(a);
     channels::routes(a)
 }
 
@@ -237,6 +239,11 @@ fn http_method(m: &Method) -> HttpMethod {
 )))]
 struct Schemas;
 
+/// A router path in OpenAPI form (`{*rest}` becomes `{rest}`).
+pub fn openapi_path(p: &str) -> String {
+    p.replace("{*", "{")
+}
+
 /// The OpenAPI document of a route table.
 pub fn openapi(docs: &[RouteDoc]) -> OpenApi {
     let mut paths = Paths::new();
@@ -250,7 +257,7 @@ pub fn openapi(docs: &[RouteDoc]) -> OpenApi {
                 d.path.replace(['/', '{', '}', '-'], "_")
             )));
         for seg in d.path.split('/') {
-            if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')).map(|n| n.trim_start_matches('*')) {
                 op = op.parameter(
                     ParameterBuilder::new()
                         .name(name)
@@ -284,7 +291,7 @@ pub fn openapi(docs: &[RouteDoc]) -> OpenApi {
         op = op
             .response(d.status.to_string(), ok)
             .response("default", err);
-        paths.add_path_operation(d.path, vec![http_method(&d.method)], op.build());
+        paths.add_path_operation(openapi_path(d.path), vec![http_method(&d.method)], op.build());
     }
     let mut doc = OpenApiBuilder::new()
         .info(

@@ -7,6 +7,7 @@ use std::{net::SocketAddr, path::Path, sync::Arc};
 
 use switchyard_auth::{Clock, KeyMaterial, Tokenizer};
 use switchyard_bus::{LocalBus, MessageBus};
+
 use switchyard_core::{Core, CoreConfig};
 use switchyard_http_api::{AppState, HttpConfig};
 use switchyard_store::Store;
@@ -143,8 +144,14 @@ pub async fn bus(s: &Settings) -> Result<Arc<dyn MessageBus>, String> {
     if s.bus_url.is_empty() {
         return Ok(Arc::new(LocalBus::new()));
     }
+    if s.bus_url.starts_with("nats://") || s.bus_url.starts_with("tls://") {
+        let b = switchyard_bus::NatsBus::connect(&s.bus_url)
+            .await
+            .map_err(|e| e.to_string())?;
+        return Ok(Arc::new(b));
+    }
     Err(format!(
-        "SWITCHYARD_BUS_URL={}: only the in-process bus is available in this build",
+        "SWITCHYARD_BUS_URL must be empty (in-process bus) or nats://host:port, got {}",
         config::redact_url(&s.bus_url)
     ))
 }

@@ -137,6 +137,15 @@ impl ChannelRepo for PostgresStore {
         row_channel(&r)
     }
 
+    async fn channel_any_domain(&self, cid: Uuid) -> Result<Channel> {
+        let r = sqlx::query("SELECT * FROM channels WHERE id = $1")
+            .bind(cid)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row_channel(&r)
+    }
+
     async fn channel_by_route(&self, domain: Uuid, route: &str) -> Result<Channel> {
         let r = sqlx::query("SELECT * FROM channels WHERE route = $1 AND domain_id = $2")
             .bind(route)

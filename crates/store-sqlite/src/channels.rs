@@ -148,6 +148,15 @@ impl ChannelRepo for SqliteStore {
         row_channel(&r)
     }
 
+    async fn channel_any_domain(&self, cid: Uuid) -> Result<Channel> {
+        let r = sqlx::query("SELECT * FROM channels WHERE id = $1")
+            .bind(cid.to_string())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row_channel(&r)
+    }
+
     async fn channel_by_route(&self, domain: Uuid, route: &str) -> Result<Channel> {
         let r = sqlx::query("SELECT * FROM channels WHERE route = $1 AND domain_id = $2")
             .bind(route)

@@ -153,6 +153,16 @@ impl ClientRepo for SqliteStore {
         row_client(&r)
     }
 
+    async fn client_by_secret(&self, domain: Uuid, secret: &str) -> Result<Client> {
+        let r = sqlx::query("SELECT * FROM clients WHERE domain_id = $1 AND secret = $2 AND status = 0")
+            .bind(domain.to_string())
+            .bind(secret)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row_client(&r)
+    }
+
     async fn client_any_domain(&self, cid: Uuid) -> Result<Client> {
         let r = sqlx::query("SELECT * FROM clients WHERE id = $1")
             .bind(cid.to_string())

@@ -96,6 +96,8 @@ pub trait ClientRepo: Send + Sync {
     async fn client(&self, domain: Uuid, id: Uuid) -> Result<Client>;
     /// Any domain; for the message plane, which knows only the client id.
     async fn client_any_domain(&self, id: Uuid) -> Result<Client>;
+    /// The enabled client of a domain holding this secret (message-plane login).
+    async fn client_by_secret(&self, domain: Uuid, secret: &str) -> Result<Client>;
     async fn list_clients(&self, domain: Uuid, q: &EntityQuery) -> Result<Page<Client>>;
     async fn update_client(&self, c: &Client) -> Result<()>;
     /// Deletes the client and its connections.
@@ -107,6 +109,8 @@ pub trait ChannelRepo: Send + Sync {
     async fn create_channels(&self, cs: &[Channel]) -> Result<()>;
     async fn channel(&self, domain: Uuid, id: Uuid) -> Result<Channel>;
     async fn channel_by_route(&self, domain: Uuid, route: &str) -> Result<Channel>;
+    /// Any domain; for the document-era publish path that names only the channel.
+    async fn channel_any_domain(&self, id: Uuid) -> Result<Channel>;
     async fn list_channels(&self, domain: Uuid, q: &EntityQuery) -> Result<Page<Channel>>;
     async fn update_channel(&self, c: &Channel) -> Result<()>;
     /// Deletes the channel and its connections.

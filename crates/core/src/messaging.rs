@@ -1,0 +1,540 @@
+//! The message plane's core: client authentication, per-message authorization and
+//! publishing onto the bus. Every adapter (HTTP, WebSocket, MQTT) goes through here.
+//!
+//! Authorization answers from memory: clients (secret, status, domain), channels
+//! (status, domain, route) and each client's connections are loaded on first use and
+//! then kept fresh by the change events (client/channel updates, connect, disconnect,
+//! delete) — so the hot path does no database query. The cache is bounded:
+//! `MAX_CACHED` clients and channels; past that it starts over (entries reload on
+//! demand). Revocations (a client disabled or deleted, a connection removed, a channel
+//! disabled or deleted) are also broadcast to open sessions, which close or drop the
+//! subscription within the event's delivery time.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, RwLock},
+};
+
+use serde_json::Value;
+use subtle::ConstantTimeEq;
+use switchyard_bus::{Event, Subscription};
+use switchyard_domain::{ConnectionType, Status};
+use switchyard_store::StoreError;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use crate::{Core, Error, Result};
+
+/// Largest number of clients (and of channels) kept in the authorization cache.
+pub const MAX_CACHED: usize = 200_000;
+
+/// The message envelope (protobuf-compatible with Magistrala's `messaging.Message`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Envelope {
+    #[prost(string, tag = "1")]
+    pub channel: String,
+    #[prost(string, tag = "2")]
+    pub domain: String,
+    #[prost(string, tag = "3")]
+    pub subtopic: String,
+    #[prost(string, tag = "4")]
+    pub publisher: String,
+    #[prost(string, tag = "5")]
+    pub protocol: String,
+    #[prost(bytes = "vec", tag = "6")]
+    pub payload: Vec<u8>,
+    /// Unix time in nanoseconds.
+    #[prost(int64, tag = "7")]
+    pub created: i64,
+    #[prost(string, tag = "8")]
+    pub client_id: String,
+}
+
+impl Envelope {
+    pub fn encode_vec(&self) -> Vec<u8> {
+        prost::Message::encode_to_vec(self)
+    }
+    pub fn decode_slice(b: &[u8]) -> Option<Envelope> {
+        <Envelope as prost::Message>::decode(b).ok()
+    }
+    /// The MQTT-style topic this message was published on.
+    pub fn topic(&self) -> String {
+        if self.subtopic.is_empty() {
+            format!("m/{}/c/{}", self.domain, self.channel)
+        } else {
+            format!("m/{}/c/{}/{}", self.domain, self.channel, self.subtopic)
+        }
+    }
+}
+
+/// A parsed `m/<domain>/c/<channel>[/<subtopic>]` topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topic {
+    pub domain: String,
+    pub channel: String,
+    /// `/`-separated, normalised; may hold `+`/`#` for subscriptions.
+    pub subtopic: String,
+}
+
+/// Parses a topic. Subtopic rules (contract §13.3): percent-decoded, trimmed of `/`
+/// and spaces, no spaces or `//`; publish: no `+ # * >`; subscribe: `+`/`#` only as
+/// whole segments (`#` last), never `*` or `>`.
+pub fn parse_topic(t: &str, subscribe: bool) -> Result<Topic> {
+    let bad = || Error::InvalidInput("malformed topic".into());
+    let t = t.strip_prefix('/').unwrap_or(t);
+    let mut parts = t.splitn(5, '/');
+    if parts.next() != Some("m") {
+        return Err(bad());
+    }
+    let domain = parts.next().filter(|s| !s.is_empty()).ok_or_else(bad)?;
+    if parts.next() != Some("c") {
+        return Err(bad());
+    }
+    let channel = parts.next().filter(|s| !s.is_empty()).ok_or_else(bad)?;
+    let raw = parts.next().unwrap_or("");
+    Ok(Topic {
+        domain: domain.to_string(),
+        channel: channel.to_string(),
+        subtopic: parse_subtopic(raw, subscribe)?,
+    })
+}
+
+pub fn parse_subtopic(raw: &str, subscribe: bool) -> Result<String> {
+    let bad = || Error::InvalidInput("malformed subtopic".into());
+    let decoded = url::form_urlencoded::parse(format!("s={}", raw.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let s = decoded.trim().trim_matches('/').trim();
+    if s.is_empty() {
+        return Ok(String::new());
+    }
+    if s.contains(' ') || s.contains("//") || s.contains('*') || s.contains('>') || s.contains('.') {
+        return Err(bad());
+    }
+    let segs: Vec<&str> = s.split('/').collect();
+    for (i, seg) in segs.iter().enumerate() {
+        let wild = seg.contains('+') || seg.contains('#');
+        if !wild {
+            continue;
+        }
+        if !subscribe {
+            return Err(bad());
+        }
+        if !(*seg == "+" || (*seg == "#" && i == segs.len() - 1)) {
+            return Err(bad());
+        }
+    }
+    Ok(s.to_string())
+}
+
+/// The bus subject of a message.
+pub fn subject(domain: Uuid, channel: Uuid, subtopic: &str) -> String {
+    if subtopic.is_empty() {
+        format!("m.{domain}.c.{channel}")
+    } else {
+        format!("m.{domain}.c.{channel}.{}", subtopic.replace('/', "."))
+    }
+}
+
+/// Bus patterns for a subscription: MQTT `+` → `*`; a trailing `#` also matches the
+/// parent (MQTT semantics), so it yields two patterns.
+pub fn subscribe_patterns(domain: Uuid, channel: Uuid, subtopic: &str) -> Vec<String> {
+    let base = format!("m.{domain}.c.{channel}");
+    if subtopic.is_empty() {
+        return vec![base];
+    }
+    let segs: Vec<&str> = subtopic.split('/').collect();
+    if segs == ["#"] {
+        return vec![base.clone(), format!("{base}.>")];
+    }
+    let map = |s: &&str| match *s {
+        "+" => "*".to_string(),
+        "#" => ">".to_string(),
+        other => other.to_string(),
+    };
+    let full = format!("{base}.{}", segs.iter().map(map).collect::<Vec<_>>().join("."));
+    if segs.last() == Some(&"#") {
+        let parent = format!("{base}.{}", segs[..segs.len() - 1].iter().map(map).collect::<Vec<_>>().join("."));
+        vec![parent, full]
+    } else {
+        vec![full]
+    }
+}
+
+/// An authenticated client on the message plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIdentity {
+    pub id: Uuid,
+    pub domain: Uuid,
+}
+
+/// Something an open session may have lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    /// Disabled, deleted, or its secret changed.
+    Client(Uuid),
+    /// A connection removed.
+    Connection { client: Uuid, channel: Uuid, kind: ConnectionType },
+    /// Disabled or deleted.
+    Channel(Uuid),
+}
+
+#[derive(Clone)]
+struct CachedClient {
+    domain: Uuid,
+    secret: String,
+    enabled: bool,
+}
+
+#[derive(Clone)]
+struct CachedChannel {
+    domain: Uuid,
+    enabled: bool,
+}
+
+#[derive(Default)]
+struct Cache {
+    clients: HashMap<Uuid, CachedClient>,
+    channels: HashMap<Uuid, CachedChannel>,
+    routes: HashMap<(Uuid, String), Uuid>,
+    connections: HashMap<Uuid, Arc<HashSet<(Uuid, ConnectionType)>>>,
+    secrets: HashMap<(Uuid, String), Uuid>,
+}
+
+pub struct AuthCache {
+    inner: RwLock<Cache>,
+    revocations: broadcast::Sender<Revocation>,
+}
+
+impl Default for AuthCache {
+    fn default() -> Self {
+        AuthCache {
+            inner: RwLock::new(Cache::default()),
+            revocations: broadcast::channel(4096).0,
+        }
+    }
+}
+
+impl AuthCache {
+    fn read<T>(&self, f: impl FnOnce(&Cache) -> T) -> Option<T> {
+        self.inner.read().ok().map(|c| f(&c))
+    }
+    fn write(&self, f: impl FnOnce(&mut Cache)) {
+        if let Ok(mut c) = self.inner.write() {
+            if c.clients.len() > MAX_CACHED || c.channels.len() > MAX_CACHED || c.secrets.len() > MAX_CACHED {
+                *c = Cache::default();
+            }
+            f(&mut c);
+        }
+    }
+
+    fn revoke(&self, r: Revocation) {
+        let _ = self.revocations.send(r);
+    }
+
+    /// Applies a change event to the cache and tells open sessions what they lost.
+    pub(crate) fn apply(&self, ev: &Event) {
+        let Ok(id) = Uuid::parse_str(&ev.id) else { return };
+        match (ev.entity.as_str(), ev.operation.as_str()) {
+            ("client", "create") => {}
+            ("client", op) => {
+                self.write(|c| {
+                    c.clients.remove(&id);
+                    c.secrets.retain(|_, v| *v != id);
+                    if op == "delete" {
+                        c.connections.remove(&id);
+                    }
+                });
+                if matches!(op, "disable" | "delete" | "update_secret") {
+                    self.revoke(Revocation::Client(id));
+                }
+            }
+            ("channel", "create") => {}
+            ("channel", op) => {
+                self.write(|c| {
+                    c.channels.remove(&id);
+                    c.routes.retain(|_, v| *v != id);
+                    if op == "delete" {
+                        for set in c.connections.values_mut() {
+                            if set.iter().any(|(ch, _)| *ch == id) {
+                                let mut s = (**set).clone();
+                                s.retain(|(ch, _)| *ch != id);
+                                *set = Arc::new(s);
+                            }
+                        }
+                    }
+                });
+                if matches!(op, "disable" | "delete") {
+                    self.revoke(Revocation::Channel(id));
+                }
+            }
+            ("connection", op @ ("connect" | "disconnect")) => {
+                let ch = ev.data.get("channel_id").and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok());
+                let kind = ev
+                    .data
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .and_then(|s| ConnectionType::parse(s).ok());
+                let (Some(ch), Some(kind)) = (ch, kind) else { return };
+                self.write(|c| {
+                    if let Some(set) = c.connections.get_mut(&id) {
+                        let mut s = (**set).clone();
+                        if op == "connect" {
+                            s.insert((ch, kind));
+                        } else {
+                            s.remove(&(ch, kind));
+                        }
+                        *set = Arc::new(s);
+                    }
+                });
+                if op == "disconnect" {
+                    self.revoke(Revocation::Connection { client: id, channel: ch, kind });
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn unauthorized() -> Error {
+    Error::Unauthenticated("failed to perform authentication over the entity")
+}
+
+fn not_allowed() -> Error {
+    Error::Forbidden("failed to perform authorization over the entity")
+}
+
+impl Core {
+    /// Open sessions listen here to learn what they lost.
+    pub fn revocations(&self) -> broadcast::Receiver<Revocation> {
+        self.auth_cache.revocations.subscribe()
+    }
+
+    async fn cached_client(&self, id: Uuid) -> Result<Option<CachedClient>> {
+        if let Some(Some(c)) = self.auth_cache.read(|c| c.clients.get(&id).cloned()) {
+            return Ok(Some(c));
+        }
+        match self.store.client_any_domain(id).await {
+            Ok(cl) => {
+                let cc = CachedClient {
+                    domain: cl.domain_id,
+                    secret: cl.secret,
+                    enabled: cl.status == Status::Enabled,
+                };
+                self.auth_cache.write(|c| {
+                    c.clients.insert(id, cc.clone());
+                });
+                Ok(Some(cc))
+            }
+            Err(StoreError::NotFound) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Username = client id, password = client secret.
+    pub async fn authenticate_client(&self, client_id: &str, secret: &str) -> Result<ClientIdentity> {
+        let id = Uuid::parse_str(client_id).map_err(|_| unauthorized())?;
+        let c = self.cached_client(id).await?.ok_or_else(unauthorized)?;
+        let ok: bool = c.secret.as_bytes().ct_eq(secret.as_bytes()).into();
+        if !ok || !c.enabled {
+            return Err(unauthorized());
+        }
+        Ok(ClientIdentity { id, domain: c.domain })
+    }
+
+    /// `Authorization: Client <secret>` within the topic's domain.
+    pub async fn authenticate_client_secret(&self, domain: Uuid, secret: &str) -> Result<ClientIdentity> {
+        if secret.is_empty() {
+            return Err(Error::Unauthenticated("missing or invalid bearer entity key"));
+        }
+        let key = (domain, secret.to_string());
+        if let Some(Some(id)) = self.auth_cache.read(|c| c.secrets.get(&key).copied()) {
+            return self.authenticate_client(&id.to_string(), secret).await;
+        }
+        match self.store.client_by_secret(domain, secret).await {
+            Ok(cl) => {
+                self.auth_cache.write(|c| {
+                    c.secrets.insert(key, cl.id);
+                });
+                self.authenticate_client(&cl.id.to_string(), secret).await
+            }
+            Err(StoreError::NotFound) => Err(unauthorized()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Resolves the topic's channel (id or route) in the client's domain.
+    async fn resolve_channel(&self, who: &ClientIdentity, t: &Topic) -> Result<Uuid> {
+        let domain = Uuid::parse_str(&t.domain).map_err(|_| not_allowed())?;
+        if domain != who.domain {
+            return Err(not_allowed());
+        }
+        let ch = match Uuid::parse_str(&t.channel) {
+            Ok(id) => id,
+            Err(_) => {
+                let key = (domain, t.channel.clone());
+                match self.auth_cache.read(|c| c.routes.get(&key).copied()).flatten() {
+                    Some(id) => id,
+                    None => match self.store.channel_by_route(domain, &t.channel).await {
+                        Ok(c) => {
+                            self.auth_cache.write(|cache| {
+                                cache.routes.insert(key, c.id);
+                            });
+                            c.id
+                        }
+                        Err(StoreError::NotFound) => return Err(not_allowed()),
+                        Err(e) => return Err(e.into()),
+                    },
+                }
+            }
+        };
+        let cached = self.auth_cache.read(|c| c.channels.get(&ch).cloned()).flatten();
+        let chan = match cached {
+            Some(c) => c,
+            None => match self.store.channel(domain, ch).await {
+                Ok(c) => {
+                    let cc = CachedChannel {
+                        domain: c.domain_id,
+                        enabled: c.status == Status::Enabled,
+                    };
+                    self.auth_cache.write(|cache| {
+                        cache.channels.insert(ch, cc.clone());
+                    });
+                    cc
+                }
+                Err(StoreError::NotFound) => return Err(not_allowed()),
+                Err(e) => return Err(e.into()),
+            },
+        };
+        if chan.domain != domain || !chan.enabled {
+            return Err(not_allowed());
+        }
+        Ok(ch)
+    }
+
+    async fn connections_of(&self, client: Uuid) -> Result<Arc<HashSet<(Uuid, ConnectionType)>>> {
+        if let Some(Some(s)) = self.auth_cache.read(|c| c.connections.get(&client).cloned()) {
+            return Ok(s);
+        }
+        let set: HashSet<_> = self
+            .store
+            .client_connections(client)
+            .await?
+            .into_iter()
+            .map(|c| (c.channel_id, c.kind))
+            .collect();
+        let set = Arc::new(set);
+        self.auth_cache.write(|c| {
+            c.connections.insert(client, set.clone());
+        });
+        Ok(set)
+    }
+
+    /// May this client publish/subscribe on the topic? Returns the channel id.
+    pub async fn authorize(&self, who: &ClientIdentity, t: &Topic, kind: ConnectionType) -> Result<Uuid> {
+        let c = self.cached_client(who.id).await?.ok_or_else(unauthorized)?;
+        if !c.enabled {
+            return Err(unauthorized());
+        }
+        let ch = self.resolve_channel(who, t).await?;
+        if !self.connections_of(who.id).await?.contains(&(ch, kind)) {
+            return Err(not_allowed());
+        }
+        Ok(ch)
+    }
+
+    /// Is a previously authorized (client, channel, kind) still allowed? For sessions
+    /// after a revocation notice.
+    pub async fn still_allowed(&self, who: &ClientIdentity, channel: Uuid, kind: ConnectionType) -> bool {
+        let t = Topic {
+            domain: who.domain.to_string(),
+            channel: channel.to_string(),
+            subtopic: String::new(),
+        };
+        self.authorize(who, &t, kind).await.is_ok()
+    }
+
+    /// Authorizes and publishes one message.
+    pub async fn publish(&self, who: &ClientIdentity, t: &Topic, protocol: &str, payload: Vec<u8>) -> Result<()> {
+        let ch = self.authorize(who, t, ConnectionType::Publish).await?;
+        let env = Envelope {
+            channel: ch.to_string(),
+            domain: who.domain.to_string(),
+            subtopic: t.subtopic.clone(),
+            publisher: who.id.to_string(),
+            protocol: protocol.to_string(),
+            payload,
+            created: i64::try_from(self.now().unix_timestamp_nanos()).unwrap_or(0),
+            client_id: who.id.to_string(),
+        };
+        self.bus
+            .publish(&subject(who.domain, ch, &t.subtopic), env.encode_vec())
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    /// Authorizes a subscription; returns the channel and the bus subscriptions.
+    pub async fn subscribe(&self, who: &ClientIdentity, t: &Topic) -> Result<(Uuid, Vec<Subscription>)> {
+        let ch = self.authorize(who, t, ConnectionType::Subscribe).await?;
+        let mut subs = Vec::new();
+        for p in subscribe_patterns(who.domain, ch, &t.subtopic) {
+            subs.push(self.bus.subscribe(&p).await.map_err(|e| Error::Internal(e.to_string()))?);
+        }
+        Ok((ch, subs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics() {
+        let t = parse_topic("m/d1/c/ch1/a/b", false).unwrap();
+        assert_eq!((t.domain.as_str(), t.channel.as_str(), t.subtopic.as_str()), ("d1", "ch1", "a/b"));
+        assert_eq!(parse_topic("/m/d/c/ch", false).unwrap().subtopic, "");
+        assert!(parse_topic("m/d/x/ch", false).is_err());
+        assert!(parse_topic("m//c/ch", false).is_err());
+        assert!(parse_topic("m/d/c/ch/a/+", false).is_err());
+        assert!(parse_topic("m/d/c/ch/a/+", true).is_ok());
+        assert!(parse_topic("m/d/c/ch/#/a", true).is_err());
+        assert!(parse_topic("m/d/c/ch/a+/b", true).is_err());
+        assert!(parse_topic("m/d/c/ch/a*b", true).is_err());
+        assert!(parse_topic("m/d/c/ch/a//b", false).is_err());
+        assert_eq!(parse_topic("m/d/c/ch/a%20b", false).is_err(), true);
+        assert_eq!(parse_topic("m/d/c/ch/%2Fx%2F", false).unwrap().subtopic, "x");
+    }
+
+    #[test]
+    fn subjects_and_patterns() {
+        let d = Uuid::nil();
+        let c = Uuid::max();
+        assert_eq!(subject(d, c, "a/b"), format!("m.{d}.c.{c}.a.b"));
+        assert_eq!(subscribe_patterns(d, c, ""), vec![format!("m.{d}.c.{c}")]);
+        assert_eq!(subscribe_patterns(d, c, "#"), vec![format!("m.{d}.c.{c}"), format!("m.{d}.c.{c}.>")]);
+        assert_eq!(subscribe_patterns(d, c, "a/+"), vec![format!("m.{d}.c.{c}.a.*")]);
+        let p = subscribe_patterns(d, c, "a/#");
+        assert!(switchyard_bus::subject_matches(&p[0], &subject(d, c, "a")));
+        assert!(switchyard_bus::subject_matches(&p[1], &subject(d, c, "a/b/c")));
+    }
+
+    #[test]
+    fn envelope_roundtrip() {
+        let e = Envelope {
+            channel: "c".into(),
+            domain: "d".into(),
+            subtopic: "s".into(),
+            publisher: "p".into(),
+            protocol: "mqtt".into(),
+            payload: vec![1, 2, 3],
+            created: 42,
+            client_id: "p".into(),
+        };
+        let b = e.encode_vec();
+        // Field 1 (channel), wire type 2: tag byte 0x0a.
+        assert_eq!(b[0], 0x0a);
+        assert_eq!(Envelope::decode_slice(&b).unwrap(), e);
+        assert_eq!(e.topic(), "m/d/c/c/s");
+    }
+}
