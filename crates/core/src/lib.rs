@@ -3,6 +3,8 @@
 //! Multi-entity writes are one store transaction. Every change emits an event.
 
 mod access_cache;
+pub mod bootstrap;
+pub mod certs;
 mod channels;
 mod clients;
 mod connections;
@@ -52,6 +54,8 @@ pub struct CoreConfig {
     /// Largest accepted bulk create (items).
     pub bulk_max: usize,
     pub provision: provision::ProvisionConfig,
+    /// `MG_BOOTSTRAP_ENCRYPT_KEY`: 16, 24 or 32 raw bytes for the secure bootstrap fetch.
+    pub bootstrap_encrypt_key: Option<Vec<u8>>,
 }
 
 impl Default for CoreConfig {
@@ -62,6 +66,7 @@ impl Default for CoreConfig {
             password_regex: regex::Regex::new("^.{8,}$").expect("static regex"),
             bulk_max: 1000,
             provision: provision::ProvisionConfig::default(),
+            bootstrap_encrypt_key: None,
         }
     }
 }
@@ -84,6 +89,8 @@ pub struct Core {
     revoked: RwLock<Revocations>,
     access: access_cache::AccessCache,
     auth_cache: messaging::AuthCache,
+    /// The CA and sealing secret, set once at start by [`Core::set_certs`].
+    certs: RwLock<Option<Arc<certs::CertAuthority>>>,
 }
 
 impl Core {
@@ -107,6 +114,7 @@ impl Core {
             }),
             access: access_cache::AccessCache::default(),
             auth_cache: messaging::AuthCache::default(),
+            certs: RwLock::new(None),
         });
         core.clone().follow_events().await?;
         Ok(core)

@@ -9,7 +9,9 @@ pub mod convert;
 mod domains;
 pub mod error;
 pub mod extract;
+mod bootstrap;
 mod health;
+pub mod ratelimit;
 mod messages;
 mod provision;
 mod users;
@@ -52,6 +54,9 @@ pub struct HttpConfig {
     pub version: String,
     pub commit: String,
     pub instance_id: String,
+    /// Requests per second per source IP on bootstrap fetch and `/mapping` (0: off).
+    pub device_rate_per_sec: f64,
+    pub device_rate_burst: f64,
 }
 
 impl Default for HttpConfig {
@@ -62,6 +67,8 @@ impl Default for HttpConfig {
             version: env!("CARGO_PKG_VERSION").into(),
             commit: String::new(),
             instance_id: uuid::Uuid::new_v4().to_string(),
+            device_rate_per_sec: 20.0,
+            device_rate_burst: 40.0,
         }
     }
 }
@@ -71,6 +78,31 @@ pub struct AppState {
     pub core: Arc<Core>,
     pub cfg: Arc<HttpConfig>,
     pub metrics: Option<PrometheusHandle>,
+    pub limiter: Arc<ratelimit::RateLimiter>,
+}
+
+impl AppState {
+    pub fn new(core: Arc<Core>, cfg: HttpConfig, metrics: Option<PrometheusHandle>) -> AppState {
+        let limiter = Arc::new(ratelimit::RateLimiter::new(cfg.device_rate_per_sec, cfg.device_rate_burst));
+        AppState {
+            core,
+            cfg: Arc::new(cfg),
+            metrics,
+            limiter,
+        }
+    }
+
+    /// 429 with `Retry-After` when the request's source is over its budget.
+    pub fn rate_check(&self, parts: &axum::http::request::Parts, bucket: &'static str) -> Result<(), ApiError> {
+        let ip = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+        self.limiter
+            .check(ip, bucket)
+            .map_err(|secs| switchyard_core::Error::RateLimited { retry_after_secs: secs }.into())
+    }
 }
 
 /// One documented route.
@@ -180,6 +212,7 @@ pub fn api() -> Api {
     let a = domains::routes(a);
     let a = clients::routes(a);
     let a = provision::routes(a);
+    let a = bootstrap::routes(a);
     let a = messages::routes(a);
     channels::routes(a)
 }
@@ -236,6 +269,13 @@ fn http_method(m: &Method) -> HttpMethod {
     switchyard_api_types::HealthRes,
     provision::MappingReq,
     provision::MappingRes,
+    bootstrap::ConfigReq,
+    bootstrap::ConfigUpdateReq,
+    bootstrap::ConfigCertsReq,
+    bootstrap::ConfigChannelsReq,
+    bootstrap::StateReq,
+    bootstrap::ConfigRes,
+    bootstrap::ConfigsPage,
 )))]
 struct Schemas;
 
@@ -404,6 +444,15 @@ pub fn router(state: AppState) -> Router {
 /// 201 Created with a relative `Location` and a JSON body.
 pub(crate) fn created<T: serde::Serialize>(location: String, body: &T) -> Response {
     let mut r = (StatusCode::CREATED, axum::Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+/// 201 Created with a `Location` and no body.
+pub(crate) fn created_empty(location: String) -> Response {
+    let mut r = empty(StatusCode::CREATED);
     if let Ok(v) = HeaderValue::from_str(&location) {
         r.headers_mut().insert(header::LOCATION, v);
     }

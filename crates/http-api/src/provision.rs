@@ -148,19 +148,18 @@ struct BootstrapRes {
     ca_cert: String,
 }
 
-async fn fetch(
-    State(s): State<AppState>,
-    Path(ext): Path<String>,
-    parts: Parts,
-) -> ApiResult<Response> {
-    let key = parts
+/// `Authorization: Client <key>`.
+pub(crate) fn client_key(parts: &Parts) -> Option<&str> {
+    parts
         .headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Client "))
-        .map(str::trim);
-    let v = s.core.bootstrap_fetch(&ext, key).await?;
-    Ok(Json(BootstrapRes {
+        .map(str::trim)
+}
+
+pub(crate) fn bootstrap_json(v: switchyard_core::provision::BootstrapView) -> serde_json::Value {
+    let res = BootstrapRes {
         client_id: v.config.client_id.to_string(),
         client_secret: v.client_secret,
         channels: v
@@ -176,6 +175,12 @@ async fn fetch(
         client_cert: v.config.client_cert,
         client_key: v.config.client_key,
         ca_cert: v.config.ca_cert,
-    })
-    .into_response())
+    };
+    serde_json::to_value(res).unwrap_or(serde_json::Value::Null)
+}
+
+async fn fetch(State(s): State<AppState>, Path(ext): Path<String>, parts: Parts) -> ApiResult<Response> {
+    s.rate_check(&parts, "bootstrap")?;
+    let v = s.core.bootstrap_fetch(&ext, client_key(&parts)).await?;
+    Ok(Json(bootstrap_json(v)).into_response())
 }

@@ -146,6 +146,14 @@ pub struct Settings {
     /// Connect every provisioned client to every layout channel (publish and subscribe).
     #[arg(long, env = "MG_PROVISION_BS_AUTO_WHITELIST", default_value_t = true, action = clap::ArgAction::Set)]
     pub provision_auto_whitelist: bool,
+    /// Key for the encrypted bootstrap fetch (16, 24 or 32 bytes); empty: generated into
+    /// DATA_DIR/keys/bootstrap.key.
+    #[arg(long, env = "MG_BOOTSTRAP_ENCRYPT_KEY", default_value = "", hide_env_values = true)]
+    pub bootstrap_encrypt_key: String,
+    /// Requests per second per source IP on bootstrap fetch and /mapping (burst twice that);
+    /// 0 turns the limit off. Over it: 429 with Retry-After.
+    #[arg(long, env = "SWITCHYARD_DEVICE_RATE_LIMIT", default_value_t = 20.0)]
+    pub device_rate_limit: f64,
 }
 
 impl std::fmt::Debug for Settings {

@@ -101,6 +101,29 @@ fn admin_password(s: &Settings) -> Result<(String, Option<std::path::PathBuf>), 
     Ok((p, Some(path)))
 }
 
+/// `MG_BOOTSTRAP_ENCRYPT_KEY`, or a key generated once into DATA_DIR/keys/bootstrap.key.
+fn bootstrap_key(s: &Settings) -> Result<Vec<u8>, String> {
+    let check = |k: Vec<u8>| {
+        if matches!(k.len(), 16 | 24 | 32) {
+            Ok(k)
+        } else {
+            Err(format!("MG_BOOTSTRAP_ENCRYPT_KEY must be 16, 24 or 32 bytes, got {}", k.len()))
+        }
+    };
+    if !s.bootstrap_encrypt_key.is_empty() {
+        return check(s.bootstrap_encrypt_key.as_bytes().to_vec());
+    }
+    let path = s.data_dir.join("keys").join("bootstrap.key");
+    if path.exists() {
+        let k = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        return check(k.trim().as_bytes().to_vec());
+    }
+    // 32 printable characters, like the documented key values.
+    let k: String = uuid::Uuid::new_v4().simple().to_string();
+    switchyard_auth::token::write_private(&path, format!("{k}\n").as_bytes())?;
+    check(k.into_bytes())
+}
+
 /// The provision layout and credentials from the settings.
 pub fn provision_config(
     s: &Settings,
@@ -173,6 +196,7 @@ pub async fn start(
             .map_err(|e| format!("MG_USERS_PASS_REGEX: {e}"))?,
         bulk_max: s.bulk_max,
         provision: provision_config(&s)?,
+        bootstrap_encrypt_key: Some(bootstrap_key(&s)?),
     };
     let core = Core::new(store, tokenizer(&s)?, clock, bus, cfg)
         .await
@@ -191,14 +215,16 @@ pub async fn start(
         .map_err(|e| format!("seeding the super-admin: {e}"))?;
     let admin_password_file = if created { generated } else { None };
 
-    let state = AppState {
-        core: core.clone(),
-        cfg: Arc::new(HttpConfig {
+    let state = AppState::new(
+        core.clone(),
+        HttpConfig {
             max_body_bytes: s.max_body_bytes,
+            device_rate_per_sec: s.device_rate_limit,
+            device_rate_burst: s.device_rate_limit * 2.0,
             ..HttpConfig::default()
-        }),
+        },
         metrics,
-    };
+    );
     let app = switchyard_http_api::router(state);
     let (stop, stop_rx) = watch::channel(false);
     let mut addrs = vec![s.http_addr.clone()];
@@ -222,7 +248,10 @@ pub async fn start(
             let shutdown = async move {
                 let _ = rx.wait_for(|v| *v).await;
             };
-            if let Err(e) = axum::serve(l, app).with_graceful_shutdown(shutdown).await {
+            if let Err(e) = axum::serve(l, app.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
                 tracing::error!(error = %e, %bound, "HTTP listener failed");
             }
         }));

@@ -1536,3 +1536,216 @@ async fn concurrent_mappings_one_gateway_per_external_id() {
     );
     app.stop().await;
 }
+
+async fn bootstrap_configs(b: Backend) {
+    let app = App::spawn_with(b, |s| s.bootstrap_encrypt_key = "v7aT0HGxJxt2gULzr3RHwf4WIf6DusPp".into()).await;
+    let (_, t) = app.user("bsop").await;
+    let (_, other) = app.user("bsother").await;
+    app.domain(&other, "bsother").await;
+    let d = app.domain(&t, "bs").await;
+    let ch1 = app.channel(&t, &d, "c1").await["id"].as_str().unwrap().to_string();
+    let ch2 = app.channel(&t, &d, "c2").await["id"].as_str().unwrap().to_string();
+    let base = format!("/{d}/clients/configs");
+    // Without a client: one is created with the config.
+    let r = app
+        .post(&base, &t, json!({"external_id": "ext-1", "external_key": "key-1", "channels": [ch1], "name": "gw1", "content": "{\"a\":1}"}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let loc = r.headers["location"].to_str().unwrap().to_string();
+    let cid = loc.strip_prefix("/clients/configs/").unwrap().to_string();
+    assert!(app.get(&format!("/{d}/clients/{cid}"), &t).await.body["name"].as_str().unwrap().starts_with("Bootstrapped Client"));
+    // With an existing client.
+    let existing = app.client(&t, &d, "dev").await["id"].as_str().unwrap().to_string();
+    let r = app
+        .post(&base, &t, json!({"client_id": existing, "external_id": "ext-2", "external_key": "key-2", "channels": [ch1, ch2]}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    // Errors.
+    let cases = [
+        (json!({"external_key": "k", "channels": [ch1]}), 400, "missing entity id"),
+        (json!({"external_id": "x", "channels": [ch1]}), 401, "missing or invalid bearer entity key"),
+        (json!({"external_id": "x", "external_key": "k", "channels": []}), 400, "empty list provided"),
+        (json!({"external_id": "x", "external_key": "k", "channels": [uuid::Uuid::new_v4()]}), 400, "malformed entity specification"),
+        (json!({"external_id": "ext-1", "external_key": "k", "channels": [ch1]}), 422, "failed to add bootstrap configuration"),
+    ];
+    for (body, st, msg) in cases {
+        let r = app.post(&base, &t, body).await;
+        assert_eq!((r.status.as_u16(), r.msg()), (st, msg), "{}", r.text);
+    }
+    assert_eq!(app.get(&base, &other).await.status, 403);
+    // View and list.
+    let v = app.get(&format!("{base}/{cid}"), &t).await;
+    assert_eq!(v.status, 200);
+    assert_eq!(v.body["external_id"], "ext-1");
+    assert_eq!(v.body["channels"][0]["name"], "c1");
+    assert_eq!(v.body["state"], 0);
+    assert!(!v.body["client_secret"].as_str().unwrap().is_empty());
+    let l = app.get(&format!("{base}?external_id=ext-2"), &t).await;
+    assert_eq!(l.body["total"], 1);
+    assert_eq!(app.get(&format!("{base}?name=GW"), &t).await.body["total"], 1);
+    assert_eq!(app.get(&base, &t).await.body["total"], 2);
+    // Update, certs, channels.
+    let r = app.req(Method::PUT, &format!("{base}/{cid}"), Some(&t), Some(json!({"name": "gw1b", "content": "new"}))).await;
+    assert_eq!(r.status, 200);
+    let r = app.req(Method::PATCH, &format!("{base}/certs/{cid}"), Some(&t), Some(json!({"client_cert": "CERT", "client_key": "KEY", "ca_cert": "CA"}))).await;
+    assert_eq!((r.status.as_u16(), r.body["client_cert"].as_str()), (200, Some("CERT")));
+    // Whitelist: connects to every config channel, publish and subscribe.
+    let r = app.req(Method::PUT, &format!("/{d}/clients/state/{cid}"), Some(&t), Some(json!({"state": 1}))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(app.get(&format!("/{d}/channels?client={cid}&connection_type=subscribe"), &t).await.body["total"], 1);
+    // Active config: changing its channels moves the connections.
+    let r = app.req(Method::PUT, &format!("{base}/connections/{cid}"), Some(&t), Some(json!({"channels": [ch2]}))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app.get(&format!("/{d}/channels?client={cid}&connection_type=publish"), &t).await;
+    assert_eq!((r.body["total"].as_u64(), r.body["channels"][0]["id"].as_str()), (Some(1), Some(ch2.as_str())));
+    let r = app.req(Method::PUT, &format!("/{d}/clients/state/{cid}"), Some(&t), Some(json!({"state": 7}))).await;
+    assert_eq!((r.status.as_u16(), r.msg()), (400, "invalid bootstrap state"));
+    let r = app.req(Method::PUT, &format!("/{d}/clients/state/{cid}"), Some(&t), Some(json!({"state": 0}))).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(app.get(&format!("/{d}/channels?client={cid}"), &t).await.body["total"], 0);
+    // The device fetch sees the new name, content and certs; a renamed channel shows its new name.
+    app.req(Method::PATCH, &format!("/{d}/channels/{ch2}"), Some(&t), Some(json!({"name": "renamed"}))).await;
+    let f = app.http.get(format!("{}/clients/bootstrap/ext-1", app.url)).header("Authorization", "Client key-1").send().await.unwrap();
+    assert_eq!(f.status(), 200);
+    let f: serde_json::Value = f.json().await.unwrap();
+    assert_eq!((f["content"].as_str(), f["client_cert"].as_str()), (Some("new"), Some("CERT")));
+    assert_eq!(f["channels"][0]["name"], "renamed");
+    // The Agent's encrypted fetch, with a client written independently of the server.
+    let key = b"v7aT0HGxJxt2gULzr3RHwf4WIf6DusPp";
+    let enc_key = agent_encrypt(key, b"key-1");
+    let r = app
+        .http
+        .get(format!("{}/clients/bootstrap/secure/ext-1", app.url))
+        .header("Authorization", format!("Client {enc_key}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/octet-stream");
+    let body = r.bytes().await.unwrap();
+    let plain: serde_json::Value = serde_json::from_slice(&agent_decrypt(key, &body)).unwrap();
+    assert_eq!(plain["client_id"], cid.as_str());
+    let r = app
+        .http
+        .get(format!("{}/clients/bootstrap/secure/ext-1", app.url))
+        .header("Authorization", format!("Client {}", agent_encrypt(key, b"wrong")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = app.http.get(format!("{}/clients/bootstrap/secure/ext-1", app.url)).header("Authorization", "Client zz").send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    // Deleting the client takes the config with it.
+    assert_eq!(app.req(Method::DELETE, &format!("/{d}/clients/{existing}"), Some(&t), None).await.status, 204);
+    assert_eq!(app.get(&format!("{base}?external_id=ext-2"), &t).await.body["total"], 0);
+    assert_eq!(app.req(Method::DELETE, &format!("{base}/{cid}"), Some(&t), None).await.status, 204);
+    assert_eq!(app.get(&format!("{base}/{cid}"), &t).await.status, 404);
+    app.stop().await;
+}
+both!(bootstrap_configs);
+
+/// The Agent's scheme: hex(IV ‖ AES-CFB(plain)).
+fn agent_encrypt(key: &[u8; 32], plain: &[u8]) -> String {
+    use cfb_mode::cipher::{AsyncStreamCipher, KeyIvInit};
+    let iv: [u8; 16] = *uuid::Uuid::new_v4().as_bytes();
+    let mut buf = plain.to_vec();
+    cfb_mode::Encryptor::<aes::Aes256>::new(key.into(), &iv.into()).encrypt(&mut buf);
+    let mut all = iv.to_vec();
+    all.extend_from_slice(&buf);
+    all.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn agent_decrypt(key: &[u8; 32], data: &[u8]) -> Vec<u8> {
+    use cfb_mode::cipher::{AsyncStreamCipher, KeyIvInit};
+    let (iv, body) = data.split_at(16);
+    let mut buf = body.to_vec();
+    cfb_mode::Decryptor::<aes::Aes256>::new(key.into(), iv.into()).decrypt(&mut buf);
+    buf
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_endpoints_are_rate_limited() {
+    let app = App::spawn_with(Backend::Sqlite, |s| s.device_rate_limit = 1.0).await;
+    let mut statuses = Vec::new();
+    let mut retry = None;
+    for _ in 0..4 {
+        let r = app.http.get(format!("{}/clients/bootstrap/nope", app.url)).header("Authorization", "Client k").send().await.unwrap();
+        if r.status() == 429 {
+            retry = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+        }
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(&statuses[..2], &[404, 404]);
+    assert_eq!(statuses[3], 429);
+    assert_eq!(retry.as_deref(), Some("1"));
+    app.stop().await;
+}
+
+/// Fault injection at every step of `/mapping` (each table's insert fails in turn):
+/// nothing is left behind.
+async fn mapping_fault_injection(b: Backend) {
+    let app = App::spawn(b).await;
+    let (_, t) = app.user("faulty").await;
+    let d = app.domain(&t, "faulty").await;
+    let tables = ["clients", "channels", "connections", "bootstrap_configs"];
+    let db_url = if app.db_url.is_empty() {
+        format!("sqlite://{}", app.dir.path().join("switchyard.db").display())
+    } else {
+        app.db_url.clone()
+    };
+    let counts = |url: String| async move {
+        let mut out = Vec::new();
+        for tb in tables {
+            let n: i64 = if url.starts_with("sqlite") {
+                let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.unwrap();
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {tb}"))).fetch_one(&mut c).await.unwrap()
+            } else {
+                let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.unwrap();
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {tb}"))).fetch_one(&mut c).await.unwrap()
+            };
+            out.push(n);
+        }
+        out
+    };
+    for (i, tb) in tables.iter().enumerate() {
+        let before = counts(db_url.clone()).await;
+        // Make this step's insert fail.
+        if db_url.starts_with("sqlite") {
+            let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db_url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE TRIGGER fail_{tb} BEFORE INSERT ON {tb} BEGIN SELECT RAISE(ABORT, 'injected'); END")))
+                .execute(&mut c)
+                .await
+                .unwrap();
+        } else {
+            let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&db_url).await.unwrap();
+            sqlx::query("CREATE OR REPLACE FUNCTION sy_fail() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected'; END $$ LANGUAGE plpgsql")
+                .execute(&mut c)
+                .await
+                .unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE TRIGGER fail_{tb} BEFORE INSERT ON {tb} FOR EACH ROW EXECUTE FUNCTION sy_fail()")))
+                .execute(&mut c)
+                .await
+                .unwrap();
+        }
+        let r = app
+            .post(&format!("/{d}/mapping"), &t, json!({"name": "gw", "external_id": format!("fault-{i}"), "external_key": "k"}))
+            .await;
+        assert_eq!(r.status, 500, "step {tb}: {}", r.text);
+        assert_eq!(r.msg(), "internal server error", "no internals leak");
+        assert_eq!(counts(db_url.clone()).await, before, "step {tb} left rows behind");
+        // Remove the fault: the same call now succeeds.
+        if db_url.starts_with("sqlite") {
+            let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db_url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP TRIGGER fail_{tb}"))).execute(&mut c).await.unwrap();
+        } else {
+            let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&db_url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP TRIGGER fail_{tb} ON {tb}"))).execute(&mut c).await.unwrap();
+        }
+        let r = app
+            .post(&format!("/{d}/mapping"), &t, json!({"name": "gw", "external_id": format!("fault-{i}"), "external_key": "k"}))
+            .await;
+        assert_eq!(r.status, 201, "after removing the {tb} fault: {}", r.text);
+    }
+    app.stop().await;
+}
+both!(mapping_fault_injection);

@@ -3,6 +3,7 @@
 //! server's default READ COMMITTED); bulk inserts are multi-row statements.
 
 mod bootstrap;
+mod certs;
 mod channels;
 mod clients;
 mod connections;

@@ -1,7 +1,8 @@
 use async_trait::async_trait;
 use sqlx::{QueryBuilder, Row, Sqlite};
-use switchyard_domain::BootstrapConfig;
-use switchyard_store::{BootstrapRepo, ProvisionPlan, Result};
+use switchyard_domain::{BootstrapConfig, Client, Connection, Page};
+use switchyard_store::{BootstrapRepo, ConfigQuery, ProvisionPlan, Result};
+use uuid::Uuid;
 
 use crate::{
     SqliteStore, channels::insert_channels, clients::insert_clients, from_ts, id, map_err, to_json,
@@ -29,27 +30,7 @@ impl BootstrapRepo for SqliteStore {
             qb.push(" ON CONFLICT DO NOTHING");
             qb.build().execute(&mut *tx).await.map_err(map_err)?;
         }
-        let c = &p.config;
-        sqlx::query(
-            "INSERT INTO bootstrap_configs (client_id, domain_id, name, external_id, external_key_digest, \
-             content, client_cert, client_key, ca_cert, state, channels, created_at) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
-        )
-        .bind(c.client_id.to_string())
-        .bind(c.domain_id.to_string())
-        .bind(&c.name)
-        .bind(&c.external_id)
-        .bind(&c.external_key_digest)
-        .bind(&c.content)
-        .bind(&c.client_cert)
-        .bind(&c.client_key)
-        .bind(&c.ca_cert)
-        .bind(i64::from(c.state))
-        .bind(to_json(&c.channels))
-        .bind(ts(c.created_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        insert_config(&mut tx, &p.config).await.map_err(map_err)?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -59,22 +40,167 @@ impl BootstrapRepo for SqliteStore {
             .fetch_one(&self.pool)
             .await
             .map_err(map_err)?;
-        let channels: Vec<uuid::Uuid> =
-            serde_json::from_str(r.try_get::<&str, _>("channels").map_err(map_err)?)
-                .map_err(crate::other)?;
-        Ok(BootstrapConfig {
-            client_id: id(r.try_get::<&str, _>("client_id").map_err(map_err)?)?,
-            domain_id: id(r.try_get::<&str, _>("domain_id").map_err(map_err)?)?,
-            name: r.try_get("name").map_err(map_err)?,
-            external_id: r.try_get("external_id").map_err(map_err)?,
-            external_key_digest: r.try_get("external_key_digest").map_err(map_err)?,
-            content: r.try_get("content").map_err(map_err)?,
-            client_cert: r.try_get("client_cert").map_err(map_err)?,
-            client_key: r.try_get("client_key").map_err(map_err)?,
-            ca_cert: r.try_get("ca_cert").map_err(map_err)?,
-            state: r.try_get::<i64, _>("state").map_err(map_err)? as i16,
-            channels,
-            created_at: from_ts(r.try_get("created_at").map_err(map_err)?),
+        row_config(&r)
+    }
+
+    async fn create_config(&self, c: &BootstrapConfig, new_client: Option<&Client>) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        if let Some(cl) = new_client {
+            insert_clients(&mut tx, std::slice::from_ref(cl)).await.map_err(map_err)?;
+        }
+        insert_config(&mut tx, c).await.map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn config(&self, domain: Uuid, client_id: Uuid) -> Result<BootstrapConfig> {
+        let r = sqlx::query("SELECT * FROM bootstrap_configs WHERE domain_id = $1 AND client_id = $2")
+            .bind(domain.to_string())
+            .bind(client_id.to_string())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row_config(&r)
+    }
+
+    async fn list_configs(&self, domain: Uuid, q: &ConfigQuery) -> Result<Page<BootstrapConfig>> {
+        let filters = |qb: &mut QueryBuilder<Sqlite>| {
+            qb.push(" WHERE b.domain_id = ");
+            qb.push_bind(domain.to_string());
+            if let Some(st) = q.state {
+                qb.push(" AND b.state = ");
+                qb.push_bind(i64::from(st));
+            }
+            if let Some(e) = &q.external_id {
+                qb.push(" AND b.external_id = ");
+                qb.push_bind(e.clone());
+            }
+            if let Some(n) = &q.name {
+                crate::list::push_ilike(qb, "b.name", n);
+            }
+            if let Some(u) = q.created_by {
+                qb.push(" AND EXISTS (SELECT 1 FROM clients c WHERE c.id = b.client_id AND c.created_by = ");
+                qb.push_bind(u.to_string());
+                qb.push(")");
+            }
+        };
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM bootstrap_configs b");
+        filters(&mut count);
+        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await.map_err(map_err)?;
+        let mut qb = QueryBuilder::<Sqlite>::new("SELECT b.* FROM bootstrap_configs b");
+        filters(&mut qb);
+        qb.push(" ORDER BY b.client_id LIMIT ");
+        qb.push_bind(i64::try_from(q.limit).unwrap_or(i64::MAX));
+        qb.push(" OFFSET ");
+        qb.push_bind(i64::try_from(q.offset).unwrap_or(i64::MAX));
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
+        Ok(Page {
+            total: total as u64,
+            offset: q.offset,
+            limit: q.limit,
+            items: rows.iter().map(row_config).collect::<Result<_>>()?,
         })
     }
+
+    async fn update_config(&self, c: &BootstrapConfig) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        save_config(&mut tx, c).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn update_config_with_connections(&self, c: &BootstrapConfig, connect: &[Connection], disconnect: &[Connection]) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        save_config(&mut tx, c).await?;
+        for k in connect {
+            sqlx::query("INSERT INTO connections (channel_id, client_id, domain_id, type) VALUES ($1,$2,$3,$4) ON CONFLICT DO NOTHING")
+                .bind(k.channel_id.to_string())
+                .bind(k.client_id.to_string())
+                .bind(c.domain_id.to_string())
+                .bind(i64::from(k.kind.code()))
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        for k in disconnect {
+            sqlx::query("DELETE FROM connections WHERE channel_id = $1 AND client_id = $2 AND type = $3")
+                .bind(k.channel_id.to_string())
+                .bind(k.client_id.to_string())
+                .bind(i64::from(k.kind.code()))
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn delete_config(&self, domain: Uuid, client_id: Uuid) -> Result<()> {
+        let res = sqlx::query("DELETE FROM bootstrap_configs WHERE domain_id = $1 AND client_id = $2")
+            .bind(domain.to_string())
+            .bind(client_id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        crate::one(res)
+    }
+}
+
+async fn insert_config(conn: &mut sqlx::SqliteConnection, c: &BootstrapConfig) -> std::result::Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO bootstrap_configs (client_id, domain_id, name, external_id, external_key_digest, \
+         content, client_cert, client_key, ca_cert, state, channels, created_at) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
+    )
+    .bind(c.client_id.to_string())
+    .bind(c.domain_id.to_string())
+    .bind(&c.name)
+    .bind(&c.external_id)
+    .bind(&c.external_key_digest)
+    .bind(&c.content)
+    .bind(&c.client_cert)
+    .bind(&c.client_key)
+    .bind(&c.ca_cert)
+    .bind(i64::from(c.state))
+    .bind(to_json(&c.channels))
+    .bind(ts(c.created_at))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn save_config(conn: &mut sqlx::SqliteConnection, c: &BootstrapConfig) -> Result<()> {
+    let res = sqlx::query(
+        "UPDATE bootstrap_configs SET name=$3, content=$4, client_cert=$5, client_key=$6, ca_cert=$7, \
+         state=$8, channels=$9 WHERE domain_id=$1 AND client_id=$2",
+    )
+    .bind(c.domain_id.to_string())
+    .bind(c.client_id.to_string())
+    .bind(&c.name)
+    .bind(&c.content)
+    .bind(&c.client_cert)
+    .bind(&c.client_key)
+    .bind(&c.ca_cert)
+    .bind(i64::from(c.state))
+    .bind(to_json(&c.channels))
+    .execute(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    crate::one(res)
+}
+
+fn row_config(r: &sqlx::sqlite::SqliteRow) -> Result<BootstrapConfig> {
+    let channels: Vec<Uuid> =
+        serde_json::from_str(r.try_get::<&str, _>("channels").map_err(map_err)?).map_err(crate::other)?;
+    Ok(BootstrapConfig {
+        client_id: id(r.try_get::<&str, _>("client_id").map_err(map_err)?)?,
+        domain_id: id(r.try_get::<&str, _>("domain_id").map_err(map_err)?)?,
+        name: r.try_get("name").map_err(map_err)?,
+        external_id: r.try_get("external_id").map_err(map_err)?,
+        external_key_digest: r.try_get("external_key_digest").map_err(map_err)?,
+        content: r.try_get("content").map_err(map_err)?,
+        client_cert: r.try_get("client_cert").map_err(map_err)?,
+        client_key: r.try_get("client_key").map_err(map_err)?,
+        ca_cert: r.try_get("ca_cert").map_err(map_err)?,
+        state: r.try_get::<i64, _>("state").map_err(map_err)? as i16,
+        channels,
+        created_at: from_ts(r.try_get("created_at").map_err(map_err)?),
+    })
 }

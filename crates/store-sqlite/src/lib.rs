@@ -3,6 +3,7 @@
 //! last transactions may be lost on power failure — documented in the README).
 
 mod bootstrap;
+mod certs;
 mod channels;
 mod clients;
 mod connections;

@@ -1,6 +1,9 @@
 //! Storage contract. Each method that writes more than one row is one transaction in
 //! every implementation: it either fully happens or leaves nothing behind.
 
+mod certs;
+pub use certs::*;
+
 use async_trait::async_trait;
 use uuid::Uuid;
 
@@ -143,12 +146,38 @@ pub trait BootstrapRepo: Send + Sync {
     /// all or nothing. A taken external id is `Conflict { kind: ExternalId }`.
     async fn provision(&self, plan: &ProvisionPlan) -> Result<()>;
     async fn bootstrap_by_external_id(&self, external_id: &str) -> Result<BootstrapConfig>;
+    /// Creates a config (and, when given, the client it is for) in one transaction.
+    async fn create_config(&self, c: &BootstrapConfig, new_client: Option<&Client>) -> Result<()>;
+    async fn config(&self, domain: Uuid, client_id: Uuid) -> Result<BootstrapConfig>;
+    async fn list_configs(&self, domain: Uuid, q: &ConfigQuery) -> Result<Page<BootstrapConfig>>;
+    /// Replaces name, content, certificates, channels and state.
+    async fn update_config(&self, c: &BootstrapConfig) -> Result<()>;
+    /// Saves the config and applies connection changes in one transaction (whitelist).
+    async fn update_config_with_connections(
+        &self,
+        c: &BootstrapConfig,
+        connect: &[Connection],
+        disconnect: &[Connection],
+    ) -> Result<()>;
+    async fn delete_config(&self, domain: Uuid, client_id: Uuid) -> Result<()>;
+}
+
+/// Bootstrap config listing: exact `state`/`external_id`, substring `name`.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigQuery {
+    pub offset: u64,
+    pub limit: u64,
+    pub state: Option<i16>,
+    pub external_id: Option<String>,
+    pub name: Option<String>,
+    /// Visibility: only configs of clients created by this user.
+    pub created_by: Option<Uuid>,
 }
 
 /// Everything a backend provides.
 #[async_trait]
 pub trait Store:
-    UserRepo + DomainRepo + ClientRepo + ChannelRepo + ConnectionRepo + BootstrapRepo
+    UserRepo + DomainRepo + ClientRepo + ChannelRepo + ConnectionRepo + BootstrapRepo + CertRepo
 {
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;

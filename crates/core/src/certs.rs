@@ -1,0 +1,700 @@
+//! Certs service: client certificates issued by the built-in CA (`switchyard-certs`).
+//!
+//! Enforces:
+//! - a caller manages the certificates of the clients they may manage (the clients'
+//!   policy: members their own clients, domain admins and the super-admin all); issuing
+//!   needs the client to exist in the domain; other domains' callers get 403, invisible
+//!   clients and certificates 404;
+//! - private keys are stored only sealed (AES-256-GCM under the service secret) and are
+//!   opened only to answer the issuing and viewing requests;
+//! - every time (validity, revocation, CRL) comes from the injected clock;
+//! - revoked rows are kept so the CRL lists them until they expire; renewal issues a new
+//!   serial and revokes the old one in the same transaction.
+//!
+//! The CA and the sealing secret are set once at start with [`Core::set_certs`]; until
+//! then every certs operation answers 404 (Magistrala: "CA missing").
+
+use std::{
+    fmt,
+    net::IpAddr,
+    path::{Path, PathBuf},
+    str::FromStr,
+    sync::Arc,
+};
+
+use base64::Engine as _;
+use serde_json::json;
+use switchyard_auth::policy::{self, Action, DomainAccess, EntityGrant};
+use switchyard_certs::{Ca, IssueRequest, Issued};
+use switchyard_domain::{Page, QueryParams, Timestamp};
+use switchyard_store::{CertQuery, CertRecord, StoreError};
+use time::Duration;
+use uuid::Uuid;
+
+use crate::{Caller, Core, Error, Result};
+
+/// Lifetime of a certificate when the request names none (Magistrala's default).
+pub const DEFAULT_TTL: &str = "2400h";
+/// How long a served CRL stays current (`nextUpdate - thisUpdate`). CRLs are signed on
+/// request, so a fetcher always gets the current list.
+pub const CRL_VALIDITY: Duration = Duration::days(1);
+/// Sealing-secret file inside the data directory when none is configured.
+pub const SEAL_KEY_FILE: &str = "keys/certs.key";
+
+/// Where the CA and the sealing secret come from.
+#[derive(Clone)]
+pub struct CertsConfig {
+    /// Directory with `ca.crt` + `ca.key`; a CA is created there when both are absent.
+    pub ca_dir: PathBuf,
+    /// Explicit CA certificate and key files (`MG_CERTS_CA_CERT_PATH`,
+    /// `MG_CERTS_CA_KEY_PATH`): both or neither; when given, `ca_dir` is not used.
+    pub ca_cert_path: Option<PathBuf>,
+    pub ca_key_path: Option<PathBuf>,
+    /// The sealing secret (`SWITCHYARD_CERTS_KEY`): 64 hex digits, base64 of 32 bytes, or
+    /// exactly 32 characters. `None`: read from (or generated once into) `seal_key_path`.
+    pub seal_key: Option<String>,
+    /// File holding the generated secret (mode 0600).
+    pub seal_key_path: PathBuf,
+}
+
+impl fmt::Debug for CertsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CertsConfig")
+            .field("ca_dir", &self.ca_dir)
+            .field("ca_cert_path", &self.ca_cert_path)
+            .field("ca_key_path", &self.ca_key_path)
+            .field("seal_key", &self.seal_key.as_ref().map(|_| "<redacted>"))
+            .field("seal_key_path", &self.seal_key_path)
+            .finish()
+    }
+}
+
+impl CertsConfig {
+    /// Defaults under the data directory: `DATA_DIR/ca` and `DATA_DIR/keys/certs.key`.
+    pub fn new(data_dir: &Path) -> CertsConfig {
+        CertsConfig {
+            ca_dir: data_dir.join("ca"),
+            ca_cert_path: None,
+            ca_key_path: None,
+            seal_key: None,
+            seal_key_path: data_dir.join(SEAL_KEY_FILE),
+        }
+    }
+
+    /// The defaults overridden by `MG_CERTS_CA_CERT_PATH`, `MG_CERTS_CA_KEY_PATH` and
+    /// `SWITCHYARD_CERTS_KEY` as read through `env` (empty values count as unset).
+    pub fn from_env(data_dir: &Path, env: impl Fn(&str) -> Option<String>) -> CertsConfig {
+        let get = |k: &str| env(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        CertsConfig {
+            ca_cert_path: get("MG_CERTS_CA_CERT_PATH").map(PathBuf::from),
+            ca_key_path: get("MG_CERTS_CA_KEY_PATH").map(PathBuf::from),
+            seal_key: get("SWITCHYARD_CERTS_KEY"),
+            ..CertsConfig::new(data_dir)
+        }
+    }
+}
+
+/// The loaded CA and the secret that seals issued private keys.
+pub struct CertAuthority {
+    ca: Ca,
+    secret: [u8; 32],
+}
+
+impl fmt::Debug for CertAuthority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CertAuthority")
+            .field("ca", &self.ca.common_name())
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+impl CertAuthority {
+    pub fn new(ca: Ca, secret: [u8; 32]) -> CertAuthority {
+        CertAuthority { ca, secret }
+    }
+
+    /// Loads (or creates, at `now`) the CA and loads (or generates) the sealing secret.
+    pub fn open(cfg: &CertsConfig, now: Timestamp) -> std::result::Result<CertAuthority, String> {
+        let ca = match (&cfg.ca_cert_path, &cfg.ca_key_path) {
+            (Some(c), Some(k)) => Ca::load(c, k).map_err(|e| format!("certs CA: {e}"))?,
+            (None, None) => {
+                Ca::load_or_create_at(&cfg.ca_dir, now).map_err(|e| format!("certs CA: {e}"))?
+            }
+            _ => {
+                return Err(
+                    "MG_CERTS_CA_CERT_PATH and MG_CERTS_CA_KEY_PATH must be given together".into(),
+                );
+            }
+        };
+        let secret = match &cfg.seal_key {
+            Some(k) => parse_secret(k).ok_or(
+                "SWITCHYARD_CERTS_KEY must be 64 hex digits, base64 of 32 bytes, or 32 characters",
+            )?,
+            None => secret_file(&cfg.seal_key_path)?,
+        };
+        Ok(CertAuthority::new(ca, secret))
+    }
+
+    pub fn ca(&self) -> &Ca {
+        &self.ca
+    }
+}
+
+/// A 32-byte secret from 64 hex digits, base64, or 32 raw characters.
+fn parse_secret(s: &str) -> Option<[u8; 32]> {
+    let s = s.trim();
+    if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let bytes: Option<Vec<u8>> = (0..64)
+            .step_by(2)
+            .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+            .collect();
+        return bytes.and_then(|b| b.try_into().ok());
+    }
+    if let Ok(b) = base64::engine::general_purpose::STANDARD.decode(s)
+        && let Ok(k) = <[u8; 32]>::try_from(b.as_slice())
+    {
+        return Some(k);
+    }
+    s.as_bytes().try_into().ok()
+}
+
+/// Reads the secret file, or creates it (0600) with 32 random bytes as hex.
+fn secret_file(path: &Path) -> std::result::Result<[u8; 32], String> {
+    let read = |p: &Path| -> std::result::Result<[u8; 32], String> {
+        let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        parse_secret(&text).ok_or_else(|| format!("{}: not a 32-byte secret", p.display()))
+    };
+    if path.exists() {
+        return read(path);
+    }
+    let mut key = [0u8; 32];
+    rand::TryRngCore::try_fill_bytes(&mut rand::rngs::OsRng, &mut key)
+        .map_err(|e| format!("random certs key: {e}"))?;
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    match switchyard_auth::token::write_private(path, format!("{hex}\n").as_bytes()) {
+        Ok(()) => Ok(key),
+        // Another process created it first: use theirs.
+        Err(_) if path.exists() => read(path),
+        Err(e) => Err(e),
+    }
+}
+
+/// Subject and SAN options of a new certificate (Magistrala's `options`). DN fields are
+/// lists on the wire; at most one value each is accepted.
+#[derive(Debug, Clone, Default)]
+pub struct IssueOptions {
+    /// Go duration ("2400h"); default [`DEFAULT_TTL`].
+    pub ttl: Option<String>,
+    /// Default: the client id.
+    pub common_name: Option<String>,
+    pub organization: Vec<String>,
+    pub organizational_unit: Vec<String>,
+    pub country: Vec<String>,
+    pub province: Vec<String>,
+    pub locality: Vec<String>,
+    pub street_address: Vec<String>,
+    pub postal_code: Vec<String>,
+    pub dns_names: Vec<String>,
+    pub ip_addresses: Vec<String>,
+}
+
+/// A certificate as the API shows it. `key` is set only where the contract returns it
+/// (issue, renew, view).
+#[derive(Clone)]
+pub struct CertView {
+    pub serial: String,
+    pub client_id: Uuid,
+    pub certificate: String,
+    pub key: Option<String>,
+    pub revoked_at: Option<Timestamp>,
+    pub expires_at: Timestamp,
+}
+
+impl CertView {
+    pub fn revoked(&self) -> bool {
+        self.revoked_at.is_some()
+    }
+}
+
+impl fmt::Debug for CertView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CertView")
+            .field("serial", &self.serial)
+            .field("client_id", &self.client_id)
+            .field("revoked_at", &self.revoked_at)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `/certs/view-ca` shows.
+#[derive(Debug, Clone)]
+pub struct CaView {
+    pub serial: String,
+    pub common_name: String,
+    pub certificate: String,
+    pub not_before: Timestamp,
+    pub not_after: Timestamp,
+}
+
+fn view(r: &CertRecord, key: Option<String>) -> CertView {
+    CertView {
+        serial: r.serial.clone(),
+        client_id: r.client_id,
+        certificate: r.certificate.clone(),
+        key,
+        revoked_at: r.revoked_at,
+        expires_at: r.expires_at,
+    }
+}
+
+/// Parses a Go duration ("2400h", "1h30m", "90s", "1.5h"; "d" accepted as 24h).
+pub fn parse_ttl(s: &str) -> Result<Duration> {
+    let bad = || Error::InvalidInput(format!("invalid ttl {s:?}"));
+    let t = s.trim();
+    let (neg, mut rest) = match t.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let n_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        let (num, tail) = rest.split_at(n_end);
+        let n: f64 = num.parse().map_err(|_| bad())?;
+        let u_end = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(u_end);
+        let scale = match unit {
+            "ns" => 1e-9,
+            "us" | "µs" | "μs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            "d" => 86400.0,
+            _ => return Err(bad()),
+        };
+        total += n * scale;
+        rest = tail;
+    }
+    if !total.is_finite() || total > 1e12 {
+        return Err(bad());
+    }
+    Ok(Duration::seconds_f64(if neg { -total } else { total }))
+}
+
+/// A serial as stored: lowercase hex without separators or leading zero bytes. `None`
+/// when the text cannot be a serial.
+pub fn normalize_serial(s: &str) -> Option<String> {
+    let mut d: String = s
+        .trim()
+        .chars()
+        .filter(|c| *c != ':')
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    if d.is_empty() || d.len() > 64 || !d.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    if d.len() % 2 == 1 {
+        d.insert(0, '0');
+    }
+    while d.len() > 2 && d.starts_with("00") {
+        d.drain(..2);
+    }
+    Some(d)
+}
+
+fn single(field: &str, v: &[String]) -> Result<Option<String>> {
+    let mut it = v.iter().map(|s| s.trim()).filter(|s| !s.is_empty());
+    let first = it.next().map(str::to_string);
+    if it.next().is_some() {
+        return Err(Error::InvalidInput(format!(
+            "only one {field} value is supported"
+        )));
+    }
+    Ok(first)
+}
+
+fn certs_error(e: switchyard_certs::Error) -> Error {
+    match e {
+        switchyard_certs::Error::InvalidInput(m) => Error::InvalidInput(m),
+        other => Error::Internal(other.to_string()),
+    }
+}
+
+impl Core {
+    /// Installs the CA and sealing secret (called once by the server at start).
+    pub fn set_certs(&self, ca: Arc<CertAuthority>) {
+        if let Ok(mut slot) = self.certs.write() {
+            *slot = Some(ca);
+        }
+    }
+
+    /// The CA, or 404 while none is configured.
+    fn authority(&self) -> Result<Arc<CertAuthority>> {
+        self.certs
+            .read()
+            .ok()
+            .and_then(|s| s.clone())
+            .ok_or(Error::NotFound)
+    }
+
+    /// Loads a certificate the caller may act on. The owner is the client's creator; a
+    /// certificate whose client was deleted is visible to domain admins only.
+    async fn cert_for(
+        &self,
+        caller: &Caller,
+        access: DomainAccess,
+        domain: Uuid,
+        serial: &str,
+        action: Action,
+    ) -> Result<CertRecord> {
+        let serial = normalize_serial(serial).ok_or(Error::NotFound)?;
+        let rec = self.store.cert(domain, &serial).await?;
+        let owner = match self.store.client(domain, rec.client_id).await {
+            Ok(c) => Some(c.created_by),
+            Err(StoreError::NotFound) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let allowed = |a| policy::entity_allowed(access, caller.user, a, owner, EntityGrant::default());
+        if !allowed(Action::View) {
+            return Err(Error::NotFound);
+        }
+        if !allowed(action) {
+            return Err(Error::Forbidden(
+                "failed to perform authorization over the entity",
+            ));
+        }
+        Ok(rec)
+    }
+
+    /// Issues, seals and stores a certificate for `client`.
+    fn mint(
+        &self,
+        ca: &CertAuthority,
+        req: IssueRequest,
+        caller: &Caller,
+        domain: Uuid,
+        client: Uuid,
+    ) -> Result<(CertRecord, Issued)> {
+        let now = self.now();
+        let issued = ca.ca.issue(req, now).map_err(certs_error)?;
+        let sealed_key = switchyard_certs::seal(&issued.key_pem, &ca.secret).map_err(certs_error)?;
+        let rec = CertRecord {
+            serial: issued.serial_hex.clone(),
+            domain_id: domain,
+            client_id: client,
+            certificate: issued.cert_pem.clone(),
+            sealed_key,
+            expires_at: issued.not_after,
+            revoked_at: None,
+            created_by: caller.user,
+            created_at: now,
+        };
+        Ok((rec, issued))
+    }
+
+    /// `POST /{d}/certs/issue/{clientID}` and the document-era `POST /{d}/certs`.
+    pub async fn issue_cert(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        client: Uuid,
+        o: IssueOptions,
+    ) -> Result<CertView> {
+        self.require_verified(caller)?;
+        let access = self.domain_access(caller, domain, true).await?;
+        let c = self
+            .client_for(caller, access, domain, client, Action::Update)
+            .await?;
+        let ca = self.authority()?;
+        let ttl = parse_ttl(o.ttl.as_deref().filter(|t| !t.trim().is_empty()).unwrap_or(DEFAULT_TTL))?;
+        if !ttl.is_positive() {
+            return Err(Error::InvalidInput("ttl must be positive".into()));
+        }
+        let common_name = o
+            .common_name
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| c.id.to_string());
+        let mut req = IssueRequest::new(common_name, ttl);
+        req.organization = single("organization", &o.organization)?;
+        req.organizational_unit = single("organizational_unit", &o.organizational_unit)?;
+        req.country = single("country", &o.country)?;
+        req.province = single("province", &o.province)?;
+        req.locality = single("locality", &o.locality)?;
+        req.street_address = single("street_address", &o.street_address)?;
+        req.postal_code = single("postal_code", &o.postal_code)?;
+        req.dns_names = o
+            .dns_names
+            .into_iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        for ip in o.ip_addresses.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+            let ip = IpAddr::from_str(ip)
+                .map_err(|_| Error::InvalidInput(format!("invalid ip address {ip:?}")))?;
+            if !req.ip_addresses.contains(&ip) {
+                req.ip_addresses.push(ip);
+            }
+        }
+        let (rec, issued) = self.mint(&ca, req, caller, domain, c.id)?;
+        self.store.create_cert(&rec).await?;
+        self.emit("cert", "issue", c.id, Some(domain), json!({"serial": rec.serial}))
+            .await;
+        Ok(view(&rec, Some(issued.key_pem)))
+    }
+
+    /// `GET /{d}/certs/{serial}`: the certificate with its private key.
+    pub async fn view_cert(&self, caller: &Caller, domain: Uuid, serial: &str) -> Result<CertView> {
+        let access = self.domain_access(caller, domain, true).await?;
+        let rec = self
+            .cert_for(caller, access, domain, serial, Action::View)
+            .await?;
+        let ca = self.authority()?;
+        let key = switchyard_certs::open(&rec.sealed_key, &ca.secret)
+            .map_err(|e| Error::Internal(format!("certificate {}: {e}", rec.serial)))?;
+        Ok(view(&rec, Some(key)))
+    }
+
+    /// `GET /{d}/certs?offset&limit&entity_id` (keys are not listed). Members see the
+    /// certificates of the clients they created.
+    pub async fn list_certs(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        q: &QueryParams,
+    ) -> Result<Page<CertView>> {
+        let access = self.domain_access(caller, domain, true).await?;
+        self.authority()?;
+        let cq = CertQuery {
+            offset: q.u64("offset", 0)?,
+            limit: q.u64("limit", 10)?,
+            client_id: q.uuid("entity_id")?,
+            owner: (!policy::sees_all(access)).then_some(caller.user),
+        };
+        self.page_certs(domain, &cq).await
+    }
+
+    /// Document-era `GET /{d}/serials/{clientID}`: the client must be visible.
+    pub async fn list_client_certs(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        client: Uuid,
+        q: &QueryParams,
+    ) -> Result<Page<CertView>> {
+        let access = self.domain_access(caller, domain, true).await?;
+        self.client_for(caller, access, domain, client, Action::View)
+            .await?;
+        self.authority()?;
+        let cq = CertQuery {
+            offset: q.u64("offset", 0)?,
+            limit: q.u64("limit", 10)?,
+            client_id: Some(client),
+            owner: None,
+        };
+        self.page_certs(domain, &cq).await
+    }
+
+    async fn page_certs(&self, domain: Uuid, cq: &CertQuery) -> Result<Page<CertView>> {
+        let p = self.store.list_certs(domain, cq).await?;
+        Ok(Page {
+            total: p.total,
+            offset: p.offset,
+            limit: p.limit,
+            items: p.items.iter().map(|r| view(r, None)).collect(),
+        })
+    }
+
+    /// `PATCH /{d}/certs/{serial}/revoke`. Revoking a revoked certificate changes nothing.
+    pub async fn revoke_cert(&self, caller: &Caller, domain: Uuid, serial: &str) -> Result<()> {
+        let access = self.domain_access(caller, domain, true).await?;
+        let rec = self
+            .cert_for(caller, access, domain, serial, Action::Update)
+            .await?;
+        self.authority()?;
+        self.store
+            .revoke_cert(domain, &rec.serial, self.now())
+            .await?;
+        self.emit(
+            "cert",
+            "revoke",
+            rec.client_id,
+            Some(domain),
+            json!({"serial": rec.serial}),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// `PATCH /{d}/certs/{serial}/renew`: a new certificate (new serial and key, same
+    /// common name, same lifetime as the original) for the same client; the old one is
+    /// revoked in the same transaction. A revoked certificate cannot be renewed (401, the
+    /// certs service's "cert revoked").
+    pub async fn renew_cert(&self, caller: &Caller, domain: Uuid, serial: &str) -> Result<CertView> {
+        self.require_verified(caller)?;
+        let access = self.domain_access(caller, domain, true).await?;
+        let old = self
+            .cert_for(caller, access, domain, serial, Action::Update)
+            .await?;
+        let ca = self.authority()?;
+        if old.revoked_at.is_some() {
+            return Err(Error::Unauthenticated("certificate is revoked"));
+        }
+        // The client must still exist: no new certificates for deleted clients.
+        self.store.client(domain, old.client_id).await?;
+        let common_name = switchyard_certs::parse_cert(&old.certificate)
+            .map(|i| i.common_name)
+            .ok()
+            .filter(|cn| !cn.is_empty())
+            .unwrap_or_else(|| old.client_id.to_string());
+        let lifetime = old.expires_at - old.created_at;
+        let ttl = if lifetime.is_positive() {
+            lifetime
+        } else {
+            parse_ttl(DEFAULT_TTL)?
+        };
+        let (rec, issued) = self.mint(
+            &ca,
+            IssueRequest::new(common_name, ttl),
+            caller,
+            domain,
+            old.client_id,
+        )?;
+        self.store
+            .renew_cert(&old.serial, &rec, self.now())
+            .await?;
+        self.emit(
+            "cert",
+            "renew",
+            rec.client_id,
+            Some(domain),
+            json!({"serial": rec.serial, "old_serial": old.serial}),
+        )
+        .await;
+        Ok(view(&rec, Some(issued.key_pem)))
+    }
+
+    /// `DELETE /{d}/certs/{clientID}/delete` and the document-era
+    /// `DELETE /{d}/certs/{clientID}`: revokes every certificate of the client; returns
+    /// the revocation time.
+    pub async fn revoke_client_certs(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        client: Uuid,
+    ) -> Result<Timestamp> {
+        let access = self.domain_access(caller, domain, true).await?;
+        self.client_for(caller, access, domain, client, Action::Update)
+            .await?;
+        self.authority()?;
+        let now = self.now();
+        let n = self.store.revoke_client_certs(domain, client, now).await?;
+        if n > 0 {
+            self.emit("cert", "revoke", client, Some(domain), json!({"count": n}))
+                .await;
+        }
+        Ok(now)
+    }
+
+    /// The current CRL (DER), signed now, listing every revoked certificate that has not
+    /// expired. For `GET /certs/crl` and the MQTT listener's client verifier.
+    pub async fn crl_der(&self) -> Result<Vec<u8>> {
+        let ca = self.authority()?;
+        let now = self.now();
+        let revoked = self.store.revoked_certs(now).await?;
+        ca.ca
+            .crl(&revoked, now, now + CRL_VALIDITY)
+            .map_err(certs_error)
+    }
+
+    /// The CA certificate (for `/certs/view-ca`, `/certs/download-ca` and TLS set-up).
+    pub fn ca_cert(&self) -> Result<CaView> {
+        let ca = self.authority()?;
+        let info = switchyard_certs::parse_cert(ca.ca.ca_pem()).map_err(certs_error)?;
+        Ok(CaView {
+            serial: info.serial_hex,
+            common_name: info.common_name,
+            certificate: ca.ca.ca_pem().to_string(),
+            not_before: info.not_before,
+            not_after: info.not_after,
+        })
+    }
+
+    /// For the message plane's mTLS: which client a presented certificate (by serial, any
+    /// form [`normalize_serial`] accepts) was issued to, and whether it is revoked. `None`
+    /// for a serial this CA never issued. The caller must still authenticate the client
+    /// (it may have been deleted or disabled since).
+    pub async fn cert_client(&self, serial_hex: &str) -> Result<Option<(Uuid, bool)>> {
+        let Some(serial) = normalize_serial(serial_hex) else {
+            return Ok(None);
+        };
+        match self.store.cert_by_serial(&serial).await {
+            Ok(r) => Ok(Some((r.client_id, r.revoked_at.is_some()))),
+            Err(StoreError::NotFound) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn ttl() {
+        assert_eq!(parse_ttl("2400h").unwrap(), Duration::hours(2400));
+        assert_eq!(parse_ttl("1h30m").unwrap(), Duration::minutes(90));
+        assert_eq!(parse_ttl("1.5h").unwrap(), Duration::minutes(90));
+        assert_eq!(parse_ttl("10d").unwrap(), Duration::days(10));
+        assert_eq!(parse_ttl("500ms").unwrap(), Duration::milliseconds(500));
+        assert!(parse_ttl("-1h").unwrap().is_negative());
+        for bad in ["", "h", "10", "10x", "1h 2m", "abc", "-"] {
+            assert!(parse_ttl(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn serials() {
+        assert_eq!(normalize_serial("0A:FF").unwrap(), "0aff");
+        assert_eq!(normalize_serial("aff").unwrap(), "0aff");
+        assert_eq!(normalize_serial("00:0a:ff").unwrap(), "0aff");
+        assert_eq!(normalize_serial("00").unwrap(), "00");
+        assert!(normalize_serial("").is_none());
+        assert!(normalize_serial("xyz").is_none());
+        assert!(normalize_serial("../etc").is_none());
+    }
+
+    #[test]
+    fn secrets() {
+        let hex = "00".repeat(31) + "ff";
+        assert_eq!(parse_secret(&hex).unwrap()[31], 0xff);
+        let b64 = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        assert_eq!(parse_secret(&b64).unwrap(), [7u8; 32]);
+        assert_eq!(parse_secret(&"k".repeat(32)).unwrap(), [b'k'; 32]);
+        assert!(parse_secret("short").is_none());
+    }
+
+    #[test]
+    fn secret_file_is_generated_once_with_mode_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("keys/certs.key");
+        let a = secret_file(&p).unwrap();
+        assert_eq!(secret_file(&p).unwrap(), a);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}

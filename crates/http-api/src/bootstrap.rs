@@ -1,0 +1,223 @@
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::{HeaderValue, Method, StatusCode, header, request::Parts},
+    response::{IntoResponse, Response},
+};
+use serde::{Deserialize, Serialize};
+use switchyard_domain::validate;
+
+use crate::{
+    Api, AppState, created_empty, doc, empty,
+    error::{ApiError, ApiResult},
+    extract::{AppJson, Auth, Q},
+    provision::{bootstrap_json, client_key},
+};
+
+pub fn routes(a: Api) -> Api {
+    let t = "bootstrap";
+    a.route(Method::POST, "/{domainID}/clients/configs", doc(t, "Create a bootstrap config (with or without an existing client)").body("ConfigReq").ok(201, None), create)
+        .route(Method::GET, "/{domainID}/clients/configs", doc(t, "List bootstrap configs").ok(200, Some("ConfigsPage")), list)
+        .route(Method::GET, "/{domainID}/clients/configs/{configID}", doc(t, "View a bootstrap config").ok(200, Some("ConfigRes")), view)
+        .route(Method::PUT, "/{domainID}/clients/configs/{configID}", doc(t, "Update name and content").body("ConfigUpdateReq").ok(200, None), update)
+        .route(Method::DELETE, "/{domainID}/clients/configs/{configID}", doc(t, "Delete a bootstrap config").ok(204, None), delete)
+        .route(Method::PATCH, "/{domainID}/clients/configs/certs/{configID}", doc(t, "Update the config's certificates").body("ConfigCertsReq").ok(200, Some("ConfigCertsReq")), certs)
+        .route(Method::PUT, "/{domainID}/clients/configs/connections/{configID}", doc(t, "Replace the config's channels").body("ConfigChannelsReq").ok(200, None), connections)
+        .route(Method::PUT, "/{domainID}/clients/state/{clientID}", doc(t, "Whitelist (1) or block (0) a bootstrapped client").body("StateReq").ok(200, None), state)
+        .route(Method::GET, "/clients/bootstrap", doc(t, "Fetch without an id (always refused)"), fetch_no_id)
+        .route(Method::GET, "/clients/bootstrap/secure/{externalID}", doc(t, "Encrypted fetch for the Agent: Authorization: Client hex(IV‖AES-CFB(key))"), fetch_secure)
+}
+
+#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct ConfigReq {
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub external_id: String,
+    #[serde(default)]
+    pub external_key: String,
+    #[serde(default)]
+    pub channels: Vec<String>,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub content: String,
+    #[serde(default)]
+    pub client_cert: String,
+    #[serde(default)]
+    pub client_key: String,
+    #[serde(default)]
+    pub ca_cert: String,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct ConfigUpdateReq {
+    pub name: Option<String>,
+    pub content: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct ConfigCertsReq {
+    #[serde(default, skip_deserializing)]
+    pub client_id: String,
+    #[serde(default)]
+    pub client_cert: String,
+    #[serde(default)]
+    pub client_key: String,
+    #[serde(default)]
+    pub ca_cert: String,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct ConfigChannelsReq {
+    #[serde(default)]
+    pub channels: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct StateReq {
+    pub state: Option<i64>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ConfigRes {
+    pub client_id: String,
+    pub client_secret: String,
+    #[schema(value_type = Vec<Object>)]
+    pub channels: Vec<serde_json::Value>,
+    pub external_id: String,
+    /// Never returned: only a salted digest is stored.
+    pub external_key: String,
+    pub content: String,
+    pub name: String,
+    pub state: i16,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub client_cert: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub ca_cert: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ConfigsPage {
+    pub total: u64,
+    pub offset: u64,
+    pub limit: u64,
+    #[schema(value_type = Vec<Object>)]
+    pub configs: Vec<ConfigRes>,
+}
+
+fn id(p: &str) -> Result<uuid::Uuid, ApiError> {
+    Ok(validate::parse_id(p)?)
+}
+
+fn config_res(c: &switchyard_domain::BootstrapConfig, secret: String, channels: &[switchyard_domain::Channel]) -> ConfigRes {
+    ConfigRes {
+        client_id: c.client_id.to_string(),
+        client_secret: secret,
+        channels: channels
+            .iter()
+            .map(|ch| serde_json::json!({"id": ch.id.to_string(), "name": ch.name, "metadata": ch.metadata}))
+            .collect(),
+        external_id: c.external_id.clone(),
+        external_key: String::new(),
+        content: c.content.clone(),
+        name: c.name.clone(),
+        state: c.state,
+        client_cert: c.client_cert.clone(),
+        ca_cert: c.ca_cert.clone(),
+    }
+}
+
+async fn create(State(s): State<AppState>, Auth(c): Auth, Path(d): Path<String>, AppJson(r): AppJson<ConfigReq>) -> ApiResult<Response> {
+    let cfg = s
+        .core
+        .create_config(
+            &c,
+            id(&d)?,
+            switchyard_core::bootstrap::NewConfig {
+                client_id: r.client_id,
+                external_id: r.external_id,
+                external_key: r.external_key,
+                channels: r.channels,
+                name: r.name,
+                content: r.content,
+                client_cert: r.client_cert,
+                client_key: r.client_key,
+                ca_cert: r.ca_cert,
+            },
+        )
+        .await?;
+    Ok(created_empty(format!("/clients/configs/{}", cfg.client_id)))
+}
+
+async fn list(State(s): State<AppState>, Auth(c): Auth, Path(d): Path<String>, Q(q): Q) -> ApiResult<Response> {
+    let p = s.core.list_configs(&c, id(&d)?, &q).await?;
+    Ok(Json(ConfigsPage {
+        total: p.total,
+        offset: p.offset,
+        limit: p.limit,
+        configs: p.items.iter().map(|c| config_res(c, String::new(), &[])).collect(),
+    })
+    .into_response())
+}
+
+async fn view(State(s): State<AppState>, Auth(c): Auth, Path((d, i)): Path<(String, String)>) -> ApiResult<Response> {
+    let v = s.core.view_config(&c, id(&d)?, id(&i)?).await?;
+    Ok(Json(config_res(&v.config, v.client_secret, &v.channels)).into_response())
+}
+
+async fn update(State(s): State<AppState>, Auth(c): Auth, Path((d, i)): Path<(String, String)>, AppJson(r): AppJson<ConfigUpdateReq>) -> ApiResult<Response> {
+    s.core.update_config(&c, id(&d)?, id(&i)?, r.name, r.content).await?;
+    Ok(empty(StatusCode::OK))
+}
+
+async fn delete(State(s): State<AppState>, Auth(c): Auth, Path((d, i)): Path<(String, String)>) -> ApiResult<Response> {
+    s.core.delete_config(&c, id(&d)?, id(&i)?).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+async fn certs(State(s): State<AppState>, Auth(c): Auth, Path((d, i)): Path<(String, String)>, AppJson(r): AppJson<ConfigCertsReq>) -> ApiResult<Response> {
+    let cfg = s
+        .core
+        .update_config_certs(&c, id(&d)?, id(&i)?, r.client_cert, r.client_key, r.ca_cert)
+        .await?;
+    Ok(Json(ConfigCertsReq {
+        client_id: cfg.client_id.to_string(),
+        client_cert: cfg.client_cert,
+        client_key: cfg.client_key,
+        ca_cert: cfg.ca_cert,
+    })
+    .into_response())
+}
+
+async fn connections(State(s): State<AppState>, Auth(c): Auth, Path((d, i)): Path<(String, String)>, AppJson(r): AppJson<ConfigChannelsReq>) -> ApiResult<Response> {
+    s.core.update_config_connections(&c, id(&d)?, id(&i)?, &r.channels).await?;
+    Ok(empty(StatusCode::OK))
+}
+
+async fn state(State(s): State<AppState>, Auth(c): Auth, Path((d, i)): Path<(String, String)>, AppJson(r): AppJson<StateReq>) -> ApiResult<Response> {
+    let st = r
+        .state
+        .ok_or_else(|| switchyard_core::Error::InvalidInput("invalid bootstrap state".into()))?;
+    s.core.set_config_state(&c, id(&d)?, id(&i)?, st).await?;
+    Ok(empty(StatusCode::OK))
+}
+
+async fn fetch_no_id(parts: Parts) -> ApiResult<Response> {
+    match client_key(&parts) {
+        None => Err(switchyard_core::Error::Unauthenticated("missing or invalid bearer entity key").into()),
+        Some(_) => Err(switchyard_core::Error::InvalidInput("missing entity id".into()).into()),
+    }
+}
+
+async fn fetch_secure(State(s): State<AppState>, Path(ext): Path<String>, parts: Parts) -> ApiResult<Response> {
+    s.rate_check(&parts, "bootstrap")?;
+    let (view, key) = s.core.bootstrap_fetch_secure(&ext, client_key(&parts)).await?;
+    let json = serde_json::to_vec(&bootstrap_json(view)).map_err(|e| switchyard_core::Error::Internal(e.to_string()))?;
+    let body = switchyard_core::bootstrap::encrypt(&key, &json)?;
+    Ok((
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"))],
+        body,
+    )
+        .into_response())
+}
