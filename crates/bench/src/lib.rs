@@ -17,9 +17,11 @@
 //! The report types and [`report::validate`] are public so the shape is tested without
 //! running a benchmark.
 
+pub mod device;
 pub mod load;
 pub mod machine;
 pub mod pg;
 pub mod report;
 pub mod scenarios;
 pub mod server;
+pub mod sqlcount;

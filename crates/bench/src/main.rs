@@ -128,6 +128,7 @@ async fn run(cli: Cli) -> Result<(Report, bool), String> {
     scenarios::storage(Backend::Sqlite, &cfg, sizes, &http, &mut out).await;
     if cfg.postgres_url.is_some() {
         scenarios::storage(Backend::Postgres, &cfg, sizes, &http, &mut out).await;
+        switchyard_bench::sqlcount::postgres_statements(&cfg, &http, &mut out).await;
     }
     eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
 

@@ -7,7 +7,15 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 /// Scenario names that may appear in a report.
-pub const SCENARIOS: &[&str] = &["bulk_provisioning", "api_read", "api_list", "footprint"];
+pub const SCENARIOS: &[&str] = &[
+    "bulk_provisioning",
+    "api_read",
+    "api_list",
+    "mapping",
+    "bootstrap_fetch",
+    "http_publish",
+    "footprint",
+];
 
 /// Backend column values: the two stores, and `-` for figures that have no store
 /// (the binary's size).
@@ -53,6 +61,13 @@ impl Target {
     pub fn ratio_at_least(bound: f64) -> Target {
         Target {
             subject: Subject::Ratio,
+            op: Op::AtLeast,
+            bound,
+        }
+    }
+    pub fn value_at_least(bound: f64) -> Target {
+        Target {
+            subject: Subject::Value,
             op: Op::AtLeast,
             bound,
         }

@@ -44,6 +44,9 @@ pub struct Sizes {
     pub warmup: Duration,
     pub duration: Duration,
     pub max_requests: u64,
+    /// Upper bound on `POST /{domainID}/mapping` calls in the measured window (each
+    /// creates a gateway: 1 client, 2 channels, 4 connections, 1 bootstrap config).
+    pub max_mappings: u64,
 }
 
 impl Sizes {
@@ -55,6 +58,7 @@ impl Sizes {
                 warmup: Duration::from_millis(500),
                 duration: Duration::from_secs(3),
                 max_requests: 2_000_000,
+                max_mappings: 30_000,
             }
         } else {
             Sizes {
@@ -63,6 +67,7 @@ impl Sizes {
                 warmup: Duration::from_secs(1),
                 duration: Duration::from_secs(10),
                 max_requests: 10_000_000,
+                max_mappings: 150_000,
             }
         }
     }
@@ -93,7 +98,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn fail(&mut self, what: &str, e: impl std::fmt::Display) {
+    pub(crate) fn fail(&mut self, what: &str, e: impl std::fmt::Display) {
         self.failed = true;
         self.notes.push(format!("{what}: FAILED: {e}"));
     }
@@ -259,17 +264,19 @@ async fn baseline_insert(backend: Backend, cfg: &Config, sizes: Sizes) -> Result
 }
 
 /// A user of the bench's server: its token and its domain.
-struct Session {
-    base: String,
-    auth: HeaderValue,
-    domain: String,
+#[derive(Debug, Clone)]
+pub(crate) struct Session {
+    pub(crate) base: String,
+    pub(crate) auth: HeaderValue,
+    pub(crate) domain: String,
 }
 
-async fn expect_json(
+/// The response body when the status is `want`; an error naming `what` otherwise.
+pub(crate) async fn expect_status(
     r: Result<reqwest::Response, reqwest::Error>,
     what: &str,
     want: u16,
-) -> Result<Value, String> {
+) -> Result<Vec<u8>, String> {
     let r = r.map_err(|e| format!("{what}: {e}"))?;
     let status = r.status();
     let body = r.bytes().await.map_err(|e| format!("{what}: {e}"))?;
@@ -279,11 +286,20 @@ async fn expect_json(
             String::from_utf8_lossy(&body[..body.len().min(300)])
         ));
     }
+    Ok(body.to_vec())
+}
+
+pub(crate) async fn expect_json(
+    r: Result<reqwest::Response, reqwest::Error>,
+    what: &str,
+    want: u16,
+) -> Result<Value, String> {
+    let body = expect_status(r, what, want).await?;
     serde_json::from_slice(&body).map_err(|e| format!("{what}: response is not JSON: {e}"))
 }
 
 /// Registers a regular user, logs in, and creates a domain the user administers.
-async fn setup(http: &reqwest::Client, base: &str) -> Result<Session, String> {
+pub(crate) async fn setup(http: &reqwest::Client, base: &str) -> Result<Session, String> {
     let password = format!("pw-{}", Uuid::new_v4().simple());
     expect_json(
         http.post(format!("{base}/users"))
@@ -413,7 +429,7 @@ async fn list_total(
     Ok((total, items))
 }
 
-fn load_note(out: &mut Outcome, what: &str, r: &LoadResult) {
+pub(crate) fn load_note(out: &mut Outcome, what: &str, r: &LoadResult) {
     if r.errors > 0 {
         out.notes.push(format!(
             "{what}: {} of {} requests failed; first: {}",
@@ -424,7 +440,129 @@ fn load_note(out: &mut Outcome, what: &str, r: &LoadResult) {
     }
 }
 
-/// bulk_provisioning, api_read and api_list on one backend.
+/// GET /health figures that the request-rate scenarios are compared with.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Health {
+    pub(crate) rps: Option<f64>,
+    pub(crate) p99: Option<f64>,
+}
+
+/// api_read and api_list over the clients created by bulk_provisioning.
+#[allow(clippy::too_many_arguments)]
+async fn reads(
+    b: &str,
+    sizes: Sizes,
+    spec: LoadSpec,
+    http: &reqwest::Client,
+    session: &Session,
+    ids: &[String],
+    base: Health,
+    out: &mut Outcome,
+) {
+    eprintln!("[{b}] api_read: GET /{{domainID}}/clients/{{id}}");
+    let step = (ids.len() / 10_000).max(1);
+    let read_urls: Arc<Vec<String>> = Arc::new(
+        ids.iter()
+            .step_by(step)
+            .map(|id| format!("{}/{}/clients/{id}", session.base, session.domain))
+            .collect(),
+    );
+    if read_urls.is_empty() {
+        out.fail(&format!("api_read/{b}"), "no client ids");
+    } else {
+        let (h, auth, urls) = (http.clone(), session.auth.clone(), read_urls.clone());
+        let make: MakeRequest = Arc::new(move |r| {
+            h.get(&urls[(r % urls.len() as u64) as usize])
+                .header(AUTHORIZATION, auth.clone())
+        });
+        let read = load::run(spec, make).await;
+        load_note(out, &format!("api_read/{b}"), &read);
+        if read.ok > 0 {
+            out.rows.push(Row::new(
+                "api_read",
+                b,
+                read.rps(),
+                "req/s",
+                base.rps,
+                Some(Target::ratio_at_least(0.5)),
+            ));
+            out.rows.push(Row::new(
+                "api_read",
+                b,
+                read.percentile_ms(99.0),
+                "ms p99",
+                base.p99,
+                None,
+            ));
+        } else {
+            out.fail(&format!("api_read/{b}"), "no successful request");
+        }
+    }
+
+    // Names are dev-NNNNNN, so `dev-NNNN` matches 100 of them and half of those are
+    // sensors: every query below matches 50 clients, and the page shows 10.
+    let groups = (sizes.total_clients / 100).max(1);
+    let metadata = r#"{"kind":"sensor"}"#;
+    let list_urls: Vec<String> = (0..groups)
+        .map(|g| {
+            let q = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("limit", "10")
+                .append_pair("name", &format!("dev-{g:04}"))
+                .append_pair("metadata", metadata)
+                .finish();
+            format!("{}/{}/clients?{q}", session.base, session.domain)
+        })
+        .collect();
+    eprintln!(
+        "[{b}] api_list: GET /{{domainID}}/clients?limit=10&name=..&metadata=.. over {} clients",
+        sizes.total_clients
+    );
+    match list_total(
+        http,
+        session,
+        &[
+            ("limit", "10"),
+            ("name", "dev-0001"),
+            ("metadata", metadata),
+        ],
+    )
+    .await
+    {
+        Ok((50, 10)) => {
+            let (h, auth, urls) = (http.clone(), session.auth.clone(), Arc::new(list_urls));
+            let make: MakeRequest = Arc::new(move |r| {
+                h.get(&urls[(r % urls.len() as u64) as usize])
+                    .header(AUTHORIZATION, auth.clone())
+            });
+            let list = load::run(spec, make).await;
+            load_note(out, &format!("api_list/{b}"), &list);
+            if list.ok > 0 {
+                out.rows
+                    .push(Row::new("api_list", b, list.rps(), "req/s", base.rps, None));
+                out.rows.push(Row::new(
+                    "api_list",
+                    b,
+                    list.percentile_ms(99.0),
+                    "ms p99",
+                    base.p99,
+                    None,
+                ));
+            } else {
+                out.fail(&format!("api_list/{b}"), "no successful request");
+            }
+        }
+        Ok((t, n)) => out.fail(
+            &format!("api_list/{b}"),
+            format!(
+                "the filter matched total={t} with {n} items on the page; expected total=50 with 10"
+            ),
+        ),
+        Err(e) => out.fail(&format!("api_list/{b}"), e),
+    }
+}
+
+/// bulk_provisioning, api_read and api_list, then the device-facing scenarios
+/// (mapping, bootstrap_fetch, http_publish), on one backend.
 pub async fn storage(
     backend: Backend,
     cfg: &Config,
@@ -462,6 +600,12 @@ pub async fn storage(
             format!("adm-{}", Uuid::new_v4().simple()),
         ),
         ("SWITCHYARD_LOG", "warn".to_string()),
+        // The per-source limit on /mapping and the bootstrap fetch (20/s by default)
+        // would otherwise measure itself: every request comes from 127.0.0.1.
+        (
+            "SWITCHYARD_DEVICE_RATE_LIMIT",
+            crate::device::DEVICE_RATE_LIMIT.to_string(),
+        ),
     ];
     if let Some(db) = &db {
         env.push(("SWITCHYARD_DATABASE_URL", db.url.clone()));
@@ -494,19 +638,25 @@ pub async fn storage(
                 base,
                 Some(Target::ratio_at_least(0.5)),
             ));
-            ids
+            Some(ids)
         }
-        Err(e) => return out.fail(&format!("bulk_provisioning/{b}"), e),
+        Err(e) => {
+            // The device scenarios below do not need these clients.
+            out.fail(&format!("bulk_provisioning/{b}"), e);
+            None
+        }
     };
-    match list_total(http, &session, &[("limit", "1")]).await {
-        Ok((t, _)) if t == sizes.total_clients as u64 => {}
-        Ok((t, _)) => out.notes.push(format!(
-            "bulk_provisioning/{b}: the domain lists {t} clients after creating {}",
-            sizes.total_clients
-        )),
-        Err(e) => out
-            .notes
-            .push(format!("bulk_provisioning/{b}: listing after bulk: {e}")),
+    if ids.is_some() {
+        match list_total(http, &session, &[("limit", "1")]).await {
+            Ok((t, _)) if t == sizes.total_clients as u64 => {}
+            Ok((t, _)) => out.notes.push(format!(
+                "bulk_provisioning/{b}: the domain lists {t} clients after creating {}",
+                sizes.total_clients
+            )),
+            Err(e) => out
+                .notes
+                .push(format!("bulk_provisioning/{b}: listing after bulk: {e}")),
+        }
     }
 
     let spec = LoadSpec {
@@ -524,112 +674,19 @@ pub async fn storage(
     let h = http.clone();
     let health = load::run(spec, Arc::new(move |_| h.get(&health_url))).await;
     load_note(out, &format!("health/{b}"), &health);
-    let (h_rps, h_p99) = if health.ok > 0 {
-        (Some(health.rps()), Some(health.percentile_ms(99.0)))
+    let base = if health.ok > 0 {
+        Health {
+            rps: Some(health.rps()),
+            p99: Some(health.percentile_ms(99.0)),
+        }
     } else {
-        (None, None)
+        Health::default()
     };
 
-    eprintln!("[{b}] api_read: GET /{{domainID}}/clients/{{id}}");
-    let step = (ids.len() / 10_000).max(1);
-    let read_urls: Arc<Vec<String>> = Arc::new(
-        ids.iter()
-            .step_by(step)
-            .map(|id| format!("{}/{}/clients/{id}", session.base, session.domain))
-            .collect(),
-    );
-    if read_urls.is_empty() {
-        out.fail(&format!("api_read/{b}"), "no client ids");
-    } else {
-        let (h, auth, urls) = (http.clone(), session.auth.clone(), read_urls.clone());
-        let make: MakeRequest = Arc::new(move |r| {
-            h.get(&urls[(r % urls.len() as u64) as usize])
-                .header(AUTHORIZATION, auth.clone())
-        });
-        let read = load::run(spec, make).await;
-        load_note(out, &format!("api_read/{b}"), &read);
-        if read.ok > 0 {
-            out.rows.push(Row::new(
-                "api_read",
-                b,
-                read.rps(),
-                "req/s",
-                h_rps,
-                Some(Target::ratio_at_least(0.5)),
-            ));
-            out.rows.push(Row::new(
-                "api_read",
-                b,
-                read.percentile_ms(99.0),
-                "ms p99",
-                h_p99,
-                None,
-            ));
-        } else {
-            out.fail(&format!("api_read/{b}"), "no successful request");
-        }
+    if let Some(ids) = ids {
+        reads(b, sizes, spec, http, &session, &ids, base, out).await;
     }
-
-    // Names are dev-NNNNNN, so `dev-NNNN` matches 100 of them and half of those are
-    // sensors: every query below matches 50 clients, and the page shows 10.
-    let groups = (sizes.total_clients / 100).max(1);
-    let metadata = r#"{"kind":"sensor"}"#;
-    let list_urls: Vec<String> = (0..groups)
-        .map(|g| {
-            let q = url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("limit", "10")
-                .append_pair("name", &format!("dev-{g:04}"))
-                .append_pair("metadata", metadata)
-                .finish();
-            format!("{}/{}/clients?{q}", session.base, session.domain)
-        })
-        .collect();
-    eprintln!(
-        "[{b}] api_list: GET /{{domainID}}/clients?limit=10&name=..&metadata=.. over {} clients",
-        sizes.total_clients
-    );
-    match list_total(
-        http,
-        &session,
-        &[
-            ("limit", "10"),
-            ("name", "dev-0001"),
-            ("metadata", metadata),
-        ],
-    )
-    .await
-    {
-        Ok((50, 10)) => {
-            let (h, auth, urls) = (http.clone(), session.auth.clone(), Arc::new(list_urls));
-            let make: MakeRequest = Arc::new(move |r| {
-                h.get(&urls[(r % urls.len() as u64) as usize])
-                    .header(AUTHORIZATION, auth.clone())
-            });
-            let list = load::run(spec, make).await;
-            load_note(out, &format!("api_list/{b}"), &list);
-            if list.ok > 0 {
-                out.rows
-                    .push(Row::new("api_list", b, list.rps(), "req/s", h_rps, None));
-                out.rows.push(Row::new(
-                    "api_list",
-                    b,
-                    list.percentile_ms(99.0),
-                    "ms p99",
-                    h_p99,
-                    None,
-                ));
-            } else {
-                out.fail(&format!("api_list/{b}"), "no successful request");
-            }
-        }
-        Ok((t, n)) => out.fail(
-            &format!("api_list/{b}"),
-            format!(
-                "the filter matched total={t} with {n} items on the page; expected total=50 with 10"
-            ),
-        ),
-        Err(e) => out.fail(&format!("api_list/{b}"), e),
-    }
+    crate::device::run(backend, sizes, spec, http, &session, base, out).await;
 
     if let Some(peak) = srv.peak_rss_bytes() {
         out.notes.push(format!(

@@ -129,34 +129,6 @@ impl Event {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn matching() {
-        assert!(subject_matches("a.b", "a.b"));
-        assert!(subject_matches("a.*", "a.b"));
-        assert!(!subject_matches("a.*", "a.b.c"));
-        assert!(subject_matches("a.>", "a.b.c"));
-        assert!(!subject_matches("a.>", "a"));
-        assert!(!subject_matches("a.b", "a.c"));
-    }
-
-    #[tokio::test]
-    async fn local_delivery() {
-        let bus = LocalBus::new();
-        let mut s = bus.subscribe("events.>").await.unwrap();
-        let mut other = bus.subscribe("m.*").await.unwrap();
-        bus.publish("events.client.create", b"x".to_vec())
-            .await
-            .unwrap();
-        let m = s.rx.recv().await.unwrap();
-        assert_eq!(m.subject, "events.client.create");
-        assert!(other.rx.try_recv().is_err());
-    }
-}
-
 /// The bus on NATS: same subjects, same wildcard rules, shared by every `serve`
 /// process pointed at the same server.
 pub struct NatsBus {
@@ -208,5 +180,33 @@ impl MessageBus for NatsBus {
 
     fn kind(&self) -> &'static str {
         "nats"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matching() {
+        assert!(subject_matches("a.b", "a.b"));
+        assert!(subject_matches("a.*", "a.b"));
+        assert!(!subject_matches("a.*", "a.b.c"));
+        assert!(subject_matches("a.>", "a.b.c"));
+        assert!(!subject_matches("a.>", "a"));
+        assert!(!subject_matches("a.b", "a.c"));
+    }
+
+    #[tokio::test]
+    async fn local_delivery() {
+        let bus = LocalBus::new();
+        let mut s = bus.subscribe("events.>").await.unwrap();
+        let mut other = bus.subscribe("m.*").await.unwrap();
+        bus.publish("events.client.create", b"x".to_vec())
+            .await
+            .unwrap();
+        let m = s.rx.recv().await.unwrap();
+        assert_eq!(m.subject, "events.client.create");
+        assert!(other.rx.try_recv().is_err());
     }
 }

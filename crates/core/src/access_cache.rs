@@ -15,10 +15,12 @@ use uuid::Uuid;
 pub const TTL: Duration = Duration::from_secs(30);
 pub const MAX_ENTRIES: usize = 100_000;
 
+type Members = HashMap<(Uuid, Uuid), (Option<DomainRole>, Instant)>;
+
 #[derive(Default)]
 pub struct AccessCache {
     domains: RwLock<HashMap<Uuid, (Status, Instant)>>,
-    members: RwLock<HashMap<(Uuid, Uuid), (Option<DomainRole>, Instant)>>,
+    members: RwLock<Members>,
 }
 
 fn fresh(at: Instant) -> bool {

@@ -13,7 +13,9 @@
 
 use serde_json::json;
 use switchyard_auth::policy::Action;
-use switchyard_domain::{BootstrapConfig, Channel, Client, Connection, ConnectionType, Page, Status, validate};
+use switchyard_domain::{
+    BootstrapConfig, Channel, Client, Connection, ConnectionType, Page, Status, validate,
+};
 use switchyard_store::{ConfigQuery, StoreError};
 use uuid::Uuid;
 
@@ -45,9 +47,13 @@ fn cfb(key: &[u8], iv: &[u8], data: &mut [u8], encrypt: bool) -> Result<()> {
     macro_rules! run {
         ($aes:ty) => {
             if encrypt {
-                cfb_mode::Encryptor::<$aes>::new_from_slices(key, iv).map_err(bad)?.encrypt(data)
+                cfb_mode::Encryptor::<$aes>::new_from_slices(key, iv)
+                    .map_err(bad)?
+                    .encrypt(data)
             } else {
-                cfb_mode::Decryptor::<$aes>::new_from_slices(key, iv).map_err(bad)?.decrypt(data)
+                cfb_mode::Decryptor::<$aes>::new_from_slices(key, iv)
+                    .map_err(bad)?
+                    .decrypt(data)
             }
         };
     }
@@ -55,7 +61,11 @@ fn cfb(key: &[u8], iv: &[u8], data: &mut [u8], encrypt: bool) -> Result<()> {
         16 => run!(aes::Aes128),
         24 => run!(aes::Aes192),
         32 => run!(aes::Aes256),
-        _ => return Err(Error::Internal("bootstrap encryption key must be 16, 24 or 32 bytes".into())),
+        _ => {
+            return Err(Error::Internal(
+                "bootstrap encryption key must be 16, 24 or 32 bytes".into(),
+            ));
+        }
     }
     Ok(())
 }
@@ -82,7 +92,7 @@ pub fn decrypt(key: &[u8], data: &[u8]) -> Result<Vec<u8>> {
 }
 
 fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -109,24 +119,38 @@ fn all_types(client: Uuid, channels: &[Uuid]) -> Vec<Connection> {
 }
 
 impl Core {
-    async fn config_for(&self, caller: &Caller, domain: Uuid, id: Uuid, action: Action) -> Result<BootstrapConfig> {
+    async fn config_for(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        id: Uuid,
+        action: Action,
+    ) -> Result<BootstrapConfig> {
         let access = self.domain_access(caller, domain, true).await?;
         self.client_for(caller, access, domain, id, action).await?;
         Ok(self.store.config(domain, id).await?)
     }
 
-    async fn config_channels(&self, caller: &Caller, domain: Uuid, ids: &[String]) -> Result<Vec<Uuid>> {
+    async fn config_channels(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        ids: &[String],
+    ) -> Result<Vec<Uuid>> {
         if ids.is_empty() || ids.iter().any(String::is_empty) {
             return Err(Error::InvalidInput("empty list provided".into()));
         }
         let access = self.domain_access(caller, domain, true).await?;
         let mut out = Vec::new();
         for s in ids {
-            let id = Uuid::parse_str(s).map_err(|_| Error::InvalidInput("malformed entity specification".into()))?;
+            let id = Uuid::parse_str(s)
+                .map_err(|_| Error::InvalidInput("malformed entity specification".into()))?;
             self.channel_for(caller, access, domain, id, Action::Connect)
                 .await
                 .map_err(|e| match e {
-                    Error::NotFound | Error::Forbidden(_) => Error::InvalidInput("malformed entity specification".into()),
+                    Error::NotFound | Error::Forbidden(_) => {
+                        Error::InvalidInput("malformed entity specification".into())
+                    }
                     other => other,
                 })?;
             if !out.contains(&id) {
@@ -136,34 +160,43 @@ impl Core {
         Ok(out)
     }
 
-    pub async fn create_config(&self, caller: &Caller, domain: Uuid, n: NewConfig) -> Result<BootstrapConfig> {
+    pub async fn create_config(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        n: NewConfig,
+    ) -> Result<BootstrapConfig> {
         if n.external_id.is_empty() {
             return Err(Error::InvalidInput("missing entity id".into()));
         }
         if n.external_key.is_empty() {
-            return Err(Error::Unauthenticated("missing or invalid bearer entity key"));
+            return Err(Error::Unauthenticated(
+                "missing or invalid bearer entity key",
+            ));
         }
         validate::name(&n.name)?;
         let channels = self.config_channels(caller, domain, &n.channels).await?;
         let access = self.domain_access(caller, domain, true).await?;
-        let (client_id, new_client): (Uuid, Option<Client>) = match n.client_id.as_deref().filter(|s| !s.is_empty()) {
-            Some(s) => {
-                let id = validate::parse_id(s)?;
-                self.client_for(caller, access, domain, id, Action::Update).await?;
-                (id, None)
-            }
-            None => {
-                let c = self.build_client(
-                    caller,
-                    domain,
-                    NewClient {
-                        name: format!("Bootstrapped Client {}", Uuid::new_v4()),
-                        ..Default::default()
-                    },
-                )?;
-                (c.id, Some(c))
-            }
-        };
+        let (client_id, new_client): (Uuid, Option<Client>) =
+            match n.client_id.as_deref().filter(|s| !s.is_empty()) {
+                Some(s) => {
+                    let id = validate::parse_id(s)?;
+                    self.client_for(caller, access, domain, id, Action::Update)
+                        .await?;
+                    (id, None)
+                }
+                None => {
+                    let c = self.build_client(
+                        caller,
+                        domain,
+                        NewClient {
+                            name: format!("Bootstrapped Client {}", Uuid::new_v4()),
+                            ..Default::default()
+                        },
+                    )?;
+                    (c.id, Some(c))
+                }
+            };
         let salt = Uuid::new_v4().simple().to_string();
         let cfg = BootstrapConfig {
             client_id,
@@ -183,13 +216,17 @@ impl Core {
             .create_config(&cfg, new_client.as_ref())
             .await
             .map_err(|e| match e {
-                StoreError::Conflict { .. } => Error::Conflict("failed to add bootstrap configuration"),
+                StoreError::Conflict { .. } => {
+                    Error::Conflict("failed to add bootstrap configuration")
+                }
                 other => other.into(),
             })?;
         if let Some(c) = &new_client {
-            self.emit("client", "create", c.id, Some(domain), json!({})).await;
+            self.emit("client", "create", c.id, Some(domain), json!({}))
+                .await;
         }
-        self.emit("bootstrap", "create", client_id, Some(domain), json!({})).await;
+        self.emit("bootstrap", "create", client_id, Some(domain), json!({}))
+            .await;
         Ok(cfg)
     }
 
@@ -215,7 +252,12 @@ impl Core {
         })
     }
 
-    pub async fn list_configs(&self, caller: &Caller, domain: Uuid, q: &switchyard_domain::QueryParams) -> Result<Page<BootstrapConfig>> {
+    pub async fn list_configs(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        q: &switchyard_domain::QueryParams,
+    ) -> Result<Page<BootstrapConfig>> {
         let access = self.domain_access(caller, domain, true).await?;
         let limit = q.u64("limit", 10)?;
         if limit > 100 {
@@ -240,7 +282,14 @@ impl Core {
         Ok(self.store.list_configs(domain, &cq).await?)
     }
 
-    pub async fn update_config(&self, caller: &Caller, domain: Uuid, id: Uuid, name: Option<String>, content: Option<String>) -> Result<()> {
+    pub async fn update_config(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        id: Uuid,
+        name: Option<String>,
+        content: Option<String>,
+    ) -> Result<()> {
         let mut cfg = self.config_for(caller, domain, id, Action::Update).await?;
         if let Some(n) = name {
             validate::name(&n)?;
@@ -250,38 +299,70 @@ impl Core {
             cfg.content = c;
         }
         self.store.update_config(&cfg).await?;
-        self.emit("bootstrap", "update", id, Some(domain), json!({})).await;
+        self.emit("bootstrap", "update", id, Some(domain), json!({}))
+            .await;
         Ok(())
     }
 
-    pub async fn update_config_certs(&self, caller: &Caller, domain: Uuid, id: Uuid, client_cert: String, client_key: String, ca_cert: String) -> Result<BootstrapConfig> {
+    pub async fn update_config_certs(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        id: Uuid,
+        client_cert: String,
+        client_key: String,
+        ca_cert: String,
+    ) -> Result<BootstrapConfig> {
         let mut cfg = self.config_for(caller, domain, id, Action::Update).await?;
         cfg.client_cert = client_cert;
         cfg.client_key = client_key;
         cfg.ca_cert = ca_cert;
         self.store.update_config(&cfg).await?;
-        self.emit("bootstrap", "update_certs", id, Some(domain), json!({})).await;
+        self.emit("bootstrap", "update_certs", id, Some(domain), json!({}))
+            .await;
         Ok(cfg)
     }
 
     /// Replaces the config's channels; an Active config's connections follow.
-    pub async fn update_config_connections(&self, caller: &Caller, domain: Uuid, id: Uuid, channels: &[String]) -> Result<()> {
+    pub async fn update_config_connections(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        id: Uuid,
+        channels: &[String],
+    ) -> Result<()> {
         let new = self.config_channels(caller, domain, channels).await?;
         let mut cfg = self.config_for(caller, domain, id, Action::Update).await?;
         let (add, remove) = if cfg.state == 1 {
-            let added: Vec<Uuid> = new.iter().filter(|c| !cfg.channels.contains(c)).copied().collect();
-            let removed: Vec<Uuid> = cfg.channels.iter().filter(|c| !new.contains(c)).copied().collect();
+            let added: Vec<Uuid> = new
+                .iter()
+                .filter(|c| !cfg.channels.contains(c))
+                .copied()
+                .collect();
+            let removed: Vec<Uuid> = cfg
+                .channels
+                .iter()
+                .filter(|c| !new.contains(c))
+                .copied()
+                .collect();
             (all_types(id, &added), all_types(id, &removed))
         } else {
             (vec![], vec![])
         };
         cfg.channels = new;
-        self.store.update_config_with_connections(&cfg, &add, &remove).await?;
+        self.store
+            .update_config_with_connections(&cfg, &add, &remove)
+            .await?;
         self.emit_connection_changes(domain, &add, &remove).await;
         Ok(())
     }
 
-    async fn emit_connection_changes(&self, domain: Uuid, add: &[Connection], remove: &[Connection]) {
+    async fn emit_connection_changes(
+        &self,
+        domain: Uuid,
+        add: &[Connection],
+        remove: &[Connection],
+    ) {
         for (op, list) in [("connect", add), ("disconnect", remove)] {
             for c in list {
                 self.emit(
@@ -297,7 +378,13 @@ impl Core {
     }
 
     /// `PUT /{d}/clients/state/{id}`: 1 connects to every config channel, 0 disconnects.
-    pub async fn set_config_state(&self, caller: &Caller, domain: Uuid, id: Uuid, state: i64) -> Result<()> {
+    pub async fn set_config_state(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        id: Uuid,
+        state: i64,
+    ) -> Result<()> {
         let state = match state {
             0 => 0i16,
             1 => 1i16,
@@ -309,17 +396,31 @@ impl Core {
         }
         cfg.state = state;
         let conns = all_types(id, &cfg.channels);
-        let (add, remove) = if state == 1 { (conns, vec![]) } else { (vec![], conns) };
-        self.store.update_config_with_connections(&cfg, &add, &remove).await?;
+        let (add, remove) = if state == 1 {
+            (conns, vec![])
+        } else {
+            (vec![], conns)
+        };
+        self.store
+            .update_config_with_connections(&cfg, &add, &remove)
+            .await?;
         self.emit_connection_changes(domain, &add, &remove).await;
-        self.emit("bootstrap", "state", id, Some(domain), json!({"state": state})).await;
+        self.emit(
+            "bootstrap",
+            "state",
+            id,
+            Some(domain),
+            json!({"state": state}),
+        )
+        .await;
         Ok(())
     }
 
     pub async fn delete_config(&self, caller: &Caller, domain: Uuid, id: Uuid) -> Result<()> {
         self.config_for(caller, domain, id, Action::Update).await?;
         self.store.delete_config(domain, id).await?;
-        self.emit("bootstrap", "remove", id, Some(domain), json!({})).await;
+        self.emit("bootstrap", "remove", id, Some(domain), json!({}))
+            .await;
         Ok(())
     }
 
@@ -332,18 +433,31 @@ impl Core {
 
     /// The secure fetch: the key arrives as `hex(IV ‖ CFB(external_key))`; the answer
     /// is `IV ‖ CFB(json)`, where `json` is what `render` makes of the view.
-    pub async fn bootstrap_fetch_secure(&self, external_id: &str, encrypted_key: Option<&str>) -> Result<(crate::provision::BootstrapView, Vec<u8>)> {
+    pub async fn bootstrap_fetch_secure(
+        &self,
+        external_id: &str,
+        encrypted_key: Option<&str>,
+    ) -> Result<(crate::provision::BootstrapView, Vec<u8>)> {
         let enc = encrypted_key
             .filter(|k| !k.is_empty())
-            .ok_or(Error::Unauthenticated("missing or invalid bearer entity key"))?;
-        let bad = || Error::Forbidden("failed to get bootstrap configuration for given encrypted external key");
+            .ok_or(Error::Unauthenticated(
+                "missing or invalid bearer entity key",
+            ))?;
+        let bad = || {
+            Error::Forbidden(
+                "failed to get bootstrap configuration for given encrypted external key",
+            )
+        };
         let raw = hex_decode(enc).ok_or_else(bad)?;
         let key = decrypt(self.bootstrap_key()?, &raw).map_err(|_| bad())?;
         let key = String::from_utf8(key).map_err(|_| bad())?;
-        let view = self.bootstrap_fetch(external_id, Some(&key)).await.map_err(|e| match e {
-            Error::Forbidden(_) => bad(),
-            other => other,
-        })?;
+        let view = self
+            .bootstrap_fetch(external_id, Some(&key))
+            .await
+            .map_err(|e| match e {
+                Error::Forbidden(_) => bad(),
+                other => other,
+            })?;
         Ok((view, self.bootstrap_key()?.to_vec()))
     }
 }
@@ -361,7 +475,10 @@ mod tests {
             assert_eq!(decrypt(&key, &c).unwrap(), b"external_key");
         }
         assert!(encrypt(&[1u8; 10], b"x").is_err());
-        assert_eq!(hex_decode(&hex_encode(&[0, 255, 16])).unwrap(), vec![0, 255, 16]);
+        assert_eq!(
+            hex_decode(&hex_encode(&[0, 255, 16])).unwrap(),
+            vec![0, 255, 16]
+        );
         assert!(hex_decode("zz").is_none());
     }
 }

@@ -84,7 +84,11 @@ impl CertsConfig {
     /// The defaults overridden by `MG_CERTS_CA_CERT_PATH`, `MG_CERTS_CA_KEY_PATH` and
     /// `SWITCHYARD_CERTS_KEY` as read through `env` (empty values count as unset).
     pub fn from_env(data_dir: &Path, env: impl Fn(&str) -> Option<String>) -> CertsConfig {
-        let get = |k: &str| env(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let get = |k: &str| {
+            env(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         CertsConfig {
             ca_cert_path: get("MG_CERTS_CA_CERT_PATH").map(PathBuf::from),
             ca_key_path: get("MG_CERTS_CA_KEY_PATH").map(PathBuf::from),
@@ -302,7 +306,7 @@ pub fn normalize_serial(s: &str) -> Option<String> {
     if d.is_empty() || d.len() > 64 || !d.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
-    if d.len() % 2 == 1 {
+    if !d.len().is_multiple_of(2) {
         d.insert(0, '0');
     }
     while d.len() > 2 && d.starts_with("00") {
@@ -363,7 +367,8 @@ impl Core {
             Err(StoreError::NotFound) => None,
             Err(e) => return Err(e.into()),
         };
-        let allowed = |a| policy::entity_allowed(access, caller.user, a, owner, EntityGrant::default());
+        let allowed =
+            |a| policy::entity_allowed(access, caller.user, a, owner, EntityGrant::default());
         if !allowed(Action::View) {
             return Err(Error::NotFound);
         }
@@ -386,7 +391,8 @@ impl Core {
     ) -> Result<(CertRecord, Issued)> {
         let now = self.now();
         let issued = ca.ca.issue(req, now).map_err(certs_error)?;
-        let sealed_key = switchyard_certs::seal(&issued.key_pem, &ca.secret).map_err(certs_error)?;
+        let sealed_key =
+            switchyard_certs::seal(&issued.key_pem, &ca.secret).map_err(certs_error)?;
         let rec = CertRecord {
             serial: issued.serial_hex.clone(),
             domain_id: domain,
@@ -415,7 +421,12 @@ impl Core {
             .client_for(caller, access, domain, client, Action::Update)
             .await?;
         let ca = self.authority()?;
-        let ttl = parse_ttl(o.ttl.as_deref().filter(|t| !t.trim().is_empty()).unwrap_or(DEFAULT_TTL))?;
+        let ttl = parse_ttl(
+            o.ttl
+                .as_deref()
+                .filter(|t| !t.trim().is_empty())
+                .unwrap_or(DEFAULT_TTL),
+        )?;
         if !ttl.is_positive() {
             return Err(Error::InvalidInput("ttl must be positive".into()));
         }
@@ -438,7 +449,12 @@ impl Core {
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
             .collect();
-        for ip in o.ip_addresses.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        for ip in o
+            .ip_addresses
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+        {
             let ip = IpAddr::from_str(ip)
                 .map_err(|_| Error::InvalidInput(format!("invalid ip address {ip:?}")))?;
             if !req.ip_addresses.contains(&ip) {
@@ -447,8 +463,14 @@ impl Core {
         }
         let (rec, issued) = self.mint(&ca, req, caller, domain, c.id)?;
         self.store.create_cert(&rec).await?;
-        self.emit("cert", "issue", c.id, Some(domain), json!({"serial": rec.serial}))
-            .await;
+        self.emit(
+            "cert",
+            "issue",
+            c.id,
+            Some(domain),
+            json!({"serial": rec.serial}),
+        )
+        .await;
         Ok(view(&rec, Some(issued.key_pem)))
     }
 
@@ -539,7 +561,12 @@ impl Core {
     /// common name, same lifetime as the original) for the same client; the old one is
     /// revoked in the same transaction. A revoked certificate cannot be renewed (401, the
     /// certs service's "cert revoked").
-    pub async fn renew_cert(&self, caller: &Caller, domain: Uuid, serial: &str) -> Result<CertView> {
+    pub async fn renew_cert(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        serial: &str,
+    ) -> Result<CertView> {
         self.require_verified(caller)?;
         let access = self.domain_access(caller, domain, true).await?;
         let old = self
@@ -569,9 +596,7 @@ impl Core {
             domain,
             old.client_id,
         )?;
-        self.store
-            .renew_cert(&old.serial, &rec, self.now())
-            .await?;
+        self.store.renew_cert(&old.serial, &rec, self.now()).await?;
         self.emit(
             "cert",
             "renew",

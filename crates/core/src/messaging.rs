@@ -109,7 +109,8 @@ pub fn parse_subtopic(raw: &str, subscribe: bool) -> Result<String> {
     if s.is_empty() {
         return Ok(String::new());
     }
-    if s.contains(' ') || s.contains("//") || s.contains('*') || s.contains('>') || s.contains('.') {
+    if s.contains(' ') || s.contains("//") || s.contains('*') || s.contains('>') || s.contains('.')
+    {
         return Err(bad());
     }
     let segs: Vec<&str> = s.split('/').collect();
@@ -153,9 +154,19 @@ pub fn subscribe_patterns(domain: Uuid, channel: Uuid, subtopic: &str) -> Vec<St
         "#" => ">".to_string(),
         other => other.to_string(),
     };
-    let full = format!("{base}.{}", segs.iter().map(map).collect::<Vec<_>>().join("."));
+    let full = format!(
+        "{base}.{}",
+        segs.iter().map(map).collect::<Vec<_>>().join(".")
+    );
     if segs.last() == Some(&"#") {
-        let parent = format!("{base}.{}", segs[..segs.len() - 1].iter().map(map).collect::<Vec<_>>().join("."));
+        let parent = format!(
+            "{base}.{}",
+            segs[..segs.len() - 1]
+                .iter()
+                .map(map)
+                .collect::<Vec<_>>()
+                .join(".")
+        );
         vec![parent, full]
     } else {
         vec![full]
@@ -175,7 +186,11 @@ pub enum Revocation {
     /// Disabled, deleted, or its secret changed.
     Client(Uuid),
     /// A connection removed.
-    Connection { client: Uuid, channel: Uuid, kind: ConnectionType },
+    Connection {
+        client: Uuid,
+        channel: Uuid,
+        kind: ConnectionType,
+    },
     /// Disabled or deleted.
     Channel(Uuid),
 }
@@ -222,7 +237,10 @@ impl AuthCache {
     }
     fn write(&self, f: impl FnOnce(&mut Cache)) {
         if let Ok(mut c) = self.inner.write() {
-            if c.clients.len() > MAX_CACHED || c.channels.len() > MAX_CACHED || c.secrets.len() > MAX_CACHED {
+            if c.clients.len() > MAX_CACHED
+                || c.channels.len() > MAX_CACHED
+                || c.secrets.len() > MAX_CACHED
+            {
                 *c = Cache::default();
             }
             f(&mut c);
@@ -235,7 +253,9 @@ impl AuthCache {
 
     /// Applies a change event to the cache and tells open sessions what they lost.
     pub(crate) fn apply(&self, ev: &Event) {
-        let Ok(id) = Uuid::parse_str(&ev.id) else { return };
+        let Ok(id) = Uuid::parse_str(&ev.id) else {
+            return;
+        };
         match (ev.entity.as_str(), ev.operation.as_str()) {
             ("client", "create") => {}
             ("client", op) => {
@@ -270,13 +290,19 @@ impl AuthCache {
                 }
             }
             ("connection", op @ ("connect" | "disconnect")) => {
-                let ch = ev.data.get("channel_id").and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok());
+                let ch = ev
+                    .data
+                    .get("channel_id")
+                    .and_then(Value::as_str)
+                    .and_then(|s| Uuid::parse_str(s).ok());
                 let kind = ev
                     .data
                     .get("type")
                     .and_then(Value::as_str)
                     .and_then(|s| ConnectionType::parse(s).ok());
-                let (Some(ch), Some(kind)) = (ch, kind) else { return };
+                let (Some(ch), Some(kind)) = (ch, kind) else {
+                    return;
+                };
                 self.write(|c| {
                     if let Some(set) = c.connections.get_mut(&id) {
                         let mut s = (**set).clone();
@@ -289,7 +315,11 @@ impl AuthCache {
                     }
                 });
                 if op == "disconnect" {
-                    self.revoke(Revocation::Connection { client: id, channel: ch, kind });
+                    self.revoke(Revocation::Connection {
+                        client: id,
+                        channel: ch,
+                        kind,
+                    });
                 }
             }
             _ => {}
@@ -333,20 +363,33 @@ impl Core {
     }
 
     /// Username = client id, password = client secret.
-    pub async fn authenticate_client(&self, client_id: &str, secret: &str) -> Result<ClientIdentity> {
+    pub async fn authenticate_client(
+        &self,
+        client_id: &str,
+        secret: &str,
+    ) -> Result<ClientIdentity> {
         let id = Uuid::parse_str(client_id).map_err(|_| unauthorized())?;
         let c = self.cached_client(id).await?.ok_or_else(unauthorized)?;
         let ok: bool = c.secret.as_bytes().ct_eq(secret.as_bytes()).into();
         if !ok || !c.enabled {
             return Err(unauthorized());
         }
-        Ok(ClientIdentity { id, domain: c.domain })
+        Ok(ClientIdentity {
+            id,
+            domain: c.domain,
+        })
     }
 
     /// `Authorization: Client <secret>` within the topic's domain.
-    pub async fn authenticate_client_secret(&self, domain: Uuid, secret: &str) -> Result<ClientIdentity> {
+    pub async fn authenticate_client_secret(
+        &self,
+        domain: Uuid,
+        secret: &str,
+    ) -> Result<ClientIdentity> {
         if secret.is_empty() {
-            return Err(Error::Unauthenticated("missing or invalid bearer entity key"));
+            return Err(Error::Unauthenticated(
+                "missing or invalid bearer entity key",
+            ));
         }
         let key = (domain, secret.to_string());
         if let Some(Some(id)) = self.auth_cache.read(|c| c.secrets.get(&key).copied()) {
@@ -374,7 +417,11 @@ impl Core {
             Ok(id) => id,
             Err(_) => {
                 let key = (domain, t.channel.clone());
-                match self.auth_cache.read(|c| c.routes.get(&key).copied()).flatten() {
+                match self
+                    .auth_cache
+                    .read(|c| c.routes.get(&key).copied())
+                    .flatten()
+                {
                     Some(id) => id,
                     None => match self.store.channel_by_route(domain, &t.channel).await {
                         Ok(c) => {
@@ -389,7 +436,10 @@ impl Core {
                 }
             }
         };
-        let cached = self.auth_cache.read(|c| c.channels.get(&ch).cloned()).flatten();
+        let cached = self
+            .auth_cache
+            .read(|c| c.channels.get(&ch).cloned())
+            .flatten();
         let chan = match cached {
             Some(c) => c,
             None => match self.store.channel(domain, ch).await {
@@ -414,7 +464,10 @@ impl Core {
     }
 
     async fn connections_of(&self, client: Uuid) -> Result<Arc<HashSet<(Uuid, ConnectionType)>>> {
-        if let Some(Some(s)) = self.auth_cache.read(|c| c.connections.get(&client).cloned()) {
+        if let Some(Some(s)) = self
+            .auth_cache
+            .read(|c| c.connections.get(&client).cloned())
+        {
             return Ok(s);
         }
         let set: HashSet<_> = self
@@ -432,7 +485,12 @@ impl Core {
     }
 
     /// May this client publish/subscribe on the topic? Returns the channel id.
-    pub async fn authorize(&self, who: &ClientIdentity, t: &Topic, kind: ConnectionType) -> Result<Uuid> {
+    pub async fn authorize(
+        &self,
+        who: &ClientIdentity,
+        t: &Topic,
+        kind: ConnectionType,
+    ) -> Result<Uuid> {
         let c = self.cached_client(who.id).await?.ok_or_else(unauthorized)?;
         if !c.enabled {
             return Err(unauthorized());
@@ -446,7 +504,12 @@ impl Core {
 
     /// Is a previously authorized (client, channel, kind) still allowed? For sessions
     /// after a revocation notice.
-    pub async fn still_allowed(&self, who: &ClientIdentity, channel: Uuid, kind: ConnectionType) -> bool {
+    pub async fn still_allowed(
+        &self,
+        who: &ClientIdentity,
+        channel: Uuid,
+        kind: ConnectionType,
+    ) -> bool {
         let t = Topic {
             domain: who.domain.to_string(),
             channel: channel.to_string(),
@@ -456,7 +519,13 @@ impl Core {
     }
 
     /// Authorizes and publishes one message.
-    pub async fn publish(&self, who: &ClientIdentity, t: &Topic, protocol: &str, payload: Vec<u8>) -> Result<()> {
+    pub async fn publish(
+        &self,
+        who: &ClientIdentity,
+        t: &Topic,
+        protocol: &str,
+        payload: Vec<u8>,
+    ) -> Result<()> {
         let ch = self.authorize(who, t, ConnectionType::Publish).await?;
         let env = Envelope {
             channel: ch.to_string(),
@@ -475,11 +544,20 @@ impl Core {
     }
 
     /// Authorizes a subscription; returns the channel and the bus subscriptions.
-    pub async fn subscribe(&self, who: &ClientIdentity, t: &Topic) -> Result<(Uuid, Vec<Subscription>)> {
+    pub async fn subscribe(
+        &self,
+        who: &ClientIdentity,
+        t: &Topic,
+    ) -> Result<(Uuid, Vec<Subscription>)> {
         let ch = self.authorize(who, t, ConnectionType::Subscribe).await?;
         let mut subs = Vec::new();
         for p in subscribe_patterns(who.domain, ch, &t.subtopic) {
-            subs.push(self.bus.subscribe(&p).await.map_err(|e| Error::Internal(e.to_string()))?);
+            subs.push(
+                self.bus
+                    .subscribe(&p)
+                    .await
+                    .map_err(|e| Error::Internal(e.to_string()))?,
+            );
         }
         Ok((ch, subs))
     }
@@ -492,7 +570,10 @@ mod tests {
     #[test]
     fn topics() {
         let t = parse_topic("m/d1/c/ch1/a/b", false).unwrap();
-        assert_eq!((t.domain.as_str(), t.channel.as_str(), t.subtopic.as_str()), ("d1", "ch1", "a/b"));
+        assert_eq!(
+            (t.domain.as_str(), t.channel.as_str(), t.subtopic.as_str()),
+            ("d1", "ch1", "a/b")
+        );
         assert_eq!(parse_topic("/m/d/c/ch", false).unwrap().subtopic, "");
         assert!(parse_topic("m/d/x/ch", false).is_err());
         assert!(parse_topic("m//c/ch", false).is_err());
@@ -502,8 +583,11 @@ mod tests {
         assert!(parse_topic("m/d/c/ch/a+/b", true).is_err());
         assert!(parse_topic("m/d/c/ch/a*b", true).is_err());
         assert!(parse_topic("m/d/c/ch/a//b", false).is_err());
-        assert_eq!(parse_topic("m/d/c/ch/a%20b", false).is_err(), true);
-        assert_eq!(parse_topic("m/d/c/ch/%2Fx%2F", false).unwrap().subtopic, "x");
+        assert!(parse_topic("m/d/c/ch/a%20b", false).is_err());
+        assert_eq!(
+            parse_topic("m/d/c/ch/%2Fx%2F", false).unwrap().subtopic,
+            "x"
+        );
     }
 
     #[test]
@@ -512,11 +596,20 @@ mod tests {
         let c = Uuid::max();
         assert_eq!(subject(d, c, "a/b"), format!("m.{d}.c.{c}.a.b"));
         assert_eq!(subscribe_patterns(d, c, ""), vec![format!("m.{d}.c.{c}")]);
-        assert_eq!(subscribe_patterns(d, c, "#"), vec![format!("m.{d}.c.{c}"), format!("m.{d}.c.{c}.>")]);
-        assert_eq!(subscribe_patterns(d, c, "a/+"), vec![format!("m.{d}.c.{c}.a.*")]);
+        assert_eq!(
+            subscribe_patterns(d, c, "#"),
+            vec![format!("m.{d}.c.{c}"), format!("m.{d}.c.{c}.>")]
+        );
+        assert_eq!(
+            subscribe_patterns(d, c, "a/+"),
+            vec![format!("m.{d}.c.{c}.a.*")]
+        );
         let p = subscribe_patterns(d, c, "a/#");
         assert!(switchyard_bus::subject_matches(&p[0], &subject(d, c, "a")));
-        assert!(switchyard_bus::subject_matches(&p[1], &subject(d, c, "a/b/c")));
+        assert!(switchyard_bus::subject_matches(
+            &p[1],
+            &subject(d, c, "a/b/c")
+        ));
     }
 
     #[test]

@@ -16,16 +16,82 @@ use crate::{
 
 pub fn routes(a: Api) -> Api {
     let t = "bootstrap";
-    a.route(Method::POST, "/{domainID}/clients/configs", doc(t, "Create a bootstrap config (with or without an existing client)").body("ConfigReq").ok(201, None), create)
-        .route(Method::GET, "/{domainID}/clients/configs", doc(t, "List bootstrap configs").ok(200, Some("ConfigsPage")), list)
-        .route(Method::GET, "/{domainID}/clients/configs/{configID}", doc(t, "View a bootstrap config").ok(200, Some("ConfigRes")), view)
-        .route(Method::PUT, "/{domainID}/clients/configs/{configID}", doc(t, "Update name and content").body("ConfigUpdateReq").ok(200, None), update)
-        .route(Method::DELETE, "/{domainID}/clients/configs/{configID}", doc(t, "Delete a bootstrap config").ok(204, None), delete)
-        .route(Method::PATCH, "/{domainID}/clients/configs/certs/{configID}", doc(t, "Update the config's certificates").body("ConfigCertsReq").ok(200, Some("ConfigCertsReq")), certs)
-        .route(Method::PUT, "/{domainID}/clients/configs/connections/{configID}", doc(t, "Replace the config's channels").body("ConfigChannelsReq").ok(200, None), connections)
-        .route(Method::PUT, "/{domainID}/clients/state/{clientID}", doc(t, "Whitelist (1) or block (0) a bootstrapped client").body("StateReq").ok(200, None), state)
-        .route(Method::GET, "/clients/bootstrap", doc(t, "Fetch without an id (always refused)"), fetch_no_id)
-        .route(Method::GET, "/clients/bootstrap/secure/{externalID}", doc(t, "Encrypted fetch for the Agent: Authorization: Client hex(IV‖AES-CFB(key))"), fetch_secure)
+    a.route(
+        Method::POST,
+        "/{domainID}/clients/configs",
+        doc(
+            t,
+            "Create a bootstrap config (with or without an existing client)",
+        )
+        .body("ConfigReq")
+        .ok(201, None),
+        create,
+    )
+    .route(
+        Method::GET,
+        "/{domainID}/clients/configs",
+        doc(t, "List bootstrap configs").ok(200, Some("ConfigsPage")),
+        list,
+    )
+    .route(
+        Method::GET,
+        "/{domainID}/clients/configs/{configID}",
+        doc(t, "View a bootstrap config").ok(200, Some("ConfigRes")),
+        view,
+    )
+    .route(
+        Method::PUT,
+        "/{domainID}/clients/configs/{configID}",
+        doc(t, "Update name and content")
+            .body("ConfigUpdateReq")
+            .ok(200, None),
+        update,
+    )
+    .route(
+        Method::DELETE,
+        "/{domainID}/clients/configs/{configID}",
+        doc(t, "Delete a bootstrap config").ok(204, None),
+        delete,
+    )
+    .route(
+        Method::PATCH,
+        "/{domainID}/clients/configs/certs/{configID}",
+        doc(t, "Update the config's certificates")
+            .body("ConfigCertsReq")
+            .ok(200, Some("ConfigCertsReq")),
+        certs,
+    )
+    .route(
+        Method::PUT,
+        "/{domainID}/clients/configs/connections/{configID}",
+        doc(t, "Replace the config's channels")
+            .body("ConfigChannelsReq")
+            .ok(200, None),
+        connections,
+    )
+    .route(
+        Method::PUT,
+        "/{domainID}/clients/state/{clientID}",
+        doc(t, "Whitelist (1) or block (0) a bootstrapped client")
+            .body("StateReq")
+            .ok(200, None),
+        state,
+    )
+    .route(
+        Method::GET,
+        "/clients/bootstrap",
+        doc(t, "Fetch without an id (always refused)"),
+        fetch_no_id,
+    )
+    .route(
+        Method::GET,
+        "/clients/bootstrap/secure/{externalID}",
+        doc(
+            t,
+            "Encrypted fetch for the Agent: Authorization: Client hex(IV‖AES-CFB(key))",
+        ),
+        fetch_secure,
+    )
 }
 
 #[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
@@ -110,7 +176,11 @@ fn id(p: &str) -> Result<uuid::Uuid, ApiError> {
     Ok(validate::parse_id(p)?)
 }
 
-fn config_res(c: &switchyard_domain::BootstrapConfig, secret: String, channels: &[switchyard_domain::Channel]) -> ConfigRes {
+fn config_res(
+    c: &switchyard_domain::BootstrapConfig,
+    secret: String,
+    channels: &[switchyard_domain::Channel],
+) -> ConfigRes {
     ConfigRes {
         client_id: c.client_id.to_string(),
         client_secret: secret,
@@ -128,7 +198,12 @@ fn config_res(c: &switchyard_domain::BootstrapConfig, secret: String, channels: 
     }
 }
 
-async fn create(State(s): State<AppState>, Auth(c): Auth, Path(d): Path<String>, AppJson(r): AppJson<ConfigReq>) -> ApiResult<Response> {
+async fn create(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(d): Path<String>,
+    AppJson(r): AppJson<ConfigReq>,
+) -> ApiResult<Response> {
     let cfg = s
         .core
         .create_config(
@@ -150,33 +225,62 @@ async fn create(State(s): State<AppState>, Auth(c): Auth, Path(d): Path<String>,
     Ok(created_empty(format!("/clients/configs/{}", cfg.client_id)))
 }
 
-async fn list(State(s): State<AppState>, Auth(c): Auth, Path(d): Path<String>, Q(q): Q) -> ApiResult<Response> {
+async fn list(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(d): Path<String>,
+    Q(q): Q,
+) -> ApiResult<Response> {
     let p = s.core.list_configs(&c, id(&d)?, &q).await?;
     Ok(Json(ConfigsPage {
         total: p.total,
         offset: p.offset,
         limit: p.limit,
-        configs: p.items.iter().map(|c| config_res(c, String::new(), &[])).collect(),
+        configs: p
+            .items
+            .iter()
+            .map(|c| config_res(c, String::new(), &[]))
+            .collect(),
     })
     .into_response())
 }
 
-async fn view(State(s): State<AppState>, Auth(c): Auth, Path((d, i)): Path<(String, String)>) -> ApiResult<Response> {
+async fn view(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((d, i)): Path<(String, String)>,
+) -> ApiResult<Response> {
     let v = s.core.view_config(&c, id(&d)?, id(&i)?).await?;
     Ok(Json(config_res(&v.config, v.client_secret, &v.channels)).into_response())
 }
 
-async fn update(State(s): State<AppState>, Auth(c): Auth, Path((d, i)): Path<(String, String)>, AppJson(r): AppJson<ConfigUpdateReq>) -> ApiResult<Response> {
-    s.core.update_config(&c, id(&d)?, id(&i)?, r.name, r.content).await?;
+async fn update(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((d, i)): Path<(String, String)>,
+    AppJson(r): AppJson<ConfigUpdateReq>,
+) -> ApiResult<Response> {
+    s.core
+        .update_config(&c, id(&d)?, id(&i)?, r.name, r.content)
+        .await?;
     Ok(empty(StatusCode::OK))
 }
 
-async fn delete(State(s): State<AppState>, Auth(c): Auth, Path((d, i)): Path<(String, String)>) -> ApiResult<Response> {
+async fn delete(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((d, i)): Path<(String, String)>,
+) -> ApiResult<Response> {
     s.core.delete_config(&c, id(&d)?, id(&i)?).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-async fn certs(State(s): State<AppState>, Auth(c): Auth, Path((d, i)): Path<(String, String)>, AppJson(r): AppJson<ConfigCertsReq>) -> ApiResult<Response> {
+async fn certs(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((d, i)): Path<(String, String)>,
+    AppJson(r): AppJson<ConfigCertsReq>,
+) -> ApiResult<Response> {
     let cfg = s
         .core
         .update_config_certs(&c, id(&d)?, id(&i)?, r.client_cert, r.client_key, r.ca_cert)
@@ -190,12 +294,24 @@ async fn certs(State(s): State<AppState>, Auth(c): Auth, Path((d, i)): Path<(Str
     .into_response())
 }
 
-async fn connections(State(s): State<AppState>, Auth(c): Auth, Path((d, i)): Path<(String, String)>, AppJson(r): AppJson<ConfigChannelsReq>) -> ApiResult<Response> {
-    s.core.update_config_connections(&c, id(&d)?, id(&i)?, &r.channels).await?;
+async fn connections(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((d, i)): Path<(String, String)>,
+    AppJson(r): AppJson<ConfigChannelsReq>,
+) -> ApiResult<Response> {
+    s.core
+        .update_config_connections(&c, id(&d)?, id(&i)?, &r.channels)
+        .await?;
     Ok(empty(StatusCode::OK))
 }
 
-async fn state(State(s): State<AppState>, Auth(c): Auth, Path((d, i)): Path<(String, String)>, AppJson(r): AppJson<StateReq>) -> ApiResult<Response> {
+async fn state(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((d, i)): Path<(String, String)>,
+    AppJson(r): AppJson<StateReq>,
+) -> ApiResult<Response> {
     let st = r
         .state
         .ok_or_else(|| switchyard_core::Error::InvalidInput("invalid bootstrap state".into()))?;
@@ -205,18 +321,32 @@ async fn state(State(s): State<AppState>, Auth(c): Auth, Path((d, i)): Path<(Str
 
 async fn fetch_no_id(parts: Parts) -> ApiResult<Response> {
     match client_key(&parts) {
-        None => Err(switchyard_core::Error::Unauthenticated("missing or invalid bearer entity key").into()),
+        None => Err(switchyard_core::Error::Unauthenticated(
+            "missing or invalid bearer entity key",
+        )
+        .into()),
         Some(_) => Err(switchyard_core::Error::InvalidInput("missing entity id".into()).into()),
     }
 }
 
-async fn fetch_secure(State(s): State<AppState>, Path(ext): Path<String>, parts: Parts) -> ApiResult<Response> {
+async fn fetch_secure(
+    State(s): State<AppState>,
+    Path(ext): Path<String>,
+    parts: Parts,
+) -> ApiResult<Response> {
     s.rate_check(&parts, "bootstrap")?;
-    let (view, key) = s.core.bootstrap_fetch_secure(&ext, client_key(&parts)).await?;
-    let json = serde_json::to_vec(&bootstrap_json(view)).map_err(|e| switchyard_core::Error::Internal(e.to_string()))?;
+    let (view, key) = s
+        .core
+        .bootstrap_fetch_secure(&ext, client_key(&parts))
+        .await?;
+    let json = serde_json::to_vec(&bootstrap_json(view))
+        .map_err(|e| switchyard_core::Error::Internal(e.to_string()))?;
     let body = switchyard_core::bootstrap::encrypt(&key, &json)?;
     Ok((
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        )],
         body,
     )
         .into_response())

@@ -3,17 +3,18 @@
 //! generated from the same route table the router is built from, so the two cannot
 //! drift apart.
 
+mod bootstrap;
+mod certs;
 mod channels;
 mod clients;
 pub mod convert;
 mod domains;
 pub mod error;
 pub mod extract;
-mod bootstrap;
 mod health;
-pub mod ratelimit;
 mod messages;
 mod provision;
+pub mod ratelimit;
 mod users;
 
 use std::{sync::Arc, time::Duration};
@@ -83,7 +84,10 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(core: Arc<Core>, cfg: HttpConfig, metrics: Option<PrometheusHandle>) -> AppState {
-        let limiter = Arc::new(ratelimit::RateLimiter::new(cfg.device_rate_per_sec, cfg.device_rate_burst));
+        let limiter = Arc::new(ratelimit::RateLimiter::new(
+            cfg.device_rate_per_sec,
+            cfg.device_rate_burst,
+        ));
         AppState {
             core,
             cfg: Arc::new(cfg),
@@ -93,15 +97,22 @@ impl AppState {
     }
 
     /// 429 with `Retry-After` when the request's source is over its budget.
-    pub fn rate_check(&self, parts: &axum::http::request::Parts, bucket: &'static str) -> Result<(), ApiError> {
+    pub fn rate_check(
+        &self,
+        parts: &axum::http::request::Parts,
+        bucket: &'static str,
+    ) -> Result<(), ApiError> {
         let ip = parts
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|c| c.0.ip())
             .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
-        self.limiter
-            .check(ip, bucket)
-            .map_err(|secs| switchyard_core::Error::RateLimited { retry_after_secs: secs }.into())
+        self.limiter.check(ip, bucket).map_err(|secs| {
+            switchyard_core::Error::RateLimited {
+                retry_after_secs: secs,
+            }
+            .into()
+        })
     }
 }
 
@@ -211,6 +222,7 @@ pub fn api() -> Api {
     let a = users::routes(a);
     let a = domains::routes(a);
     let a = clients::routes(a);
+    let a = certs::routes(a);
     let a = provision::routes(a);
     let a = bootstrap::routes(a);
     let a = messages::routes(a);
@@ -267,6 +279,16 @@ fn http_method(m: &Method) -> HttpMethod {
     switchyard_api_types::ChannelUpdateReq,
     switchyard_api_types::ConnectionReq,
     switchyard_api_types::HealthRes,
+    certs::SubjectOptions,
+    certs::IssueCertReq,
+    certs::IssueCertLegacyReq,
+    certs::CertRes,
+    certs::CertsPage,
+    certs::SerialsPage,
+    certs::RenewCertRes,
+    certs::RevokeCertsRes,
+    certs::CrlRes,
+    certs::CaRes,
     provision::MappingReq,
     provision::MappingRes,
     bootstrap::ConfigReq,
@@ -297,7 +319,11 @@ pub fn openapi(docs: &[RouteDoc]) -> OpenApi {
                 d.path.replace(['/', '{', '}', '-'], "_")
             )));
         for seg in d.path.split('/') {
-            if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')).map(|n| n.trim_start_matches('*')) {
+            if let Some(name) = seg
+                .strip_prefix('{')
+                .and_then(|s| s.strip_suffix('}'))
+                .map(|n| n.trim_start_matches('*'))
+            {
                 op = op.parameter(
                     ParameterBuilder::new()
                         .name(name)
@@ -331,7 +357,11 @@ pub fn openapi(docs: &[RouteDoc]) -> OpenApi {
         op = op
             .response(d.status.to_string(), ok)
             .response("default", err);
-        paths.add_path_operation(openapi_path(d.path), vec![http_method(&d.method)], op.build());
+        paths.add_path_operation(
+            openapi_path(d.path),
+            vec![http_method(&d.method)],
+            op.build(),
+        );
     }
     let mut doc = OpenApiBuilder::new()
         .info(

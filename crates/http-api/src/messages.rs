@@ -26,12 +26,42 @@ use crate::{Api, AppState, doc, empty, error::ApiResult};
 
 pub fn routes(a: Api) -> Api {
     let t = "messages";
-    a.route(Method::POST, "/m/{domain}/c/{channel}", doc(t, "Publish a message (202)").ok(202, None), publish)
-        .route(Method::POST, "/m/{domain}/c/{channel}/{*subtopic}", doc(t, "Publish a message to a subtopic (202)").ok(202, None), publish_sub)
-        .route(Method::GET, "/m/{domain}/c/{channel}", doc(t, "WebSocket: subscribe to and publish into a channel"), ws)
-        .route(Method::GET, "/m/{domain}/c/{channel}/{*subtopic}", doc(t, "WebSocket on a subtopic"), ws_sub)
-        .route(Method::POST, "/channels/{channel}/messages", doc(t, "Publish (document-era path, no domain)").ok(202, None), publish_legacy)
-        .route(Method::POST, "/channels/{channel}/messages/{*subtopic}", doc(t, "Publish to a subtopic (document-era path)").ok(202, None), publish_legacy_sub)
+    a.route(
+        Method::POST,
+        "/m/{domain}/c/{channel}",
+        doc(t, "Publish a message (202)").ok(202, None),
+        publish,
+    )
+    .route(
+        Method::POST,
+        "/m/{domain}/c/{channel}/{*subtopic}",
+        doc(t, "Publish a message to a subtopic (202)").ok(202, None),
+        publish_sub,
+    )
+    .route(
+        Method::GET,
+        "/m/{domain}/c/{channel}",
+        doc(t, "WebSocket: subscribe to and publish into a channel"),
+        ws,
+    )
+    .route(
+        Method::GET,
+        "/m/{domain}/c/{channel}/{*subtopic}",
+        doc(t, "WebSocket on a subtopic"),
+        ws_sub,
+    )
+    .route(
+        Method::POST,
+        "/channels/{channel}/messages",
+        doc(t, "Publish (document-era path, no domain)").ok(202, None),
+        publish_legacy,
+    )
+    .route(
+        Method::POST,
+        "/channels/{channel}/messages/{*subtopic}",
+        doc(t, "Publish to a subtopic (document-era path)").ok(202, None),
+        publish_legacy_sub,
+    )
 }
 
 const CONTENT_TYPES: &[&str] = &[
@@ -54,11 +84,16 @@ fn credentials(h: &HeaderMap, query: Option<&str>) -> Option<Cred> {
         .map(str::to_string)
         .or_else(|| query.map(str::to_string))?;
     let v = v.trim();
-    if let Some(s) = v.strip_prefix("Client ").or_else(|| v.strip_prefix("Bearer ")) {
+    if let Some(s) = v
+        .strip_prefix("Client ")
+        .or_else(|| v.strip_prefix("Bearer "))
+    {
         return Some(Cred::Secret(s.trim().to_string()));
     }
     if let Some(b) = v.strip_prefix("Basic ") {
-        let raw = base64::engine::general_purpose::STANDARD.decode(b.trim()).ok()?;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(b.trim())
+            .ok()?;
         let raw = String::from_utf8(raw).ok()?;
         let (u, p) = raw.split_once(':')?;
         return Some(Cred::Basic(u.to_string(), p.to_string()));
@@ -67,9 +102,15 @@ fn credentials(h: &HeaderMap, query: Option<&str>) -> Option<Cred> {
     (!v.is_empty()).then(|| Cred::Secret(v.to_string()))
 }
 
-async fn identify(s: &AppState, domain: Option<Uuid>, cred: Option<Cred>) -> Result<ClientIdentity, Error> {
+async fn identify(
+    s: &AppState,
+    domain: Option<Uuid>,
+    cred: Option<Cred>,
+) -> Result<ClientIdentity, Error> {
     match cred {
-        None => Err(Error::Unauthenticated("missing or invalid bearer entity key")),
+        None => Err(Error::Unauthenticated(
+            "missing or invalid bearer entity key",
+        )),
         Some(Cred::Basic(u, p)) => match s.core.authenticate_client(&u, &p).await {
             Ok(who) => Ok(who),
             // HTTP may also name the domain as the username.
@@ -80,7 +121,9 @@ async fn identify(s: &AppState, domain: Option<Uuid>, cred: Option<Cred>) -> Res
         },
         Some(Cred::Secret(sec)) => match domain {
             Some(d) => s.core.authenticate_client_secret(d, &sec).await,
-            None => Err(Error::Unauthenticated("failed to perform authentication over the entity")),
+            None => Err(Error::Unauthenticated(
+                "failed to perform authentication over the entity",
+            )),
         },
     }
 }
@@ -95,7 +138,14 @@ fn content_type_ok(h: &HeaderMap) -> bool {
     }
 }
 
-async fn do_publish(s: &AppState, domain: String, channel: String, sub: String, h: &HeaderMap, body: Bytes) -> ApiResult<Response> {
+async fn do_publish(
+    s: &AppState,
+    domain: String,
+    channel: String,
+    sub: String,
+    h: &HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
     if !content_type_ok(h) {
         return Err(crate::ApiError::UnsupportedMediaType);
     }
@@ -110,29 +160,58 @@ async fn do_publish(s: &AppState, domain: String, channel: String, sub: String, 
     Ok(empty(StatusCode::ACCEPTED))
 }
 
-async fn publish(State(s): State<AppState>, Path((d, c)): Path<(String, String)>, h: HeaderMap, body: Bytes) -> ApiResult<Response> {
+async fn publish(
+    State(s): State<AppState>,
+    Path((d, c)): Path<(String, String)>,
+    h: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
     do_publish(&s, d, c, String::new(), &h, body).await
 }
 
-async fn publish_sub(State(s): State<AppState>, Path((d, c, sub)): Path<(String, String, String)>, h: HeaderMap, body: Bytes) -> ApiResult<Response> {
+async fn publish_sub(
+    State(s): State<AppState>,
+    Path((d, c, sub)): Path<(String, String, String)>,
+    h: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
     do_publish(&s, d, c, sub, &h, body).await
 }
 
-async fn legacy(s: &AppState, c: String, sub: String, h: &HeaderMap, body: Bytes) -> ApiResult<Response> {
-    let ch = Uuid::parse_str(&c).map_err(|_| Error::InvalidInput("invalid id format provided".into()))?;
+async fn legacy(
+    s: &AppState,
+    c: String,
+    sub: String,
+    h: &HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let ch = Uuid::parse_str(&c)
+        .map_err(|_| Error::InvalidInput("invalid id format provided".into()))?;
     let domain = match s.core.store().channel_any_domain(ch).await {
         Ok(c) => c.domain_id.to_string(),
         // Unknown channel: answer as an authorization failure, revealing nothing.
-        Err(_) => return Err(Error::Forbidden("failed to perform authorization over the entity").into()),
+        Err(_) => {
+            return Err(Error::Forbidden("failed to perform authorization over the entity").into());
+        }
     };
     do_publish(s, domain, c, sub, h, body).await
 }
 
-async fn publish_legacy(State(s): State<AppState>, Path(c): Path<String>, h: HeaderMap, body: Bytes) -> ApiResult<Response> {
+async fn publish_legacy(
+    State(s): State<AppState>,
+    Path(c): Path<String>,
+    h: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
     legacy(&s, c, String::new(), &h, body).await
 }
 
-async fn publish_legacy_sub(State(s): State<AppState>, Path((c, sub)): Path<(String, String)>, h: HeaderMap, body: Bytes) -> ApiResult<Response> {
+async fn publish_legacy_sub(
+    State(s): State<AppState>,
+    Path((c, sub)): Path<(String, String)>,
+    h: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
     legacy(&s, c, sub, &h, body).await
 }
 
@@ -161,8 +240,21 @@ async fn ws_sub(
     ws_open(s, d, c, sub, q, h, up).await
 }
 
-async fn ws_open(s: AppState, d: String, c: String, sub: String, q: WsQuery, h: HeaderMap, up: WebSocketUpgrade) -> ApiResult<Response> {
-    let who = identify(&s, Uuid::parse_str(&d).ok(), credentials(&h, q.authorization.as_deref())).await?;
+async fn ws_open(
+    s: AppState,
+    d: String,
+    c: String,
+    sub: String,
+    q: WsQuery,
+    h: HeaderMap,
+    up: WebSocketUpgrade,
+) -> ApiResult<Response> {
+    let who = identify(
+        &s,
+        Uuid::parse_str(&d).ok(),
+        credentials(&h, q.authorization.as_deref()),
+    )
+    .await?;
     let topic = Topic {
         domain: d,
         channel: c,
@@ -170,10 +262,19 @@ async fn ws_open(s: AppState, d: String, c: String, sub: String, q: WsQuery, h: 
     };
     // Authorize before upgrading so a refused client gets a proper HTTP status.
     let (channel, subs) = s.core.subscribe(&who, &topic).await?;
-    Ok(up.on_upgrade(move |socket| ws_session(s, who, topic, channel, subs, socket)).into_response())
+    Ok(up
+        .on_upgrade(move |socket| ws_session(s, who, topic, channel, subs, socket))
+        .into_response())
 }
 
-async fn ws_session(s: AppState, who: ClientIdentity, topic: Topic, channel: Uuid, subs: Vec<switchyard_bus::Subscription>, socket: WebSocket) {
+async fn ws_session(
+    s: AppState,
+    who: ClientIdentity,
+    topic: Topic,
+    channel: Uuid,
+    subs: Vec<switchyard_bus::Subscription>,
+    socket: WebSocket,
+) {
     let (mut tx, mut rx) = socket.split();
     let (fwd_tx, mut fwd_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(1024);
     let mut tasks = Vec::new();
@@ -193,7 +294,11 @@ async fn ws_session(s: AppState, who: ClientIdentity, topic: Topic, channel: Uui
     drop(fwd_tx);
     let mut revocations = s.core.revocations();
     let publish_topic = Topic {
-        subtopic: if topic.subtopic.contains(['+', '#']) { String::new() } else { topic.subtopic.clone() },
+        subtopic: if topic.subtopic.contains(['+', '#']) {
+            String::new()
+        } else {
+            topic.subtopic.clone()
+        },
         ..topic.clone()
     };
     loop {

@@ -179,7 +179,11 @@ pub(crate) fn bootstrap_json(v: switchyard_core::provision::BootstrapView) -> se
     serde_json::to_value(res).unwrap_or(serde_json::Value::Null)
 }
 
-async fn fetch(State(s): State<AppState>, Path(ext): Path<String>, parts: Parts) -> ApiResult<Response> {
+async fn fetch(
+    State(s): State<AppState>,
+    Path(ext): Path<String>,
+    parts: Parts,
+) -> ApiResult<Response> {
     s.rate_check(&parts, "bootstrap")?;
     let v = s.core.bootstrap_fetch(&ext, client_key(&parts)).await?;
     Ok(Json(bootstrap_json(v)).into_response())

@@ -3,20 +3,18 @@
 //! sources it is cleared (every source starts again with a full bucket), so a flood
 //! of unknown sources cannot grow memory.
 
-use std::{
-    collections::HashMap,
-    net::IpAddr,
-    sync::Mutex,
-    time::Instant,
-};
+use std::{collections::HashMap, net::IpAddr, sync::Mutex, time::Instant};
 
 pub const MAX_SOURCES: usize = 10_000;
+
+/// (source, bucket) → (tokens, last refill).
+type Buckets = HashMap<(IpAddr, &'static str), (f64, Instant)>;
 
 pub struct RateLimiter {
     /// Tokens added per second; 0 disables the limit.
     per_sec: f64,
     burst: f64,
-    buckets: Mutex<HashMap<(IpAddr, &'static str), (f64, Instant)>>,
+    buckets: Mutex<Buckets>,
 }
 
 impl RateLimiter {

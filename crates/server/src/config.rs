@@ -16,10 +16,15 @@ pub struct Cli {
     /// TOML file whose keys (setting names as printed by `print-config`) fill unset settings.
     #[arg(long = "config", env = "SWITCHYARD_CONFIG_FILE", global = true)]
     pub config_file: Option<PathBuf>,
+    /// Client options (`--url`, `--token`, `--domain`, ...), used by the client commands.
+    #[command(flatten)]
+    pub client: switchyard_cli::GlobalOpts,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
 
+// Parsed once per process; boxing the client commands would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run every service in this process.
@@ -28,6 +33,9 @@ pub enum Command {
     Migrate(Box<Settings>),
     /// Print a commented template of every setting with its env name and default.
     PrintConfig,
+    /// Client commands: drive a Switchyard (or Magistrala) server over its HTTP API.
+    #[command(flatten)]
+    Client(switchyard_cli::Command),
 }
 
 #[derive(Clone, Args)]
@@ -148,7 +156,12 @@ pub struct Settings {
     pub provision_auto_whitelist: bool,
     /// Key for the encrypted bootstrap fetch (16, 24 or 32 bytes); empty: generated into
     /// DATA_DIR/keys/bootstrap.key.
-    #[arg(long, env = "MG_BOOTSTRAP_ENCRYPT_KEY", default_value = "", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "MG_BOOTSTRAP_ENCRYPT_KEY",
+        default_value = "",
+        hide_env_values = true
+    )]
     pub bootstrap_encrypt_key: String,
     /// Requests per second per source IP on bootstrap fetch and /mapping (burst twice that);
     /// 0 turns the limit off. Over it: 429 with Retry-After.

@@ -107,7 +107,10 @@ fn bootstrap_key(s: &Settings) -> Result<Vec<u8>, String> {
         if matches!(k.len(), 16 | 24 | 32) {
             Ok(k)
         } else {
-            Err(format!("MG_BOOTSTRAP_ENCRYPT_KEY must be 16, 24 or 32 bytes, got {}", k.len()))
+            Err(format!(
+                "MG_BOOTSTRAP_ENCRYPT_KEY must be 16, 24 or 32 bytes, got {}",
+                k.len()
+            ))
         }
     };
     if !s.bootstrap_encrypt_key.is_empty() {
@@ -201,6 +204,12 @@ pub async fn start(
     let core = Core::new(store, tokenizer(&s)?, clock, bus, cfg)
         .await
         .map_err(|e| e.to_string())?;
+    let certs_cfg =
+        switchyard_core::certs::CertsConfig::from_env(&s.data_dir, |k| std::env::var(k).ok());
+    core.set_certs(Arc::new(switchyard_core::certs::CertAuthority::open(
+        &certs_cfg,
+        core.now(),
+    )?));
 
     let (password, generated) = admin_password(&s)?;
     let (_, created) = core

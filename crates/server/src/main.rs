@@ -34,6 +34,9 @@ async fn main() {
             }
         }
         Some(Command::Serve(s)) => serve(*s).await,
+        Some(Command::Client(c)) => {
+            std::process::exit(switchyard_cli::run_command(&cli.client, c).await)
+        }
         None => {
             eprintln!("usage: switchyard <serve|migrate|print-config> [--help]");
             std::process::exit(2);

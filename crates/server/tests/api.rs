@@ -1538,13 +1538,22 @@ async fn concurrent_mappings_one_gateway_per_external_id() {
 }
 
 async fn bootstrap_configs(b: Backend) {
-    let app = App::spawn_with(b, |s| s.bootstrap_encrypt_key = "v7aT0HGxJxt2gULzr3RHwf4WIf6DusPp".into()).await;
+    let app = App::spawn_with(b, |s| {
+        s.bootstrap_encrypt_key = "v7aT0HGxJxt2gULzr3RHwf4WIf6DusPp".into()
+    })
+    .await;
     let (_, t) = app.user("bsop").await;
     let (_, other) = app.user("bsother").await;
     app.domain(&other, "bsother").await;
     let d = app.domain(&t, "bs").await;
-    let ch1 = app.channel(&t, &d, "c1").await["id"].as_str().unwrap().to_string();
-    let ch2 = app.channel(&t, &d, "c2").await["id"].as_str().unwrap().to_string();
+    let ch1 = app.channel(&t, &d, "c1").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ch2 = app.channel(&t, &d, "c2").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let base = format!("/{d}/clients/configs");
     // Without a client: one is created with the config.
     let r = app
@@ -1553,20 +1562,48 @@ async fn bootstrap_configs(b: Backend) {
     assert_eq!(r.status, 201, "{}", r.text);
     let loc = r.headers["location"].to_str().unwrap().to_string();
     let cid = loc.strip_prefix("/clients/configs/").unwrap().to_string();
-    assert!(app.get(&format!("/{d}/clients/{cid}"), &t).await.body["name"].as_str().unwrap().starts_with("Bootstrapped Client"));
+    assert!(
+        app.get(&format!("/{d}/clients/{cid}"), &t).await.body["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("Bootstrapped Client")
+    );
     // With an existing client.
-    let existing = app.client(&t, &d, "dev").await["id"].as_str().unwrap().to_string();
+    let existing = app.client(&t, &d, "dev").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let r = app
         .post(&base, &t, json!({"client_id": existing, "external_id": "ext-2", "external_key": "key-2", "channels": [ch1, ch2]}))
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     // Errors.
     let cases = [
-        (json!({"external_key": "k", "channels": [ch1]}), 400, "missing entity id"),
-        (json!({"external_id": "x", "channels": [ch1]}), 401, "missing or invalid bearer entity key"),
-        (json!({"external_id": "x", "external_key": "k", "channels": []}), 400, "empty list provided"),
-        (json!({"external_id": "x", "external_key": "k", "channels": [uuid::Uuid::new_v4()]}), 400, "malformed entity specification"),
-        (json!({"external_id": "ext-1", "external_key": "k", "channels": [ch1]}), 422, "failed to add bootstrap configuration"),
+        (
+            json!({"external_key": "k", "channels": [ch1]}),
+            400,
+            "missing entity id",
+        ),
+        (
+            json!({"external_id": "x", "channels": [ch1]}),
+            401,
+            "missing or invalid bearer entity key",
+        ),
+        (
+            json!({"external_id": "x", "external_key": "k", "channels": []}),
+            400,
+            "empty list provided",
+        ),
+        (
+            json!({"external_id": "x", "external_key": "k", "channels": [uuid::Uuid::new_v4()]}),
+            400,
+            "malformed entity specification",
+        ),
+        (
+            json!({"external_id": "ext-1", "external_key": "k", "channels": [ch1]}),
+            422,
+            "failed to add bootstrap configuration",
+        ),
     ];
     for (body, st, msg) in cases {
         let r = app.post(&base, &t, body).await;
@@ -1582,33 +1619,123 @@ async fn bootstrap_configs(b: Backend) {
     assert!(!v.body["client_secret"].as_str().unwrap().is_empty());
     let l = app.get(&format!("{base}?external_id=ext-2"), &t).await;
     assert_eq!(l.body["total"], 1);
-    assert_eq!(app.get(&format!("{base}?name=GW"), &t).await.body["total"], 1);
+    assert_eq!(
+        app.get(&format!("{base}?name=GW"), &t).await.body["total"],
+        1
+    );
     assert_eq!(app.get(&base, &t).await.body["total"], 2);
     // Update, certs, channels.
-    let r = app.req(Method::PUT, &format!("{base}/{cid}"), Some(&t), Some(json!({"name": "gw1b", "content": "new"}))).await;
+    let r = app
+        .req(
+            Method::PUT,
+            &format!("{base}/{cid}"),
+            Some(&t),
+            Some(json!({"name": "gw1b", "content": "new"})),
+        )
+        .await;
     assert_eq!(r.status, 200);
-    let r = app.req(Method::PATCH, &format!("{base}/certs/{cid}"), Some(&t), Some(json!({"client_cert": "CERT", "client_key": "KEY", "ca_cert": "CA"}))).await;
-    assert_eq!((r.status.as_u16(), r.body["client_cert"].as_str()), (200, Some("CERT")));
+    let r = app
+        .req(
+            Method::PATCH,
+            &format!("{base}/certs/{cid}"),
+            Some(&t),
+            Some(json!({"client_cert": "CERT", "client_key": "KEY", "ca_cert": "CA"})),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["client_cert"].as_str()),
+        (200, Some("CERT"))
+    );
     // Whitelist: connects to every config channel, publish and subscribe.
-    let r = app.req(Method::PUT, &format!("/{d}/clients/state/{cid}"), Some(&t), Some(json!({"state": 1}))).await;
+    let r = app
+        .req(
+            Method::PUT,
+            &format!("/{d}/clients/state/{cid}"),
+            Some(&t),
+            Some(json!({"state": 1})),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(app.get(&format!("/{d}/channels?client={cid}&connection_type=subscribe"), &t).await.body["total"], 1);
+    assert_eq!(
+        app.get(
+            &format!("/{d}/channels?client={cid}&connection_type=subscribe"),
+            &t
+        )
+        .await
+        .body["total"],
+        1
+    );
     // Active config: changing its channels moves the connections.
-    let r = app.req(Method::PUT, &format!("{base}/connections/{cid}"), Some(&t), Some(json!({"channels": [ch2]}))).await;
+    let r = app
+        .req(
+            Method::PUT,
+            &format!("{base}/connections/{cid}"),
+            Some(&t),
+            Some(json!({"channels": [ch2]})),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let r = app.get(&format!("/{d}/channels?client={cid}&connection_type=publish"), &t).await;
-    assert_eq!((r.body["total"].as_u64(), r.body["channels"][0]["id"].as_str()), (Some(1), Some(ch2.as_str())));
-    let r = app.req(Method::PUT, &format!("/{d}/clients/state/{cid}"), Some(&t), Some(json!({"state": 7}))).await;
-    assert_eq!((r.status.as_u16(), r.msg()), (400, "invalid bootstrap state"));
-    let r = app.req(Method::PUT, &format!("/{d}/clients/state/{cid}"), Some(&t), Some(json!({"state": 0}))).await;
+    let r = app
+        .get(
+            &format!("/{d}/channels?client={cid}&connection_type=publish"),
+            &t,
+        )
+        .await;
+    assert_eq!(
+        (
+            r.body["total"].as_u64(),
+            r.body["channels"][0]["id"].as_str()
+        ),
+        (Some(1), Some(ch2.as_str()))
+    );
+    let r = app
+        .req(
+            Method::PUT,
+            &format!("/{d}/clients/state/{cid}"),
+            Some(&t),
+            Some(json!({"state": 7})),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.msg()),
+        (400, "invalid bootstrap state")
+    );
+    let r = app
+        .req(
+            Method::PUT,
+            &format!("/{d}/clients/state/{cid}"),
+            Some(&t),
+            Some(json!({"state": 0})),
+        )
+        .await;
     assert_eq!(r.status, 200);
-    assert_eq!(app.get(&format!("/{d}/channels?client={cid}"), &t).await.body["total"], 0);
+    assert_eq!(
+        app.get(&format!("/{d}/channels?client={cid}"), &t)
+            .await
+            .body["total"],
+        0
+    );
     // The device fetch sees the new name, content and certs; a renamed channel shows its new name.
-    app.req(Method::PATCH, &format!("/{d}/channels/{ch2}"), Some(&t), Some(json!({"name": "renamed"}))).await;
-    let f = app.http.get(format!("{}/clients/bootstrap/ext-1", app.url)).header("Authorization", "Client key-1").send().await.unwrap();
+    app.req(
+        Method::PATCH,
+        &format!("/{d}/channels/{ch2}"),
+        Some(&t),
+        Some(json!({"name": "renamed"})),
+    )
+    .await;
+    let f = app
+        .http
+        .get(format!("{}/clients/bootstrap/ext-1", app.url))
+        .header("Authorization", "Client key-1")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(f.status(), 200);
     let f: serde_json::Value = f.json().await.unwrap();
-    assert_eq!((f["content"].as_str(), f["client_cert"].as_str()), (Some("new"), Some("CERT")));
+    assert_eq!(
+        (f["content"].as_str(), f["client_cert"].as_str()),
+        (Some("new"), Some("CERT"))
+    );
     assert_eq!(f["channels"][0]["name"], "renamed");
     // The Agent's encrypted fetch, with a client written independently of the server.
     let key = b"v7aT0HGxJxt2gULzr3RHwf4WIf6DusPp";
@@ -1628,17 +1755,44 @@ async fn bootstrap_configs(b: Backend) {
     let r = app
         .http
         .get(format!("{}/clients/bootstrap/secure/ext-1", app.url))
-        .header("Authorization", format!("Client {}", agent_encrypt(key, b"wrong")))
+        .header(
+            "Authorization",
+            format!("Client {}", agent_encrypt(key, b"wrong")),
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
-    let r = app.http.get(format!("{}/clients/bootstrap/secure/ext-1", app.url)).header("Authorization", "Client zz").send().await.unwrap();
+    let r = app
+        .http
+        .get(format!("{}/clients/bootstrap/secure/ext-1", app.url))
+        .header("Authorization", "Client zz")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
     // Deleting the client takes the config with it.
-    assert_eq!(app.req(Method::DELETE, &format!("/{d}/clients/{existing}"), Some(&t), None).await.status, 204);
-    assert_eq!(app.get(&format!("{base}?external_id=ext-2"), &t).await.body["total"], 0);
-    assert_eq!(app.req(Method::DELETE, &format!("{base}/{cid}"), Some(&t), None).await.status, 204);
+    assert_eq!(
+        app.req(
+            Method::DELETE,
+            &format!("/{d}/clients/{existing}"),
+            Some(&t),
+            None
+        )
+        .await
+        .status,
+        204
+    );
+    assert_eq!(
+        app.get(&format!("{base}?external_id=ext-2"), &t).await.body["total"],
+        0
+    );
+    assert_eq!(
+        app.req(Method::DELETE, &format!("{base}/{cid}"), Some(&t), None)
+            .await
+            .status,
+        204
+    );
     assert_eq!(app.get(&format!("{base}/{cid}"), &t).await.status, 404);
     app.stop().await;
 }
@@ -1669,9 +1823,18 @@ async fn device_endpoints_are_rate_limited() {
     let mut statuses = Vec::new();
     let mut retry = None;
     for _ in 0..4 {
-        let r = app.http.get(format!("{}/clients/bootstrap/nope", app.url)).header("Authorization", "Client k").send().await.unwrap();
+        let r = app
+            .http
+            .get(format!("{}/clients/bootstrap/nope", app.url))
+            .header("Authorization", "Client k")
+            .send()
+            .await
+            .unwrap();
         if r.status() == 429 {
-            retry = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+            retry = r
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_string());
         }
         statuses.push(r.status().as_u16());
     }
@@ -1689,7 +1852,10 @@ async fn mapping_fault_injection(b: Backend) {
     let d = app.domain(&t, "faulty").await;
     let tables = ["clients", "channels", "connections", "bootstrap_configs"];
     let db_url = if app.db_url.is_empty() {
-        format!("sqlite://{}", app.dir.path().join("switchyard.db").display())
+        format!(
+            "sqlite://{}",
+            app.dir.path().join("switchyard.db").display()
+        )
     } else {
         app.db_url.clone()
     };
@@ -1697,11 +1863,21 @@ async fn mapping_fault_injection(b: Backend) {
         let mut out = Vec::new();
         for tb in tables {
             let n: i64 = if url.starts_with("sqlite") {
-                let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.unwrap();
-                sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {tb}"))).fetch_one(&mut c).await.unwrap()
+                let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+                    .await
+                    .unwrap();
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {tb}")))
+                    .fetch_one(&mut c)
+                    .await
+                    .unwrap()
             } else {
-                let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.unwrap();
-                sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {tb}"))).fetch_one(&mut c).await.unwrap()
+                let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+                    .await
+                    .unwrap();
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {tb}")))
+                    .fetch_one(&mut c)
+                    .await
+                    .unwrap()
             };
             out.push(n);
         }
@@ -1711,13 +1887,17 @@ async fn mapping_fault_injection(b: Backend) {
         let before = counts(db_url.clone()).await;
         // Make this step's insert fail.
         if db_url.starts_with("sqlite") {
-            let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db_url).await.unwrap();
+            let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db_url)
+                .await
+                .unwrap();
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE TRIGGER fail_{tb} BEFORE INSERT ON {tb} BEGIN SELECT RAISE(ABORT, 'injected'); END")))
                 .execute(&mut c)
                 .await
                 .unwrap();
         } else {
-            let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&db_url).await.unwrap();
+            let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&db_url)
+                .await
+                .unwrap();
             sqlx::query("CREATE OR REPLACE FUNCTION sy_fail() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected'; END $$ LANGUAGE plpgsql")
                 .execute(&mut c)
                 .await
@@ -1728,21 +1908,45 @@ async fn mapping_fault_injection(b: Backend) {
                 .unwrap();
         }
         let r = app
-            .post(&format!("/{d}/mapping"), &t, json!({"name": "gw", "external_id": format!("fault-{i}"), "external_key": "k"}))
+            .post(
+                &format!("/{d}/mapping"),
+                &t,
+                json!({"name": "gw", "external_id": format!("fault-{i}"), "external_key": "k"}),
+            )
             .await;
         assert_eq!(r.status, 500, "step {tb}: {}", r.text);
         assert_eq!(r.msg(), "internal server error", "no internals leak");
-        assert_eq!(counts(db_url.clone()).await, before, "step {tb} left rows behind");
+        assert_eq!(
+            counts(db_url.clone()).await,
+            before,
+            "step {tb} left rows behind"
+        );
         // Remove the fault: the same call now succeeds.
         if db_url.starts_with("sqlite") {
-            let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db_url).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP TRIGGER fail_{tb}"))).execute(&mut c).await.unwrap();
+            let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db_url)
+                .await
+                .unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP TRIGGER fail_{tb}")))
+                .execute(&mut c)
+                .await
+                .unwrap();
         } else {
-            let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&db_url).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP TRIGGER fail_{tb} ON {tb}"))).execute(&mut c).await.unwrap();
+            let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&db_url)
+                .await
+                .unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP TRIGGER fail_{tb} ON {tb}"
+            )))
+            .execute(&mut c)
+            .await
+            .unwrap();
         }
         let r = app
-            .post(&format!("/{d}/mapping"), &t, json!({"name": "gw", "external_id": format!("fault-{i}"), "external_key": "k"}))
+            .post(
+                &format!("/{d}/mapping"),
+                &t,
+                json!({"name": "gw", "external_id": format!("fault-{i}"), "external_key": "k"}),
+            )
             .await;
         assert_eq!(r.status, 201, "after removing the {tb} fault: {}", r.text);
     }

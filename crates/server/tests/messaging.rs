@@ -25,28 +25,53 @@ struct Fleet {
 async fn fleet(app: &App, name: &str) -> Fleet {
     let (_, token) = app.user(name).await;
     let domain = app.domain(&token, name).await;
-    let mk = |v: serde_json::Value| (v["id"].as_str().unwrap().to_string(), v["credentials"]["secret"].as_str().unwrap().to_string());
+    let mk = |v: serde_json::Value| {
+        (
+            v["id"].as_str().unwrap().to_string(),
+            v["credentials"]["secret"].as_str().unwrap().to_string(),
+        )
+    };
     let publisher = mk(app.client(&token, &domain, "pub").await);
     let subscriber = mk(app.client(&token, &domain, "sub").await);
     let stranger = mk(app.client(&token, &domain, "stranger").await);
-    let channel = app.channel(&token, &domain, "room").await["id"].as_str().unwrap().to_string();
+    let channel = app.channel(&token, &domain, "room").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let r = app
-        .post(&format!("/{domain}/channels/connect"), &token, json!({"channel_ids": [channel], "client_ids": [publisher.0], "types": ["publish"]}))
+        .post(
+            &format!("/{domain}/channels/connect"),
+            &token,
+            json!({"channel_ids": [channel], "client_ids": [publisher.0], "types": ["publish"]}),
+        )
         .await;
     assert_eq!(r.status, 201);
     let r = app
-        .post(&format!("/{domain}/channels/connect"), &token, json!({"channel_ids": [channel], "client_ids": [subscriber.0], "types": ["subscribe"]}))
+        .post(
+            &format!("/{domain}/channels/connect"),
+            &token,
+            json!({"channel_ids": [channel], "client_ids": [subscriber.0], "types": ["subscribe"]}),
+        )
         .await;
     assert_eq!(r.status, 201);
-    Fleet { token, domain, channel, publisher, subscriber, stranger }
+    Fleet {
+        token,
+        domain,
+        channel,
+        publisher,
+        subscriber,
+        stranger,
+    }
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn ws_connect(base: &str, path: &str, secret: &str) -> Result<Ws, u16> {
     let url = format!("{}{}", base.replace("http://", "ws://"), path);
     let mut req = url.into_client_request().unwrap();
-    req.headers_mut().insert("Authorization", format!("Client {secret}").parse().unwrap());
+    req.headers_mut()
+        .insert("Authorization", format!("Client {secret}").parse().unwrap());
     match tokio_tungstenite::connect_async(req).await {
         Ok((ws, _)) => Ok(ws),
         Err(tokio_tungstenite::tungstenite::Error::Http(r)) => Err(r.status().as_u16()),
@@ -55,7 +80,11 @@ async fn ws_connect(base: &str, path: &str, secret: &str) -> Result<Ws, u16> {
 }
 
 async fn http_publish(app: &App, path: &str, auth: Option<String>, ct: &str, body: &str) -> u16 {
-    let mut r = app.http.post(format!("{}{}", app.url, path)).header("Content-Type", ct).body(body.to_string());
+    let mut r = app
+        .http
+        .post(format!("{}{}", app.url, path))
+        .header("Content-Type", ct)
+        .body(body.to_string());
     if let Some(a) = auth {
         r = r.header("Authorization", a);
     }
@@ -66,7 +95,9 @@ async fn next_text(ws: &mut Ws) -> Option<String> {
     loop {
         match tokio::time::timeout(Duration::from_secs(3), ws.next()).await {
             Ok(Some(Ok(Message::Text(t)))) => return Some(t.to_string()),
-            Ok(Some(Ok(Message::Binary(b)))) => return Some(String::from_utf8_lossy(&b).into_owned()),
+            Ok(Some(Ok(Message::Binary(b)))) => {
+                return Some(String::from_utf8_lossy(&b).into_owned());
+            }
             Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
             _ => return None,
         }
@@ -91,33 +122,136 @@ async fn http_and_ws(b: Backend) {
     let topic = format!("/m/{}/c/{}", f.domain, f.channel);
     let mut ws = ws_connect(&app.url, &topic, &f.subscriber.1).await.unwrap();
     // Subscribed; the stranger (no connection) and a wrong secret are refused.
-    assert_eq!(ws_connect(&app.url, &topic, &f.stranger.1).await.err(), Some(403));
+    assert_eq!(
+        ws_connect(&app.url, &topic, &f.stranger.1).await.err(),
+        Some(403)
+    );
     assert_eq!(ws_connect(&app.url, &topic, "wrong").await.err(), Some(401));
     tokio::time::sleep(Duration::from_millis(100)).await;
     // HTTP publish reaches the WebSocket subscriber.
-    let st = http_publish(&app, &topic, Some(format!("Client {}", f.publisher.1)), "application/json", r#"{"t":1}"#).await;
+    let st = http_publish(
+        &app,
+        &topic,
+        Some(format!("Client {}", f.publisher.1)),
+        "application/json",
+        r#"{"t":1}"#,
+    )
+    .await;
     assert_eq!(st, 202);
     assert_eq!(next_text(&mut ws).await.as_deref(), Some(r#"{"t":1}"#));
     // Basic client_id:secret, a subtopic the subscriber did not ask for (not delivered),
     // and the document-era path.
     use base64::Engine;
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", f.publisher.0, f.publisher.1));
-    assert_eq!(http_publish(&app, &topic, Some(format!("Basic {basic}")), "application/senml+json", "b").await, 202);
+    let basic = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", f.publisher.0, f.publisher.1));
+    assert_eq!(
+        http_publish(
+            &app,
+            &topic,
+            Some(format!("Basic {basic}")),
+            "application/senml+json",
+            "b"
+        )
+        .await,
+        202
+    );
     assert_eq!(next_text(&mut ws).await.as_deref(), Some("b"));
-    assert_eq!(http_publish(&app, &format!("{topic}/temp/room1"), Some(format!("Client {}", f.publisher.1)), "text/plain", "sub").await, 202);
+    assert_eq!(
+        http_publish(
+            &app,
+            &format!("{topic}/temp/room1"),
+            Some(format!("Client {}", f.publisher.1)),
+            "text/plain",
+            "sub"
+        )
+        .await,
+        202
+    );
     let legacy = format!("/channels/{}/messages", f.channel);
-    assert_eq!(http_publish(&app, &legacy, Some(format!("Client {}", f.publisher.1)), "application/json", "legacy").await, 202);
-    assert_eq!(next_text(&mut ws).await.as_deref(), Some("legacy"), "subtopic message is not on the bare channel");
+    assert_eq!(
+        http_publish(
+            &app,
+            &legacy,
+            Some(format!("Client {}", f.publisher.1)),
+            "application/json",
+            "legacy"
+        )
+        .await,
+        202
+    );
+    assert_eq!(
+        next_text(&mut ws).await.as_deref(),
+        Some("legacy"),
+        "subtopic message is not on the bare channel"
+    );
     // Refusals.
-    assert_eq!(http_publish(&app, &topic, None, "application/json", "x").await, 401);
-    assert_eq!(http_publish(&app, &topic, Some("Client nope".into()), "application/json", "x").await, 401);
-    assert_eq!(http_publish(&app, &topic, Some(format!("Client {}", f.stranger.1)), "application/json", "x").await, 403);
-    assert_eq!(http_publish(&app, &topic, Some(format!("Client {}", f.subscriber.1)), "application/json", "x").await, 403, "subscribe-only");
-    assert_eq!(http_publish(&app, &topic, Some(format!("Client {}", f.publisher.1)), "text/html", "x").await, 415);
-    assert_eq!(http_publish(&app, &format!("{topic}/a+b"), Some(format!("Client {}", f.publisher.1)), "text/plain", "x").await, 400);
+    assert_eq!(
+        http_publish(&app, &topic, None, "application/json", "x").await,
+        401
+    );
+    assert_eq!(
+        http_publish(
+            &app,
+            &topic,
+            Some("Client nope".into()),
+            "application/json",
+            "x"
+        )
+        .await,
+        401
+    );
+    assert_eq!(
+        http_publish(
+            &app,
+            &topic,
+            Some(format!("Client {}", f.stranger.1)),
+            "application/json",
+            "x"
+        )
+        .await,
+        403
+    );
+    assert_eq!(
+        http_publish(
+            &app,
+            &topic,
+            Some(format!("Client {}", f.subscriber.1)),
+            "application/json",
+            "x"
+        )
+        .await,
+        403,
+        "subscribe-only"
+    );
+    assert_eq!(
+        http_publish(
+            &app,
+            &topic,
+            Some(format!("Client {}", f.publisher.1)),
+            "text/html",
+            "x"
+        )
+        .await,
+        415
+    );
+    assert_eq!(
+        http_publish(
+            &app,
+            &format!("{topic}/a+b"),
+            Some(format!("Client {}", f.publisher.1)),
+            "text/plain",
+            "x"
+        )
+        .await,
+        400
+    );
     // A WebSocket publisher (the subscriber has no publish right, so its message is dropped).
     let mut pws = ws_connect(&app.url, &topic, &f.publisher.1).await;
-    assert_eq!(pws.as_ref().err(), Some(&403), "publish-only client cannot open a subscribing socket");
+    assert_eq!(
+        pws.as_ref().err(),
+        Some(&403),
+        "publish-only client cannot open a subscribing socket"
+    );
     pws = Err(0);
     drop(pws);
     ws.send(Message::Text("from-sub".into())).await.unwrap();
@@ -126,12 +260,32 @@ async fn http_and_ws(b: Backend) {
         .post(&format!("/{}/channels/disconnect", f.domain), &f.token, json!({"channel_ids": [f.channel], "client_ids": [f.subscriber.0], "types": ["subscribe"]}))
         .await;
     assert_eq!(r.status, 204);
-    assert!(closed_within(&mut ws, Duration::from_secs(1)).await, "socket not closed after disconnect");
+    assert!(
+        closed_within(&mut ws, Duration::from_secs(1)).await,
+        "socket not closed after disconnect"
+    );
     // Disabling the publisher stops its publishes.
-    let r = app.req(Method::POST, &format!("/{}/clients/{}/disable", f.domain, f.publisher.0), Some(&f.token), None).await;
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/{}/clients/{}/disable", f.domain, f.publisher.0),
+            Some(&f.token),
+            None,
+        )
+        .await;
     assert_eq!(r.status, 200);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(http_publish(&app, &topic, Some(format!("Client {}", f.publisher.1)), "application/json", "x").await, 401);
+    assert_eq!(
+        http_publish(
+            &app,
+            &topic,
+            Some(format!("Client {}", f.publisher.1)),
+            "application/json",
+            "x"
+        )
+        .await,
+        401
+    );
     app.stop().await;
 }
 both!(http_and_ws);
@@ -143,11 +297,35 @@ async fn disable_closes_socket(b: Backend) {
     let mut ws = ws_connect(&app.url, &topic, &f.subscriber.1).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let path = format!("/m/{}/c/{}/a/b", f.domain, f.channel);
-    assert_eq!(http_publish(&app, &path, Some(format!("Client {}", f.publisher.1)), "text/plain", "deep").await, 202);
-    assert_eq!(next_text(&mut ws).await.as_deref(), Some("deep"), "# matches subtopics");
-    let r = app.req(Method::POST, &format!("/{}/clients/{}/disable", f.domain, f.subscriber.0), Some(&f.token), None).await;
+    assert_eq!(
+        http_publish(
+            &app,
+            &path,
+            Some(format!("Client {}", f.publisher.1)),
+            "text/plain",
+            "deep"
+        )
+        .await,
+        202
+    );
+    assert_eq!(
+        next_text(&mut ws).await.as_deref(),
+        Some("deep"),
+        "# matches subtopics"
+    );
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/{}/clients/{}/disable", f.domain, f.subscriber.0),
+            Some(&f.token),
+            None,
+        )
+        .await;
     assert_eq!(r.status, 200);
-    assert!(closed_within(&mut ws, Duration::from_secs(1)).await, "socket not closed after disable");
+    assert!(
+        closed_within(&mut ws, Duration::from_secs(1)).await,
+        "socket not closed after disable"
+    );
     app.stop().await;
 }
 both!(disable_closes_socket);
@@ -160,7 +338,8 @@ async fn two_nodes_share_postgres_and_nats() {
         eprintln!("skipped: SWITCHYARD_SKIP_POSTGRES=1");
         return;
     }
-    let nats = std::env::var("SWITCHYARD_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    let nats = std::env::var("SWITCHYARD_TEST_NATS_URL")
+        .unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
     if std::env::var("SWITCHYARD_SKIP_NATS").is_ok_and(|v| v == "1") {
         eprintln!("skipped: SWITCHYARD_SKIP_NATS=1");
         return;
@@ -171,26 +350,45 @@ async fn two_nodes_share_postgres_and_nats() {
     let dir = tempfile::tempdir().unwrap();
     // Node B: same database, same NATS, same token keys (so tokens work on both).
     std::fs::create_dir_all(dir.path().join("keys")).unwrap();
-    std::fs::copy(a.dir.path().join("keys/active.key"), dir.path().join("keys/active.key")).unwrap();
+    std::fs::copy(
+        a.dir.path().join("keys/active.key"),
+        dir.path().join("keys/active.key"),
+    )
+    .unwrap();
     let mut s = switchyard::settings_for(dir.path(), &db);
     s.bus_url = nats.clone();
     s.admin_password = common::ADMIN_PASSWORD.into();
     let b = switchyard::start(s, std::sync::Arc::new(switchyard_auth::SystemClock), None)
         .await
-        .unwrap_or_else(|e| panic!("node B (NATS at {nats}; set SWITCHYARD_SKIP_NATS=1 to skip): {e}"));
+        .unwrap_or_else(|e| {
+            panic!("node B (NATS at {nats}; set SWITCHYARD_SKIP_NATS=1 to skip): {e}")
+        });
     let b_url = b.url();
     let f = fleet(&a, "twonodes").await;
     let topic = format!("/m/{}/c/{}", f.domain, f.channel);
     let mut ws = ws_connect(&b_url, &topic, &f.subscriber.1).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(http_publish(&a, &topic, Some(format!("Client {}", f.publisher.1)), "text/plain", "cross").await, 202);
+    assert_eq!(
+        http_publish(
+            &a,
+            &topic,
+            Some(format!("Client {}", f.publisher.1)),
+            "text/plain",
+            "cross"
+        )
+        .await,
+        202
+    );
     assert_eq!(next_text(&mut ws).await.as_deref(), Some("cross"));
     // A disconnect through node A cuts the session on node B.
     let r = a
         .post(&format!("/{}/channels/disconnect", f.domain), &f.token, json!({"channel_ids": [f.channel], "client_ids": [f.subscriber.0], "types": ["subscribe"]}))
         .await;
     assert_eq!(r.status, 204);
-    assert!(closed_within(&mut ws, Duration::from_secs(1)).await, "node B did not honour node A's disconnect");
+    assert!(
+        closed_within(&mut ws, Duration::from_secs(1)).await,
+        "node B did not honour node A's disconnect"
+    );
     b.shutdown().await;
     a.stop().await;
 }

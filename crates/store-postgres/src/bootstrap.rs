@@ -43,19 +43,22 @@ impl BootstrapRepo for PostgresStore {
     async fn create_config(&self, c: &BootstrapConfig, new_client: Option<&Client>) -> Result<()> {
         let mut tx = self.write_tx().await?;
         if let Some(cl) = new_client {
-            insert_clients(&mut tx, std::slice::from_ref(cl)).await.map_err(map_err)?;
+            insert_clients(&mut tx, std::slice::from_ref(cl))
+                .await
+                .map_err(map_err)?;
         }
         insert_config(&mut tx, c).await.map_err(map_err)?;
         tx.commit().await.map_err(map_err)
     }
 
     async fn config(&self, domain: Uuid, client_id: Uuid) -> Result<BootstrapConfig> {
-        let r = sqlx::query("SELECT * FROM bootstrap_configs WHERE domain_id = $1 AND client_id = $2")
-            .bind(domain)
-            .bind(client_id)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let r =
+            sqlx::query("SELECT * FROM bootstrap_configs WHERE domain_id = $1 AND client_id = $2")
+                .bind(domain)
+                .bind(client_id)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(map_err)?;
         row_config(&r)
     }
 
@@ -82,7 +85,11 @@ impl BootstrapRepo for PostgresStore {
         };
         let mut count = QueryBuilder::<Postgres>::new("SELECT COUNT(*) FROM bootstrap_configs b");
         filters(&mut count);
-        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await.map_err(map_err)?;
+        let total: i64 = count
+            .build_query_scalar()
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
         let mut qb = QueryBuilder::<Postgres>::new("SELECT b.* FROM bootstrap_configs b");
         filters(&mut qb);
         qb.push(" ORDER BY b.client_id LIMIT ");
@@ -104,7 +111,12 @@ impl BootstrapRepo for PostgresStore {
         tx.commit().await.map_err(map_err)
     }
 
-    async fn update_config_with_connections(&self, c: &BootstrapConfig, connect: &[Connection], disconnect: &[Connection]) -> Result<()> {
+    async fn update_config_with_connections(
+        &self,
+        c: &BootstrapConfig,
+        connect: &[Connection],
+        disconnect: &[Connection],
+    ) -> Result<()> {
         let mut tx = self.write_tx().await?;
         save_config(&mut tx, c).await?;
         for k in connect {
@@ -118,29 +130,35 @@ impl BootstrapRepo for PostgresStore {
                 .map_err(map_err)?;
         }
         for k in disconnect {
-            sqlx::query("DELETE FROM connections WHERE channel_id = $1 AND client_id = $2 AND type = $3")
-                .bind(k.channel_id)
-                .bind(k.client_id)
-                .bind(k.kind.code())
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
+            sqlx::query(
+                "DELETE FROM connections WHERE channel_id = $1 AND client_id = $2 AND type = $3",
+            )
+            .bind(k.channel_id)
+            .bind(k.client_id)
+            .bind(k.kind.code())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         }
         tx.commit().await.map_err(map_err)
     }
 
     async fn delete_config(&self, domain: Uuid, client_id: Uuid) -> Result<()> {
-        let res = sqlx::query("DELETE FROM bootstrap_configs WHERE domain_id = $1 AND client_id = $2")
-            .bind(domain)
-            .bind(client_id)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let res =
+            sqlx::query("DELETE FROM bootstrap_configs WHERE domain_id = $1 AND client_id = $2")
+                .bind(domain)
+                .bind(client_id)
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?;
         crate::one(res)
     }
 }
 
-async fn insert_config(conn: &mut sqlx::PgConnection, c: &BootstrapConfig) -> std::result::Result<(), sqlx::Error> {
+async fn insert_config(
+    conn: &mut sqlx::PgConnection,
+    c: &BootstrapConfig,
+) -> std::result::Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO bootstrap_configs (client_id, domain_id, name, external_id, external_key_digest, \
          content, client_cert, client_key, ca_cert, state, channels, created_at) \

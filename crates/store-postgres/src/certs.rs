@@ -29,7 +29,9 @@ fn push_filters(qb: &mut QueryBuilder<Postgres>, domain: Uuid, q: &CertQuery) {
         qb.push_bind(c);
     }
     if let Some(u) = q.owner {
-        qb.push(" AND EXISTS (SELECT 1 FROM clients c WHERE c.id = t.client_id AND c.created_by = ");
+        qb.push(
+            " AND EXISTS (SELECT 1 FROM clients c WHERE c.id = t.client_id AND c.created_by = ",
+        );
         qb.push_bind(u);
         qb.push(")");
     }
@@ -129,12 +131,7 @@ impl CertRepo for PostgresStore {
         one(res)
     }
 
-    async fn revoke_client_certs(
-        &self,
-        domain: Uuid,
-        client: Uuid,
-        at: Timestamp,
-    ) -> Result<u64> {
+    async fn revoke_client_certs(&self, domain: Uuid, client: Uuid, at: Timestamp) -> Result<u64> {
         let res = sqlx::query(
             "UPDATE certs SET revoked_at = $1 \
              WHERE domain_id = $2 AND client_id = $3 AND revoked_at IS NULL",

@@ -140,12 +140,14 @@ impl ClientRepo for PostgresStore {
     }
 
     async fn client_by_secret(&self, domain: Uuid, secret: &str) -> Result<Client> {
-        let r = sqlx::query("SELECT * FROM clients WHERE domain_id = $1 AND secret = $2 AND status = 0")
-            .bind(domain)
-            .bind(secret)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let r = sqlx::query(
+            "SELECT * FROM clients WHERE domain_id = $1 AND secret = $2 AND status = 0",
+        )
+        .bind(domain)
+        .bind(secret)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
         row_client(&r)
     }
 

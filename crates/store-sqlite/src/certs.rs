@@ -29,7 +29,9 @@ fn push_filters(qb: &mut QueryBuilder<Sqlite>, domain: Uuid, q: &CertQuery) {
         qb.push_bind(c.to_string());
     }
     if let Some(u) = q.owner {
-        qb.push(" AND EXISTS (SELECT 1 FROM clients c WHERE c.id = t.client_id AND c.created_by = ");
+        qb.push(
+            " AND EXISTS (SELECT 1 FROM clients c WHERE c.id = t.client_id AND c.created_by = ",
+        );
         qb.push_bind(u.to_string());
         qb.push(")");
     }
@@ -130,12 +132,7 @@ impl CertRepo for SqliteStore {
         one(res)
     }
 
-    async fn revoke_client_certs(
-        &self,
-        domain: Uuid,
-        client: Uuid,
-        at: Timestamp,
-    ) -> Result<u64> {
+    async fn revoke_client_certs(&self, domain: Uuid, client: Uuid, at: Timestamp) -> Result<u64> {
         let res = sqlx::query(
             "UPDATE certs SET revoked_at = $1 \
              WHERE domain_id = $2 AND client_id = $3 AND revoked_at IS NULL",

@@ -154,12 +154,14 @@ impl ClientRepo for SqliteStore {
     }
 
     async fn client_by_secret(&self, domain: Uuid, secret: &str) -> Result<Client> {
-        let r = sqlx::query("SELECT * FROM clients WHERE domain_id = $1 AND secret = $2 AND status = 0")
-            .bind(domain.to_string())
-            .bind(secret)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let r = sqlx::query(
+            "SELECT * FROM clients WHERE domain_id = $1 AND secret = $2 AND status = 0",
+        )
+        .bind(domain.to_string())
+        .bind(secret)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
         row_client(&r)
     }
 

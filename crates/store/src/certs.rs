@@ -64,8 +64,7 @@ pub trait CertRepo: Send + Sync {
     /// revocation time. `NotFound` when the domain has no such serial.
     async fn revoke_cert(&self, domain: Uuid, serial: &str, at: Timestamp) -> Result<()>;
     /// Revokes every unrevoked certificate of a client; returns how many.
-    async fn revoke_client_certs(&self, domain: Uuid, client: Uuid, at: Timestamp)
-    -> Result<u64>;
+    async fn revoke_client_certs(&self, domain: Uuid, client: Uuid, at: Timestamp) -> Result<u64>;
     /// Inserts `new` and revokes `old` (which must be unrevoked, else `NotFound`) in one
     /// transaction.
     async fn renew_cert(&self, old: &str, new: &CertRecord, at: Timestamp) -> Result<()>;

@@ -1,0 +1,1215 @@
+//! Black-box tests: the real server in-process on port 0 (fresh SQLite store), driven
+//! by the built `switchyard-cli` binary as a user would run it.
+
+#![allow(clippy::unwrap_used)]
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+const ADMIN_PASSWORD: &str = "admin-pass-1234";
+
+/// The server, running on its own runtime until dropped.
+struct Server {
+    rt: tokio::runtime::Runtime,
+    running: Option<switchyard::Running>,
+    url: String,
+    /// Holds the SQLite store, the profile files and test inputs.
+    dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Server {
+        Server::start_with(|_| {})
+    }
+
+    fn start_with(tweak: impl FnOnce(&mut switchyard::Settings)) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = switchyard::settings_for(&dir.path().join("data"), "");
+        s.admin_password = ADMIN_PASSWORD.into();
+        tweak(&mut s);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let running = rt
+            .block_on(switchyard::start(
+                s,
+                Arc::new(switchyard_auth::SystemClock),
+                None,
+            ))
+            .unwrap();
+        let url = running.url();
+        Server {
+            rt,
+            running: Some(running),
+            url,
+            dir,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The CLI with a clean environment: this server's URL and a profile file of
+    /// its own (`profile` names it, so tests can keep several users apart).
+    fn cli(&self, profile: &str) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_switchyard-cli"));
+        for k in [
+            "SWITCHYARD_URL",
+            "MG_URL",
+            "SWITCHYARD_TOKEN",
+            "MG_TOKEN",
+            "SWITCHYARD_DOMAIN",
+            "MG_DOMAIN_ID",
+            "SWITCHYARD_CACERT",
+            "XDG_CONFIG_HOME",
+            "MG_AGENT_BOOTSTRAP_KEY",
+        ] {
+            c.env_remove(k);
+        }
+        c.env("SWITCHYARD_URL", &self.url)
+            .env(
+                "SWITCHYARD_CLI_CONFIG",
+                self.path(&format!("{profile}.toml")),
+            )
+            .timeout(Duration::from_secs(120));
+        c
+    }
+
+    /// Runs the CLI expecting success; returns stdout.
+    fn ok(&self, profile: &str, args: &[&str]) -> String {
+        let out = self.cli(profile).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs the CLI with `-o json` expecting success; returns the parsed output.
+    fn json(&self, profile: &str, args: &[&str]) -> Value {
+        let mut a = args.to_vec();
+        a.extend(["-o", "json"]);
+        let out = self.ok(profile, &a);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
+    }
+
+    /// Registers a user and logs in as them (profile named after the user).
+    fn user(&self, username: &str) -> String {
+        let email = format!("{username}@example.com");
+        let v = self.json(
+            username,
+            &[
+                "users", "create", "First", "Last", &email, username, "12345678",
+            ],
+        );
+        self.ok(username, &["login", username, "12345678"]);
+        v["id"].as_str().unwrap().to_string()
+    }
+
+    fn admin_token(&self) -> String {
+        let v = self.json("admin", &["users", "token", "admin", ADMIN_PASSWORD]);
+        v["access_token"].as_str().unwrap().to_string()
+    }
+
+    fn domain(&self, profile: &str, route: &str) -> String {
+        let v = self.json(profile, &["domains", "create", route, "--route", route]);
+        v["id"].as_str().unwrap().to_string()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(r) = self.running.take() {
+            self.rt.block_on(r.shutdown());
+        }
+    }
+}
+
+fn profile_of(path: &Path) -> toml::Table {
+    toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn ids(v: &Value, key: &str) -> Vec<String> {
+    v[key]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| x["id"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn users_login_profile_and_token_errors() {
+    let s = Server::start();
+    let id = s.user("janedoe");
+
+    // The profile: url, both tokens, mode 0600.
+    let path = s.path("janedoe.toml");
+    let p = profile_of(&path);
+    assert_eq!(p["url"].as_str(), Some(s.url.as_str()));
+    assert!(!p["access_token"].as_str().unwrap().is_empty());
+    assert!(!p["refresh_token"].as_str().unwrap().is_empty());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    // users token prints a pair; users profile uses the saved token.
+    let pair = s.json(
+        "janedoe",
+        &["users", "token", "janedoe@example.com", "12345678"],
+    );
+    assert!(pair["refresh_token"].is_string());
+    let me = s.json("janedoe", &["users", "profile"]);
+    assert_eq!(me["id"], id.as_str());
+    assert_eq!(me["credentials"]["username"], "janedoe");
+    let table = s.ok("janedoe", &["users", "profile"]);
+    assert!(
+        table.contains("janedoe") && table.contains("FIELD"),
+        "{table}"
+    );
+    let yaml = s.ok("janedoe", &["users", "get", &id, "-o", "yaml"]);
+    assert!(yaml.contains("username: janedoe"), "{yaml}");
+
+    // Update: names, metadata and tags.
+    let u = s.json(
+        "janedoe",
+        &[
+            "users",
+            "update",
+            &id,
+            "--first-name",
+            "Janet",
+            "--metadata",
+            r#"{"team":"edge"}"#,
+            "--tags",
+            "ops,dev",
+        ],
+    );
+    assert_eq!(u["first_name"], "Janet");
+    assert_eq!(u["metadata"]["team"], "edge");
+    assert_eq!(u["tags"], serde_json::json!(["ops", "dev"]));
+
+    // Listing users is the super-admin's; a user gets the server's 403 message.
+    s.cli("janedoe")
+        .args(["users", "list"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::starts_with("error: "))
+        .stderr(predicate::str::contains("(HTTP 403)"));
+    let admin = s.admin_token();
+    let list = s.json(
+        "nobody",
+        &[
+            "--token",
+            &admin,
+            "users",
+            "list",
+            "--username",
+            "jane",
+            "--order",
+            "username",
+            "--dir",
+            "asc",
+        ],
+    );
+    assert_eq!(list["total"], 1);
+    assert_eq!(list["users"][0]["id"], id.as_str());
+    let all = s.json("nobody", &["--token", &admin, "users", "list", "--all"]);
+    assert_eq!(all["total"], 2);
+
+    // Disable/enable by the admin; the status shows.
+    let d = s.json("nobody", &["--token", &admin, "users", "disable", &id]);
+    assert_eq!(d["status"], "disabled");
+    let e = s.json("nobody", &["--token", &admin, "users", "enable", &id]);
+    assert_eq!(e["status"], "enabled");
+
+    // A bad explicit token: exit 1 with the server's message (no refresh attempted).
+    s.cli("janedoe")
+        .args(["--token", "not-a-token", "users", "profile"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "failed to perform authentication over the entity",
+        ))
+        .stdout(predicate::str::is_empty());
+    // Wrong password and unknown user: the server's messages.
+    s.cli("x")
+        .args(["users", "token", "janedoe", "wrong-password"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("invalid credentials"));
+    s.cli("x")
+        .args(["login", "nosuchuser", "12345678"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("entity not found"));
+    assert!(!s.path("x.toml").exists());
+    // Not logged in at all: a usage error.
+    s.cli("x")
+        .args(["users", "profile"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not logged in"));
+
+    // The password from stdin.
+    s.cli("stdin")
+        .args(["login", "janedoe", "-"])
+        .write_stdin("12345678\n")
+        .assert()
+        .success();
+    assert!(s.path("stdin.toml").exists());
+
+    // logout removes the profile.
+    s.ok("stdin", &["logout"]);
+    assert!(!s.path("stdin.toml").exists());
+}
+
+#[test]
+fn expired_profile_token_is_refreshed_once_and_saved() {
+    let s = Server::start();
+    let id = s.user("refresher");
+    let path = s.path("refresher.toml");
+    let before = profile_of(&path);
+    // Make the saved access token unusable; the refresh token stays valid.
+    let mut broken = before.clone();
+    broken.insert("access_token".into(), "expired-token".into());
+    std::fs::write(&path, toml::to_string(&broken).unwrap()).unwrap();
+
+    let me = s.json("refresher", &["users", "profile"]);
+    assert_eq!(me["id"], id.as_str());
+    let after = profile_of(&path);
+    let access = after["access_token"].as_str().unwrap();
+    assert_ne!(access, "expired-token");
+    assert!(!access.is_empty());
+    assert_eq!(after["url"], before["url"]);
+
+    // With a useless refresh token too: one refresh attempt, then a clear error.
+    let mut dead = after.clone();
+    dead.insert("access_token".into(), "expired-token".into());
+    dead.insert("refresh_token".into(), "also-bad".into());
+    std::fs::write(&path, toml::to_string(&dead).unwrap()).unwrap();
+    s.cli("refresher")
+        .args(["users", "profile"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("log in again"));
+
+    // A profile saved for another server is not used (its token is never sent).
+    s.ok("refresher", &["login", "refresher", "12345678"]);
+    s.cli("refresher")
+        .args(["--url", "http://127.0.0.1:9", "users", "profile"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not logged in"));
+}
+
+#[test]
+fn domains_and_invitations() {
+    let s = Server::start();
+    s.user("owner");
+    let guest = s.user("guest");
+    let other = s.user("other");
+
+    let d = s.domain("owner", "acme");
+    let list = s.json("owner", &["domains", "list", "--name", "acm"]);
+    assert_eq!(ids(&list, "domains"), [d.as_str()]);
+    let table = s.ok("owner", &["domains", "list"]);
+    assert!(
+        table.contains("acme") && table.contains("1 of 1"),
+        "{table}"
+    );
+    let got = s.json("owner", &["domains", "get", &d]);
+    assert_eq!(got["route"], "acme");
+    // The domain from the flag when no id is given.
+    let got = s.json("owner", &["--domain", &d, "domains", "get"]);
+    assert_eq!(got["id"], d.as_str());
+    let up = s.json(
+        "owner",
+        &[
+            "domains",
+            "update",
+            &d,
+            "--name",
+            "Acme Inc",
+            "--tags",
+            "prod",
+            "--metadata",
+            r#"{"tier":"gold"}"#,
+        ],
+    );
+    assert_eq!(up["name"], "Acme Inc");
+    assert_eq!(up["metadata"]["tier"], "gold");
+    s.cli("owner")
+        .args(["domains", "disable", &d])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("disabled"));
+    let dis = s.json("owner", &["domains", "list", "--status", "disabled"]);
+    assert_eq!(ids(&dis, "domains"), [d.as_str()]);
+    s.ok("owner", &["domains", "enable", &d]);
+    // Enabling an enabled domain: the server's message, exit 1.
+    s.cli("owner")
+        .args(["domains", "enable", &d])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("status already assigned"));
+
+    // Invitations: send, list (both sides), accept; another is rejected.
+    s.ok(
+        "owner",
+        &[
+            "--domain",
+            &d,
+            "domains",
+            "invitations",
+            "send",
+            &guest,
+            "--role",
+            "member",
+        ],
+    );
+    s.ok(
+        "owner",
+        &[
+            "--domain",
+            &d,
+            "domains",
+            "invitations",
+            "send",
+            &other,
+            "--role",
+            "admin",
+        ],
+    );
+    let sent = s.json("owner", &["domains", "invitations", "list", &d]);
+    assert_eq!(sent["total"], 2);
+    let mine = s.json("guest", &["domains", "invitations", "list"]);
+    assert_eq!(mine["total"], 1);
+    assert_eq!(mine["invitations"][0]["domain_id"], d.as_str());
+    // Not a member yet.
+    s.cli("guest").args(["domains", "get", &d]).assert().code(1);
+    s.ok("guest", &["domains", "invitations", "accept", &d]);
+    assert_eq!(s.json("guest", &["domains", "get", &d])["id"], d.as_str());
+    s.ok("other", &["domains", "invitations", "reject", &d]);
+    s.cli("other")
+        .args(["domains", "invitations", "accept", &d])
+        .assert()
+        .code(1);
+    let pending = s.json(
+        "owner",
+        &["domains", "invitations", "list", &d, "--state", "pending"],
+    );
+    assert_eq!(pending["total"], 0);
+}
+
+#[test]
+fn clients_channels_and_connections() {
+    let s = Server::start();
+    s.user("op");
+    let d = s.domain("op", "plant");
+    let dom = ["--domain", d.as_str()];
+    let run = |args: &[&str]| -> Value {
+        let mut a = dom.to_vec();
+        a.extend_from_slice(args);
+        s.json("op", &a)
+    };
+
+    let bulb = run(&[
+        "clients",
+        "create",
+        "lightbulb",
+        "--tags",
+        "home,light",
+        "--metadata",
+        r#"{"room":"kitchen","floor":{"n":1}}"#,
+    ]);
+    let bulb_id = bulb["id"].as_str().unwrap().to_string();
+    assert!(!bulb["credentials"]["secret"].as_str().unwrap().is_empty());
+    let hum = run(&[
+        "clients",
+        "create",
+        "humidifier",
+        "--tags",
+        "home",
+        "--secret",
+        "hum-secret-1",
+    ]);
+    let hum_id = hum["id"].as_str().unwrap().to_string();
+    assert_eq!(hum["credentials"]["secret"], "hum-secret-1");
+    let fan_id = run(&["clients", "create", "fan"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Filters.
+    assert_eq!(
+        ids(&run(&["clients", "list", "--name", "HUMID"]), "clients"),
+        [hum_id.as_str()]
+    );
+    assert_eq!(
+        ids(
+            &run(&["clients", "list", "--metadata", r#"{"floor":{"n":1}}"#]),
+            "clients"
+        ),
+        [bulb_id.as_str()]
+    );
+    assert_eq!(run(&["clients", "list", "--tags", "home"])["total"], 2);
+    assert_eq!(
+        ids(
+            &run(&["clients", "list", "--tags", "home+light"]),
+            "clients"
+        ),
+        [bulb_id.as_str()]
+    );
+    let sorted = run(&["clients", "list", "--order", "name", "--dir", "asc"]);
+    let names: Vec<&str> = sorted["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["fan", "humidifier", "lightbulb"]);
+    let page = run(&[
+        "clients", "list", "--order", "name", "--dir", "asc", "--offset", "1", "--limit", "1",
+    ]);
+    assert_eq!(page["total"], 3);
+    assert_eq!(ids(&page, "clients"), [hum_id.as_str()]);
+    // Table and YAML renderings.
+    let table = s.ok(
+        "op",
+        &["--domain", &d, "clients", "list", "--name", "lightbulb"],
+    );
+    assert!(
+        table.contains("lightbulb") && table.contains("SECRET"),
+        "{table}"
+    );
+    let yaml = s.ok(
+        "op",
+        &["--domain", &d, "clients", "get", &bulb_id, "-o", "yaml"],
+    );
+    assert!(yaml.contains("name: lightbulb"), "{yaml}");
+    let csv = s.ok("op", &["--domain", &d, "clients", "list", "-o", "csv"]);
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+    // A bad filter is refused locally, a bad limit by the server.
+    s.cli("op")
+        .args(["--domain", &d, "clients", "list", "--metadata", "{bad"])
+        .assert()
+        .code(2);
+    s.cli("op")
+        .args(["--domain", &d, "clients", "list", "--limit", "1000"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("invalid limit size"));
+
+    // Get, update, disable/enable, status filter.
+    assert_eq!(run(&["clients", "get", &fan_id])["name"], "fan");
+    let up = run(&[
+        "clients",
+        "update",
+        &fan_id,
+        "--name",
+        "ceiling-fan",
+        "--metadata",
+        r#"{"room":"hall"}"#,
+        "--secret",
+        "fan-secret-2",
+    ]);
+    assert_eq!(up["name"], "ceiling-fan");
+    assert_eq!(up["credentials"]["secret"], "fan-secret-2");
+    assert_eq!(
+        run(&["clients", "get", &fan_id])["metadata"]["room"],
+        "hall"
+    );
+    assert_eq!(run(&["clients", "disable", &fan_id])["status"], "disabled");
+    assert_eq!(run(&["clients", "list"])["total"], 2);
+    assert_eq!(
+        ids(
+            &run(&["clients", "list", "--status", "disabled"]),
+            "clients"
+        ),
+        [fan_id.as_str()]
+    );
+    assert_eq!(run(&["clients", "enable", &fan_id])["status"], "enabled");
+
+    // Channels.
+    let tele = run(&[
+        "channels",
+        "create",
+        "telemetry",
+        "--route",
+        "telemetry",
+        "--metadata",
+        r#"{"type":"data"}"#,
+    ]);
+    let tele_id = tele["id"].as_str().unwrap().to_string();
+    let ctl_id = run(&["channels", "create", "control"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        ids(
+            &run(&["channels", "list", "--metadata", r#"{"type":"data"}"#]),
+            "channels"
+        ),
+        [tele_id.as_str()]
+    );
+    assert_eq!(run(&["channels", "get", &tele_id])["route"], "telemetry");
+    let up = run(&[
+        "channels", "update", &ctl_id, "--name", "ctl", "--tags", "x",
+    ]);
+    assert_eq!(up["name"], "ctl");
+
+    // Connect one channel to two clients (publish), then both channels to a third
+    // (the bulk endpoint), and list connections both ways.
+    s.cli("op")
+        .args([
+            "--domain",
+            &d,
+            "channels",
+            "connect",
+            "--channel",
+            &tele_id,
+            "--client",
+        ])
+        .arg(format!("{bulb_id},{hum_id}"))
+        .args(["--types", "publish"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("connected 2 client(s)"));
+    s.ok(
+        "op",
+        &[
+            "--domain",
+            &d,
+            "clients",
+            "connect",
+            "--client",
+            &fan_id,
+            "--channel",
+            &tele_id,
+            "--channel",
+            &ctl_id,
+            "--types",
+            "publish,subscribe",
+        ],
+    );
+    let on_tele = run(&["clients", "list", "--channel", &tele_id]);
+    assert_eq!(on_tele["total"], 3);
+    let subs = run(&[
+        "clients",
+        "list",
+        "--channel",
+        &tele_id,
+        "--connection-type",
+        "subscribe",
+    ]);
+    assert_eq!(ids(&subs, "clients"), [fan_id.as_str()]);
+    assert_eq!(run(&["channels", "list", "--client", &fan_id])["total"], 2);
+    // Connect needs types (a usage error); a bad id is the server's message.
+    s.cli("op")
+        .args([
+            "--domain",
+            &d,
+            "channels",
+            "connect",
+            "--channel",
+            &tele_id,
+            "--client",
+            &fan_id,
+        ])
+        .assert()
+        .code(2);
+    s.cli("op")
+        .args([
+            "--domain",
+            &d,
+            "channels",
+            "connect",
+            "--channel",
+            &tele_id,
+            "--client",
+            "nope",
+            "--types",
+            "publish",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("invalid id format provided"));
+
+    // Disconnect (one channel, then many).
+    s.ok(
+        "op",
+        &[
+            "--domain",
+            &d,
+            "channels",
+            "disconnect",
+            "--channel",
+            &tele_id,
+            "--client",
+            &bulb_id,
+            "--types",
+            "publish",
+        ],
+    );
+    assert_eq!(run(&["clients", "list", "--channel", &tele_id])["total"], 2);
+    s.ok(
+        "op",
+        &[
+            "--domain",
+            &d,
+            "clients",
+            "disconnect",
+            "--client",
+            &fan_id,
+            "--channel",
+            &format!("{tele_id},{ctl_id}"),
+            "--types",
+            "publish,subscribe",
+        ],
+    );
+    assert!(run(&["channels", "list", "--client", &fan_id])["total"] == 0);
+
+    // Channel disable/enable/delete; client delete.
+    assert_eq!(run(&["channels", "disable", &ctl_id])["status"], "disabled");
+    assert_eq!(run(&["channels", "enable", &ctl_id])["status"], "enabled");
+    s.ok("op", &["--domain", &d, "channels", "delete", &ctl_id]);
+    s.ok("op", &["--domain", &d, "clients", "delete", &fan_id]);
+    s.cli("op")
+        .args(["--domain", &d, "clients", "get", &fan_id])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("entity not found"));
+    assert_eq!(run(&["channels", "list"])["total"], 1);
+
+    // No domain: a usage error naming the ways to give one; MG_* aliases work.
+    s.cli("op")
+        .args(["clients", "list"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--domain"));
+    let token = profile_of(&s.path("op.toml"))["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = s
+        .cli("none")
+        .env_remove("SWITCHYARD_URL")
+        .env("MG_URL", &s.url)
+        .env("MG_TOKEN", &token)
+        .env("MG_DOMAIN_ID", &d)
+        .args(["clients", "list", "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["total"], 2);
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn fleet_per_row_batches_fallback_and_formats() {
+    // A server cap below --max-batch: every batch fails with 413 and is retried row
+    // by row, so the fleet still completes.
+    let s = Server::start_with(|st| st.bulk_max = 2);
+    s.user("fleet");
+    let d = s.domain("fleet", "farm");
+    let existing = s.json(
+        "fleet",
+        &["--domain", &d, "channels", "create", "telemetry"],
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let csv = s.path("devices.csv");
+    write(
+        &csv,
+        "name,metadata,tags,channels,types\n\
+         bulb-1,\"{\"\"room\"\":\"\"hall\"\"}\",home;light,telemetry;commands,publish\n\
+         bulb-2,,home,telemetry,publish;subscribe\n\
+         bulb-3,{not json,,,\n\
+         bulb-4,,,commands,subscribe\n\
+         bulb-5,,,,\n",
+    );
+
+    // Dry run: the plan, nothing sent.
+    let out = s
+        .cli("fleet")
+        .args(["--domain", &d, "provision", "fleet"])
+        .arg(&csv)
+        .arg("--dry-run")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an invalid row makes the dry run fail"
+    );
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(plan.lines().count(), 5, "{plan}");
+    assert!(plan.starts_with("row,name,tags,channels,types,metadata"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("nothing was sent") && err.contains("row 3"),
+        "{err}"
+    );
+    assert_eq!(
+        s.json("fleet", &["--domain", &d, "clients", "list"])["total"],
+        0
+    );
+
+    // Per-row mode: batches of 3 (> the server's 2) fall back to single creates; the
+    // invalid row is reported, the rest are created and connected.
+    let out = s
+        .cli("fleet")
+        .args(["--domain", &d, "provision", "fleet"])
+        .arg(&csv)
+        .args(["--max-batch", "3"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let mut r = csv::Reader::from_reader(stdout.as_bytes());
+    assert_eq!(
+        r.headers().unwrap(),
+        &csv::StringRecord::from(vec!["row", "id", "name", "secret"])
+    );
+    let recs: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    let rows: Vec<&str> = recs.iter().map(|r| &r[0]).collect();
+    assert_eq!(rows, ["1", "2", "4", "5"]);
+    assert!(recs.iter().all(|r| r[1].len() == 36 && !r[3].is_empty()));
+    assert!(
+        stderr.contains("1 row(s) failed") && stderr.contains("row 3:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("one by one"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "no progress bar when not a TTY");
+
+    let clients = s.json("fleet", &["--domain", &d, "clients", "list", "--all"]);
+    assert_eq!(clients["total"], 4);
+    let bulb1 = clients["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "bulb-1")
+        .unwrap();
+    assert_eq!(bulb1["metadata"]["room"], "hall");
+    assert_eq!(bulb1["tags"], serde_json::json!(["home", "light"]));
+    // The existing channel is reused, "commands" created once.
+    let chans = s.json("fleet", &["--domain", &d, "channels", "list"]);
+    assert_eq!(chans["total"], 2);
+    let commands = chans["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "commands")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let on = |ch: &str, t: &str| {
+        s.json(
+            "fleet",
+            &[
+                "--domain",
+                &d,
+                "clients",
+                "list",
+                "--channel",
+                ch,
+                "--connection-type",
+                t,
+            ],
+        )["total"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(on(&existing, "publish"), 2);
+    assert_eq!(on(&existing, "subscribe"), 1);
+    assert_eq!(on(&commands, "publish"), 1);
+    assert_eq!(on(&commands, "subscribe"), 1);
+
+    // JSON and TOML fleets, JSON output.
+    let json_file = s.path("devices.json");
+    write(
+        &json_file,
+        r#"[{"name":"j-1","metadata":{"k":1},"channels":["telemetry"],"types":"publish"},
+            {"name":"j-2","tags":["a","b"]}]"#,
+    );
+    let v = s.json(
+        "fleet",
+        &[
+            "--domain",
+            &d,
+            "provision",
+            "fleet",
+            json_file.to_str().unwrap(),
+        ],
+    );
+    let arr = v.as_array().unwrap();
+    assert_eq!(arr.len(), 2);
+    assert_eq!(arr[0]["row"], 1);
+    assert_eq!(arr[0]["name"], "j-1");
+    assert!(arr[1]["secret"].as_str().is_some_and(|s| !s.is_empty()));
+    let toml_file = s.path("devices.toml");
+    write(
+        &toml_file,
+        "[[clients]]\nname = \"t-1\"\nchannels = [\"commands\"]\n[clients.metadata]\nk = 2\n",
+    );
+    let out = s.ok(
+        "fleet",
+        &[
+            "--domain",
+            &d,
+            "provision",
+            "fleet",
+            toml_file.to_str().unwrap(),
+            "--atomic",
+            "--max-batch",
+            "2",
+        ],
+    );
+    assert!(out.contains(",t-1,"), "{out}");
+    assert_eq!(on(&commands, "publish"), 2);
+    assert_eq!(
+        s.json("fleet", &["--domain", &d, "clients", "list"])["total"],
+        7
+    );
+}
+
+#[test]
+fn fleet_atomic_refuses_bad_rows_and_oversized_files() {
+    let s = Server::start();
+    s.user("atom");
+    let d = s.domain("atom", "atoms");
+    let csv = s.path("bad.csv");
+    let long = "n".repeat(1025);
+    write(
+        &csv,
+        &format!(
+            "name,metadata,channels\nok-1,,c1\nok-2,\"{{\"\"a\"\":1}}\",c1\n{long},,\nok-4,[],\n"
+        ),
+    );
+    s.cli("atom")
+        .args(["--domain", &d, "provision", "fleet"])
+        .arg(&csv)
+        .arg("--atomic")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains("row 3: invalid name size"))
+        .stderr(predicate::str::contains(
+            "row 4: metadata must be a JSON object",
+        ))
+        .stderr(predicate::str::contains("nothing was sent"));
+    assert_eq!(
+        s.json("atom", &["--domain", &d, "clients", "list"])["total"],
+        0
+    );
+    assert_eq!(
+        s.json("atom", &["--domain", &d, "channels", "list"])["total"],
+        0
+    );
+
+    // More rows than --max-batch: refused up front.
+    let big = s.path("three.csv");
+    write(&big, "name\na\nb\nc\n");
+    s.cli("atom")
+        .args(["--domain", &d, "provision", "fleet"])
+        .arg(&big)
+        .args(["--atomic", "--max-batch", "2"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--max-batch is 2"));
+    // Above the server's cap: the bulk request fails whole, nothing is created.
+    let s2 = Server::start_with(|st| st.bulk_max = 2);
+    s2.user("atom");
+    let d2 = s2.domain("atom", "atoms");
+    let big2 = s2.path("three.csv");
+    write(&big2, "name,channels\na,c\nb,c\nc,c\n");
+    s2.cli("atom")
+        .args(["--domain", &d2, "provision", "fleet"])
+        .arg(&big2)
+        .args(["--atomic", "--max-batch", "3"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("exceeds the limit of 2"));
+    assert_eq!(
+        s2.json("atom", &["--domain", &d2, "clients", "list"])["total"],
+        0
+    );
+    // A failure after the clients were created (the channel bulk is over the cap):
+    // --atomic deletes what it created; per-row mode retries the channels singly.
+    let roll = s2.path("roll.csv");
+    write(&roll, "name,channels\nr1,x;y\nr2,z\n");
+    s2.cli("atom")
+        .args(["--domain", &d2, "provision", "fleet"])
+        .arg(&roll)
+        .args(["--atomic", "--max-batch", "3"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "rolled back: deleted the 2 client(s)",
+        ));
+    let all = [
+        "--domain",
+        d2.as_str(),
+        "clients",
+        "list",
+        "--status",
+        "all",
+    ];
+    assert_eq!(s2.json("atom", &all)["total"], 0);
+    assert_eq!(
+        s2.json("atom", &["--domain", &d2, "channels", "list"])["total"],
+        0
+    );
+    s2.cli("atom")
+        .args(["--domain", &d2, "provision", "fleet"])
+        .arg(&roll)
+        .args(["--max-batch", "3"])
+        .assert()
+        .success();
+    assert_eq!(s2.json("atom", &all)["total"], 2);
+    assert_eq!(
+        s2.json("atom", &["--domain", &d2, "channels", "list"])["total"],
+        3
+    );
+
+    // A file the CLI cannot read as CSV at all.
+    let odd = s.path("odd.csv");
+    write(&odd, "nmae\nx\n");
+    s.cli("atom")
+        .args(["--domain", &d, "provision", "fleet"])
+        .arg(&odd)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("unknown column"));
+    s.cli("atom")
+        .args(["--domain", &d, "provision", "fleet", "fleet.txt"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn fleet_of_ten_thousand_in_bulk() {
+    let s = Server::start_with(|st| st.bulk_max = 10_000);
+    s.user("big");
+    let d = s.domain("big", "bigfleet");
+    let csv = s.path("big.csv");
+    let mut text = String::from("name,metadata,tags,channels,types\n");
+    for i in 0..10_000 {
+        let chans = if i % 2 == 0 { "even;all" } else { "odd;all" };
+        text.push_str(&format!(
+            "sensor-{i:05},\"{{\"\"n\"\":{i}}}\",fleet,{chans},publish\n"
+        ));
+    }
+    write(&csv, &text);
+    let started = Instant::now();
+    let out = s
+        .cli("big")
+        .args(["--domain", &d, "provision", "fleet"])
+        .arg(&csv)
+        .args(["--atomic", "--max-batch", "10000"])
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 10_001);
+    // One bulk for the clients, one for the three channels, one connect per group.
+    assert!(
+        stderr.contains(
+            "10000 client(s) created, 3 channel(s) created (0 existing), 2 connection request(s)"
+        ),
+        "{stderr}"
+    );
+    assert!(took < Duration::from_secs(60), "took {took:?}");
+    eprintln!("10,000-row fleet took {took:?}");
+    let all = s.json(
+        "big",
+        &["--domain", &d, "channels", "list", "--name", "all"],
+    );
+    let all_id = all["channels"][0]["id"].as_str().unwrap().to_string();
+    let on_all = s.json(
+        "big",
+        &[
+            "--domain",
+            &d,
+            "clients",
+            "list",
+            "--channel",
+            &all_id,
+            "--limit",
+            "1",
+        ],
+    );
+    assert_eq!(on_all["total"], 10_000);
+    let filtered = s.json(
+        "big",
+        &[
+            "--domain",
+            &d,
+            "clients",
+            "list",
+            "--metadata",
+            r#"{"n":4242}"#,
+        ],
+    );
+    assert_eq!(filtered["clients"][0]["name"], "sensor-04242");
+}
+
+#[test]
+fn document_flow_mapping_and_bootstrap_fetch() {
+    let s = Server::start();
+    // Create user, token (login), domain.
+    s.user("janedoe");
+    let d = s.domain("janedoe", "acme");
+
+    // Provision a gateway with the domain, and the document's /mapping without one
+    // (the user's only domain is used).
+    let m = s.json(
+        "janedoe",
+        &[
+            "--domain",
+            &d,
+            "provision",
+            "mapping",
+            "--external-id",
+            "02:42:ac:11:00:02",
+            "--external-key",
+            "k3y-1",
+            "--name",
+            "edge-gw",
+        ],
+    );
+    let client = &m["clients"][0];
+    assert_eq!(client["name"], "edge-gw");
+    let client_id = client["id"].as_str().unwrap().to_string();
+    let secret = client["credentials"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(m["channels"].as_array().unwrap().len(), 2);
+    let table = s.ok(
+        "janedoe",
+        &[
+            "provision",
+            "mapping",
+            "--external-id",
+            "02:42:ac:11:00:03",
+            "--external-key",
+            "k3y-2",
+            "--name",
+            "edge-gw-2",
+        ],
+    );
+    assert!(
+        table.contains("edge-gw-2") && table.contains("SECRET"),
+        "{table}"
+    );
+
+    // The device fetches its config with its external key (no user token involved).
+    let cfg = s.json(
+        "device",
+        &["bootstrap", "fetch", "02:42:ac:11:00:02", "--key", "k3y-1"],
+    );
+    assert_eq!(cfg["client_id"], client_id.as_str());
+    assert_eq!(cfg["client_secret"], secret.as_str());
+    assert_eq!(cfg["channels"].as_array().unwrap().len(), 2);
+    // Default output is JSON; the key may come from the agent's variable.
+    let out = s
+        .cli("device")
+        .env("MG_AGENT_BOOTSTRAP_KEY", "k3y-2")
+        .args(["bootstrap", "fetch", "02:42:ac:11:00:03"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["client_id"].is_string());
+    // Wrong key and unknown id: the server's answers.
+    s.cli("device")
+        .args(["bootstrap", "fetch", "02:42:ac:11:00:02", "--key", "wrong"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("(HTTP 403)"));
+    s.cli("device")
+        .args(["bootstrap", "fetch", "no-such-device", "--key", "k"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("entity not found"));
+    // The provisioned client shows up in the listing.
+    let listed = s.json(
+        "janedoe",
+        &["--domain", &d, "clients", "list", "--name", "edge-gw"],
+    );
+    assert_eq!(listed["total"], 2);
+}
+
+#[test]
+fn completions_help_and_usage_errors() {
+    let s = Server::start();
+    for (shell, marker) in [
+        ("bash", "complete -F _switchyard__cli"),
+        ("zsh", "#compdef"),
+        ("fish", "complete -c switchyard-cli"),
+    ] {
+        let out = s.ok("x", &["completions", shell]);
+        assert!(out.contains(marker), "{shell}: {out}");
+    }
+    for args in [
+        vec!["--help"],
+        vec!["users", "create", "--help"],
+        vec!["clients", "list", "--help"],
+        vec!["channels", "connect", "--help"],
+        vec!["provision", "fleet", "--help"],
+        vec!["bootstrap", "fetch", "--help"],
+        vec!["domains", "invitations", "send", "--help"],
+    ] {
+        s.cli("x")
+            .args(&args)
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("Example"));
+    }
+    s.cli("x").args(["clients", "frobnicate"]).assert().code(2);
+    s.cli("x")
+        .args(["--url", "ftp://nowhere", "users", "profile"])
+        .assert()
+        .code(2);
+    s.cli("x")
+        .args(["--domain", "not-a-uuid", "clients", "list", "--token", "t"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("UUID"));
+    // Nothing listening: exit 1 with the cause.
+    s.cli("x")
+        .args(["--url", "http://127.0.0.1:1", "users", "token", "a", "b"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("cannot reach"));
+}

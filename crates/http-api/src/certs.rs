@@ -1,0 +1,412 @@
+//! Certs service routes (contract §12): the HEAD API, the document-era paths the 0.17
+//! SDK calls, and the unauthenticated CA/CRL endpoints. Authorization is in core.
+//!
+//! Path parameters sharing a position must share a name in the router, so every
+//! `/{domainID}/certs/{id}…` route names it `id`: a serial for view/revoke/renew, a client
+//! id for `…/{id}/delete` and the document-era `DELETE /{domainID}/certs/{id}`.
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::{HeaderValue, Method, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use switchyard_core::certs::{CertView, IssueOptions};
+use switchyard_domain::Page;
+
+use crate::{
+    Api, AppState,
+    clients::id,
+    convert::ts,
+    doc, empty,
+    error::ApiResult,
+    extract::{AppJson, Auth, MaybeJson, Q},
+};
+
+pub fn routes(a: Api) -> Api {
+    let t = "certs";
+    a.route(
+        Method::POST,
+        "/{domainID}/certs/issue/{clientID}",
+        doc(t, "Issue a certificate and key for a client")
+            .body("IssueCertReq")
+            .ok(201, Some("CertRes")),
+        issue,
+    )
+    .route(
+        Method::GET,
+        "/{domainID}/certs",
+        doc(
+            t,
+            "List certificates (offset, limit, entity_id); keys are not listed",
+        )
+        .ok(200, Some("CertsPage")),
+        list,
+    )
+    .route(
+        Method::GET,
+        "/{domainID}/certs/{id}",
+        doc(t, "View a certificate (with its key) by serial").ok(200, Some("CertRes")),
+        view,
+    )
+    .route(
+        Method::PATCH,
+        "/{domainID}/certs/{id}/revoke",
+        doc(t, "Revoke a certificate by serial").ok(204, None),
+        revoke,
+    )
+    .route(
+        Method::PATCH,
+        "/{domainID}/certs/{id}/renew",
+        doc(
+            t,
+            "Renew a certificate: new serial and key, same common name; the old one is revoked",
+        )
+        .ok(200, Some("RenewCertRes")),
+        renew,
+    )
+    .route(
+        Method::DELETE,
+        "/{domainID}/certs/{id}/delete",
+        doc(t, "Revoke every certificate of a client (id = client id)").ok(204, None),
+        revoke_all,
+    )
+    .route(
+        Method::POST,
+        "/{domainID}/certs",
+        doc(
+            t,
+            "Issue a certificate (document-era form: client_id and ttl)",
+        )
+        .body("IssueCertLegacyReq")
+        .ok(201, Some("CertRes")),
+        issue_legacy,
+    )
+    .route(
+        Method::GET,
+        "/{domainID}/serials/{clientID}",
+        doc(t, "A client's certificates (document-era form)").ok(200, Some("SerialsPage")),
+        serials,
+    )
+    .route(
+        Method::DELETE,
+        "/{domainID}/certs/{id}",
+        doc(
+            t,
+            "Revoke every certificate of a client (document-era form, id = client id)",
+        )
+        .ok(200, Some("RevokeCertsRes")),
+        revoke_legacy,
+    )
+    .route(
+        Method::GET,
+        "/certs/crl",
+        doc(t, "The current CRL, DER as base64 (no authentication)").ok(200, Some("CrlRes")),
+        crl,
+    )
+    .route(
+        Method::GET,
+        "/certs/view-ca",
+        doc(t, "The CA certificate (no authentication)").ok(200, Some("CaRes")),
+        view_ca,
+    )
+    .route(
+        Method::GET,
+        "/certs/download-ca",
+        doc(
+            t,
+            "The CA certificate as a PEM file, application/x-pem-file (no authentication)",
+        ),
+        download_ca,
+    )
+}
+
+/// Subject and SAN options; DN fields take at most one value each.
+#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct SubjectOptions {
+    /// Default: the client id.
+    pub common_name: String,
+    pub organization: Vec<String>,
+    pub organizational_unit: Vec<String>,
+    pub country: Vec<String>,
+    pub province: Vec<String>,
+    pub locality: Vec<String>,
+    pub street_address: Vec<String>,
+    pub postal_code: Vec<String>,
+    pub dns_names: Vec<String>,
+    pub ip_addresses: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct IssueCertReq {
+    /// Go duration, default "2400h".
+    pub ttl: String,
+    pub ip_addresses: Vec<String>,
+    pub options: SubjectOptions,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct IssueCertLegacyReq {
+    pub client_id: String,
+    pub ttl: String,
+}
+
+/// A certificate. `entity_id` (HEAD) and `client_id` (document era) are the same id.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CertRes {
+    pub serial_number: String,
+    pub certificate: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    pub revoked: bool,
+    pub expiry_time: String,
+    pub entity_id: String,
+    pub client_id: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CertsPage {
+    pub total: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub offset: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub limit: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<CertRes>,
+}
+
+/// Document-era page: every field always present.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SerialsPage {
+    pub certs: Vec<CertRes>,
+    pub total: u64,
+    pub offset: u64,
+    pub limit: u64,
+}
+
+/// Renewal answer as HEAD's certs service encodes it: the certificate and key are Go
+/// `[]byte`, so they travel as base64 of the PEM text.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RenewCertRes {
+    pub certificate: CertRes,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RevokeCertsRes {
+    pub revocation_time: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CrlRes {
+    /// DER, base64.
+    pub crl: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CaRes {
+    pub serial_number: String,
+    pub common_name: String,
+    pub certificate: String,
+    pub revoked: bool,
+    pub not_before: String,
+    pub expiry_time: String,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+fn cert(c: &CertView) -> CertRes {
+    CertRes {
+        serial_number: c.serial.clone(),
+        certificate: c.certificate.clone(),
+        key: c.key.clone(),
+        revoked: c.revoked(),
+        expiry_time: ts(c.expires_at),
+        entity_id: c.client_id.to_string(),
+        client_id: c.client_id.to_string(),
+    }
+}
+
+fn page(p: &Page<CertView>) -> CertsPage {
+    CertsPage {
+        total: p.total,
+        offset: p.offset,
+        limit: p.limit,
+        certificates: p.items.iter().map(cert).collect(),
+    }
+}
+
+fn options(ttl: String, ips: Vec<String>, o: SubjectOptions) -> IssueOptions {
+    let mut ip_addresses = ips;
+    ip_addresses.extend(o.ip_addresses);
+    IssueOptions {
+        ttl: Some(ttl).filter(|t| !t.trim().is_empty()),
+        common_name: Some(o.common_name).filter(|c| !c.trim().is_empty()),
+        organization: o.organization,
+        organizational_unit: o.organizational_unit,
+        country: o.country,
+        province: o.province,
+        locality: o.locality,
+        street_address: o.street_address,
+        postal_code: o.postal_code,
+        dns_names: o.dns_names,
+        ip_addresses,
+    }
+}
+
+async fn issue(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((d, cl)): Path<(String, String)>,
+    MaybeJson(r): MaybeJson<IssueCertReq>,
+) -> ApiResult<Response> {
+    let r = r.unwrap_or_default();
+    let v = s
+        .core
+        .issue_cert(
+            &c,
+            id(&d)?,
+            id(&cl)?,
+            options(r.ttl, r.ip_addresses, r.options),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(cert(&v))).into_response())
+}
+
+async fn issue_legacy(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(d): Path<String>,
+    AppJson(r): AppJson<IssueCertLegacyReq>,
+) -> ApiResult<Response> {
+    let v = s
+        .core
+        .issue_cert(
+            &c,
+            id(&d)?,
+            id(&r.client_id)?,
+            options(r.ttl, Vec::new(), SubjectOptions::default()),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(cert(&v))).into_response())
+}
+
+async fn list(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(d): Path<String>,
+    Q(q): Q,
+) -> ApiResult<Response> {
+    let p = s.core.list_certs(&c, id(&d)?, &q).await?;
+    Ok(Json(page(&p)).into_response())
+}
+
+async fn serials(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((d, cl)): Path<(String, String)>,
+    Q(q): Q,
+) -> ApiResult<Response> {
+    let p = s.core.list_client_certs(&c, id(&d)?, id(&cl)?, &q).await?;
+    Ok(Json(SerialsPage {
+        certs: p.items.iter().map(cert).collect(),
+        total: p.total,
+        offset: p.offset,
+        limit: p.limit,
+    })
+    .into_response())
+}
+
+async fn view(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((d, serial)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let v = s.core.view_cert(&c, id(&d)?, &serial).await?;
+    Ok(Json(cert(&v)).into_response())
+}
+
+async fn revoke(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((d, serial)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    s.core.revoke_cert(&c, id(&d)?, &serial).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+async fn renew(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((d, serial)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let v = s.core.renew_cert(&c, id(&d)?, &serial).await?;
+    let b64 = |t: &str| base64::engine::general_purpose::STANDARD.encode(t.as_bytes());
+    let mut res = cert(&v);
+    res.certificate = b64(&res.certificate);
+    res.key = res.key.as_deref().map(b64);
+    Ok(Json(RenewCertRes { certificate: res }).into_response())
+}
+
+async fn revoke_all(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((d, cl)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    s.core.revoke_client_certs(&c, id(&d)?, id(&cl)?).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+async fn revoke_legacy(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((d, cl)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let at = s.core.revoke_client_certs(&c, id(&d)?, id(&cl)?).await?;
+    Ok(Json(RevokeCertsRes {
+        revocation_time: ts(at),
+    })
+    .into_response())
+}
+
+async fn crl(State(s): State<AppState>) -> ApiResult<Response> {
+    let der = s.core.crl_der().await?;
+    Ok(Json(CrlRes {
+        crl: base64::engine::general_purpose::STANDARD.encode(der),
+    })
+    .into_response())
+}
+
+async fn view_ca(State(s): State<AppState>) -> ApiResult<Response> {
+    let ca = s.core.ca_cert()?;
+    Ok(Json(CaRes {
+        serial_number: ca.serial,
+        common_name: ca.common_name,
+        certificate: ca.certificate,
+        revoked: false,
+        not_before: ts(ca.not_before),
+        expiry_time: ts(ca.not_after),
+    })
+    .into_response())
+}
+
+async fn download_ca(State(s): State<AppState>) -> ApiResult<Response> {
+    let ca = s.core.ca_cert()?;
+    let mut r = (StatusCode::OK, ca.certificate).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-pem-file"),
+    );
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"ca.crt\""),
+    );
+    Ok(r)
+}

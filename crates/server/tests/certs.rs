@@ -1,0 +1,570 @@
+//! Certs service, black-box: issue/view/list/revoke/renew over HTTP, the CRL and CA
+//! endpoints, the document-era SDK paths, and who may touch whose certificates. Runs on
+//! SQLite and PostgreSQL.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use common::{App, Backend};
+use reqwest::Method;
+use serde_json::{Value, json};
+use switchyard_auth::Clock;
+use switchyard_core::certs::{CertAuthority, CertsConfig};
+use time::{Duration, OffsetDateTime, format_description::well_known::Rfc3339};
+use uuid::Uuid;
+
+/// Installs the CA the way the server does (DATA_DIR/ca, DATA_DIR/keys/certs.key).
+fn enable_certs(app: &App) -> Arc<CertAuthority> {
+    let cfg = CertsConfig::from_env(app.dir.path(), |_| None);
+    let ca = Arc::new(CertAuthority::open(&cfg, app.clock.now()).unwrap());
+    app.running.as_ref().unwrap().core.set_certs(ca.clone());
+    ca
+}
+
+async fn spawn(b: Backend) -> (App, Arc<CertAuthority>) {
+    let app = App::spawn(b).await;
+    let ca = enable_certs(&app);
+    (app, ca)
+}
+
+fn s(v: &Value) -> String {
+    v.as_str().unwrap().to_string()
+}
+
+fn time_of(v: &Value) -> OffsetDateTime {
+    OffsetDateTime::parse(v.as_str().unwrap(), &Rfc3339).unwrap()
+}
+
+/// Serials listed by the CRL served at /certs/crl (lowercase hex, no sign padding).
+async fn crl_serials(app: &App, ca: &CertAuthority) -> Vec<String> {
+    let r = app.req(Method::GET, "/certs/crl", None, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(r.body["crl"].as_str().unwrap())
+        .unwrap();
+    let (rest, crl) = x509_parser::parse_x509_crl(&der).unwrap();
+    assert!(rest.is_empty());
+    let issuer_cn = crl
+        .issuer()
+        .iter_common_name()
+        .next()
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(issuer_cn, ca.ca().common_name());
+    assert!(crl.next_update().is_some());
+    crl.iter_revoked_certificates()
+        .map(|rc| {
+            let raw = rc.raw_serial();
+            let start = raw.iter().position(|b| *b != 0).unwrap_or(raw.len());
+            raw[start..].iter().map(|b| format!("{b:02x}")).collect()
+        })
+        .collect()
+}
+
+async fn issue_view_list_revoke_renew(b: Backend) {
+    let (app, ca) = spawn(b).await;
+    let (_, t) = app.user("alice").await;
+    let d = app.domain(&t, "plant").await;
+    let cid = s(&app.client(&t, &d, "dev1").await["id"]);
+    let now = app.clock.now();
+
+    // Issue with options.
+    let r = app
+        .post(
+            &format!("/{d}/certs/issue/{cid}"),
+            &t,
+            json!({"ttl": "24h", "ip_addresses": ["10.0.0.1"],
+                   "options": {"organization": ["Acme"], "dns_names": ["dev1.local"]}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let first = r.body.clone();
+    let serial = s(&first["serial_number"]);
+    let pem = s(&first["certificate"]);
+    let key = s(&first["key"]);
+    assert_eq!(first["revoked"], false);
+    assert_eq!(first["entity_id"], cid.as_str());
+    assert!(key.contains("PRIVATE KEY"));
+    let expiry = time_of(&first["expiry_time"]);
+    assert!((expiry - (now + Duration::hours(24))).abs() <= Duration::seconds(1));
+    assert!(switchyard_certs::verify_chain(&pem, ca.ca(), now));
+    let info = switchyard_certs::parse_cert(&pem).unwrap();
+    assert_eq!(info.common_name, cid);
+    assert_eq!(info.serial_hex, serial);
+    assert_eq!(info.issuer_cn, ca.ca().common_name());
+
+    // The key is stored sealed, never in clear.
+    let core = &app.running.as_ref().unwrap().core;
+    let stored = core
+        .store()
+        .cert(Uuid::parse_str(&d).unwrap(), &serial)
+        .await
+        .unwrap();
+    assert!(!stored.sealed_key.contains("PRIVATE KEY"));
+    assert_ne!(stored.sealed_key, key);
+
+    // View: same certificate, key unsealed; any serial spelling.
+    let v = app.get(&format!("/{d}/certs/{serial}"), &t).await;
+    assert_eq!(v.status, 200, "{}", v.text);
+    assert_eq!(v.body["certificate"], pem.as_str());
+    assert_eq!(v.body["key"], key.as_str());
+    assert_eq!(v.body["revoked"], false);
+    let colons: Vec<String> = serial
+        .as_bytes()
+        .chunks(2)
+        .map(|c| String::from_utf8(c.to_vec()).unwrap().to_uppercase())
+        .collect();
+    let v = app
+        .get(&format!("/{d}/certs/{}", colons.join(":")), &t)
+        .await;
+    assert_eq!(v.status, 200, "{}", v.text);
+    assert_eq!(v.body["serial_number"], serial.as_str());
+
+    // A second one with every default (no body): CN = client id, ttl 2400h.
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/{d}/certs/issue/{cid}"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let second = s(&r.body["serial_number"]);
+    assert_ne!(second, serial);
+    let expiry = time_of(&r.body["expiry_time"]);
+    assert!((expiry - (now + Duration::hours(2400))).abs() <= Duration::seconds(1));
+
+    // List.
+    let l = app.get(&format!("/{d}/certs"), &t).await;
+    assert_eq!(l.status, 200, "{}", l.text);
+    assert_eq!(l.body["total"], 2);
+    assert_eq!(l.body["limit"], 10);
+    assert!(l.body.get("offset").is_none());
+    let items = l.body["certificates"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert!(items.iter().all(|c| c.get("key").is_none()));
+    let l = app
+        .get(&format!("/{d}/certs?entity_id={cid}&limit=1&offset=1"), &t)
+        .await;
+    assert_eq!(l.body["total"], 2);
+    assert_eq!(l.body["certificates"].as_array().unwrap().len(), 1);
+    let other = s(&app.client(&t, &d, "dev2").await["id"]);
+    let l = app.get(&format!("/{d}/certs?entity_id={other}"), &t).await;
+    assert_eq!(l.status, 200);
+    assert_eq!(l.body["total"], 0);
+    assert!(l.body.get("certificates").is_none());
+    assert_eq!(
+        app.get(&format!("/{d}/certs?entity_id=nope"), &t)
+            .await
+            .status,
+        400
+    );
+
+    // Revoke: 204, shown as revoked, listed by the CRL; the other is not.
+    assert!(crl_serials(&app, &ca).await.is_empty());
+    let r = app
+        .req(
+            Method::PATCH,
+            &format!("/{d}/certs/{serial}/revoke"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = app
+        .req(
+            Method::PATCH,
+            &format!("/{d}/certs/{serial}/revoke"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204, "revoking twice is harmless");
+    assert_eq!(
+        app.get(&format!("/{d}/certs/{serial}"), &t).await.body["revoked"],
+        true
+    );
+    let crl = crl_serials(&app, &ca).await;
+    assert_eq!(crl, vec![serial.clone()]);
+    assert_eq!(
+        core.cert_client(&serial).await.unwrap(),
+        Some((Uuid::parse_str(&cid).unwrap(), true))
+    );
+    assert_eq!(
+        core.cert_client(&second).await.unwrap(),
+        Some((Uuid::parse_str(&cid).unwrap(), false))
+    );
+    assert_eq!(core.cert_client("abcdef").await.unwrap(), None);
+    assert!(!core.crl_der().await.unwrap().is_empty());
+
+    // Renew: new serial, same CN, chains; the old one is revoked. Certificate and key
+    // travel as base64 (Go []byte), as HEAD encodes them.
+    let r = app
+        .req(
+            Method::PATCH,
+            &format!("/{d}/certs/{second}/renew"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let renewed = &r.body["certificate"];
+    let new_serial = s(&renewed["serial_number"]);
+    assert_ne!(new_serial, second);
+    let b64 = |v: &Value| {
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(v.as_str().unwrap())
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let new_pem = b64(&renewed["certificate"]);
+    assert!(b64(&renewed["key"]).contains("PRIVATE KEY"));
+    assert!(switchyard_certs::verify_chain(
+        &new_pem,
+        ca.ca(),
+        app.clock.now()
+    ));
+    assert_eq!(
+        switchyard_certs::parse_cert(&new_pem).unwrap().common_name,
+        cid
+    );
+    assert_eq!(renewed["entity_id"], cid.as_str());
+    assert_eq!(
+        app.get(&format!("/{d}/certs/{second}"), &t).await.body["revoked"],
+        true
+    );
+    let mut crl = crl_serials(&app, &ca).await;
+    crl.sort();
+    let mut want = vec![serial.clone(), second.clone()];
+    want.sort();
+    assert_eq!(crl, want);
+    // A revoked certificate cannot be renewed (certs: 401 "cert revoked").
+    let r = app
+        .req(
+            Method::PATCH,
+            &format!("/{d}/certs/{second}/renew"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text);
+
+    // Revoke everything of the client.
+    let r = app
+        .req(
+            Method::DELETE,
+            &format!("/{d}/certs/{cid}/delete"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(
+        app.get(&format!("/{d}/certs/{new_serial}"), &t).await.body["revoked"],
+        true
+    );
+    assert_eq!(crl_serials(&app, &ca).await.len(), 3);
+
+    // Expired certificates drop off the CRL.
+    app.clock.advance(Duration::hours(2401));
+    assert!(crl_serials(&app, &ca).await.is_empty());
+    let (t, _) = app.login("alice", "12345678").await;
+
+    // Unknown serials and clients.
+    for path in ["abcdef0123", "zz", "not-a-serial"] {
+        let r = app.get(&format!("/{d}/certs/{path}"), &t).await;
+        assert_eq!(r.status, 404, "{path}: {}", r.text);
+        assert_eq!(r.msg(), "entity not found");
+        let r = app
+            .req(
+                Method::PATCH,
+                &format!("/{d}/certs/{path}/revoke"),
+                Some(&t),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 404, "{path}");
+    }
+    let ghost = Uuid::new_v4();
+    let r = app
+        .post(&format!("/{d}/certs/issue/{ghost}"), &t, json!({}))
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+
+    // Bad input.
+    for body in [
+        json!({"ttl": "forever"}),
+        json!({"ttl": "-1h"}),
+        json!({"ip_addresses": ["300.1.1.1"]}),
+        json!({"options": {"organization": ["A", "B"]}}),
+    ] {
+        let r = app
+            .post(&format!("/{d}/certs/issue/{other}"), &t, body.clone())
+            .await;
+        assert_eq!(r.status, 400, "{body}: {}", r.text);
+    }
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/{d}/certs/issue/{other}"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    assert!(!core.crl_der().await.unwrap().is_empty());
+    app.stop().await;
+}
+both!(issue_view_list_revoke_renew);
+
+async fn ca_endpoints(b: Backend) {
+    let (app, ca) = spawn(b).await;
+    let r = app.req(Method::GET, "/certs/view-ca", None, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["certificate"], ca.ca().ca_pem());
+    assert_eq!(r.body["common_name"], ca.ca().common_name());
+    assert_eq!(time_of(&r.body["expiry_time"]), ca.ca().not_after());
+    let r = app.req(Method::GET, "/certs/download-ca", None, None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers["content-type"], "application/x-pem-file");
+    assert_eq!(r.text, ca.ca().ca_pem());
+    // The CA and the sealing secret live in the data directory; the secret is private.
+    assert!(app.dir.path().join("ca/ca.crt").exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for f in ["ca/ca.key", "keys/certs.key"] {
+            let mode = std::fs::metadata(app.dir.path().join(f))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{f}");
+        }
+    }
+    app.stop().await;
+}
+both!(ca_endpoints);
+
+async fn document_era_paths(b: Backend) {
+    let (app, ca) = spawn(b).await;
+    let (_, t) = app.user("bob").await;
+    let d = app.domain(&t, "yard").await;
+    let cid = s(&app.client(&t, &d, "gw").await["id"]);
+
+    let r = app
+        .post(
+            &format!("/{d}/certs"),
+            &t,
+            json!({"client_id": cid, "ttl": "10h"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["client_id"], cid.as_str());
+    assert_eq!(r.body["revoked"], false);
+    assert!(s(&r.body["key"]).contains("PRIVATE KEY"));
+    let serial = s(&r.body["serial_number"]);
+    let pem = s(&r.body["certificate"]);
+    assert!(switchyard_certs::verify_chain(
+        &pem,
+        ca.ca(),
+        app.clock.now()
+    ));
+    let expiry = time_of(&r.body["expiry_time"]);
+    assert!((expiry - (app.clock.now() + Duration::hours(10))).abs() <= Duration::seconds(1));
+
+    for body in [json!({"ttl": "10h"}), json!({"client_id": "x"})] {
+        let r = app.post(&format!("/{d}/certs"), &t, body).await;
+        assert_eq!(r.status, 400, "{}", r.text);
+    }
+
+    let r = app.get(&format!("/{d}/serials/{cid}"), &t).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["total"], 1);
+    assert_eq!(r.body["offset"], 0);
+    assert_eq!(r.body["limit"], 10);
+    assert_eq!(r.body["certs"][0]["serial_number"], serial.as_str());
+    assert_eq!(r.body["certs"][0]["client_id"], cid.as_str());
+
+    let v = app.get(&format!("/{d}/certs/{serial}"), &t).await;
+    assert_eq!(v.status, 200);
+    assert_eq!(v.body["client_id"], cid.as_str());
+
+    let before = app.clock.now();
+    let r = app
+        .req(Method::DELETE, &format!("/{d}/certs/{cid}"), Some(&t), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(time_of(&r.body["revocation_time"]) >= before - Duration::seconds(1));
+    let r = app.get(&format!("/{d}/serials/{cid}"), &t).await;
+    assert_eq!(r.body["certs"][0]["revoked"], true);
+    assert_eq!(crl_serials(&app, &ca).await, vec![serial]);
+
+    let ghost = Uuid::new_v4();
+    assert_eq!(
+        app.get(&format!("/{d}/serials/{ghost}"), &t).await.status,
+        404
+    );
+    let r = app
+        .req(
+            Method::DELETE,
+            &format!("/{d}/certs/{ghost}"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    app.stop().await;
+}
+both!(document_era_paths);
+
+async fn who_may_touch_certs(b: Backend) {
+    let (app, _ca) = spawn(b).await;
+    let (_, owner) = app.user("owner").await;
+    let (mid, member) = app.user("member").await;
+    let (_, outsider) = app.user("outsider").await;
+    let d = app.domain(&owner, "authz").await;
+    let other_d = app.domain(&outsider, "elsewhere").await;
+    app.post(
+        &format!("/domains/{d}/invitations"),
+        &owner,
+        json!({"invitee_user_id": mid, "role_id": "member"}),
+    )
+    .await;
+    let r = app
+        .post("/invitations/accept", &member, json!({"domain_id": d}))
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let oc = s(&app.client(&owner, &d, "owner-client").await["id"]);
+    let mc = s(&app.client(&member, &d, "member-client").await["id"]);
+    let issue = |tok: &str, dom: &str, c: &str| {
+        let path = format!("/{dom}/certs/issue/{c}");
+        let tok = tok.to_string();
+        let app = &app;
+        async move { app.post(&path, &tok, json!({"ttl": "1h"})).await }
+    };
+    let r = issue(&owner, &d, &oc).await;
+    assert_eq!(r.status, 201);
+    let os = s(&r.body["serial_number"]);
+    let r = issue(&member, &d, &mc).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let ms = s(&r.body["serial_number"]);
+
+    // A foreign-domain user: 403 everywhere in the domain.
+    let forbidden: Vec<(Method, String, Option<Value>)> = vec![
+        (
+            Method::POST,
+            format!("/{d}/certs/issue/{oc}"),
+            Some(json!({})),
+        ),
+        (
+            Method::POST,
+            format!("/{d}/certs"),
+            Some(json!({"client_id": oc})),
+        ),
+        (Method::GET, format!("/{d}/certs"), None),
+        (Method::GET, format!("/{d}/certs/{os}"), None),
+        (Method::PATCH, format!("/{d}/certs/{os}/revoke"), None),
+        (Method::PATCH, format!("/{d}/certs/{os}/renew"), None),
+        (Method::DELETE, format!("/{d}/certs/{oc}/delete"), None),
+        (Method::DELETE, format!("/{d}/certs/{oc}"), None),
+        (Method::GET, format!("/{d}/serials/{oc}"), None),
+    ];
+    for (m, path, body) in &forbidden {
+        let r = app
+            .req(m.clone(), path, Some(&outsider), body.clone())
+            .await;
+        assert_eq!(r.status, 403, "{m} {path}: {}", r.text);
+        let r = app.req(m.clone(), path, None, body.clone()).await;
+        assert_eq!(r.status, 401, "{m} {path} without a token");
+    }
+    // Their own domain does not reach another domain's clients or certificates.
+    let r = issue(&outsider, &other_d, &oc).await;
+    assert_eq!(r.status, 404);
+    assert_eq!(
+        app.get(&format!("/{other_d}/certs/{os}"), &outsider)
+            .await
+            .status,
+        404
+    );
+
+    // A member manages the certificates of their own clients only, and lists only those.
+    assert_eq!(issue(&member, &d, &oc).await.status, 404);
+    assert_eq!(
+        app.get(&format!("/{d}/certs/{os}"), &member).await.status,
+        404
+    );
+    let r = app
+        .req(
+            Method::PATCH,
+            &format!("/{d}/certs/{os}/revoke"),
+            Some(&member),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(
+        app.get(&format!("/{d}/serials/{oc}"), &member).await.status,
+        404
+    );
+    let l = app.get(&format!("/{d}/certs"), &member).await;
+    assert_eq!(l.body["total"], 1);
+    assert_eq!(l.body["certificates"][0]["serial_number"], ms.as_str());
+    assert_eq!(
+        app.get(&format!("/{d}/certs/{ms}"), &member).await.status,
+        200
+    );
+
+    // The domain admin (creator) and the super-admin see everything.
+    assert_eq!(
+        app.get(&format!("/{d}/certs"), &owner).await.body["total"],
+        2
+    );
+    let admin = app.admin().await;
+    assert_eq!(
+        app.get(&format!("/{d}/certs/{ms}"), &admin).await.status,
+        200
+    );
+    let r = app
+        .req(
+            Method::PATCH,
+            &format!("/{d}/certs/{ms}/revoke"),
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    app.stop().await;
+}
+both!(who_may_touch_certs);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_keeps_ca_and_sealed_keys_sqlite() {
+    let (mut app, ca) = spawn(Backend::Sqlite).await;
+    let (_, t) = app.user("keeper").await;
+    let d = app.domain(&t, "keep").await;
+    let cid = s(&app.client(&t, &d, "dev").await["id"]);
+    let r = app
+        .post(&format!("/{d}/certs/issue/{cid}"), &t, json!({}))
+        .await;
+    assert_eq!(r.status, 201);
+    let issued = r.body.clone();
+    app.restart().await;
+    let again = enable_certs(&app);
+    assert_eq!(again.ca().ca_pem(), ca.ca().ca_pem());
+    let (t, _) = app.login("keeper", "12345678").await;
+    let v = app
+        .get(&format!("/{d}/certs/{}", s(&issued["serial_number"])), &t)
+        .await;
+    assert_eq!(v.status, 200, "{}", v.text);
+    assert_eq!(v.body["key"], issued["key"]);
+    app.stop().await;
+}
