@@ -342,7 +342,7 @@ impl Core {
     }
 
     /// The CA, or 404 while none is configured.
-    fn authority(&self) -> Result<Arc<CertAuthority>> {
+    pub(crate) fn authority(&self) -> Result<Arc<CertAuthority>> {
         self.certs
             .read()
             .ok()
@@ -381,7 +381,7 @@ impl Core {
     }
 
     /// Issues, seals and stores a certificate for `client`.
-    fn mint(
+    pub(crate) fn mint(
         &self,
         ca: &CertAuthority,
         req: IssueRequest,

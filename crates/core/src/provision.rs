@@ -59,10 +59,20 @@ impl Default for BootstrapSection {
 }
 
 /// The provision layout (contract §10.4): `[bootstrap]`, `[[clients]]`, `[[channels]]`.
+/// `[cert]`: lifetime of certificates issued by x509 provisioning.
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct CertSection {
+    /// Go duration, e.g. `2400h`.
+    #[serde(default)]
+    pub ttl: Option<String>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Layout {
     #[serde(default)]
     pub bootstrap: BootstrapSection,
+    #[serde(default)]
+    pub cert: CertSection,
     #[serde(default)]
     pub clients: Vec<LayoutEntity>,
     #[serde(default)]
@@ -79,6 +89,7 @@ impl Default for Layout {
         };
         Layout {
             bootstrap: BootstrapSection::default(),
+            cert: CertSection::default(),
             clients: vec![LayoutEntity {
                 name: "client".into(),
                 metadata: meta("external_id", "xxxxxx"),
@@ -128,6 +139,10 @@ pub struct Provisioned {
     pub clients: Vec<Client>,
     pub channels: Vec<Channel>,
     pub whitelisted: Vec<Uuid>,
+    /// client id → certificate PEM / private key PEM (x509 provisioning).
+    pub client_cert: Vec<(Uuid, String)>,
+    pub client_key: Vec<(Uuid, String)>,
+    pub ca_cert: String,
 }
 
 /// What the device receives from Bootstrap.
@@ -331,12 +346,37 @@ impl Core {
             channels: channels.iter().map(|c| c.id).collect(),
             created_at: self.now(),
         };
+        let mut certs = Vec::new();
+        let mut client_cert = Vec::new();
+        let mut client_key = Vec::new();
+        let mut ca_cert = String::new();
+        let mut config = config;
+        if layout.bootstrap.x509_provision {
+            let ca = self.authority().map_err(|_| {
+                Error::Internal("x509 provisioning is on but no CA is configured".into())
+            })?;
+            let ttl = crate::certs::parse_ttl(layout.cert.ttl.as_deref().unwrap_or("2400h"))?;
+            ca_cert = ca.ca().ca_pem().to_string();
+            for c in &clients {
+                let req = switchyard_certs::IssueRequest::new(c.id.to_string(), ttl);
+                let (rec, issued) = self.mint(&ca, req, caller, domain, c.id)?;
+                if c.id == gateway_id {
+                    config.client_cert = issued.cert_pem.clone();
+                    config.client_key = issued.key_pem.clone();
+                    config.ca_cert = ca_cert.clone();
+                }
+                client_cert.push((c.id, issued.cert_pem.clone()));
+                client_key.push((c.id, issued.key_pem.clone()));
+                certs.push(rec);
+            }
+        }
         let plan = ProvisionPlan {
             domain,
             clients,
             channels,
             connections,
             config,
+            certs,
         };
         self.store.provision(&plan).await.map_err(|e| match e {
             StoreError::Conflict { kind, .. } => {
@@ -374,6 +414,9 @@ impl Core {
             clients: plan.clients,
             channels: plan.channels,
             whitelisted,
+            client_cert,
+            client_key,
+            ca_cert,
         })
     }
 

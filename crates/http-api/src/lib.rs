@@ -291,6 +291,8 @@ fn http_method(m: &Method) -> HttpMethod {
     certs::CaRes,
     provision::MappingReq,
     provision::MappingRes,
+    provision::ProvisionCertReq,
+    provision::ProvisionCertRes,
     bootstrap::ConfigReq,
     bootstrap::ConfigUpdateReq,
     bootstrap::ConfigCertsReq,

@@ -49,6 +49,17 @@ pub fn routes(a: Api) -> Api {
         ),
         fetch,
     )
+    .route(
+        Method::POST,
+        "/{domainID}/cert",
+        doc(
+            t,
+            "Issue a certificate for a client (provision form: {client_id, ttl})",
+        )
+        .body("ProvisionCertReq")
+        .ok(201, Some("ProvisionCertRes")),
+        cert,
+    )
 }
 
 #[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
@@ -69,6 +80,12 @@ pub struct MappingRes {
     pub channels: Vec<switchyard_api_types::ChannelRes>,
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub whitelisted: std::collections::BTreeMap<String, bool>,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub client_cert: std::collections::BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub client_key: std::collections::BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub ca_cert: String,
 }
 
 async fn run(
@@ -92,6 +109,17 @@ async fn run(
                 .iter()
                 .map(|id| (id.to_string(), true))
                 .collect(),
+            client_cert: p
+                .client_cert
+                .iter()
+                .map(|(id, c)| (id.to_string(), c.clone()))
+                .collect(),
+            client_key: p
+                .client_key
+                .iter()
+                .map(|(id, c)| (id.to_string(), c.clone()))
+                .collect(),
+            ca_cert: p.ca_cert.clone(),
         }),
     )
         .into_response())
@@ -187,4 +215,51 @@ async fn fetch(
     s.rate_check(&parts, "bootstrap")?;
     let v = s.core.bootstrap_fetch(&ext, client_key(&parts)).await?;
     Ok(Json(bootstrap_json(v)).into_response())
+}
+
+#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct ProvisionCertReq {
+    #[serde(default)]
+    pub client_id: String,
+    #[serde(default)]
+    pub ttl: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProvisionCertRes {
+    pub certificate: String,
+    pub key: String,
+}
+
+async fn cert(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(d): Path<String>,
+    AppJson(r): AppJson<ProvisionCertReq>,
+) -> ApiResult<Response> {
+    let d = validate::parse_id(&d).map_err(ApiError::from)?;
+    if r.client_id.is_empty() {
+        return Err(switchyard_core::Error::InvalidInput("missing entity id".into()).into());
+    }
+    let client = validate::parse_id(&r.client_id).map_err(ApiError::from)?;
+    let v = s
+        .core
+        .issue_cert(
+            &c,
+            d,
+            client,
+            switchyard_core::certs::IssueOptions {
+                ttl: Some(r.ttl).filter(|t| !t.is_empty()),
+                ..Default::default()
+            },
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ProvisionCertRes {
+            certificate: v.certificate,
+            key: v.key.unwrap_or_default(),
+        }),
+    )
+        .into_response())
 }

@@ -154,6 +154,9 @@ pub struct Settings {
     /// Connect every provisioned client to every layout channel (publish and subscribe).
     #[arg(long, env = "MG_PROVISION_BS_AUTO_WHITELIST", default_value_t = true, action = clap::ArgAction::Set)]
     pub provision_auto_whitelist: bool,
+    /// Issue an x509 certificate for every provisioned client (in the same transaction).
+    #[arg(long, env = "MG_PROVISION_X509_PROVISIONING", default_value_t = false, action = clap::ArgAction::Set)]
+    pub provision_x509: bool,
     /// Key for the encrypted bootstrap fetch (16, 24 or 32 bytes); empty: generated into
     /// DATA_DIR/keys/bootstrap.key.
     #[arg(

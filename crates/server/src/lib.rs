@@ -149,6 +149,9 @@ pub fn provision_config(
     if !s.provision_auto_whitelist {
         layout.bootstrap.autowhite_list = false;
     }
+    if s.provision_x509 {
+        layout.bootstrap.x509_provision = true;
+    }
     let domain_id = if s.provision_domain_id.is_empty() {
         None
     } else {

@@ -1953,3 +1953,100 @@ async fn mapping_fault_injection(b: Backend) {
     app.stop().await;
 }
 both!(mapping_fault_injection);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mapping_with_x509_issues_certificates_that_chain_and_can_be_revoked() {
+    let app = App::spawn_with(Backend::Sqlite, |s| s.provision_x509 = true).await;
+    let (_, t) = app.user("x509").await;
+    let d = app.domain(&t, "x509").await;
+    let r = app
+        .post(
+            &format!("/{d}/mapping"),
+            &t,
+            json!({"name": "gw", "external_id": "x-1", "external_key": "k"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let gw = r.body["clients"][0]["id"].as_str().unwrap().to_string();
+    let cert = r.body["client_cert"][&gw].as_str().unwrap().to_string();
+    assert!(
+        r.body["client_key"][&gw]
+            .as_str()
+            .unwrap()
+            .contains("PRIVATE KEY")
+    );
+    let ca_pem = r.body["ca_cert"].as_str().unwrap().to_string();
+    let info = switchyard_certs::parse_cert(&cert).unwrap();
+    assert_eq!(info.common_name, gw, "names the client");
+    assert_eq!(
+        info.issuer_cn,
+        switchyard_certs::parse_cert(&ca_pem).unwrap().common_name,
+        "chains to the CA"
+    );
+    // The gateway's bootstrap carries the certificate.
+    let f: serde_json::Value = app
+        .http
+        .get(format!("{}/clients/bootstrap/x-1", app.url))
+        .header("Authorization", "Client k")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(f["client_cert"].as_str(), Some(cert.as_str()));
+    // Revoke: the serial appears in the CRL.
+    let r = app
+        .req(
+            Method::PATCH,
+            &format!("/{d}/certs/{}/revoke", info.serial_hex),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let crl = app.req(Method::GET, "/certs/crl", None, None).await;
+    use base64::Engine;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(crl.body["crl"].as_str().unwrap())
+        .unwrap();
+    use x509_parser::prelude::FromDer;
+    let (_, parsed) =
+        x509_parser::revocation_list::CertificateRevocationList::from_der(&der).unwrap();
+    let serials: Vec<String> = parsed
+        .iter_revoked_certificates()
+        .map(|c| {
+            c.raw_serial()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        })
+        .collect();
+    // The provision service's own certificate endpoint.
+    let r = app
+        .post(
+            &format!("/{d}/cert"),
+            &t,
+            json!({"client_id": gw, "ttl": "24h"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert!(
+        r.body["certificate"]
+            .as_str()
+            .unwrap()
+            .contains("BEGIN CERTIFICATE")
+    );
+    let r = app
+        .post(&format!("/{d}/cert"), &t, json!({"ttl": "24h"}))
+        .await;
+    assert_eq!((r.status.as_u16(), r.msg()), (400, "missing entity id"));
+    assert!(
+        serials
+            .iter()
+            .any(|s| s.trim_start_matches('0') == info.serial_hex.trim_start_matches('0')),
+        "{serials:?} vs {}",
+        info.serial_hex
+    );
+    app.stop().await;
+}

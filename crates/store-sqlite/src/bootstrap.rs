@@ -31,6 +31,11 @@ impl BootstrapRepo for SqliteStore {
             qb.build().execute(&mut *tx).await.map_err(map_err)?;
         }
         insert_config(&mut tx, &p.config).await.map_err(map_err)?;
+        for c in &p.certs {
+            crate::certs::insert_cert(&mut tx, c)
+                .await
+                .map_err(map_err)?;
+        }
         tx.commit().await.map_err(map_err)
     }
 

@@ -41,7 +41,7 @@ fn clamp(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-async fn insert_cert(
+pub(crate) async fn insert_cert(
     conn: &mut sqlx::SqliteConnection,
     c: &CertRecord,
 ) -> std::result::Result<(), sqlx::Error> {

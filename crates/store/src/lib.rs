@@ -138,6 +138,8 @@ pub struct ProvisionPlan {
     pub channels: Vec<Channel>,
     pub connections: Vec<Connection>,
     pub config: BootstrapConfig,
+    /// Certificates issued for the layout's clients (x509 provisioning).
+    pub certs: Vec<CertRecord>,
 }
 
 #[async_trait]
