@@ -60,6 +60,22 @@ fn synthetic() -> Report {
                 Some(Target::value_at_most(0.5)),
             ),
             Row::new("footprint", "-", 21.0, "MB binary", None, None),
+            Row::new(
+                "mapping",
+                "sqlite",
+                945.0,
+                "mappings/s",
+                None,
+                Some(Target::value_at_least(1000.0)),
+            ),
+            Row::new(
+                "http_publish",
+                "postgres",
+                20_000.0,
+                "msgs/s",
+                Some(8_000.0),
+                Some(Target::ratio_at_least(0.5)),
+            ),
         ],
         profile: "release".into(),
         mode: "quick".into(),
@@ -77,7 +93,7 @@ fn synthetic_report_has_the_documented_shape() {
     assert_eq!(doc["machine"]["memory_mb"], json!(24105));
     assert!(doc["commit"].is_string());
     let rows = doc["rows"].as_array().expect("rows");
-    assert_eq!(rows.len(), 8);
+    assert_eq!(rows.len(), 10);
     for row in rows {
         let keys: Vec<&String> = row.as_object().expect("row object").keys().collect();
         for k in [
@@ -103,6 +119,10 @@ fn synthetic_report_has_the_documented_shape() {
     assert_eq!(rows[5]["target"], json!("value <= 30"));
     assert_eq!(rows[5]["met"], json!(true));
     assert_eq!(rows[6]["met"], json!(false));
+    assert_eq!(rows[8]["target"], json!("value >= 1000"));
+    assert_eq!(rows[8]["met"], json!(false));
+    assert_eq!(rows[9]["ratio"], json!(2.5));
+    assert_eq!(rows[9]["met"], json!(true));
 
     // Round trip.
     let back: Report = serde_json::from_value(doc).expect("deserialises");
@@ -147,6 +167,10 @@ fn targets_parse_and_check() {
     assert!(t.met(1.0, Some(0.5)));
     assert!(!t.met(1.0, Some(0.49)));
     assert!(!t.met(1.0, None));
+    let l: Target = "value >= 1000".parse().expect("parses");
+    assert_eq!(l, Target::value_at_least(1000.0));
+    assert!(l.met(1000.0, None));
+    assert!(!l.met(999.9, Some(10.0)));
     let v: Target = "value <= 30".parse().expect("parses");
     assert!(v.met(29.9, None));
     assert!(!v.met(30.1, None));
@@ -167,6 +191,9 @@ fn table_shows_every_row_and_the_header() {
         "footprint",
         "MB idle RSS",
         "ratio >= 0.5",
+        "mapping",
+        "value >= 1000",
+        "http_publish",
     ] {
         assert!(t.contains(s), "table lacks {s}:\n{t}");
     }

@@ -1494,11 +1494,12 @@ async fn concurrent_mappings_one_gateway_per_external_id() {
     let app = App::spawn_with(Backend::Sqlite, |s| {
         s.provision_username = "admin".into();
         s.provision_password = common::ADMIN_PASSWORD.into();
+        s.device_rate_limit = 0.0;
     })
     .await;
     let admin = app.admin().await;
     let d = app.domain(&admin, "fleet").await;
-    let calls = (0..20).map(|i| {
+    let calls = (0..100).map(|i| {
         let app = &app;
         let d = d.clone();
         async move {
