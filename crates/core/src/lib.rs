@@ -154,6 +154,9 @@ impl Core {
                 .unwrap_or_default(),
             data,
         };
+        // Apply to this node's caches at once (before the write's response goes out);
+        // other nodes apply it when it arrives over the bus. Applying twice is harmless.
+        self.apply_event(&ev);
         let payload = serde_json::to_vec(&ev).unwrap_or_default();
         if let Err(e) = self.bus.publish(&ev.subject(), payload).await {
             tracing::warn!(error = %e, subject = %ev.subject(), "event not published");

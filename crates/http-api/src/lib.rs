@@ -431,7 +431,13 @@ async fn not_found() -> impl IntoResponse {
 
 /// The full application: API routes, OpenAPI, Swagger UI and the middleware stack.
 pub fn router(state: AppState) -> Router {
-    let api = api();
+    router_with(state, |a| a)
+}
+
+/// As [`router`], with more routes added to the table by the caller (the server adds
+/// transports that live in other crates, e.g. MQTT over WebSocket at `/mqtt`).
+pub fn router_with(state: AppState, extra: impl FnOnce(Api) -> Api) -> Router {
+    let api = extra(api());
     let spec = openapi(api.docs());
     let max_body = state.cfg.max_body_bytes;
     let timeout = state.cfg.request_timeout;

@@ -67,6 +67,26 @@ pub struct Settings {
     /// Log format: text or json.
     #[arg(long, env = "SWITCHYARD_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+    /// MQTT listener (plain TCP). With the default address, a port already in use (e.g.
+    /// by another broker) disables MQTT with a loud warning and the rest still serves;
+    /// an address set explicitly must bind or start-up fails. Empty: no MQTT listener.
+    #[arg(long, env = "SWITCHYARD_MQTT_ADDR", default_value = DEFAULT_MQTT_ADDR)]
+    pub mqtt_addr: String,
+    /// MQTT over TLS listener (e.g. 0.0.0.0:8883); needs --tls-cert and --tls-key.
+    #[arg(long, env = "SWITCHYARD_MQTTS_ADDR", default_value = "")]
+    pub mqtts_addr: String,
+    /// PEM certificate chain for TLS listeners.
+    #[arg(long, env = "SWITCHYARD_TLS_CERT", default_value = "")]
+    pub tls_cert: String,
+    /// PEM private key for TLS listeners.
+    #[arg(long, env = "SWITCHYARD_TLS_KEY", default_value = "")]
+    pub tls_key: String,
+    /// Largest MQTT packet in bytes.
+    #[arg(long, env = "SWITCHYARD_MQTT_MAX_PACKET", default_value_t = 1024 * 1024)]
+    pub mqtt_max_packet: usize,
+    /// Messages queued per MQTT session (slow-consumer bound).
+    #[arg(long, env = "SWITCHYARD_MQTT_QUEUE", default_value_t = 1024)]
+    pub mqtt_queue: usize,
     /// Largest accepted HTTP request body in bytes (413 above).
     #[arg(long, env = "SWITCHYARD_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -198,6 +218,8 @@ pub fn redact_url(u: &str) -> String {
         _ => u.to_string(),
     }
 }
+
+pub const DEFAULT_MQTT_ADDR: &str = "0.0.0.0:1883";
 
 /// Magistrala/document spellings accepted for our settings (alias env → setting id).
 pub const ALIASES: &[(&str, &str)] = &[

@@ -2,6 +2,7 @@
 //! them. Used by `main` and by the black-box tests (which bind port 0).
 
 pub mod config;
+mod mqtt_ws;
 
 use std::{net::SocketAddr, path::Path, sync::Arc};
 
@@ -18,6 +19,11 @@ pub use config::Settings;
 /// A running server: its bound addresses, and a handle that stops it.
 pub struct Running {
     pub http_addrs: Vec<SocketAddr>,
+    /// The MQTT listener's address, when one is serving.
+    pub mqtt_addr: Option<SocketAddr>,
+    pub mqtts_addr: Option<SocketAddr>,
+    /// Why MQTT is not serving on its default address, if so.
+    pub mqtt_note: Option<String>,
     pub core: Arc<Core>,
     /// Where the generated admin password was written, when it was generated now.
     pub admin_password_file: Option<std::path::PathBuf>,
@@ -125,6 +131,30 @@ fn bootstrap_key(s: &Settings) -> Result<Vec<u8>, String> {
     let k: String = uuid::Uuid::new_v4().simple().to_string();
     switchyard_auth::token::write_private(&path, format!("{k}\n").as_bytes())?;
     check(k.into_bytes())
+}
+
+/// A TLS acceptor from SWITCHYARD_TLS_CERT / SWITCHYARD_TLS_KEY (rustls, aws-lc-rs).
+fn tls_acceptor(s: &Settings) -> Result<switchyard_adapter_mqtt::TlsAcceptor, String> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+    if s.tls_cert.is_empty() || s.tls_key.is_empty() {
+        return Err(
+            "SWITCHYARD_MQTTS_ADDR needs SWITCHYARD_TLS_CERT and SWITCHYARD_TLS_KEY".into(),
+        );
+    }
+    let certs = CertificateDer::pem_file_iter(&s.tls_cert)
+        .map_err(|e| format!("{}: {e}", s.tls_cert))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: {e}", s.tls_cert))?;
+    let key =
+        PrivateKeyDer::from_pem_file(&s.tls_key).map_err(|e| format!("{}: {e}", s.tls_key))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("TLS certificate/key: {e}"))?;
+    Ok(switchyard_adapter_mqtt::TlsAcceptor::from(Arc::new(cfg)))
 }
 
 /// The provision layout and credentials from the settings.
@@ -237,8 +267,62 @@ pub async fn start(
         },
         metrics,
     );
-    let app = switchyard_http_api::router(state);
+    let mqtt = switchyard_adapter_mqtt::MqttAdapter::new(
+        core.clone(),
+        switchyard_adapter_mqtt::MqttConfig {
+            max_packet_size: s.mqtt_max_packet,
+            outbound_queue: s.mqtt_queue,
+            ..Default::default()
+        },
+    );
+    let app = switchyard_http_api::router_with(state, mqtt_ws::routes(mqtt.clone()));
     let (stop, stop_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    let (mut mqtt_addr, mut mqtts_addr, mut mqtt_note) = (None, None, None);
+    if !s.mqtt_addr.trim().is_empty() {
+        match TcpListener::bind(s.mqtt_addr.trim()).await {
+            Ok(l) => {
+                mqtt_addr = l.local_addr().ok();
+                let mut rx = stop_rx.clone();
+                let adapter = mqtt.clone();
+                tasks.push(tokio::spawn(async move {
+                    adapter
+                        .serve(l, async move {
+                            let _ = rx.wait_for(|v| *v).await;
+                        })
+                        .await
+                }));
+            }
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && s.mqtt_addr == config::DEFAULT_MQTT_ADDR =>
+            {
+                let note = format!(
+                    "MQTT disabled: {} is in use (another broker?); set SWITCHYARD_MQTT_ADDR to another address",
+                    s.mqtt_addr
+                );
+                tracing::warn!("{note}");
+                mqtt_note = Some(note);
+            }
+            Err(e) => return Err(format!("cannot listen for MQTT on {}: {e}", s.mqtt_addr)),
+        }
+    }
+    if !s.mqtts_addr.trim().is_empty() {
+        let acceptor = tls_acceptor(&s)?;
+        let l = TcpListener::bind(s.mqtts_addr.trim())
+            .await
+            .map_err(|e| format!("cannot listen for MQTTS on {}: {e}", s.mqtts_addr))?;
+        mqtts_addr = l.local_addr().ok();
+        let mut rx = stop_rx.clone();
+        let adapter = mqtt.clone();
+        tasks.push(tokio::spawn(async move {
+            adapter
+                .serve_tls(l, acceptor, async move {
+                    let _ = rx.wait_for(|v| *v).await;
+                })
+                .await
+        }));
+    }
     let mut addrs = vec![s.http_addr.clone()];
     addrs.extend(
         s.extra_http_addrs
@@ -247,7 +331,6 @@ pub async fn start(
             .cloned(),
     );
     let mut http_addrs = Vec::new();
-    let mut tasks = Vec::new();
     for a in addrs {
         let l = TcpListener::bind(a.trim())
             .await
@@ -270,6 +353,9 @@ pub async fn start(
     }
     Ok(Running {
         http_addrs,
+        mqtt_addr,
+        mqtts_addr,
+        mqtt_note,
         core,
         admin_password_file,
         store_description,
@@ -291,6 +377,7 @@ pub fn settings_for(data_dir: &Path, database_url: &str) -> Settings {
     s.data_dir = data_dir.to_path_buf();
     s.database_url = database_url.to_string();
     s.http_addr = "127.0.0.1:0".into();
+    s.mqtt_addr = "127.0.0.1:0".into();
     s.extra_http_addrs = vec![];
     s
 }

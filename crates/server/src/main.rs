@@ -62,6 +62,14 @@ async fn serve(s: switchyard::Settings) {
     for a in &running.http_addrs {
         println!("  HTTP API     http://{a}");
     }
+    match (&running.mqtt_addr, &running.mqtt_note) {
+        (Some(a), _) => println!("  MQTT         mqtt://{a}  (WebSocket: ws://<http>/mqtt)"),
+        (None, Some(n)) => println!("  MQTT         {n}"),
+        (None, None) => println!("  MQTT         off"),
+    }
+    if let Some(a) = &running.mqtts_addr {
+        println!("  MQTTS        mqtts://{a}");
+    }
     println!("  store        {}", running.store_description);
     println!("  data dir     {}", data_dir.display());
     if let Some(p) = &running.admin_password_file {

@@ -662,6 +662,14 @@ async fn openapi_lists_every_route() {
                 .count()
         })
         .sum();
+    // The server adds MQTT over WebSocket (from another crate) to the same table.
+    assert!(
+        paths.get("/mqtt").and_then(|p| p.get("get")).is_some(),
+        "/mqtt documented"
+    );
+    let r = app.raw(Method::GET, "/mqtt", None, None, None).await;
+    assert_ne!(r.msg(), "page not found");
+    served += 1;
     assert_eq!(
         documented, served,
         "OpenAPI documents exactly the router's routes"

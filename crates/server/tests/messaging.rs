@@ -392,3 +392,173 @@ async fn two_nodes_share_postgres_and_nats() {
     b.shutdown().await;
     a.stop().await;
 }
+
+fn mqtt_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u16).to_be_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// A v3.1.1 packet with its fixed header.
+fn mqtt_packet(first: u8, body: Vec<u8>) -> Vec<u8> {
+    let mut out = vec![first];
+    let mut len = body.len();
+    loop {
+        let mut b = (len % 128) as u8;
+        len /= 128;
+        if len > 0 {
+            b |= 0x80;
+        }
+        out.push(b);
+        if len == 0 {
+            break;
+        }
+    }
+    out.extend(body);
+    out
+}
+
+/// MQTT over TCP (rumqttc) and over WebSocket at `/mqtt`, mixed with HTTP publish: every
+/// path reaches every subscriber, and the MQTT subscriber is cut on disable.
+async fn mqtt_tcp_ws_and_http(b: Backend) {
+    let app = App::spawn(b).await;
+    let f = fleet(&app, "mqttmix").await;
+    let mqtt = app
+        .running
+        .as_ref()
+        .unwrap()
+        .mqtt_addr
+        .expect("mqtt listener");
+    // Let the publisher subscribe too, so it can be the MQTT-over-WebSocket subscriber.
+    let r = app
+        .post(&format!("/{}/channels/connect", f.domain), &f.token, json!({"channel_ids": [f.channel], "client_ids": [f.publisher.0], "types": ["subscribe"]}))
+        .await;
+    assert_eq!(r.status, 201);
+    let topic = format!("m/{}/c/{}", f.domain, f.channel);
+    // TCP subscriber (rumqttc v3.1.1).
+    let mut opts = rumqttc::MqttOptions::new("sub-1", mqtt.ip().to_string(), mqtt.port());
+    opts.set_credentials(f.subscriber.0.clone(), f.subscriber.1.clone());
+    let (client, mut events) = rumqttc::AsyncClient::new(opts, 16);
+    client
+        .subscribe(topic.clone(), rumqttc::QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    let (got_tx, mut got_rx) = tokio::sync::mpsc::channel::<Option<Vec<u8>>>(16);
+    tokio::spawn(async move {
+        loop {
+            match events.poll().await {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
+                    let _ = got_tx.send(Some(p.payload.to_vec())).await;
+                }
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => {
+                    let _ = got_tx.send(None).await;
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    });
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(3), got_rx.recv())
+            .await
+            .unwrap(),
+        Some(None),
+        "SUBACK"
+    );
+    // MQTT over WebSocket subscriber (raw v3.1.1 frames).
+    let url = format!("{}/mqtt", app.url.replace("http://", "ws://"));
+    let mut req = url.into_client_request().unwrap();
+    req.headers_mut()
+        .insert("Sec-WebSocket-Protocol", "mqtt".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let mut connect = Vec::new();
+    mqtt_str(&mut connect, "MQTT");
+    connect.extend_from_slice(&[4, 0xC2, 0, 60]);
+    mqtt_str(&mut connect, "ws-1");
+    mqtt_str(&mut connect, &f.publisher.0);
+    mqtt_str(&mut connect, &f.publisher.1);
+    ws.send(Message::Binary(mqtt_packet(0x10, connect).into()))
+        .await
+        .unwrap();
+    let connack = tokio::time::timeout(Duration::from_secs(3), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+        .into_data();
+    assert_eq!(&connack[..], &[0x20, 2, 0, 0], "CONNACK accepted");
+    let mut sub = vec![0, 1];
+    mqtt_str(&mut sub, &topic);
+    sub.push(0);
+    ws.send(Message::Binary(mqtt_packet(0x82, sub).into()))
+        .await
+        .unwrap();
+    let suback = tokio::time::timeout(Duration::from_secs(3), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+        .into_data();
+    assert_eq!(&suback[..], &[0x90, 3, 0, 1, 0], "SUBACK granted");
+    // HTTP publish → both MQTT subscribers.
+    let st = http_publish(
+        &app,
+        &format!("/{topic}"),
+        Some(format!("Client {}", f.publisher.1)),
+        "text/plain",
+        "from-http",
+    )
+    .await;
+    assert_eq!(st, 202);
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(3), got_rx.recv())
+            .await
+            .unwrap(),
+        Some(Some(b"from-http".to_vec()))
+    );
+    let p = tokio::time::timeout(Duration::from_secs(3), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+        .into_data();
+    assert_eq!(p[0] & 0xF0, 0x30, "PUBLISH over /mqtt");
+    assert!(p.ends_with(b"from-http"));
+    // MQTT publish (over WebSocket) → TCP subscriber and WebSocket (HTTP adapter) subscriber.
+    let mut wsub = ws_connect(&app.url, &format!("/{topic}"), &f.subscriber.1)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut publ = Vec::new();
+    mqtt_str(&mut publ, &topic);
+    publ.extend_from_slice(b"from-mqtt");
+    ws.send(Message::Binary(mqtt_packet(0x30, publ).into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(3), got_rx.recv())
+            .await
+            .unwrap(),
+        Some(Some(b"from-mqtt".to_vec()))
+    );
+    assert_eq!(next_text(&mut wsub).await.as_deref(), Some("from-mqtt"));
+    // Disable the TCP subscriber: its session ends within a second.
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/{}/clients/{}/disable", f.domain, f.subscriber.0),
+            Some(&f.token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let ended = tokio::time::timeout(Duration::from_secs(1), async {
+        while got_rx.recv().await.is_some() {}
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "MQTT session not closed within 1 s of disable"
+    );
+    app.stop().await;
+}
+both!(mqtt_tcp_ws_and_http);

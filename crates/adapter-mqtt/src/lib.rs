@@ -1,0 +1,271 @@
+//! The MQTT adapter: MQTT 3.1, 3.1.1 and 5 over TCP, TLS, or any byte stream (the
+//! WebSocket transport hands its stream to [`MqttAdapter::handle`]). Packets are
+//! encoded and decoded by `rmqtt-codec` behind our own [`packet`] types; the session
+//! loop is ours, on tokio.
+//!
+//! # What it enforces
+//!
+//! - **Authentication at CONNECT**: username = client id, password = client secret,
+//!   checked by `Core::authenticate_client`. Refusals: missing credentials → v3 `0x05`
+//!   / v5 `0x87`; wrong, unknown or disabled → v3 `0x04` / v5 `0x86`; a store failure →
+//!   v3 `0x03` / v5 `0x88`; a v5 enhanced-authentication method → `0x8C`.
+//! - **Client identifier**: an empty one is assigned (`switchyard-<uuid>`) on 3.1.1 with
+//!   clean session and on v5 (returned as Assigned Client Identifier); refused otherwise
+//!   (v3 `0x02`, v5 `0x85`). A second connection with the same client id and identifier
+//!   takes the session over (the old one gets v5 DISCONNECT `0x8E`).
+//! - **Every publish and subscribe is authorized by core** (`Core::publish`,
+//!   `Core::subscribe`) on `m/<domain>/c/<channel>[/<subtopic>]` (contract §13.3). A
+//!   malformed topic counts as not authorized, as in Magistrala.
+//!   - Refused PUBLISH, v5: QoS 1 gets PUBACK `0x87`, QoS 2 PUBREC `0x87`, QoS 0 is
+//!     dropped. v3 has no way to say no: the message is dropped and a QoS 1/2 publish is
+//!     still acknowledged (so the client does not retry it forever). A core failure
+//!     (not a refusal) is PUBACK `0x80` on v5 and closes a v3 connection unacknowledged.
+//!   - Refused SUBSCRIBE filter: SUBACK `0x80` (v3) / `0x87` (v5); over
+//!     [`MqttConfig::max_subscriptions`]: `0x80` / `0x97`.
+//! - **Revocation is live**: each session listens to `Core::revocations()`. Its client
+//!   disabled, deleted or re-keyed → the connection is closed (v5 DISCONNECT `0x87`). A
+//!   Subscribe connection removed, or a channel disabled or deleted → the session
+//!   re-checks with `Core::still_allowed` and drops its subscriptions on that channel
+//!   (queued messages of a dropped subscription are discarded too). Publishes need no
+//!   notice: core checks each one. Missed notices (a lagging receiver) → re-authenticate
+//!   and re-check every subscribed channel.
+//! - **QoS**: 0 and 1 end to end. Subscriptions are granted at most QoS 1. An inbound
+//!   QoS 2 PUBLISH is published once and answered PUBREC, then PUBREL → PUBCOMP (a resend
+//!   before PUBREL is not published again); at most [`MqttConfig::max_inbound_qos2`]
+//!   await PUBREL (announced as v5 Receive Maximum; more → DISCONNECT `0x93`). Messages go
+//!   out at the subscription's granted QoS (the bus does not carry the publisher's QoS),
+//!   QoS 1 with a packet id, at most [`MqttConfig::max_inflight`] unacknowledged (or the
+//!   v5 client's Receive Maximum if lower). Nothing is redelivered after a reconnect.
+//! - **Sessions do not persist**: clean session / clean start is honoured; a client that
+//!   asks to keep its session (v3 clean session 0, v5 session expiry > 0) is accepted
+//!   with Session Present 0, and v5 clients are told Session Expiry Interval 0.
+//!   Subscriptions and in-flight messages end with the connection.
+//! - **Keep-alive**: nothing received for 1.5 × keep-alive closes the connection (v5
+//!   DISCONNECT `0x8D`). v3 values are honoured as sent (0 = none); a v5 client asking 0
+//!   or more than [`MqttConfig::keep_alive_max`] is given that maximum as Server Keep
+//!   Alive. CONNECT must arrive within [`MqttConfig::connect_timeout`].
+//! - **Will messages** are published through `Core::publish` (so only where the client
+//!   may publish) when the connection ends without a DISCONNECT (or with v5 `0x04`):
+//!   EOF, keep-alive, protocol error, revocation, take-over, slow consumer, shutdown.
+//!   The v5 will delay is not honoured (published at once).
+//! - **Retained messages**: the last retained payload per channel and subtopic, in
+//!   memory per adapter, bounded by [`MqttConfig::retained_max_messages`] and
+//!   [`MqttConfig::retained_max_bytes`]; delivered (retain flag set) on subscribe,
+//!   honouring v5 Retain Handling; an empty retained payload clears. Live messages go out
+//!   with retain 0. Only messages retained over MQTT are kept (HTTP has no retain flag).
+//! - **Packet size**: an inbound packet whose remaining length exceeds
+//!   [`MqttConfig::max_packet_size`] closes the connection (v5 DISCONNECT `0x95`, and the
+//!   limit is announced in CONNACK); a message larger than a v5 client's Maximum Packet
+//!   Size is not sent to it.
+//! - **Slow consumers**: each session has a queue of [`MqttConfig::outbound_queue`]
+//!   messages between the bus and the socket. When it is full a QoS 0 message is dropped
+//!   for that session, and a QoS 1 message disconnects the session (v5 DISCONNECT `0x97`
+//!   quota exceeded); a write that takes longer than [`MqttConfig::write_timeout`] also
+//!   closes the connection. The queue stops draining while the in-flight window is full.
+//! - **Malformed input** closes the connection (v5 DISCONNECT `0x81`), never the server:
+//!   library code does not panic on input, and the tests feed it random bytes.
+//! - v5 extras not supported: topic aliases (maximum 0; using one → `0x94`), shared
+//!   subscriptions, subscription identifiers, enhanced authentication. v5 publish
+//!   properties (content type, user properties, …) are not carried: the bus envelope
+//!   (contract §13.4) has no place for them. v5 No Local skips messages published by the
+//!   same client id.
+
+pub mod packet;
+mod retained;
+mod session;
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use switchyard_core::Core;
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    net::{TcpListener, TcpStream},
+    sync::watch,
+    task::JoinSet,
+};
+pub use tokio_rustls::TlsAcceptor;
+
+use session::Shared;
+
+/// Settings of the MQTT adapter.
+#[derive(Debug, Clone)]
+pub struct MqttConfig {
+    /// Largest inbound packet (remaining length, bytes); larger closes the connection.
+    pub max_packet_size: usize,
+    /// Messages queued per session between the bus and the socket (slow-consumer bound).
+    pub outbound_queue: usize,
+    /// Largest keep-alive (seconds) a v5 client gets; also imposed on v5 clients asking 0.
+    pub keep_alive_max: u16,
+    /// QoS 1 messages sent to a client and not yet acknowledged.
+    pub max_inflight: u16,
+    /// Inbound QoS 2 publishes awaiting PUBREL (v5 Receive Maximum we announce).
+    pub max_inbound_qos2: u16,
+    /// Topic filters one session may hold.
+    pub max_subscriptions: usize,
+    /// Time a new connection has to send CONNECT (and, on TLS, to finish the handshake).
+    pub connect_timeout: Duration,
+    /// A write to the client that takes longer closes the connection.
+    pub write_timeout: Duration,
+    /// Retained messages kept per adapter, across all channels.
+    pub retained_max_messages: usize,
+    /// Total payload bytes of retained messages kept per adapter.
+    pub retained_max_bytes: usize,
+    /// Connections one listener serves at once; more are closed on accept.
+    pub max_connections: usize,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        MqttConfig {
+            max_packet_size: 1024 * 1024,
+            outbound_queue: 1024,
+            keep_alive_max: 300,
+            max_inflight: 64,
+            max_inbound_qos2: 64,
+            max_subscriptions: 256,
+            connect_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
+            retained_max_messages: 10_000,
+            retained_max_bytes: 64 * 1024 * 1024,
+            max_connections: 100_000,
+        }
+    }
+}
+
+/// One MQTT adapter: the sessions it serves share its retained messages and its
+/// take-over registry, whatever transport each came over. Cheap to clone.
+#[derive(Clone)]
+pub struct MqttAdapter {
+    shared: Arc<Shared>,
+}
+
+/// How long `serve` waits for sessions to say goodbye after shutdown.
+const DRAIN: Duration = Duration::from_secs(5);
+
+impl MqttAdapter {
+    pub fn new(core: Arc<Core>, cfg: MqttConfig) -> MqttAdapter {
+        MqttAdapter {
+            shared: Arc::new(Shared::new(core, cfg)),
+        }
+    }
+
+    /// Serves one connection to its end, over any byte stream.
+    pub async fn handle<S>(&self, stream: S)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        session::run(stream, self.shared.clone(), None).await
+    }
+
+    /// Accepts plain TCP connections until `shutdown` completes, then closes the open
+    /// sessions (v5 DISCONNECT `0x8B`) and waits for them (a few seconds at most).
+    pub async fn serve(&self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+        accept_loop(
+            listener,
+            self.shared.clone(),
+            shutdown,
+            |sock, shared, stop| async move { session::run(sock, shared, Some(stop)).await },
+        )
+        .await
+    }
+
+    /// As [`MqttAdapter::serve`], with a TLS handshake (bounded by the connect timeout)
+    /// before MQTT.
+    pub async fn serve_tls(
+        &self,
+        listener: TcpListener,
+        acceptor: TlsAcceptor,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        accept_loop(
+            listener,
+            self.shared.clone(),
+            shutdown,
+            move |sock, shared, stop| {
+                let acceptor = acceptor.clone();
+                async move {
+                    let limit = shared.cfg.connect_timeout;
+                    match tokio::time::timeout(limit, acceptor.accept(sock)).await {
+                        Ok(Ok(tls)) => session::run(tls, shared, Some(stop)).await,
+                        Ok(Err(e)) => tracing::debug!(error = %e, "mqtt: TLS handshake failed"),
+                        Err(_) => tracing::debug!("mqtt: TLS handshake timed out"),
+                    }
+                }
+            },
+        )
+        .await
+    }
+}
+
+async fn accept_loop<F, Fut>(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    shutdown: impl Future<Output = ()>,
+    conn: F,
+) where
+    F: Fn(TcpStream, Arc<Shared>, watch::Receiver<bool>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    let max = shared.cfg.max_connections.max(1);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            r = listener.accept() => match r {
+                Ok((sock, peer)) => {
+                    if tasks.len() >= max {
+                        tracing::warn!(%peer, "mqtt: connection limit reached, connection closed");
+                        continue;
+                    }
+                    let _ = sock.set_nodelay(true);
+                    tasks.spawn(conn(sock, shared.clone(), stop_rx.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "mqtt: accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(DRAIN, async { while tasks.join_next().await.is_some() {} }).await;
+    tasks.abort_all();
+}
+
+/// Serves MQTT over plain TCP with a new [`MqttAdapter`] until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    core: Arc<Core>,
+    cfg: MqttConfig,
+    shutdown: impl Future<Output = ()>,
+) {
+    MqttAdapter::new(core, cfg).serve(listener, shutdown).await
+}
+
+/// Serves MQTT over TLS with a new [`MqttAdapter`] until `shutdown` completes.
+pub async fn serve_tls(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    core: Arc<Core>,
+    cfg: MqttConfig,
+    shutdown: impl Future<Output = ()>,
+) {
+    MqttAdapter::new(core, cfg)
+        .serve_tls(listener, acceptor, shutdown)
+        .await
+}
+
+/// Serves one connection over any byte stream with a standalone adapter. Its retained
+/// messages and take-over registry are its own: transports that should share them with
+/// a listener use [`MqttAdapter::handle`] on the same adapter.
+pub async fn handle<S>(stream: S, core: Arc<Core>, cfg: MqttConfig)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    MqttAdapter::new(core, cfg).handle(stream).await
+}

@@ -1,0 +1,1019 @@
+//! One MQTT connection: CONNECT and authentication, then a loop over the socket, the
+//! session's outbound queue, core's revocations, keep-alive, take-over and shutdown.
+//! Every publish and subscribe is authorized by core; this module only maps core's
+//! answers onto MQTT codes (see the crate docs for the policy).
+
+use std::{
+    collections::{HashMap, HashSet},
+    num::NonZeroU16,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use bytes::{Bytes, BytesMut};
+use switchyard_bus::BusMessage;
+use switchyard_core::{
+    Core, Error as CoreError,
+    messaging::{ClientIdentity, Envelope, Revocation, parse_topic},
+};
+use switchyard_domain::ConnectionType;
+use tokio::{
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
+    sync::{Notify, broadcast, mpsc, watch},
+    task::JoinHandle,
+    time::Instant,
+};
+use uuid::Uuid;
+
+use crate::{
+    MqttConfig,
+    packet::{
+        Codec, ConnAck, Connect, DecodeError, MQTT_MAX_REMAINING, Packet, Publish, SubscribeFilter,
+        Version, Will,
+    },
+    retained::RetainedStore,
+};
+
+/// (client id, MQTT client identifier): one live session each.
+type SessionKey = (Uuid, String);
+/// The live session's number and the bell that tells it it was taken over.
+type SessionSlot = (u64, Arc<Notify>);
+
+/// State shared by the sessions of one adapter.
+pub(crate) struct Shared {
+    pub core: Arc<Core>,
+    pub cfg: MqttConfig,
+    pub retained: RetainedStore,
+    /// (client id, MQTT client identifier) → the live session, for take-over.
+    sessions: std::sync::Mutex<HashMap<SessionKey, SessionSlot>>,
+    next_session: AtomicU64,
+}
+
+impl Shared {
+    pub(crate) fn new(core: Arc<Core>, cfg: MqttConfig) -> Shared {
+        let retained = RetainedStore::new(cfg.retained_max_messages, cfg.retained_max_bytes);
+        Shared {
+            core,
+            cfg,
+            retained,
+            sessions: std::sync::Mutex::new(HashMap::new()),
+            next_session: AtomicU64::new(1),
+        }
+    }
+
+    fn register(&self, key: SessionKey) -> (u64, Arc<Notify>) {
+        let no = self.next_session.fetch_add(1, Ordering::Relaxed);
+        let me = Arc::new(Notify::new());
+        if let Ok(mut m) = self.sessions.lock()
+            && let Some((_, old)) = m.insert(key, (no, me.clone()))
+        {
+            old.notify_one();
+        }
+        (no, me)
+    }
+
+    fn unregister(&self, key: &SessionKey, no: u64) {
+        if let Ok(mut m) = self.sessions.lock()
+            && m.get(key).is_some_and(|(n, _)| *n == no)
+        {
+            m.remove(key);
+        }
+    }
+}
+
+// v3.1.1 CONNACK return codes.
+const V3_IDENTIFIER_REJECTED: u8 = 0x02;
+const V3_SERVER_UNAVAILABLE: u8 = 0x03;
+const V3_BAD_CREDENTIALS: u8 = 0x04;
+const V3_NOT_AUTHORIZED: u8 = 0x05;
+const V3_SUB_FAILURE: u8 = 0x80;
+// v5 reason codes.
+const UNSPECIFIED: u8 = 0x80;
+const MALFORMED: u8 = 0x81;
+const PROTOCOL_ERROR: u8 = 0x82;
+const CLIENT_ID_INVALID: u8 = 0x85;
+const BAD_CREDENTIALS: u8 = 0x86;
+const NOT_AUTHORIZED: u8 = 0x87;
+const SERVER_UNAVAILABLE: u8 = 0x88;
+const SERVER_SHUTTING_DOWN: u8 = 0x8B;
+const BAD_AUTH_METHOD: u8 = 0x8C;
+const KEEP_ALIVE_TIMEOUT: u8 = 0x8D;
+const SESSION_TAKEN_OVER: u8 = 0x8E;
+const PACKET_ID_NOT_FOUND: u8 = 0x92;
+const RECEIVE_MAX_EXCEEDED: u8 = 0x93;
+const TOPIC_ALIAS_INVALID: u8 = 0x94;
+const PACKET_TOO_LARGE: u8 = 0x95;
+const QUOTA_EXCEEDED: u8 = 0x97;
+const NO_SUBSCRIPTION_EXISTED: u8 = 0x11;
+const DISCONNECT_WITH_WILL: u8 = 0x04;
+
+/// How a session ended; decides the v5 DISCONNECT and whether the will is published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The client sent DISCONNECT (v5 0x04 asks for the will anyway).
+    ClientDisconnect {
+        will: bool,
+    },
+    /// EOF, IO error or a write that timed out.
+    Closed,
+    /// A protocol violation or malformed packet: v5 DISCONNECT with this code.
+    Protocol(u8),
+    KeepAlive,
+    Revoked,
+    TakenOver,
+    SlowConsumer,
+    Shutdown,
+}
+
+impl End {
+    fn disconnect_code(self) -> Option<u8> {
+        match self {
+            End::ClientDisconnect { .. } | End::Closed => None,
+            End::Protocol(c) => Some(c),
+            End::KeepAlive => Some(KEEP_ALIVE_TIMEOUT),
+            End::Revoked => Some(NOT_AUTHORIZED),
+            End::TakenOver => Some(SESSION_TAKEN_OVER),
+            End::SlowConsumer => Some(QUOTA_EXCEEDED),
+            End::Shutdown => Some(SERVER_SHUTTING_DOWN),
+        }
+    }
+    fn publishes_will(self) -> bool {
+        match self {
+            End::ClientDisconnect { will } => will,
+            _ => true,
+        }
+    }
+}
+
+/// A message on its way to the client.
+#[derive(Debug)]
+struct Delivery {
+    /// The subscription it came through; dropped if that subscription is gone.
+    sub_id: u64,
+    topic: String,
+    payload: Bytes,
+    qos: u8,
+    retain: bool,
+}
+
+/// Aborts a forwarding task when the subscription is dropped.
+struct Forwarder(JoinHandle<()>);
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+struct SubEntry {
+    channel: Uuid,
+    sub_id: u64,
+    _tasks: Vec<Forwarder>,
+}
+
+/// Moves bus messages of one subscription into the session's bounded queue, applying
+/// the slow-consumer policy: a full queue drops QoS 0; for QoS 1 it asks the session to
+/// disconnect.
+async fn forward(
+    mut rx: mpsc::Receiver<BusMessage>,
+    tx: mpsc::Sender<Delivery>,
+    slow: Arc<Notify>,
+    sub_id: u64,
+    qos: u8,
+    skip_publisher: Option<String>,
+) {
+    while let Some(m) = rx.recv().await {
+        let Some(env) = Envelope::decode_slice(&m.payload) else {
+            continue;
+        };
+        if skip_publisher
+            .as_deref()
+            .is_some_and(|me| me == env.publisher)
+        {
+            continue;
+        }
+        let d = Delivery {
+            sub_id,
+            topic: env.topic(),
+            payload: Bytes::from(env.payload),
+            qos,
+            retain: false,
+        };
+        match tx.try_send(d) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(d)) => {
+                if d.qos == 0 {
+                    tracing::debug!(sub_id, "mqtt: outbound queue full, QoS 0 message dropped");
+                } else {
+                    slow.notify_one();
+                    return;
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return,
+        }
+    }
+}
+
+/// Waits for `true` on the shutdown signal; forever when there is none.
+async fn wait_shutdown(rx: &mut Option<watch::Receiver<bool>>) {
+    if let Some(rx) = rx {
+        loop {
+            if *rx.borrow_and_update() {
+                return;
+            }
+            if rx.changed().await.is_err() {
+                break;
+            }
+        }
+    }
+    std::future::pending::<()>().await
+}
+
+async fn recv_revocation(
+    rx: &mut Option<broadcast::Receiver<Revocation>>,
+) -> Result<Revocation, broadcast::error::RecvError> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Writes `buf` whole within the timeout; clears it on success.
+async fn flush<S: AsyncWrite + Unpin>(io: &mut S, buf: &mut BytesMut, limit: Duration) -> bool {
+    if buf.is_empty() {
+        return true;
+    }
+    let ok = tokio::time::timeout(limit, async {
+        io.write_all(buf).await?;
+        io.flush().await
+    })
+    .await
+    .is_ok_and(|r| r.is_ok());
+    buf.clear();
+    ok
+}
+
+/// Shuts the write side down, without waiting long for a peer that does not read.
+async fn close<S: AsyncWrite + Unpin>(io: &mut S) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), io.shutdown()).await;
+}
+
+/// Runs one connection to its end. Never panics on input: every decode error closes
+/// the connection.
+pub(crate) async fn run<S>(
+    mut io: S,
+    shared: Arc<Shared>,
+    mut shutdown: Option<watch::Receiver<bool>>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let cfg = &shared.cfg;
+    let mut codec = Codec::new(cfg.max_packet_size);
+    let mut rbuf = BytesMut::with_capacity(4096);
+    let mut wbuf = BytesMut::new();
+
+    // Phase 1: the CONNECT packet, within the connect timeout.
+    let first = tokio::time::timeout(cfg.connect_timeout, async {
+        loop {
+            match codec.decode(&mut rbuf) {
+                Ok(Some(p)) => return Ok(p),
+                Ok(None) => {}
+                Err(e) => return Err(Some(e)),
+            }
+            match io.read_buf(&mut rbuf).await {
+                Ok(0) | Err(_) => return Err(None),
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    let connect = match first {
+        Ok(Ok(Packet::Connect(c))) => c,
+        Ok(Err(Some(e))) => {
+            refuse_undecodable(&mut io, &mut codec, e, cfg.write_timeout).await;
+            return;
+        }
+        // Timeout, EOF, or a first packet that is not CONNECT.
+        _ => return,
+    };
+    let Some(version) = codec.version() else {
+        return;
+    };
+
+    // Phase 2: validate and authenticate. Listen for revocations first, so none that
+    // lands between authentication and the session loop is missed.
+    let revocations = Some(shared.core.revocations());
+    let mut connack = ConnAck::default();
+    let (who, secret) = match authenticate(&shared.core, &connect, version).await {
+        Ok(x) => x,
+        Err(code) => {
+            connack.code = code;
+            let _ = codec.encode(Packet::ConnAck(Box::new(connack)), &mut wbuf);
+            flush(&mut io, &mut wbuf, cfg.write_timeout).await;
+            close(&mut io).await;
+            return;
+        }
+    };
+    let mut client_id = connect.client_id.clone();
+    if client_id.is_empty() {
+        // The codec already refused an empty identifier without clean session; MQTT 3.1
+        // (level 3) never allowed one.
+        if connect.level == 3 {
+            connack.code = V3_IDENTIFIER_REJECTED;
+            let _ = codec.encode(Packet::ConnAck(Box::new(connack)), &mut wbuf);
+            flush(&mut io, &mut wbuf, cfg.write_timeout).await;
+            close(&mut io).await;
+            return;
+        }
+        client_id = format!("switchyard-{}", Uuid::new_v4().simple());
+        if version == Version::V5 {
+            connack.assigned_client_id = Some(client_id.clone());
+        }
+    }
+
+    let keep_alive = match version {
+        Version::V3 => connect.keep_alive,
+        Version::V5 => {
+            let max = cfg.keep_alive_max.max(1);
+            if connect.keep_alive == 0 || connect.keep_alive > max {
+                connack.server_keep_alive = Some(max);
+                max
+            } else {
+                connect.keep_alive
+            }
+        }
+    };
+    let inflight_max = match connect.receive_max {
+        Some(r) => usize::from(r.min(cfg.max_inflight)),
+        None => usize::from(cfg.max_inflight),
+    }
+    .max(1);
+    if version == Version::V5 {
+        connack.max_packet_size = u32::try_from(cfg.max_packet_size).ok();
+        connack.receive_max = Some(cfg.max_inbound_qos2.max(1));
+        // Sessions do not outlive the connection (see the crate docs).
+        connack.session_expiry = Some(0);
+    }
+
+    let key = (who.id, client_id.clone());
+    let (session_no, taken_over) = shared.register(key.clone());
+
+    if codec
+        .encode(Packet::ConnAck(Box::new(connack)), &mut wbuf)
+        .is_err()
+        || !flush(&mut io, &mut wbuf, cfg.write_timeout).await
+    {
+        shared.unregister(&key, session_no);
+        return;
+    }
+    tracing::debug!(client = %who.id, client_id = %client_id, ?version, "mqtt: connected");
+
+    let (out_tx, out_rx) = mpsc::channel(cfg.outbound_queue.max(1));
+    let mut s = Session {
+        shared: shared.clone(),
+        codec,
+        version,
+        who,
+        secret,
+        will: connect.will.clone(),
+        subs: HashMap::new(),
+        active: HashSet::new(),
+        next_sub_id: 1,
+        inflight: HashSet::new(),
+        inflight_max,
+        next_pid: 0,
+        awaiting_rel: HashSet::new(),
+        out_tx,
+        slow: Arc::new(Notify::new()),
+        client_max_packet: connect.max_packet_size.map(|m| m as usize),
+        wbuf,
+    };
+    let end = s
+        .main_loop(
+            &mut io,
+            &mut rbuf,
+            out_rx,
+            revocations,
+            taken_over,
+            &mut shutdown,
+            keep_alive,
+        )
+        .await;
+    shared.unregister(&key, session_no);
+    tracing::debug!(client = %s.who.id, ?end, "mqtt: session ended");
+
+    if s.version == Version::V5
+        && let Some(code) = end.disconnect_code()
+    {
+        s.wbuf.clear();
+        if s.codec
+            .encode(Packet::Disconnect { code }, &mut s.wbuf)
+            .is_ok()
+        {
+            flush(&mut io, &mut s.wbuf, Duration::from_secs(1)).await;
+        }
+    }
+    close(&mut io).await;
+    drop(s.subs);
+    if end.publishes_will()
+        && let Some(w) = s.will.take()
+    {
+        publish_will(&shared, &s.who, w).await;
+    }
+}
+
+/// Answers a CONNECT the codec could not accept, when the protocol allows an answer.
+async fn refuse_undecodable<S: AsyncWrite + Unpin>(
+    io: &mut S,
+    codec: &mut Codec,
+    e: DecodeError,
+    limit: Duration,
+) {
+    let mut buf = BytesMut::new();
+    match (codec.version(), e) {
+        (Some(Version::V3), DecodeError::InvalidClientId) => {
+            let _ = codec.encode(
+                Packet::ConnAck(Box::new(ConnAck {
+                    code: V3_IDENTIFIER_REJECTED,
+                    ..ConnAck::default()
+                })),
+                &mut buf,
+            );
+        }
+        (Some(Version::V5), e) => {
+            let code = match e {
+                DecodeError::InvalidClientId => CLIENT_ID_INVALID,
+                DecodeError::TooLarge => PACKET_TOO_LARGE,
+                DecodeError::UnsupportedProtocol => PROTOCOL_ERROR,
+                DecodeError::Malformed(_) => MALFORMED,
+            };
+            let _ = codec.encode(
+                Packet::ConnAck(Box::new(ConnAck {
+                    code,
+                    ..ConnAck::default()
+                })),
+                &mut buf,
+            );
+        }
+        _ => {}
+    }
+    flush(io, &mut buf, limit).await;
+    close(io).await;
+}
+
+/// Username = client id, password = client secret. Returns the CONNACK code on refusal.
+async fn authenticate(
+    core: &Core,
+    c: &Connect,
+    version: Version,
+) -> Result<(ClientIdentity, String), u8> {
+    let v5 = version == Version::V5;
+    if c.auth_method.is_some() {
+        return Err(BAD_AUTH_METHOD);
+    }
+    let (Some(user), Some(pass)) = (c.username.as_deref(), c.password.as_ref()) else {
+        return Err(if v5 {
+            NOT_AUTHORIZED
+        } else {
+            V3_NOT_AUTHORIZED
+        });
+    };
+    let Ok(secret) = std::str::from_utf8(pass) else {
+        return Err(if v5 {
+            BAD_CREDENTIALS
+        } else {
+            V3_BAD_CREDENTIALS
+        });
+    };
+    match core.authenticate_client(user, secret).await {
+        Ok(who) => Ok((who, secret.to_string())),
+        Err(CoreError::Internal(e)) => {
+            tracing::warn!(error = %e, "mqtt: authentication failed internally");
+            Err(if v5 {
+                SERVER_UNAVAILABLE
+            } else {
+                V3_SERVER_UNAVAILABLE
+            })
+        }
+        Err(_) => Err(if v5 {
+            BAD_CREDENTIALS
+        } else {
+            V3_BAD_CREDENTIALS
+        }),
+    }
+}
+
+/// The outcome of an inbound publish, before it is mapped to a code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Published,
+    Refused,
+    Failed,
+}
+
+async fn publish_to_core(
+    shared: &Shared,
+    who: &ClientIdentity,
+    topic: &str,
+    payload: Bytes,
+    retain: bool,
+) -> Outcome {
+    let Ok(t) = parse_topic(topic, false) else {
+        return Outcome::Refused;
+    };
+    let classify = |e: CoreError| match e {
+        CoreError::Internal(e) => {
+            tracing::warn!(error = %e, "mqtt: publish failed internally");
+            Outcome::Failed
+        }
+        _ => Outcome::Refused,
+    };
+    // Retained messages are keyed by the resolved channel id, which publish does not
+    // return: authorize first (answered from core's cache) to learn it.
+    let channel = if retain {
+        match shared
+            .core
+            .authorize(who, &t, ConnectionType::Publish)
+            .await
+        {
+            Ok(ch) => Some(ch),
+            Err(e) => return classify(e),
+        }
+    } else {
+        None
+    };
+    match shared.core.publish(who, &t, "mqtt", payload.to_vec()).await {
+        Ok(()) => {
+            if let Some(ch) = channel
+                && !shared.retained.set(who.domain, ch, &t.subtopic, payload)
+            {
+                tracing::debug!(channel = %ch, "mqtt: retained store full, message not retained");
+            }
+            Outcome::Published
+        }
+        Err(e) => classify(e),
+    }
+}
+
+async fn publish_will(shared: &Shared, who: &ClientIdentity, w: Will) {
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(5),
+        publish_to_core(shared, who, &w.topic, w.payload, w.retain),
+    )
+    .await;
+    tracing::debug!(client = %who.id, ?outcome, "mqtt: will message");
+}
+
+struct Session {
+    shared: Arc<Shared>,
+    codec: Codec,
+    version: Version,
+    who: ClientIdentity,
+    /// Kept to re-authenticate after missed revocation notices.
+    secret: String,
+    will: Option<Will>,
+    /// Topic filter → subscription.
+    subs: HashMap<String, SubEntry>,
+    /// Ids of live subscriptions (queued deliveries of others are discarded).
+    active: HashSet<u64>,
+    next_sub_id: u64,
+    /// Packet ids of QoS 1 messages sent and not yet acknowledged.
+    inflight: HashSet<u16>,
+    inflight_max: usize,
+    next_pid: u16,
+    /// Inbound QoS 2 packet ids waiting for PUBREL.
+    awaiting_rel: HashSet<u16>,
+    out_tx: mpsc::Sender<Delivery>,
+    slow: Arc<Notify>,
+    client_max_packet: Option<usize>,
+    wbuf: BytesMut,
+}
+
+impl Session {
+    fn v5(&self) -> bool {
+        self.version == Version::V5
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn main_loop<S>(
+        &mut self,
+        io: &mut S,
+        rbuf: &mut BytesMut,
+        mut out_rx: mpsc::Receiver<Delivery>,
+        mut revocations: Option<broadcast::Receiver<Revocation>>,
+        taken_over: Arc<Notify>,
+        shutdown: &mut Option<watch::Receiver<bool>>,
+        keep_alive: u16,
+    ) -> End
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        // The client must send something within 1.5 × keep-alive.
+        let grace = (keep_alive > 0).then(|| Duration::from_millis(u64::from(keep_alive) * 1500));
+        let far = Duration::from_secs(86_400 * 365);
+        let ka = tokio::time::sleep(grace.unwrap_or(far));
+        tokio::pin!(ka);
+        let slow = self.slow.clone();
+        let write_timeout = self.shared.cfg.write_timeout;
+        // Packets that arrived together with CONNECT.
+        if let Err(end) = self.process(io, rbuf).await {
+            return end;
+        }
+        loop {
+            let room = self.inflight.len() < self.inflight_max;
+            tokio::select! {
+                biased;
+                r = recv_revocation(&mut revocations) => {
+                    match r {
+                        Ok(rev) => {
+                            if let Some(end) = self.on_revocation(rev).await {
+                                return end;
+                            }
+                        }
+                        Err(broadcast::error::RecvError::Lagged(_)) => {
+                            if let Some(end) = self.recheck_all().await {
+                                return end;
+                            }
+                        }
+                        Err(broadcast::error::RecvError::Closed) => revocations = None,
+                    }
+                }
+                _ = taken_over.notified() => return End::TakenOver,
+                _ = slow.notified() => return End::SlowConsumer,
+                _ = wait_shutdown(shutdown) => return End::Shutdown,
+                _ = &mut ka => return End::KeepAlive,
+                r = io.read_buf(rbuf) => {
+                    match r {
+                        Ok(0) | Err(_) => return End::Closed,
+                        Ok(_) => {}
+                    }
+                    if let Some(g) = grace {
+                        ka.as_mut().reset(Instant::now() + g);
+                    }
+                    if let Err(end) = self.process(io, rbuf).await {
+                        return end;
+                    }
+                }
+                d = out_rx.recv(), if room => {
+                    let Some(d) = d else { return End::Closed };
+                    self.deliver(d);
+                    // Batch what is already queued into one write.
+                    for _ in 0..64 {
+                        if self.inflight.len() >= self.inflight_max {
+                            break;
+                        }
+                        match out_rx.try_recv() {
+                            Ok(d) => self.deliver(d),
+                            Err(_) => break,
+                        }
+                    }
+                    if !flush(io, &mut self.wbuf, write_timeout).await {
+                        return End::Closed;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handles every whole packet in `rbuf`, then writes the replies.
+    async fn process<S: AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut S,
+        rbuf: &mut BytesMut,
+    ) -> Result<(), End> {
+        let write_timeout = self.shared.cfg.write_timeout;
+        loop {
+            match self.codec.decode(rbuf) {
+                Ok(Some(p)) => {
+                    if let Err(end) = self.on_packet(p).await {
+                        flush(io, &mut self.wbuf, write_timeout).await;
+                        return Err(end);
+                    }
+                }
+                Ok(None) => break,
+                Err(DecodeError::TooLarge) => return Err(End::Protocol(PACKET_TOO_LARGE)),
+                Err(_) => return Err(End::Protocol(MALFORMED)),
+            }
+        }
+        if flush(io, &mut self.wbuf, write_timeout).await {
+            Ok(())
+        } else {
+            Err(End::Closed)
+        }
+    }
+
+    fn send(&mut self, p: Packet) {
+        if let Err(e) = self.codec.encode(p, &mut self.wbuf) {
+            tracing::warn!(error = %e.0, "mqtt: cannot encode a reply");
+        }
+    }
+
+    fn alloc_pid(&mut self) -> Option<NonZeroU16> {
+        for _ in 0..=u16::MAX {
+            self.next_pid = self.next_pid.wrapping_add(1);
+            if let Some(id) = NonZeroU16::new(self.next_pid)
+                && !self.inflight.contains(&id.get())
+            {
+                return Some(id);
+            }
+        }
+        None
+    }
+
+    fn deliver(&mut self, d: Delivery) {
+        if !self.active.contains(&d.sub_id) {
+            return;
+        }
+        if d.topic.len() + d.payload.len() + 64 > MQTT_MAX_REMAINING {
+            return;
+        }
+        let packet_id = if d.qos > 0 {
+            match self.alloc_pid() {
+                Some(id) => Some(id),
+                None => return,
+            }
+        } else {
+            None
+        };
+        let before = self.wbuf.len();
+        let p = Publish {
+            topic: d.topic,
+            payload: d.payload,
+            qos: d.qos.min(1),
+            retain: d.retain,
+            dup: false,
+            packet_id,
+            topic_alias: None,
+        };
+        if self
+            .codec
+            .encode(Packet::Publish(Box::new(p)), &mut self.wbuf)
+            .is_err()
+        {
+            self.wbuf.truncate(before);
+            return;
+        }
+        // A v5 client's Maximum Packet Size: the message is discarded for this client.
+        if self
+            .client_max_packet
+            .is_some_and(|m| self.wbuf.len() - before > m)
+        {
+            self.wbuf.truncate(before);
+            return;
+        }
+        if let Some(id) = packet_id {
+            self.inflight.insert(id.get());
+        }
+    }
+
+    async fn on_packet(&mut self, p: Packet) -> Result<(), End> {
+        match p {
+            Packet::Publish(p) => self.on_publish(*p).await,
+            Packet::PubAck { packet_id, .. } => {
+                self.inflight.remove(&packet_id.get());
+                Ok(())
+            }
+            Packet::PubRel { packet_id, .. } => {
+                let known = self.awaiting_rel.remove(&packet_id.get());
+                let code = if known || !self.v5() {
+                    0
+                } else {
+                    PACKET_ID_NOT_FOUND
+                };
+                self.send(Packet::PubComp { packet_id, code });
+                Ok(())
+            }
+            // We never send QoS 2, so these acknowledge nothing of ours.
+            Packet::PubRec { .. } | Packet::PubComp { .. } => Ok(()),
+            Packet::Subscribe { packet_id, filters } => {
+                let mut codes = Vec::with_capacity(filters.len());
+                let mut retained = Vec::new();
+                for f in filters {
+                    codes.push(self.subscribe(f, &mut retained).await);
+                }
+                self.send(Packet::SubAck { packet_id, codes });
+                // After the SUBACK: queued, so they go out once it is written.
+                for d in retained {
+                    if self.out_tx.try_send(d).is_err() {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+            Packet::Unsubscribe { packet_id, filters } => {
+                let mut codes = Vec::with_capacity(filters.len());
+                for f in filters {
+                    let existed = match self.subs.remove(&f) {
+                        Some(e) => {
+                            self.active.remove(&e.sub_id);
+                            true
+                        }
+                        None => false,
+                    };
+                    codes.push(if existed { 0 } else { NO_SUBSCRIPTION_EXISTED });
+                }
+                self.send(Packet::UnsubAck { packet_id, codes });
+                Ok(())
+            }
+            Packet::PingReq => {
+                self.send(Packet::PingResp);
+                Ok(())
+            }
+            Packet::Disconnect { code } => Err(End::ClientDisconnect {
+                will: self.v5() && code == DISCONNECT_WITH_WILL,
+            }),
+            // A second CONNECT, AUTH (enhanced authentication is not offered), or a
+            // server-to-client packet.
+            Packet::Connect(_)
+            | Packet::Auth
+            | Packet::ConnAck(_)
+            | Packet::SubAck { .. }
+            | Packet::UnsubAck { .. }
+            | Packet::PingResp => Err(End::Protocol(PROTOCOL_ERROR)),
+        }
+    }
+
+    async fn on_publish(&mut self, p: Publish) -> Result<(), End> {
+        if p.topic_alias.is_some() {
+            // We announce Topic Alias Maximum 0.
+            return Err(End::Protocol(TOPIC_ALIAS_INVALID));
+        }
+        let v5 = self.v5();
+        let pid = p.packet_id;
+        if p.qos == 2 {
+            let Some(id) = pid else {
+                return Err(End::Protocol(PROTOCOL_ERROR));
+            };
+            if self.awaiting_rel.contains(&id.get()) {
+                // A resend before PUBREL: already published once.
+                self.send(Packet::PubRec {
+                    packet_id: id,
+                    code: 0,
+                });
+                return Ok(());
+            }
+            if self.awaiting_rel.len() >= usize::from(self.shared.cfg.max_inbound_qos2.max(1)) {
+                return Err(End::Protocol(RECEIVE_MAX_EXCEEDED));
+            }
+        }
+        let outcome = publish_to_core(&self.shared, &self.who, &p.topic, p.payload, p.retain).await;
+        let code = match outcome {
+            Outcome::Published => 0,
+            Outcome::Refused if v5 => NOT_AUTHORIZED,
+            // v3 cannot say no: the message is dropped and still acknowledged.
+            Outcome::Refused => 0,
+            Outcome::Failed if v5 => UNSPECIFIED,
+            // v3 cannot report a failure: close without acknowledging, so the client
+            // sends it again after reconnecting.
+            Outcome::Failed => return Err(End::Closed),
+        };
+        match (p.qos, pid) {
+            (1, Some(id)) => self.send(Packet::PubAck {
+                packet_id: id,
+                code,
+            }),
+            (2, Some(id)) => {
+                if code < 0x80 {
+                    self.awaiting_rel.insert(id.get());
+                }
+                self.send(Packet::PubRec {
+                    packet_id: id,
+                    code,
+                });
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Subscribes one filter; returns its SUBACK code and queues its retained messages.
+    async fn subscribe(&mut self, f: SubscribeFilter, retained: &mut Vec<Delivery>) -> u8 {
+        let v5 = self.v5();
+        let fail = if v5 { NOT_AUTHORIZED } else { V3_SUB_FAILURE };
+        let is_new = !self.subs.contains_key(&f.filter);
+        if is_new && self.subs.len() >= self.shared.cfg.max_subscriptions {
+            return if v5 { QUOTA_EXCEEDED } else { V3_SUB_FAILURE };
+        }
+        let Ok(topic) = parse_topic(&f.filter, true) else {
+            return fail;
+        };
+        let (channel, bus_subs) = match self.shared.core.subscribe(&self.who, &topic).await {
+            Ok(x) => x,
+            Err(CoreError::Internal(e)) => {
+                tracing::warn!(error = %e, "mqtt: subscribe failed internally");
+                return if v5 { UNSPECIFIED } else { V3_SUB_FAILURE };
+            }
+            Err(_) => return fail,
+        };
+        let granted = f.qos.min(1);
+        let sub_id = self.next_sub_id;
+        self.next_sub_id += 1;
+        let skip = f.no_local.then(|| self.who.id.to_string());
+        let tasks = bus_subs
+            .into_iter()
+            .map(|s| {
+                Forwarder(tokio::spawn(forward(
+                    s.rx,
+                    self.out_tx.clone(),
+                    self.slow.clone(),
+                    sub_id,
+                    granted,
+                    skip.clone(),
+                )))
+            })
+            .collect();
+        if let Some(old) = self.subs.insert(
+            f.filter.clone(),
+            SubEntry {
+                channel,
+                sub_id,
+                _tasks: tasks,
+            },
+        ) {
+            self.active.remove(&old.sub_id);
+        }
+        self.active.insert(sub_id);
+        if f.retain_handling == 0 || (f.retain_handling == 1 && is_new) {
+            retained.extend(
+                self.shared
+                    .retained
+                    .matching(channel, &topic.subtopic)
+                    .into_iter()
+                    .map(|m| Delivery {
+                        sub_id,
+                        topic: m.topic,
+                        payload: m.payload,
+                        qos: granted,
+                        retain: true,
+                    }),
+            );
+        }
+        granted
+    }
+
+    fn drop_channel(&mut self, channel: Uuid) {
+        let active = &mut self.active;
+        self.subs.retain(|_, e| {
+            let keep = e.channel != channel;
+            if !keep {
+                active.remove(&e.sub_id);
+            }
+            keep
+        });
+    }
+
+    async fn recheck_channel(&mut self, channel: Uuid) {
+        if !self.subs.values().any(|e| e.channel == channel) {
+            return;
+        }
+        if !self
+            .shared
+            .core
+            .still_allowed(&self.who, channel, ConnectionType::Subscribe)
+            .await
+        {
+            tracing::debug!(client = %self.who.id, %channel, "mqtt: subscription revoked");
+            self.drop_channel(channel);
+        }
+    }
+
+    async fn on_revocation(&mut self, r: Revocation) -> Option<End> {
+        match r {
+            Revocation::Client(id) if id == self.who.id => Some(End::Revoked),
+            Revocation::Connection {
+                client,
+                channel,
+                kind: ConnectionType::Subscribe,
+            } if client == self.who.id => {
+                self.recheck_channel(channel).await;
+                None
+            }
+            Revocation::Channel(channel) => {
+                self.recheck_channel(channel).await;
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// After missed notices: re-authenticate, then re-check every subscribed channel.
+    async fn recheck_all(&mut self) -> Option<End> {
+        match self
+            .shared
+            .core
+            .authenticate_client(&self.who.id.to_string(), &self.secret)
+            .await
+        {
+            Ok(_) | Err(CoreError::Internal(_)) => {}
+            Err(_) => return Some(End::Revoked),
+        }
+        let channels: HashSet<Uuid> = self.subs.values().map(|e| e.channel).collect();
+        for ch in channels {
+            self.recheck_channel(ch).await;
+        }
+        None
+    }
+}
