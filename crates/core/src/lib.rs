@@ -31,6 +31,11 @@ pub use domains::{DomainUpdate, NewDomain};
 pub use error::{Error, Result};
 pub use users::{NewUser, TokenPair, UserUpdate};
 
+type VerifiedTokens = std::collections::HashMap<String, (Caller, Option<Uuid>, i64)>;
+
+/// Most verified access tokens remembered (the map starts over when full).
+pub const VERIFIED_TOKENS_MAX: usize = 50_000;
+
 /// Who is calling: an authenticated user (from a verified access token).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caller {
@@ -91,6 +96,8 @@ pub struct Core {
     auth_cache: messaging::AuthCache,
     /// The CA and sealing secret, set once at start by [`Core::set_certs`].
     certs: RwLock<Option<Arc<certs::CertAuthority>>>,
+    /// Access tokens whose signature was verified: token → (caller, session, exp).
+    verified_tokens: RwLock<VerifiedTokens>,
 }
 
 impl Core {
@@ -114,6 +121,7 @@ impl Core {
             }),
             access: access_cache::AccessCache::default(),
             auth_cache: messaging::AuthCache::default(),
+            verified_tokens: RwLock::default(),
             certs: RwLock::new(None),
         });
         core.clone().follow_events().await?;

@@ -459,18 +459,24 @@ impl Core {
                 "failed to get bootstrap configuration for given external key",
             ));
         }
-        let client = self.store.client(cfg.domain_id, cfg.client_id).await?;
-        let mut channels = Vec::with_capacity(cfg.channels.len());
-        for ch in &cfg.channels {
-            match self.store.channel(cfg.domain_id, *ch).await {
-                Ok(c) => channels.push(c),
-                Err(StoreError::NotFound) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
+        // The secret from the message plane's client cache (kept fresh by events); the
+        // channels in one query, in the config's order.
+        let client_secret = match self.client_secret_cached(cfg.client_id).await? {
+            Some(s) => s,
+            None => return Err(Error::NotFound),
+        };
+        let found = self
+            .store
+            .channels_by_ids(cfg.domain_id, &cfg.channels)
+            .await?;
+        let channels: Vec<Channel> = cfg
+            .channels
+            .iter()
+            .filter_map(|id| found.iter().find(|c| c.id == *id).cloned())
+            .collect();
         Ok(BootstrapView {
             config: cfg,
-            client_secret: client.secret,
+            client_secret,
             channels,
         })
     }

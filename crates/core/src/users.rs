@@ -277,29 +277,43 @@ impl Core {
 
     /// Verifies an access token: no database query.
     pub fn authenticate(&self, token: &str) -> Result<Caller> {
-        let c = self
-            .tokens
-            .verify(token, TokenKind::Access, self.now())
-            .map_err(|_| {
-                Error::Unauthenticated("failed to perform authentication over the entity")
-            })?;
-        let user = Uuid::parse_str(&c.sub).map_err(|_| {
-            Error::Unauthenticated("failed to perform authentication over the entity")
-        })?;
-        let session = c.jti.as_deref().and_then(|j| Uuid::parse_str(j).ok());
-        if self.user_revoked(user, session) {
-            return Err(Error::Unauthenticated(
-                "failed to perform authentication over the entity",
-            ));
+        let unauth = || Error::Unauthenticated("failed to perform authentication over the entity");
+        let now = self.now();
+        // A token whose signature was already checked skips the check (bounded memory;
+        // expiry and revocation are still checked on every use).
+        let cached = self
+            .verified_tokens
+            .read()
+            .ok()
+            .and_then(|m| m.get(token).copied());
+        let (caller, session, exp) = match cached {
+            Some(v) => v,
+            None => {
+                let c = self
+                    .tokens
+                    .verify(token, TokenKind::Access, now)
+                    .map_err(|_| unauth())?;
+                let user = Uuid::parse_str(&c.sub).map_err(|_| unauth())?;
+                let session = c.jti.as_deref().and_then(|j| Uuid::parse_str(j).ok());
+                let role = UserRole::from_claim(c.role).ok_or_else(unauth)?;
+                let caller = Caller {
+                    user,
+                    role,
+                    verified: c.verified,
+                };
+                if let Ok(mut m) = self.verified_tokens.write() {
+                    if m.len() >= crate::VERIFIED_TOKENS_MAX {
+                        m.clear();
+                    }
+                    m.insert(token.to_string(), (caller, session, c.exp));
+                }
+                (caller, session, c.exp)
+            }
+        };
+        if exp <= now.unix_timestamp() || self.user_revoked(caller.user, session) {
+            return Err(unauth());
         }
-        let role = UserRole::from_claim(c.role).ok_or(Error::Unauthenticated(
-            "failed to perform authentication over the entity",
-        ))?;
-        Ok(Caller {
-            user,
-            role,
-            verified: c.verified,
-        })
+        Ok(caller)
     }
 
     /// The unverified-user gate (contract §1.4), applied by routes that need it.

@@ -137,6 +137,22 @@ impl ChannelRepo for PostgresStore {
         row_channel(&r)
     }
 
+    async fn channels_by_ids(&self, domain: Uuid, ids: &[Uuid]) -> Result<Vec<Channel>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut qb = QueryBuilder::<Postgres>::new("SELECT * FROM channels WHERE domain_id = ");
+        qb.push_bind(domain);
+        qb.push(" AND id IN (");
+        let mut sep = qb.separated(", ");
+        for id in ids.iter().take(1000) {
+            sep.push_bind(*id);
+        }
+        qb.push(")");
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
+        rows.iter().map(row_channel).collect()
+    }
+
     async fn channel_any_domain(&self, cid: Uuid) -> Result<Channel> {
         let r = sqlx::query("SELECT * FROM channels WHERE id = $1")
             .bind(cid)

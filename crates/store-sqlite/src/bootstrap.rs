@@ -156,7 +156,7 @@ impl BootstrapRepo for SqliteStore {
             sqlx::query("DELETE FROM bootstrap_configs WHERE domain_id = $1 AND client_id = $2")
                 .bind(domain.to_string())
                 .bind(client_id.to_string())
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(map_err)?;
         crate::one(res)

@@ -126,7 +126,7 @@ impl CertRepo for SqliteStore {
         .bind(ts(at))
         .bind(serial)
         .bind(domain.to_string())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(map_err)?;
         one(res)
@@ -140,7 +140,7 @@ impl CertRepo for SqliteStore {
         .bind(ts(at))
         .bind(domain.to_string())
         .bind(client.to_string())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(map_err)?;
         Ok(res.rows_affected())

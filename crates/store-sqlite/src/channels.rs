@@ -148,6 +148,22 @@ impl ChannelRepo for SqliteStore {
         row_channel(&r)
     }
 
+    async fn channels_by_ids(&self, domain: Uuid, ids: &[Uuid]) -> Result<Vec<Channel>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut qb = QueryBuilder::<Sqlite>::new("SELECT * FROM channels WHERE domain_id = ");
+        qb.push_bind(domain.to_string());
+        qb.push(" AND id IN (");
+        let mut sep = qb.separated(", ");
+        for id in ids.iter().take(1000) {
+            sep.push_bind(id.to_string());
+        }
+        qb.push(")");
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
+        rows.iter().map(row_channel).collect()
+    }
+
     async fn channel_any_domain(&self, cid: Uuid) -> Result<Channel> {
         let r = sqlx::query("SELECT * FROM channels WHERE id = $1")
             .bind(cid.to_string())
@@ -207,7 +223,7 @@ impl ChannelRepo for SqliteStore {
         .bind(ts_opt(c.updated_at))
         .bind(c.updated_by.map(|u| u.to_string()))
         .bind(sort_at(c.created_at, c.updated_at))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(map_err)?;
         one(res)
@@ -217,7 +233,7 @@ impl ChannelRepo for SqliteStore {
         let res = sqlx::query("DELETE FROM channels WHERE id = $1 AND domain_id = $2")
             .bind(cid.to_string())
             .bind(domain.to_string())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(map_err)?;
         one(res)

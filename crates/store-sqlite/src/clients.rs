@@ -215,7 +215,7 @@ impl ClientRepo for SqliteStore {
         .bind(ts_opt(c.updated_at))
         .bind(c.updated_by.map(|u| u.to_string()))
         .bind(sort_at(c.created_at, c.updated_at))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(map_err)?;
         one(res)
@@ -226,7 +226,7 @@ impl ClientRepo for SqliteStore {
         let res = sqlx::query("DELETE FROM clients WHERE id = $1 AND domain_id = $2")
             .bind(cid.to_string())
             .bind(domain.to_string())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(map_err)?;
         one(res)

@@ -162,7 +162,7 @@ impl DomainRepo for SqliteStore {
         .bind(ts_opt(d.updated_at))
         .bind(d.updated_by.map(|x| x.to_string()))
         .bind(sort_at(d.created_at, d.updated_at))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(map_err)?;
         one(res)
@@ -208,7 +208,7 @@ impl DomainRepo for SqliteStore {
         .bind(ts_opt(i.updated_at))
         .bind(ts_opt(i.confirmed_at))
         .bind(ts_opt(i.rejected_at))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(map_err)?;
         Ok(())
@@ -292,7 +292,7 @@ impl DomainRepo for SqliteStore {
         .bind(domain.to_string())
         .bind(invitee.to_string())
         .bind(ts(at))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(map_err)?;
         one(res)
@@ -303,7 +303,7 @@ impl DomainRepo for SqliteStore {
             sqlx::query("DELETE FROM invitations WHERE domain_id = $1 AND invitee_user_id = $2")
                 .bind(domain.to_string())
                 .bind(invitee.to_string())
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(map_err)?;
         one(res)

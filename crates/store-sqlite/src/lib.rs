@@ -28,6 +28,9 @@ pub use metadata::push_contains;
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// One connection for every write: writers queue in process (FIFO) instead of
+    /// sleeping in SQLite's busy-handler backoff, which gave long write tails.
+    writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -44,17 +47,29 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .min_connections(1)
-            .connect_with(opts)
+            .connect_with(opts.clone())
             .await
             .map_err(other)?;
-        let store = SqliteStore { pool };
+        // An in-memory database exists per connection: there, reads and writes share one pool.
+        let writer = if url.contains(":memory:") {
+            pool.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(opts)
+                .await
+                .map_err(other)?
+        };
+        let store = SqliteStore { pool, writer };
         store.migrate().await?;
         Ok(store)
     }
 
     pub async fn migrate(&self) -> Result<()> {
         sqlx::migrate!("./migrations")
-            .run(&self.pool)
+            .run(&self.writer)
             .await
             .map_err(|e| StoreError::Other(format!("migration failed: {e}")))
     }
@@ -64,7 +79,7 @@ impl SqliteStore {
     }
 
     async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>> {
-        self.pool
+        self.writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(map_err)
@@ -78,7 +93,7 @@ impl Store for SqliteStore {
     }
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1")
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map(|_| ())
             .map_err(map_err)

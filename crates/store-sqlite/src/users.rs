@@ -91,7 +91,7 @@ impl UserRepo for SqliteStore {
         .bind(u.updated_by.map(|x| x.to_string()))
         .bind(ts_opt(u.verified_at))
         .bind(sort_at(u.created_at, u.updated_at))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(map_err)?;
         Ok(())
@@ -166,7 +166,7 @@ impl UserRepo for SqliteStore {
         .bind(u.updated_by.map(|x| x.to_string()))
         .bind(ts_opt(u.verified_at))
         .bind(sort_at(u.created_at, u.updated_at))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(map_err)?;
         one(res)
@@ -178,7 +178,7 @@ impl UserRepo for SqliteStore {
                 .bind(uid.to_string())
                 .bind(hash)
                 .bind(ts(at))
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(map_err)?;
         one(res)
@@ -202,7 +202,7 @@ impl UserRepo for SqliteStore {
         .bind(&s.description)
         .bind(ts(s.created_at))
         .bind(ts(s.expires_at))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(map_err)?;
         Ok(())
@@ -233,7 +233,7 @@ impl UserRepo for SqliteStore {
         let res = sqlx::query("DELETE FROM refresh_sessions WHERE id = $1 AND user_id = $2")
             .bind(sid.to_string())
             .bind(user.to_string())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(map_err)?;
         if res.rows_affected() == 0 {

@@ -114,6 +114,8 @@ pub trait ChannelRepo: Send + Sync {
     async fn channel_by_route(&self, domain: Uuid, route: &str) -> Result<Channel>;
     /// Any domain; for the document-era publish path that names only the channel.
     async fn channel_any_domain(&self, id: Uuid) -> Result<Channel>;
+    /// The channels of a domain among `ids` (missing ones are skipped), in one query.
+    async fn channels_by_ids(&self, domain: Uuid, ids: &[Uuid]) -> Result<Vec<Channel>>;
     async fn list_channels(&self, domain: Uuid, q: &EntityQuery) -> Result<Page<Channel>>;
     async fn update_channel(&self, c: &Channel) -> Result<()>;
     /// Deletes the channel and its connections.
