@@ -9,6 +9,14 @@
 //!   checked by `Core::authenticate_client`. Refusals: missing credentials → v3 `0x05`
 //!   / v5 `0x87`; wrong, unknown or disabled → v3 `0x04` / v5 `0x86`; a store failure →
 //!   v3 `0x03` / v5 `0x88`; a v5 enhanced-authentication method → `0x8C`.
+//! - **mTLS**: on [`MqttAdapter::serve_tls`], a client certificate accepted by the TLS
+//!   acceptor's verifier authenticates CONNECT instead of the password: it must be
+//!   signed by core's CA and valid, its serial issued by the Certs service to the client
+//!   its common name names (`Core::cert_client`, read at every CONNECT, so revocations
+//!   after the acceptor's CRL was loaded still refuse), not revoked, and that client
+//!   enabled; the username may be empty or that client id, the password is ignored.
+//!   Refusal → v3 `0x05` / v5 `0x87`. Without a certificate, TLS sessions use
+//!   username/password. An open session is not closed when its certificate is revoked.
 //! - **Client identifier**: an empty one is assigned (`switchyard-<uuid>`) on 3.1.1 with
 //!   clean session and on v5 (returned as Assigned Client Identifier); refused otherwise
 //!   (v3 `0x02`, v5 `0x85`). A second connection with the same client id and identifier
@@ -70,6 +78,7 @@
 //!   (contract §13.4) has no place for them. v5 No Local skips messages published by the
 //!   same client id.
 
+mod mtls;
 pub mod packet;
 mod retained;
 mod session;
@@ -154,7 +163,7 @@ impl MqttAdapter {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        session::run(stream, self.shared.clone(), None).await
+        session::run(stream, self.shared.clone(), None, None).await
     }
 
     /// Accepts plain TCP connections until `shutdown` completes, then closes the open
@@ -164,7 +173,7 @@ impl MqttAdapter {
             listener,
             self.shared.clone(),
             shutdown,
-            |sock, shared, stop| async move { session::run(sock, shared, Some(stop)).await },
+            |sock, shared, stop| async move { session::run(sock, shared, Some(stop), None).await },
         )
         .await
     }
@@ -186,7 +195,17 @@ impl MqttAdapter {
                 async move {
                     let limit = shared.cfg.connect_timeout;
                     match tokio::time::timeout(limit, acceptor.accept(sock)).await {
-                        Ok(Ok(tls)) => session::run(tls, shared, Some(stop)).await,
+                        Ok(Ok(tls)) => {
+                            // A certificate here passed the acceptor's client verifier;
+                            // the session checks it again against core's CA.
+                            let peer = tls
+                                .get_ref()
+                                .1
+                                .peer_certificates()
+                                .and_then(|c| c.first())
+                                .map(|c| c.as_ref().to_vec());
+                            session::run(tls, shared, Some(stop), peer).await
+                        }
                         Ok(Err(e)) => tracing::debug!(error = %e, "mqtt: TLS handshake failed"),
                         Err(_) => tracing::debug!("mqtt: TLS handshake timed out"),
                     }

@@ -29,7 +29,7 @@ use tokio::{
 use uuid::Uuid;
 
 use crate::{
-    MqttConfig,
+    MqttConfig, mtls,
     packet::{
         Codec, ConnAck, Connect, DecodeError, MQTT_MAX_REMAINING, Packet, Publish, SubscribeFilter,
         Version, Will,
@@ -262,11 +262,13 @@ async fn close<S: AsyncWrite + Unpin>(io: &mut S) {
 }
 
 /// Runs one connection to its end. Never panics on input: every decode error closes
-/// the connection.
+/// the connection. `peer_cert` is the TLS client certificate (DER) the handshake
+/// accepted, if any: CONNECT is then authenticated by it (see [`crate::mtls`]).
 pub(crate) async fn run<S>(
     mut io: S,
     shared: Arc<Shared>,
     mut shutdown: Option<watch::Receiver<bool>>,
+    peer_cert: Option<Vec<u8>>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -307,7 +309,11 @@ pub(crate) async fn run<S>(
     // lands between authentication and the session loop is missed.
     let revocations = Some(shared.core.revocations());
     let mut connack = ConnAck::default();
-    let (who, secret) = match authenticate(&shared.core, &connect, version).await {
+    let auth = match &peer_cert {
+        Some(der) => authenticate_cert(&shared.core, der, &connect, version).await,
+        None => authenticate(&shared.core, &connect, version).await,
+    };
+    let (who, credential) = match auth {
         Ok(x) => x,
         Err(code) => {
             connack.code = code;
@@ -377,7 +383,7 @@ pub(crate) async fn run<S>(
         codec,
         version,
         who,
-        secret,
+        credential,
         will: connect.will.clone(),
         subs: HashMap::new(),
         active: HashSet::new(),
@@ -464,12 +470,53 @@ async fn refuse_undecodable<S: AsyncWrite + Unpin>(
     close(io).await;
 }
 
+/// How a session authenticated; kept to re-authenticate after missed revocation notices.
+enum Credential {
+    /// The client secret (CONNECT password).
+    Secret(String),
+    /// A client certificate: its serial and common name.
+    Cert { serial: String, common_name: String },
+}
+
+/// By the TLS client certificate (DER); the CONNECT username may be empty or the
+/// certificate's client id, the password is ignored. Returns the CONNACK code on refusal.
+async fn authenticate_cert(
+    core: &Core,
+    der: &[u8],
+    c: &Connect,
+    version: Version,
+) -> Result<(ClientIdentity, Credential), u8> {
+    let v5 = version == Version::V5;
+    if c.auth_method.is_some() {
+        return Err(BAD_AUTH_METHOD);
+    }
+    match mtls::authenticate(core, der, c.username.as_deref()).await {
+        Ok((who, serial)) => Ok((
+            who,
+            Credential::Cert {
+                serial,
+                common_name: who.id.to_string(),
+            },
+        )),
+        Err(mtls::Refusal::NotAuthorized) => Err(if v5 {
+            NOT_AUTHORIZED
+        } else {
+            V3_NOT_AUTHORIZED
+        }),
+        Err(mtls::Refusal::Unavailable) => Err(if v5 {
+            SERVER_UNAVAILABLE
+        } else {
+            V3_SERVER_UNAVAILABLE
+        }),
+    }
+}
+
 /// Username = client id, password = client secret. Returns the CONNACK code on refusal.
 async fn authenticate(
     core: &Core,
     c: &Connect,
     version: Version,
-) -> Result<(ClientIdentity, String), u8> {
+) -> Result<(ClientIdentity, Credential), u8> {
     let v5 = version == Version::V5;
     if c.auth_method.is_some() {
         return Err(BAD_AUTH_METHOD);
@@ -489,7 +536,7 @@ async fn authenticate(
         });
     };
     match core.authenticate_client(user, secret).await {
-        Ok(who) => Ok((who, secret.to_string())),
+        Ok(who) => Ok((who, Credential::Secret(secret.to_string()))),
         Err(CoreError::Internal(e)) => {
             tracing::warn!(error = %e, "mqtt: authentication failed internally");
             Err(if v5 {
@@ -573,7 +620,7 @@ struct Session {
     version: Version,
     who: ClientIdentity,
     /// Kept to re-authenticate after missed revocation notices.
-    secret: String,
+    credential: Credential,
     will: Option<Will>,
     /// Topic filter → subscription.
     subs: HashMap<String, SubEntry>,
@@ -1001,14 +1048,24 @@ impl Session {
 
     /// After missed notices: re-authenticate, then re-check every subscribed channel.
     async fn recheck_all(&mut self) -> Option<End> {
-        match self
-            .shared
-            .core
-            .authenticate_client(&self.who.id.to_string(), &self.secret)
-            .await
-        {
-            Ok(_) | Err(CoreError::Internal(_)) => {}
-            Err(_) => return Some(End::Revoked),
+        let core = &self.shared.core;
+        match &self.credential {
+            Credential::Secret(secret) => {
+                match core
+                    .authenticate_client(&self.who.id.to_string(), secret)
+                    .await
+                {
+                    Ok(_) | Err(CoreError::Internal(_)) => {}
+                    Err(_) => return Some(End::Revoked),
+                }
+            }
+            Credential::Cert {
+                serial,
+                common_name,
+            } => match mtls::check(core, serial, common_name, None).await {
+                Ok(_) | Err(mtls::Refusal::Unavailable) => {}
+                Err(mtls::Refusal::NotAuthorized) => return Some(End::Revoked),
+            },
         }
         let channels: HashSet<Uuid> = self.subs.values().map(|e| e.channel).collect();
         for ch in channels {

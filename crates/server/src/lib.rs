@@ -3,6 +3,7 @@
 
 pub mod config;
 mod mqtt_ws;
+pub mod mtls;
 
 use std::{net::SocketAddr, path::Path, sync::Arc};
 
@@ -131,30 +132,6 @@ fn bootstrap_key(s: &Settings) -> Result<Vec<u8>, String> {
     let k: String = uuid::Uuid::new_v4().simple().to_string();
     switchyard_auth::token::write_private(&path, format!("{k}\n").as_bytes())?;
     check(k.into_bytes())
-}
-
-/// A TLS acceptor from SWITCHYARD_TLS_CERT / SWITCHYARD_TLS_KEY (rustls, aws-lc-rs).
-fn tls_acceptor(s: &Settings) -> Result<switchyard_adapter_mqtt::TlsAcceptor, String> {
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
-    if s.tls_cert.is_empty() || s.tls_key.is_empty() {
-        return Err(
-            "SWITCHYARD_MQTTS_ADDR needs SWITCHYARD_TLS_CERT and SWITCHYARD_TLS_KEY".into(),
-        );
-    }
-    let certs = CertificateDer::pem_file_iter(&s.tls_cert)
-        .map_err(|e| format!("{}: {e}", s.tls_cert))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{}: {e}", s.tls_cert))?;
-    let key =
-        PrivateKeyDer::from_pem_file(&s.tls_key).map_err(|e| format!("{}: {e}", s.tls_key))?;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let cfg = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("TLS certificate/key: {e}"))?;
-    Ok(switchyard_adapter_mqtt::TlsAcceptor::from(Arc::new(cfg)))
 }
 
 /// The provision layout and credentials from the settings.
@@ -308,7 +285,7 @@ pub async fn start(
         }
     }
     if !s.mqtts_addr.trim().is_empty() {
-        let acceptor = tls_acceptor(&s)?;
+        let acceptor = mtls::mtls_acceptor(&core, &s.tls_cert, &s.tls_key).await?;
         let l = TcpListener::bind(s.mqtts_addr.trim())
             .await
             .map_err(|e| format!("cannot listen for MQTTS on {}: {e}", s.mqtts_addr))?;
