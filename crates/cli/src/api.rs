@@ -19,8 +19,10 @@ pub enum Auth<'a> {
     Bearer,
     /// The bearer token when one is configured, nothing otherwise.
     OptionalBearer,
-    /// `Authorization: Client <key>` (bootstrap fetch).
+    /// `Authorization: Client <key>` (bootstrap fetch, publishing as a client).
     Client(&'a str),
+    /// HTTP Basic `<user>:<password>` (publishing as client id and secret).
+    Basic(&'a str, &'a str),
     /// No header.
     None,
 }
@@ -98,12 +100,27 @@ impl Api {
             Some(b) => Some(serde_json::to_vec(b).map_err(|e| CliError::other(e.to_string()))?),
             None => None,
         };
+        self.send_bytes(method, path, query, body, "application/json", auth)
+            .await
+    }
+
+    /// One request with a raw body of the given content type (`messages send`).
+    pub async fn send_bytes(
+        &mut self,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<Vec<u8>>,
+        content_type: &str,
+        auth: Auth<'_>,
+    ) -> CliResult<Reply> {
+        let body = body.map(|b| (b, content_type));
         let (status, bytes) = self
             .attempt(method.clone(), path, query, body.clone(), auth)
             .await?;
+        // Only a user's token is refreshed; a client's key or secret is what it is.
         let (status, bytes) = if status == StatusCode::UNAUTHORIZED
-            && auth != Auth::None
-            && !matches!(auth, Auth::Client(_))
+            && matches!(auth, Auth::Bearer | Auth::OptionalBearer)
             && self.can_refresh()
         {
             self.refresh().await?;
@@ -126,7 +143,7 @@ impl Api {
         method: Method,
         path: &str,
         query: &[(String, String)],
-        body: Option<Vec<u8>>,
+        body: Option<(Vec<u8>, &str)>,
         auth: Auth<'_>,
     ) -> CliResult<(StatusCode, Vec<u8>)> {
         let mut r = self.http.request(method, self.url(path));
@@ -151,10 +168,13 @@ impl Api {
             Auth::Client(k) => {
                 r = r.header(header::AUTHORIZATION, format!("Client {k}"));
             }
+            Auth::Basic(user, password) => {
+                r = r.basic_auth(user, Some(password));
+            }
             Auth::None => {}
         }
-        if let Some(b) = body {
-            r = r.header(header::CONTENT_TYPE, "application/json").body(b);
+        if let Some((b, content_type)) = body {
+            r = r.header(header::CONTENT_TYPE, content_type).body(b);
         }
         let res = r.send().await.map_err(|e| {
             let e = CliError::from(e);

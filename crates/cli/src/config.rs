@@ -116,6 +116,33 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::write(path, bytes)
 }
 
+/// Writes a secret (a private key) readable by its owner only: mode 0600, also when the
+/// file already existed with a wider mode (the mode is narrowed before anything is written).
+pub fn write_secret_file(path: &Path, bytes: &[u8]) -> CliResult<()> {
+    let err = |e: std::io::Error| CliError::other(format!("{}: {e}", path.display()));
+    #[cfg(unix)]
+    {
+        use std::{
+            io::Write,
+            os::unix::fs::{OpenOptionsExt, PermissionsExt},
+        };
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(err)?;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(err)?;
+        f.write_all(bytes).and_then(|_| f.sync_all()).map_err(err)
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::write(path, bytes).map_err(err)
+    }
+}
+
 /// Where an access token came from: only a profile token may be refreshed (and the
 /// new pair saved); an explicit `--token` that is rejected is reported as is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,8 +7,7 @@
 //! [`run_command`]; [`command`] returns the whole `clap::Command` tree, [`run`] runs a
 //! parsed [`CliArgs`] and returns the exit code.
 //!
-//! Adding a command group (e.g. `certs`, `messages` once their server side exists):
-//! a module in `cmd/` with a `#[derive(Subcommand)]` enum and an `async fn run(api,
+//! Adding a command group: a module in `cmd/` with a `#[derive(Subcommand)]` enum and an `async fn run(api,
 //! fmt, cmd)`, one variant in [`Command`], one arm in [`run_command`].
 
 pub mod api;
@@ -154,6 +153,18 @@ pub enum Command {
         after_help = "Example:\n  switchyard-cli bootstrap fetch 02:42:ac:11:00:02 --key k3y"
     )]
     Bootstrap(cmd::bootstrap::BootstrapCmd),
+    /// Certificates: issue, list, view, revoke and renew client certificates; the CA and CRL
+    #[command(
+        subcommand,
+        after_help = "Example:\n  switchyard-cli --domain <DOMAIN_ID> certs issue <CLIENT_ID> --cert-out bulb.crt --key-out bulb.key\n  switchyard-cli --domain <DOMAIN_ID> certs list --client <CLIENT_ID>\n  switchyard-cli certs ca --out ca.crt"
+    )]
+    Certs(cmd::certs::CertsCmd),
+    /// Messages: publish (HTTP) and subscribe (WebSocket) as a client
+    #[command(
+        subcommand,
+        after_help = "Example:\n  switchyard-cli --domain <DOMAIN_ID> messages subscribe <CHANNEL_ID> --secret <CLIENT_SECRET> --count 1\n  switchyard-cli --domain <DOMAIN_ID> messages send <CHANNEL_ID> '{\"temp\":21.5}' --secret <CLIENT_SECRET>"
+    )]
+    Messages(cmd::messages::MessagesCmd),
     /// Print a shell completion script
     #[command(
         after_help = "Example:\n  switchyard-cli completions bash > /etc/bash_completion.d/switchyard-cli\n  switchyard-cli completions zsh > \"${fpath[1]}/_switchyard-cli\"\n  switchyard-cli completions fish > ~/.config/fish/completions/switchyard-cli.fish"
@@ -208,6 +219,8 @@ async fn dispatch(g: &GlobalOpts, command: Command) -> CliResult<i32> {
         Command::Channels(c) => cmd::channels::run(&mut api, fmt, c).await.map(|_| 0),
         Command::Provision(c) => cmd::provision::run(&mut api, fmt, c).await,
         Command::Bootstrap(c) => cmd::bootstrap::run(&mut api, fmt, c).await.map(|_| 0),
+        Command::Certs(c) => cmd::certs::run(&mut api, fmt, c).await.map(|_| 0),
+        Command::Messages(c) => cmd::messages::run(&mut api, fmt, c).await.map(|_| 0),
         Command::Completions { .. } | Command::Logout => Ok(0),
     }
 }

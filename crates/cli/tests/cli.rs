@@ -62,7 +62,14 @@ impl Server {
     /// The CLI with a clean environment: this server's URL and a profile file of
     /// its own (`profile` names it, so tests can keep several users apart).
     fn cli(&self, profile: &str) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_switchyard-cli"));
+        let mut c = Command::from_std(self.std_cli(profile));
+        c.timeout(Duration::from_secs(120));
+        c
+    }
+
+    /// The same, as a `std::process::Command` (for children that run alongside).
+    fn std_cli(&self, profile: &str) -> std::process::Command {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard-cli"));
         for k in [
             "SWITCHYARD_URL",
             "MG_URL",
@@ -73,15 +80,14 @@ impl Server {
             "SWITCHYARD_CACERT",
             "XDG_CONFIG_HOME",
             "MG_AGENT_BOOTSTRAP_KEY",
+            "SWITCHYARD_CLIENT_SECRET",
         ] {
             c.env_remove(k);
         }
-        c.env("SWITCHYARD_URL", &self.url)
-            .env(
-                "SWITCHYARD_CLI_CONFIG",
-                self.path(&format!("{profile}.toml")),
-            )
-            .timeout(Duration::from_secs(120));
+        c.env("SWITCHYARD_URL", &self.url).env(
+            "SWITCHYARD_CLI_CONFIG",
+            self.path(&format!("{profile}.toml")),
+        );
         c
     }
 
@@ -1189,6 +1195,10 @@ fn completions_help_and_usage_errors() {
         vec!["provision", "fleet", "--help"],
         vec!["bootstrap", "fetch", "--help"],
         vec!["domains", "invitations", "send", "--help"],
+        vec!["certs", "issue", "--help"],
+        vec!["certs", "crl", "--help"],
+        vec!["messages", "send", "--help"],
+        vec!["messages", "subscribe", "--help"],
     ] {
         s.cli("x")
             .args(&args)
@@ -1212,4 +1222,745 @@ fn completions_help_and_usage_errors() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("cannot reach"));
+}
+
+/// A `messages subscribe` running alongside the test as a child process.
+struct Subscriber {
+    child: std::process::Child,
+    stderr: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Server {
+    fn subscribe(&self, profile: &str, args: &[&str]) -> Subscriber {
+        use std::io::BufRead;
+        let mut child = self
+            .std_cli(profile)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let err = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines() {
+                let Ok(l) = line else { break };
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        Subscriber {
+            child,
+            stderr: rx,
+            seen: Vec::new(),
+        }
+    }
+}
+
+impl Subscriber {
+    /// Waits until it reports the subscription open (at most 10 s), then ~500 ms more.
+    fn ready(&mut self) {
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(l) => {
+                    let done = l.contains("subscribed to");
+                    self.seen.push(l);
+                    if done {
+                        break;
+                    }
+                }
+                Err(_) => {
+                    let _ = self.child.kill();
+                    panic!("the subscriber never got ready; stderr: {:?}", self.seen);
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    /// Waits for it to exit (at most 20 s): exit code, stdout, stderr.
+    fn finish(mut self) -> (Option<i32>, String, String) {
+        use std::io::Read;
+        let until = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                break st;
+            }
+            if Instant::now() > until {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("the subscriber did not exit; stderr: {:?}", self.seen);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut out = String::new();
+        self.child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        while let Ok(l) = self.stderr.recv_timeout(Duration::from_secs(2)) {
+            self.seen.push(l);
+        }
+        (status.code(), out, self.seen.join("\n"))
+    }
+}
+
+#[test]
+fn certs_issue_list_get_revoke_renew_ca_crl() {
+    let s = Server::start();
+    s.user("op");
+    let d = s.domain("op", "pki");
+    let dom = ["--domain", d.as_str()];
+    let run = |args: &[&str]| -> Value {
+        let mut a = dom.to_vec();
+        a.extend_from_slice(args);
+        s.json("op", &a)
+    };
+    let client = run(&["clients", "create", "bulb"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Issue: certificate, key and the entity id.
+    let c1 = run(&[
+        "certs",
+        "issue",
+        &client,
+        "--ttl",
+        "720h",
+        "--common-name",
+        "bulb-1",
+    ]);
+    let serial1 = c1["serial_number"].as_str().unwrap().to_string();
+    assert!(!serial1.is_empty());
+    assert!(
+        c1["certificate"]
+            .as_str()
+            .unwrap()
+            .starts_with("-----BEGIN CERTIFICATE-----"),
+        "{c1}"
+    );
+    assert!(c1["key"].as_str().unwrap().contains("PRIVATE KEY"), "{c1}");
+    assert_eq!(c1["revoked"], false);
+    assert_eq!(c1["entity_id"], client.as_str());
+    assert!(c1["expiry_time"].is_string());
+
+    // Issue into files: the key file is private, neither PEM is printed.
+    let (crt, key) = (s.path("bulb.crt"), s.path("bulb.key"));
+    let c2 = run(&[
+        "certs",
+        "issue",
+        &client,
+        "--cert-out",
+        crt.to_str().unwrap(),
+        "--key-out",
+        key.to_str().unwrap(),
+    ]);
+    let serial2 = c2["serial_number"].as_str().unwrap().to_string();
+    assert!(
+        c2.get("certificate").is_none() && c2.get("key").is_none(),
+        "{c2}"
+    );
+    assert!(
+        std::fs::read_to_string(&crt)
+            .unwrap()
+            .starts_with("-----BEGIN CERTIFICATE-----")
+    );
+    assert!(
+        std::fs::read_to_string(&key)
+            .unwrap()
+            .contains("PRIVATE KEY")
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    // List (by client, and as a table), view.
+    let page = run(&["certs", "list", "--client", &client]);
+    assert_eq!(page["total"], 2, "{page}");
+    let mut serials: Vec<&str> = page["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["serial_number"].as_str().unwrap())
+        .collect();
+    serials.sort();
+    let mut want = [serial1.as_str(), serial2.as_str()];
+    want.sort();
+    assert_eq!(serials, want);
+    assert_eq!(
+        run(&["certs", "list", "--limit", "1"])["certificates"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let table = s.ok("op", &["--domain", &d, "certs", "list"]);
+    assert!(
+        table.contains(&serial1) && table.contains("SERIAL") && table.contains("2 of 2"),
+        "{table}"
+    );
+    let got = run(&["certs", "get", &serial1]);
+    assert_eq!(got["serial_number"], serial1.as_str());
+    assert_eq!(got["certificate"], c1["certificate"]);
+
+    // The CRL grows when a certificate is revoked; DER to a file, base64 otherwise.
+    let crl_before = s.ok("anyone", &["certs", "crl"]).trim().to_string();
+    assert!(!crl_before.is_empty());
+    let out = s.ok("op", &["--domain", &d, "certs", "revoke", &serial1]);
+    assert!(out.contains("revoked"), "{out}");
+    assert_eq!(run(&["certs", "get", &serial1])["revoked"], true);
+    let crl_file = s.path("ca.crl");
+    s.ok(
+        "anyone",
+        &["certs", "crl", "--out", crl_file.to_str().unwrap()],
+    );
+    let der = std::fs::read(&crl_file).unwrap();
+    assert_eq!(der[0], 0x30, "not DER");
+    let crl_json = s.json("anyone", &["certs", "crl"]);
+    let crl_after = crl_json["crl"].as_str().unwrap();
+    assert!(crl_after.len() > crl_before.len(), "the CRL did not grow");
+
+    // Renew: a new serial, PEM (decoded), the old one revoked.
+    let renewed = run(&["certs", "renew", &serial2]);
+    let serial3 = renewed["serial_number"].as_str().unwrap();
+    assert_ne!(serial3, serial2);
+    assert!(
+        renewed["certificate"]
+            .as_str()
+            .unwrap()
+            .starts_with("-----BEGIN CERTIFICATE-----"),
+        "{renewed}"
+    );
+    assert!(renewed["key"].as_str().unwrap().contains("PRIVATE KEY"));
+    assert_eq!(run(&["certs", "get", &serial2])["revoked"], true);
+
+    // The CA: PEM on stdout or to a file, no login needed.
+    let ca = s.ok("anyone", &["certs", "ca"]);
+    assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"), "{ca}");
+    let ca_file = s.path("ca.crt");
+    s.ok(
+        "anyone",
+        &["certs", "ca", "--out", ca_file.to_str().unwrap()],
+    );
+    assert_eq!(std::fs::read_to_string(&ca_file).unwrap().trim(), ca.trim());
+
+    // Errors: unknown serial, unknown client, not logged in.
+    s.cli("op")
+        .args(["--domain", &d, "certs", "get", "00:no:such"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("HTTP 4"));
+    s.cli("op")
+        .args([
+            "--domain",
+            &d,
+            "certs",
+            "issue",
+            "00000000-0000-0000-0000-000000000000",
+        ])
+        .assert()
+        .code(1);
+    s.cli("anyone")
+        .args(["--domain", &d, "certs", "list"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not logged in"));
+}
+
+#[test]
+fn messages_send_and_subscribe() {
+    let s = Server::start();
+    s.user("op");
+    let d = s.domain("op", "plant");
+    let run = |args: &[&str]| -> Value {
+        let mut a = vec!["--domain", d.as_str()];
+        a.extend_from_slice(args);
+        s.json("op", &a)
+    };
+    let sensor = run(&["clients", "create", "sensor"]);
+    let sensor_id = sensor["id"].as_str().unwrap().to_string();
+    let secret = sensor["credentials"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let stranger = run(&["clients", "create", "stranger"]);
+    let stranger_secret = stranger["credentials"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ch = run(&["channels", "create", "telemetry"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.ok(
+        "op",
+        &[
+            "--domain",
+            &d,
+            "channels",
+            "connect",
+            "--channel",
+            &ch,
+            "--client",
+            &sensor_id,
+            "--types",
+            "publish,subscribe",
+        ],
+    );
+    // Subscribe (child process), publish, see the payload, exit 0. The device needs
+    // no login: only the domain and its secret.
+    let payload = r#"[{"n":"temp","v":21.5}]"#;
+    let mut sub = s.subscribe(
+        "device",
+        &[
+            "--domain",
+            &d,
+            "messages",
+            "subscribe",
+            &ch,
+            "--secret",
+            &secret,
+            "--count",
+            "1",
+            "--timeout",
+            "10",
+        ],
+    );
+    sub.ready();
+    let out = s.ok(
+        "device",
+        &[
+            "--domain", &d, "messages", "send", &ch, payload, "--secret", &secret,
+        ],
+    );
+    assert_eq!(out, "");
+    let (code, out, err) = sub.finish();
+    assert_eq!(code, Some(0), "stderr: {err}");
+    assert_eq!(out, format!("{payload}\n"));
+
+    // Subtopic wildcard, JSON lines, Basic auth on both sides, stdin payload.
+    let mut sub = s.subscribe(
+        "device",
+        &[
+            "--domain",
+            &d,
+            "messages",
+            "subscribe",
+            &ch,
+            "--client-id",
+            &sensor_id,
+            "--secret",
+            &secret,
+            "--subtopic",
+            "lights/#",
+            "--count",
+            "2",
+            "--timeout",
+            "10",
+            "-o",
+            "json",
+        ],
+    );
+    sub.ready();
+    for (sub_topic, body) in [
+        ("lights/kitchen", "on"),
+        ("doors/front", "open"),
+        ("lights/hall", "off"),
+    ] {
+        s.ok(
+            "device",
+            &[
+                "--domain",
+                &d,
+                "messages",
+                "send",
+                &ch,
+                body,
+                "--client-id",
+                &sensor_id,
+                "--secret",
+                &secret,
+                "--subtopic",
+                sub_topic,
+                "--content-type",
+                "text/plain",
+            ],
+        );
+    }
+    let (code, out, err) = sub.finish();
+    assert_eq!(code, Some(0), "stderr: {err}");
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert_eq!(lines[0]["payload"], "on");
+    assert_eq!(lines[1]["payload"], "off");
+    assert!(lines[0]["received_at"].as_str().unwrap().contains('T'));
+    s.cli("device")
+        .args([
+            "--domain", &d, "messages", "send", &ch, "-", "--secret", &secret,
+        ])
+        .write_stdin(r#"{"from":"stdin"}"#)
+        .assert()
+        .success();
+
+    // Refused upgrades: the server's status, exit 1.
+    s.cli("device")
+        .args([
+            "--domain",
+            &d,
+            "messages",
+            "subscribe",
+            &ch,
+            "--secret",
+            "wrong",
+            "--timeout",
+            "5",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("(HTTP 401)"));
+    s.cli("device")
+        .args([
+            "--domain",
+            &d,
+            "messages",
+            "subscribe",
+            &ch,
+            "--secret",
+            &stranger_secret,
+            "--timeout",
+            "5",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("(HTTP 403)"));
+    // Publishing is refused alike; a bad content type too.
+    s.cli("device")
+        .args([
+            "--domain",
+            &d,
+            "messages",
+            "send",
+            &ch,
+            "x",
+            "--secret",
+            &stranger_secret,
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("(HTTP 403)"));
+    s.cli("device")
+        .args([
+            "--domain", &d, "messages", "send", &ch, "x", "--secret", "wrong",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("(HTTP 401)"));
+    s.cli("device")
+        .args([
+            "--domain",
+            &d,
+            "messages",
+            "send",
+            &ch,
+            "x",
+            "--secret",
+            &secret,
+            "--content-type",
+            "image/png",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("(HTTP 415)"));
+    // Ctrl-C (SIGINT) ends a subscription cleanly.
+    #[cfg(unix)]
+    {
+        let mut sub = s.subscribe(
+            "device",
+            &[
+                "--domain",
+                &d,
+                "messages",
+                "subscribe",
+                &ch,
+                "--secret",
+                &secret,
+            ],
+        );
+        sub.ready();
+        let pid = sub.child.id().to_string();
+        let st = std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let (code, out, err) = sub.finish();
+        assert_eq!(code, Some(0), "stderr: {err}");
+        assert_eq!(out, "");
+    }
+    // --count not reached within --timeout: exit 1.
+    s.cli("device")
+        .args([
+            "--domain",
+            &d,
+            "messages",
+            "subscribe",
+            &ch,
+            "--secret",
+            &secret,
+            "--count",
+            "1",
+            "--timeout",
+            "1",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("timed out"));
+    // No domain: a usage error.
+    s.cli("device")
+        .args(["messages", "send", &ch, "x", "--secret", &secret])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no domain"));
+}
+
+/// A TLS-terminating proxy in front of the test server (certificate for 127.0.0.1
+/// signed by a CA of its own); returns its https:// URL and the CA's PEM file.
+fn tls_proxy(s: &Server) -> (String, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "switchyard test CA");
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca)
+        .unwrap();
+    let ca_file = s.path("proxy-ca.pem");
+    std::fs::write(&ca_file, ca.as_ref().pem()).unwrap();
+
+    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(leaf_key.serialize_der());
+    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![leaf.der().clone()], key.into())
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let upstream = s.url.trim_start_matches("http://").to_string();
+    let listener =
+        s.rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+    let addr = listener.local_addr().unwrap();
+    s.rt.spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut up) = tokio::net::TcpStream::connect(upstream).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
+            });
+        }
+    });
+    (format!("https://{addr}"), ca_file)
+}
+
+#[test]
+fn messages_over_wss_with_cacert_or_insecure() {
+    let s = Server::start();
+    s.user("op");
+    let d = s.domain("op", "tls");
+    let c = s.json("op", &["--domain", &d, "clients", "create", "dev"]);
+    let (cid, secret) = (
+        c["id"].as_str().unwrap().to_string(),
+        c["credentials"]["secret"].as_str().unwrap().to_string(),
+    );
+    let ch = s.json("op", &["--domain", &d, "channels", "create", "t"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.ok(
+        "op",
+        &[
+            "--domain",
+            &d,
+            "channels",
+            "connect",
+            "--channel",
+            &ch,
+            "--client",
+            &cid,
+            "--types",
+            "publish,subscribe",
+        ],
+    );
+    let (https, ca) = tls_proxy(&s);
+    let ca = ca.to_str().unwrap();
+
+    for trust in [vec!["--cacert", ca], vec!["--insecure"]] {
+        let mut args = vec![
+            "--url",
+            https.as_str(),
+            "--domain",
+            &d,
+            "messages",
+            "subscribe",
+            &ch,
+            "--secret",
+            &secret,
+            "--count",
+            "1",
+            "--timeout",
+            "10",
+        ];
+        args.extend(trust.iter().copied());
+        let mut sub = s.subscribe("device", &args);
+        sub.ready();
+        // Publishing through the proxy too (reqwest with the same --cacert).
+        s.ok(
+            "device",
+            &[
+                "--url", &https, "--cacert", ca, "--domain", &d, "messages", "send", &ch, "42",
+                "--secret", &secret,
+            ],
+        );
+        let (code, out, err) = sub.finish();
+        assert_eq!(code, Some(0), "{trust:?}: {err}");
+        assert_eq!(out, "42\n", "{trust:?}");
+    }
+    // Without the CA the certificate is refused.
+    s.cli("device")
+        .args([
+            "--url",
+            &https,
+            "--domain",
+            &d,
+            "messages",
+            "subscribe",
+            &ch,
+            "--secret",
+            &secret,
+            "--timeout",
+            "5",
+        ])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("TLS handshake").and(predicate::str::contains("certificate")),
+        );
+}
+
+/// The issue's end-to-end flow, driving only the CLI: create a user, get a token,
+/// create a domain, provision a gateway, fetch its bootstrap as the device, send a
+/// message and see it on `messages subscribe`.
+#[test]
+fn end_to_end_user_to_gateway_message() {
+    let s = Server::start();
+    // A user and a token (used explicitly: no login).
+    s.json(
+        "cli",
+        &[
+            "users",
+            "create",
+            "Gate",
+            "Keeper",
+            "gk@example.com",
+            "gatekeeper",
+            "12345678",
+        ],
+    );
+    let pair = s.json("cli", &["users", "token", "gatekeeper", "12345678"]);
+    let token = pair["access_token"].as_str().unwrap().to_string();
+    let d = s.json(
+        "cli",
+        &[
+            "--token", &token, "domains", "create", "yard", "--route", "yard",
+        ],
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Provision the gateway.
+    let m = s.json(
+        "cli",
+        &[
+            "--token",
+            &token,
+            "--domain",
+            &d,
+            "provision",
+            "mapping",
+            "--external-id",
+            "02:42:ac:11:00:09",
+            "--external-key",
+            "gw-k3y",
+            "--name",
+            "yard-gw",
+        ],
+    );
+    let gw_secret = m["clients"][0]["credentials"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The device fetches its bootstrap config: its secret and channels.
+    let cfg = s.json(
+        "device",
+        &["bootstrap", "fetch", "02:42:ac:11:00:09", "--key", "gw-k3y"],
+    );
+    assert_eq!(cfg["client_secret"], gw_secret.as_str());
+    let channel = cfg["channels"][0]["id"].as_str().unwrap().to_string();
+
+    // It subscribes and publishes with that secret.
+    let mut sub = s.subscribe(
+        "device",
+        &[
+            "--domain",
+            &d,
+            "messages",
+            "subscribe",
+            &channel,
+            "--secret",
+            &gw_secret,
+            "--count",
+            "1",
+            "--timeout",
+            "10",
+        ],
+    );
+    sub.ready();
+    let payload = r#"{"gateway":"yard-gw","up":true}"#;
+    s.ok(
+        "device",
+        &[
+            "--domain", &d, "messages", "send", &channel, payload, "--secret", &gw_secret,
+        ],
+    );
+    let (code, out, err) = sub.finish();
+    assert_eq!(code, Some(0), "stderr: {err}");
+    assert_eq!(out.trim_end(), payload);
 }

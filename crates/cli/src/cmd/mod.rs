@@ -1,10 +1,12 @@
 //! One module per command group; shared argument types and helpers here.
 
 pub mod bootstrap;
+pub mod certs;
 pub mod channels;
 pub mod clients;
 pub mod domains;
 pub mod entity;
+pub mod messages;
 pub mod provision;
 pub mod session;
 pub mod users;
