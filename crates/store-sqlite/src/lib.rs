@@ -12,7 +12,7 @@ mod list;
 mod metadata;
 mod users;
 
-use std::{str::FromStr, time::Duration};
+use std::{str::FromStr, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use sqlx::{
@@ -31,6 +31,17 @@ pub struct SqliteStore {
     /// One connection for every write: writers queue in process (FIFO) instead of
     /// sleeping in SQLite's busy-handler backoff, which gave long write tails.
     writer: SqlitePool,
+    /// The background WAL checkpointer; stops when the last clone of the store goes.
+    _checkpoints: Option<Arc<TaskGuard>>,
+}
+
+/// Aborts its task when dropped.
+struct TaskGuard(tokio::task::JoinHandle<()>);
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl SqliteStore {
@@ -43,7 +54,10 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // Checkpoints run in the background (below), not inside a writer's commit,
+            // so a commit never pays for copying the WAL back into the database.
+            .pragma("wal_autocheckpoint", "0");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .min_connections(1)
@@ -62,7 +76,29 @@ impl SqliteStore {
                 .await
                 .map_err(other)?
         };
-        let store = SqliteStore { pool, writer };
+        let checkpoints = if url.contains(":memory:") {
+            None
+        } else {
+            let p = pool.clone();
+            Some(Arc::new(TaskGuard(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(500));
+                loop {
+                    tick.tick().await;
+                    // PASSIVE never blocks readers or the writer.
+                    if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                        .execute(&p)
+                        .await
+                    {
+                        tracing::debug!(error = %e, "background checkpoint");
+                    }
+                }
+            }))))
+        };
+        let store = SqliteStore {
+            pool,
+            writer,
+            _checkpoints: checkpoints,
+        };
         store.migrate().await?;
         Ok(store)
     }
