@@ -20,6 +20,8 @@
 pub mod device;
 pub mod load;
 pub mod machine;
+pub mod mqtt;
+pub mod mqttload;
 pub mod pg;
 pub mod report;
 pub mod scenarios;

@@ -41,6 +41,9 @@ struct Cli {
     /// Do not run cargo: measure the release binary as it is.
     #[arg(long)]
     no_build: bool,
+    /// Run only the MQTT scenarios (mqtt_qos0, mqtt_qos1, mqtt_idle_connection_memory).
+    #[arg(long)]
+    only_mqtt: bool,
 }
 
 fn redact(url: &str) -> String {
@@ -96,7 +99,9 @@ async fn run(cli: Cli) -> Result<(Report, bool), String> {
     let http = scenarios::http_client()?;
 
     let mut postgres_url = None;
-    if cli.no_postgres {
+    if cli.only_mqtt {
+        // The MQTT scenarios use SQLite only.
+    } else if cli.no_postgres {
         notes.push("PostgreSQL skipped (--no-postgres)".into());
     } else {
         match switchyard_bench::pg::probe(&cli.postgres_url).await {
@@ -123,13 +128,18 @@ async fn run(cli: Cli) -> Result<(Report, bool), String> {
     let sizes = Sizes::for_mode(cfg.quick);
     let started = std::time::Instant::now();
     let mut out = Outcome::default();
-    eprintln!("footprint: {}", cfg.server_bin.display());
-    scenarios::footprint(&cfg, &http, &mut out).await;
-    scenarios::storage(Backend::Sqlite, &cfg, sizes, &http, &mut out).await;
-    if cfg.postgres_url.is_some() {
-        scenarios::storage(Backend::Postgres, &cfg, sizes, &http, &mut out).await;
-        switchyard_bench::sqlcount::postgres_statements(&cfg, &http, &mut out).await;
+    if cli.only_mqtt {
+        notes.push("only the MQTT scenarios were run (--only-mqtt)".into());
+    } else {
+        eprintln!("footprint: {}", cfg.server_bin.display());
+        scenarios::footprint(&cfg, &http, &mut out).await;
+        scenarios::storage(Backend::Sqlite, &cfg, sizes, &http, &mut out).await;
+        if cfg.postgres_url.is_some() {
+            scenarios::storage(Backend::Postgres, &cfg, sizes, &http, &mut out).await;
+            switchyard_bench::sqlcount::postgres_statements(&cfg, &http, &mut out).await;
+        }
     }
+    switchyard_bench::mqtt::run(&cfg, sizes, &http, &mut out).await;
     eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
 
     out.rows.sort_by_key(|r| {

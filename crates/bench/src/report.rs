@@ -14,6 +14,9 @@ pub const SCENARIOS: &[&str] = &[
     "mapping",
     "bootstrap_fetch",
     "http_publish",
+    "mqtt_qos0",
+    "mqtt_qos1",
+    "mqtt_idle_connection_memory",
     "footprint",
 ];
 

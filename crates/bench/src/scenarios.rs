@@ -47,6 +47,8 @@ pub struct Sizes {
     /// Upper bound on `POST /{domainID}/mapping` calls in the measured window (each
     /// creates a gateway: 1 client, 2 channels, 4 connections, 1 bootstrap config).
     pub max_mappings: u64,
+    /// Idle MQTT connections opened for `mqtt_idle_connection_memory`.
+    pub idle_connections: usize,
 }
 
 impl Sizes {
@@ -59,6 +61,7 @@ impl Sizes {
                 duration: Duration::from_secs(3),
                 max_requests: 2_000_000,
                 max_mappings: 30_000,
+                idle_connections: 2_000,
             }
         } else {
             Sizes {
@@ -68,6 +71,7 @@ impl Sizes {
                 duration: Duration::from_secs(10),
                 max_requests: 10_000_000,
                 max_mappings: 150_000,
+                idle_connections: 10_000,
             }
         }
     }

@@ -147,7 +147,8 @@ impl Drop for ServerProc {
     }
 }
 
-fn proc_status_kb(pid: u32, key: &str) -> Option<u64> {
+/// A `kB` field of /proc/<pid>/status (VmRSS:, VmHWM:, ...), in KiB.
+pub fn proc_status_kb(pid: u32, key: &str) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     s.lines()
         .find(|l| l.starts_with(key))?
