@@ -16,13 +16,22 @@ pub fn push_contains(qb: &mut QueryBuilder<Sqlite>, base: &str, needle: &Value) 
     at_path(qb, base, "$", needle, &mut alias);
 }
 
+/// The key quoted for a JSON1 path, when the path can name it. JSON1 paths have no
+/// escapes, and a label is matched against the key as the document spells it, so a key
+/// with a quote, a backslash or a control character cannot be named by a path: those
+/// are matched by comparing `json_each`'s decoded `key` instead.
 fn quote_key(k: &str) -> Option<String> {
-    // JSON1 paths quote keys with double quotes and have no escape for them.
-    if k.contains('"') {
+    if k.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
         None
     } else {
         Some(format!("\"{k}\""))
     }
+}
+
+/// Whether `n` is an integer beyond i64: SQLite reads those as REAL (rounded), so
+/// equality is decided on the number's JSON text instead.
+fn big_integer(n: &serde_json::Number) -> Option<String> {
+    (n.as_i64().is_none() && n.as_u64().is_some()).then(|| n.to_string())
 }
 
 /// `base` at JSON path `path` contains `needle`.
@@ -48,7 +57,15 @@ fn at_path(
                 match quote_key(k) {
                     Some(q) => at_path(qb, base, &format!("{path}.{q}"), v, alias),
                     None => {
-                        qb.push("0");
+                        *alias += 1;
+                        let a = format!("je{alias}");
+                        qb.push(format!("EXISTS (SELECT 1 FROM json_each({base}, "));
+                        qb.push_bind(path.to_string());
+                        qb.push(format!(") AS {a} WHERE {a}.key = "));
+                        qb.push_bind(k.clone());
+                        qb.push(" AND ");
+                        element(qb, &a, v, alias);
+                        qb.push(")");
                     }
                 }
             }
@@ -79,12 +96,20 @@ fn at_path(
                     qb.push(") = ");
                     qb.push_bind(s.clone());
                 }
-                Value::Number(n) => {
-                    qb.push(format!(" IN ('integer', 'real') AND json_extract({base}, "));
-                    qb.push_bind(path.to_string());
-                    qb.push(") = ");
-                    push_number(qb, n);
-                }
+                Value::Number(n) => match big_integer(n) {
+                    Some(text) => {
+                        qb.push(format!(" IN ('integer', 'real') AND ({base} -> "));
+                        qb.push_bind(path.to_string());
+                        qb.push(") = ");
+                        qb.push_bind(text);
+                    }
+                    None => {
+                        qb.push(format!(" IN ('integer', 'real') AND json_extract({base}, "));
+                        qb.push_bind(path.to_string());
+                        qb.push(") = ");
+                        push_number(qb, n);
+                    }
+                },
                 Value::Bool(true) => {
                     qb.push(" = 'true'");
                 }
@@ -118,11 +143,21 @@ fn element(qb: &mut QueryBuilder<Sqlite>, a: &str, needle: &Value, alias: &mut u
             qb.push_bind(s.clone());
             qb.push(")");
         }
-        Value::Number(n) => {
-            qb.push(format!("({a}.type IN ('integer', 'real') AND {a}.value = "));
-            push_number(qb, n);
-            qb.push(")");
-        }
+        Value::Number(n) => match big_integer(n) {
+            // The element's own JSON text, found again from json_each's input and path.
+            Some(text) => {
+                qb.push(format!(
+                    "({a}.type IN ('integer', 'real') AND ({a}.json -> {a}.fullkey) = "
+                ));
+                qb.push_bind(text);
+                qb.push(")");
+            }
+            None => {
+                qb.push(format!("({a}.type IN ('integer', 'real') AND {a}.value = "));
+                push_number(qb, n);
+                qb.push(")");
+            }
+        },
         Value::Bool(true) => {
             qb.push(format!("{a}.type = 'true'"));
         }
@@ -188,6 +223,39 @@ mod tests {
             json!({"b": [1]}),
             json!({"n": 0}),
             json!({"a": null}),
+        ];
+        for n in &yes {
+            assert!(contains(&doc, n).await, "should contain {n}");
+        }
+        for n in &no {
+            assert!(!contains(&doc, n).await, "should not contain {n}");
+        }
+    }
+
+    #[tokio::test]
+    async fn keys_needing_escapes_and_integers_beyond_i64() {
+        let doc = json!({
+            "k\"q": 1, "k\\q": 2, "t\tb": {"in": [3]},
+            "big": 18_446_744_073_709_551_615_u64,
+            "bigs": [18_446_744_073_709_551_615_u64],
+            "w\"x": [{"big": 18_446_744_073_709_551_615_u64}]
+        });
+        let yes = [
+            json!({"k\"q": 1}),
+            json!({"k\\q": 2}),
+            json!({"t\tb": {"in": [3]}}),
+            json!({"big": 18_446_744_073_709_551_615_u64}),
+            json!({"bigs": [18_446_744_073_709_551_615_u64]}),
+            json!({"w\"x": [{"big": 18_446_744_073_709_551_615_u64}]}),
+        ];
+        let no = [
+            json!({"k\"q": 2}),
+            json!({"kq": 1}),
+            json!({"k\\q": 1}),
+            json!({"t\tb": {"in": [4]}}),
+            json!({"big": 18_446_744_073_709_551_614_u64}),
+            json!({"bigs": [18_446_744_073_709_551_614_u64]}),
+            json!({"w\"x": [{"big": 18_446_744_073_709_551_614_u64}]}),
         ];
         for n in &yes {
             assert!(contains(&doc, n).await, "should contain {n}");

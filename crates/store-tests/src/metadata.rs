@@ -36,7 +36,7 @@ impl Rng {
 
 /// Keys: plain, case variants, and characters that need quoting in a JSON path.
 const KEYS: &[&str] = &[
-    "a", "b", "c", "id", "A", "x y", "a.b", "é", "", "$", "[0]", "k'q", "*",
+    "a", "b", "c", "id", "A", "x y", "a.b", "é", "", "$", "[0]", "k'q", "*", "k\"q", "k\\q", "t\tb",
 ];
 
 fn scalar(rng: &mut Rng) -> Value {

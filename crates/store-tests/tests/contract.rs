@@ -137,10 +137,9 @@ async fn metadata_containment_matches_postgres() {
     .await;
 }
 
-/// Documents where the SQLite translation disagrees with `@>` today (keys needing JSON
-/// escapes, integers beyond i64). Fails until store-sqlite's metadata.rs handles them.
+/// The cases the SQLite translation once got wrong (keys needing JSON escapes,
+/// integers beyond i64) answer as `@>` does.
 #[tokio::test]
-#[ignore = "known store-sqlite divergence; run with --ignored to reproduce"]
 async fn metadata_containment_known_divergences() {
     on_postgres("metadata_containment_known_divergences", |s| {
         Box::pin(async move {
