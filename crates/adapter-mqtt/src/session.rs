@@ -232,6 +232,45 @@ async fn wait_shutdown(rx: &mut Option<watch::Receiver<bool>>) {
     std::future::pending::<()>().await
 }
 
+/// The next queued delivery; forever pending while there is no queue yet.
+async fn recv_delivery(rx: &mut Option<mpsc::Receiver<Delivery>>) -> Option<Delivery> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Free space the read buffer starts with and always has before a read.
+const READ_MIN: usize = 256;
+/// The most free space a read asks for.
+const READ_MAX: usize = 64 * 1024;
+
+/// Adapts the read buffer's free space to the peer: it starts at [`READ_MIN`] and
+/// doubles (up to [`READ_MAX`]) each time a read fills it, so an idle connection holds
+/// a few hundred bytes and a busy publisher still reads in large chunks.
+struct ReadRoom {
+    want: usize,
+}
+
+impl Default for ReadRoom {
+    fn default() -> Self {
+        ReadRoom { want: READ_MIN }
+    }
+}
+
+impl ReadRoom {
+    fn prepare(&mut self, rbuf: &mut BytesMut) {
+        if rbuf.capacity() - rbuf.len() < self.want {
+            rbuf.reserve(self.want);
+        }
+    }
+    fn after_read(&mut self, n: usize) {
+        if n >= self.want {
+            self.want = (self.want * 2).min(READ_MAX);
+        }
+    }
+}
+
 async fn recv_revocation(
     rx: &mut Option<broadcast::Receiver<Revocation>>,
 ) -> Result<Revocation, broadcast::error::RecvError> {
@@ -274,7 +313,9 @@ pub(crate) async fn run<S>(
 {
     let cfg = &shared.cfg;
     let mut codec = Codec::new(cfg.max_packet_size);
-    let mut rbuf = BytesMut::with_capacity(4096);
+    // Small to start with: an idle connection keeps only this much; reads grow it
+    // when the peer sends more (see `ReadRoom`).
+    let mut rbuf = BytesMut::with_capacity(READ_MIN);
     let mut wbuf = BytesMut::new();
 
     // Phase 1: the CONNECT packet, within the connect timeout.
@@ -285,6 +326,7 @@ pub(crate) async fn run<S>(
                 Ok(None) => {}
                 Err(e) => return Err(Some(e)),
             }
+            rbuf.reserve(READ_MIN);
             match io.read_buf(&mut rbuf).await {
                 Ok(0) | Err(_) => return Err(None),
                 Ok(_) => {}
@@ -377,7 +419,6 @@ pub(crate) async fn run<S>(
     }
     tracing::debug!(client = %who.id, client_id = %client_id, ?version, "mqtt: connected");
 
-    let (out_tx, out_rx) = mpsc::channel(cfg.outbound_queue.max(1));
     let mut s = Session {
         shared: shared.clone(),
         codec,
@@ -392,7 +433,8 @@ pub(crate) async fn run<S>(
         inflight_max,
         next_pid: 0,
         awaiting_rel: HashSet::new(),
-        out_tx,
+        out_tx: None,
+        new_out_rx: None,
         slow: Arc::new(Notify::new()),
         client_max_packet: connect.max_packet_size.map(|m| m as usize),
         wbuf,
@@ -401,7 +443,6 @@ pub(crate) async fn run<S>(
         .main_loop(
             &mut io,
             &mut rbuf,
-            out_rx,
             revocations,
             taken_over,
             &mut shutdown,
@@ -633,7 +674,11 @@ struct Session {
     next_pid: u16,
     /// Inbound QoS 2 packet ids waiting for PUBREL.
     awaiting_rel: HashSet<u16>,
-    out_tx: mpsc::Sender<Delivery>,
+    /// The bounded outbound queue, made at the first SUBSCRIBE: a connection that
+    /// never subscribes does not pay for its first block of slots.
+    out_tx: Option<mpsc::Sender<Delivery>>,
+    /// The receiving end of a queue just made, for the main loop to take.
+    new_out_rx: Option<mpsc::Receiver<Delivery>>,
     slow: Arc<Notify>,
     client_max_packet: Option<usize>,
     wbuf: BytesMut,
@@ -644,12 +689,22 @@ impl Session {
         self.version == Version::V5
     }
 
+    /// The outbound queue's sender, making the queue on first use.
+    fn out_tx(&mut self) -> mpsc::Sender<Delivery> {
+        if let Some(tx) = &self.out_tx {
+            return tx.clone();
+        }
+        let (tx, rx) = mpsc::channel(self.shared.cfg.outbound_queue.max(1));
+        self.out_tx = Some(tx.clone());
+        self.new_out_rx = Some(rx);
+        tx
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn main_loop<S>(
         &mut self,
         io: &mut S,
         rbuf: &mut BytesMut,
-        mut out_rx: mpsc::Receiver<Delivery>,
         mut revocations: Option<broadcast::Receiver<Revocation>>,
         taken_over: Arc<Notify>,
         shutdown: &mut Option<watch::Receiver<bool>>,
@@ -665,12 +720,18 @@ impl Session {
         tokio::pin!(ka);
         let slow = self.slow.clone();
         let write_timeout = self.shared.cfg.write_timeout;
+        let mut out_rx: Option<mpsc::Receiver<Delivery>> = None;
+        let mut room_to_read = ReadRoom::default();
         // Packets that arrived together with CONNECT.
         if let Err(end) = self.process(io, rbuf).await {
             return end;
         }
         loop {
+            if out_rx.is_none() {
+                out_rx = self.new_out_rx.take();
+            }
             let room = self.inflight.len() < self.inflight_max;
+            room_to_read.prepare(rbuf);
             tokio::select! {
                 biased;
                 r = recv_revocation(&mut revocations) => {
@@ -695,7 +756,7 @@ impl Session {
                 r = io.read_buf(rbuf) => {
                     match r {
                         Ok(0) | Err(_) => return End::Closed,
-                        Ok(_) => {}
+                        Ok(n) => room_to_read.after_read(n),
                     }
                     if let Some(g) = grace {
                         ka.as_mut().reset(Instant::now() + g);
@@ -704,17 +765,19 @@ impl Session {
                         return end;
                     }
                 }
-                d = out_rx.recv(), if room => {
+                d = recv_delivery(&mut out_rx), if room => {
                     let Some(d) = d else { return End::Closed };
                     self.deliver(d);
                     // Batch what is already queued into one write.
-                    for _ in 0..64 {
-                        if self.inflight.len() >= self.inflight_max {
-                            break;
-                        }
-                        match out_rx.try_recv() {
-                            Ok(d) => self.deliver(d),
-                            Err(_) => break,
+                    if let Some(rx) = out_rx.as_mut() {
+                        for _ in 0..64 {
+                            if self.inflight.len() >= self.inflight_max {
+                                break;
+                            }
+                            match rx.try_recv() {
+                                Ok(d) => self.deliver(d),
+                                Err(_) => break,
+                            }
                         }
                     }
                     if !flush(io, &mut self.wbuf, write_timeout).await {
@@ -843,9 +906,12 @@ impl Session {
                 }
                 self.send(Packet::SubAck { packet_id, codes });
                 // After the SUBACK: queued, so they go out once it is written.
-                for d in retained {
-                    if self.out_tx.try_send(d).is_err() {
-                        break;
+                if !retained.is_empty() {
+                    let tx = self.out_tx();
+                    for d in retained {
+                        if tx.try_send(d).is_err() {
+                            break;
+                        }
                     }
                 }
                 Ok(())
@@ -959,12 +1025,13 @@ impl Session {
         let sub_id = self.next_sub_id;
         self.next_sub_id += 1;
         let skip = f.no_local.then(|| self.who.id.to_string());
+        let out_tx = self.out_tx();
         let tasks = bus_subs
             .into_iter()
             .map(|s| {
                 Forwarder(tokio::spawn(forward(
                     s.rx,
-                    self.out_tx.clone(),
+                    out_tx.clone(),
                     self.slow.clone(),
                     sub_id,
                     granted,
