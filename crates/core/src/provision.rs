@@ -445,7 +445,7 @@ impl Core {
         if external_id.is_empty() {
             return Err(Error::InvalidInput("missing entity id".into()));
         }
-        let cfg = match self.store.bootstrap_by_external_id(external_id).await {
+        let fetched = match self.store.bootstrap_fetch(external_id).await {
             Ok(c) => c,
             Err(StoreError::NotFound) => {
                 // Same digest work as a real comparison, so timing does not tell.
@@ -454,21 +454,30 @@ impl Core {
             }
             Err(e) => return Err(e.into()),
         };
+        let cfg = fetched.config;
         if !key_matches(&cfg.external_key_digest, key) {
             return Err(Error::Forbidden(
                 "failed to get bootstrap configuration for given external key",
             ));
         }
-        // The secret from the message plane's client cache (kept fresh by events); the
-        // channels in one query, in the config's order.
-        let client_secret = match self.client_secret_cached(cfg.client_id).await? {
-            Some(s) => s,
-            None => return Err(Error::NotFound),
+        let (client_secret, found) = match fetched.joined {
+            // PostgreSQL: all of it came in the one query.
+            Some(j) => j,
+            // Otherwise the secret from the message plane's client cache (kept fresh by
+            // events) and the channels in one query.
+            None => {
+                let secret = match self.client_secret_cached(cfg.client_id).await? {
+                    Some(s) => s,
+                    None => return Err(Error::NotFound),
+                };
+                let found = self
+                    .store
+                    .channels_by_ids(cfg.domain_id, &cfg.channels)
+                    .await?;
+                (secret, found)
+            }
         };
-        let found = self
-            .store
-            .channels_by_ids(cfg.domain_id, &cfg.channels)
-            .await?;
+        // In the config's order.
         let channels: Vec<Channel> = cfg
             .channels
             .iter()

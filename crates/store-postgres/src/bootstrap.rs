@@ -1,10 +1,29 @@
 use async_trait::async_trait;
 use sqlx::{Postgres, QueryBuilder, Row};
 use switchyard_domain::{BootstrapConfig, Client, Connection, Page};
-use switchyard_store::{BootstrapRepo, ConfigQuery, ProvisionPlan, Result};
+use switchyard_store::{
+    BootstrapRepo, ConfigQuery, FetchedConfig, ProvisionPlan, Result, StoreError,
+};
 use uuid::Uuid;
 
-use crate::{PostgresStore, channels::insert_channels, clients::insert_clients, map_err, to_json};
+use crate::{
+    PostgresStore,
+    channels::{insert_channels, row_channel_prefixed},
+    clients::insert_clients,
+    map_err, to_json,
+};
+
+/// The device-facing fetch in one statement (see `bootstrap_fetch`).
+const FETCH_SQL: &str = "SELECT b.*, cl.secret AS fetch_client_secret, \
+     c.id AS ch_id, c.domain_id AS ch_domain_id, c.name AS ch_name, c.route AS ch_route, \
+     c.tags AS ch_tags, c.metadata AS ch_metadata, c.status AS ch_status, \
+     c.created_by AS ch_created_by, c.created_at AS ch_created_at, \
+     c.updated_at AS ch_updated_at, c.updated_by AS ch_updated_by \
+     FROM bootstrap_configs b \
+     JOIN clients cl ON cl.id = b.client_id \
+     LEFT JOIN channels c ON c.domain_id = b.domain_id \
+       AND c.id = ANY (ARRAY(SELECT jsonb_array_elements_text(b.channels)::uuid)) \
+     WHERE b.external_id = $1";
 
 #[async_trait]
 impl BootstrapRepo for PostgresStore {
@@ -43,6 +62,31 @@ impl BootstrapRepo for PostgresStore {
             .await
             .map_err(map_err)?;
         row_config(&r)
+    }
+
+    /// One round trip: the config, its client's secret, and one row per existing
+    /// channel of the config (a config whose channels are all gone gives one row with
+    /// NULL channel columns).
+    async fn bootstrap_fetch(&self, external_id: &str) -> Result<FetchedConfig> {
+        let rows = sqlx::query(FETCH_SQL)
+            .bind(external_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let first = rows.first().ok_or(StoreError::NotFound)?;
+        let config = row_config(first)?;
+        let secret: String = first.try_get("fetch_client_secret").map_err(map_err)?;
+        let mut channels = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let id: Option<Uuid> = r.try_get("ch_id").map_err(map_err)?;
+            if id.is_some() {
+                channels.push(row_channel_prefixed(r, "ch_")?);
+            }
+        }
+        Ok(FetchedConfig {
+            config,
+            joined: Some((secret, channels)),
+        })
     }
 
     async fn create_config(&self, c: &BootstrapConfig, new_client: Option<&Client>) -> Result<()> {

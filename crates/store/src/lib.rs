@@ -150,6 +150,15 @@ pub trait BootstrapRepo: Send + Sync {
     /// all or nothing. A taken external id is `Conflict { kind: ExternalId }`.
     async fn provision(&self, plan: &ProvisionPlan) -> Result<()>;
     async fn bootstrap_by_external_id(&self, external_id: &str) -> Result<BootstrapConfig>;
+    /// The device-facing fetch. A backend that can join the config with its client's
+    /// secret and its channels in one round trip returns them in `joined`; the default
+    /// returns the config alone and leaves the rest to the caller.
+    async fn bootstrap_fetch(&self, external_id: &str) -> Result<FetchedConfig> {
+        Ok(FetchedConfig {
+            config: self.bootstrap_by_external_id(external_id).await?,
+            joined: None,
+        })
+    }
     /// Creates a config (and, when given, the client it is for) in one transaction.
     async fn create_config(&self, c: &BootstrapConfig, new_client: Option<&Client>) -> Result<()>;
     async fn config(&self, domain: Uuid, client_id: Uuid) -> Result<BootstrapConfig>;
@@ -176,6 +185,15 @@ pub struct ConfigQuery {
     pub name: Option<String>,
     /// Visibility: only configs of clients created by this user.
     pub created_by: Option<Uuid>,
+}
+
+/// What [`BootstrapRepo::bootstrap_fetch`] found.
+#[derive(Debug, Clone)]
+pub struct FetchedConfig {
+    pub config: BootstrapConfig,
+    /// The client's secret and those of the config's channels that exist, in any
+    /// order; `None` when the backend did not join them.
+    pub joined: Option<(String, Vec<Channel>)>,
 }
 
 /// Everything a backend provides.
