@@ -13,7 +13,10 @@ use crate::{
     map_err, to_json,
 };
 
-/// The device-facing fetch in one statement (see `bootstrap_fetch`).
+/// The device-facing fetch in one statement (see `bootstrap_fetch`). The channels are
+/// joined on their primary key alone: with `domain_id` in the join condition the planner
+/// may walk the domain's index and filter every channel of the domain (thousands in a
+/// fleet); the domain is checked on the rows instead.
 const FETCH_SQL: &str = "SELECT b.*, cl.secret AS fetch_client_secret, \
      c.id AS ch_id, c.domain_id AS ch_domain_id, c.name AS ch_name, c.route AS ch_route, \
      c.tags AS ch_tags, c.metadata AS ch_metadata, c.status AS ch_status, \
@@ -21,8 +24,8 @@ const FETCH_SQL: &str = "SELECT b.*, cl.secret AS fetch_client_secret, \
      c.updated_at AS ch_updated_at, c.updated_by AS ch_updated_by \
      FROM bootstrap_configs b \
      JOIN clients cl ON cl.id = b.client_id \
-     LEFT JOIN channels c ON c.domain_id = b.domain_id \
-       AND c.id = ANY (ARRAY(SELECT jsonb_array_elements_text(b.channels)::uuid)) \
+     LEFT JOIN channels c \
+       ON c.id = ANY (ARRAY(SELECT jsonb_array_elements_text(b.channels)::uuid)) \
      WHERE b.external_id = $1";
 
 #[async_trait]
@@ -80,7 +83,10 @@ impl BootstrapRepo for PostgresStore {
         for r in &rows {
             let id: Option<Uuid> = r.try_get("ch_id").map_err(map_err)?;
             if id.is_some() {
-                channels.push(row_channel_prefixed(r, "ch_")?);
+                let ch = row_channel_prefixed(r, "ch_")?;
+                if ch.domain_id == config.domain_id {
+                    channels.push(ch);
+                }
             }
         }
         Ok(FetchedConfig {
