@@ -10,6 +10,8 @@ use crate::{
 };
 
 const CHUNK: usize = 1000;
+/// Rows one pushed INSERT may carry (`CHUNK`, for callers in other modules).
+pub(crate) const CHUNK_MAX: usize = CHUNK;
 
 fn row_channel(r: &SqliteRow) -> Result<Channel> {
     let g = map_err;
@@ -95,11 +97,21 @@ pub(crate) async fn insert_channels(
     cs: &[Channel],
 ) -> std::result::Result<(), sqlx::Error> {
     for chunk in cs.chunks(CHUNK) {
-        let mut qb = QueryBuilder::<Sqlite>::new(
+        let mut qb = QueryBuilder::<Sqlite>::new("");
+        push_insert_channels(&mut qb, chunk);
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Pushes one multi-row INSERT of `cs` (at most `CHUNK_MAX` rows) onto `qb`.
+pub(crate) fn push_insert_channels(qb: &mut QueryBuilder<Sqlite>, cs: &[Channel]) {
+    {
+        qb.push(
             "INSERT INTO channels (id, domain_id, name, route, tags, metadata, status, created_by, \
              created_at, updated_at, updated_by, sort_at) ",
         );
-        qb.push_values(chunk, |mut b, c| {
+        qb.push_values(cs, |mut b, c| {
             b.push_bind(c.id.to_string())
                 .push_bind(c.domain_id.to_string())
                 .push_bind(c.name.clone())
@@ -113,9 +125,7 @@ pub(crate) async fn insert_channels(
                 .push_bind(c.updated_by.map(|u| u.to_string()))
                 .push_bind(sort_at(c.created_at, c.updated_at));
         });
-        qb.build().execute(&mut *conn).await?;
     }
-    Ok(())
 }
 
 #[async_trait]

@@ -11,6 +11,8 @@ use crate::{
 
 /// Rows per INSERT statement: 13 binds each stays well under SQLite's 32766 limit.
 const CHUNK: usize = 1000;
+/// Rows one pushed INSERT may carry (`CHUNK`, for callers in other modules).
+pub(crate) const CHUNK_MAX: usize = CHUNK;
 
 pub(crate) fn row_client(r: &SqliteRow) -> Result<Client> {
     let g = map_err;
@@ -99,11 +101,21 @@ pub(crate) async fn insert_clients(
     cs: &[Client],
 ) -> std::result::Result<(), sqlx::Error> {
     for chunk in cs.chunks(CHUNK) {
-        let mut qb = QueryBuilder::<Sqlite>::new(
+        let mut qb = QueryBuilder::<Sqlite>::new("");
+        push_insert_clients(&mut qb, chunk);
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Pushes one multi-row INSERT of `cs` (at most `CHUNK_MAX` rows) onto `qb`.
+pub(crate) fn push_insert_clients(qb: &mut QueryBuilder<Sqlite>, cs: &[Client]) {
+    {
+        qb.push(
             "INSERT INTO clients (id, domain_id, name, tags, metadata, private_metadata, secret, \
              status, created_by, created_at, updated_at, updated_by, sort_at) ",
         );
-        qb.push_values(chunk, |mut b, c| {
+        qb.push_values(cs, |mut b, c| {
             b.push_bind(c.id.to_string())
                 .push_bind(c.domain_id.to_string())
                 .push_bind(c.name.clone())
@@ -118,9 +130,7 @@ pub(crate) async fn insert_clients(
                 .push_bind(c.updated_by.map(|u| u.to_string()))
                 .push_bind(sort_at(c.created_at, c.updated_at));
         });
-        qb.build().execute(&mut *conn).await?;
     }
-    Ok(())
 }
 
 #[async_trait]
