@@ -12,16 +12,17 @@ use crate::{
 #[async_trait]
 impl BootstrapRepo for SqliteStore {
     async fn provision(&self, p: &ProvisionPlan) -> Result<()> {
-        let mut tx = self.write_tx().await?;
-        // A gateway-sized plan (every table fits one INSERT) goes to SQLite as one
-        // multi-statement query: the writer connection is held for BEGIN, this and
-        // COMMIT, three round trips to its thread instead of six.
-        if p.clients.len() <= crate::clients::CHUNK_MAX
+        // A gateway-sized plan (every table fits one INSERT) becomes one
+        // multi-statement batch in its own savepoint, committed together with the
+        // other gateways queued at the same moment (see `group`): one round trip to
+        // the writer's thread per gateway instead of six.
+        if let Some(group) = &self.group
+            && p.clients.len() <= crate::clients::CHUNK_MAX
             && p.channels.len() <= crate::channels::CHUNK_MAX
             && p.connections.len() <= CONNECTION_CHUNK
             && p.certs.is_empty()
         {
-            let mut qb = QueryBuilder::<Sqlite>::new("");
+            let mut qb = crate::group::open();
             if !p.clients.is_empty() {
                 crate::clients::push_insert_clients(&mut qb, &p.clients);
                 qb.push("; ");
@@ -35,9 +36,11 @@ impl BootstrapRepo for SqliteStore {
                 qb.push("; ");
             }
             push_insert_config(&mut qb, &p.config);
-            qb.build().execute(&mut *tx).await.map_err(map_err)?;
-            return tx.commit().await.map_err(map_err);
+            qb.push("; ");
+            crate::group::close(&mut qb);
+            return group.submit(qb).await;
         }
+        let mut tx = self.write_tx().await?;
         insert_clients(&mut tx, &p.clients).await.map_err(map_err)?;
         insert_channels(&mut tx, &p.channels)
             .await

@@ -8,6 +8,7 @@ mod channels;
 mod clients;
 mod connections;
 mod domains;
+mod group;
 mod list;
 mod metadata;
 mod users;
@@ -33,6 +34,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// The background WAL checkpointer; stops when the last clone of the store goes.
     _checkpoints: Option<Arc<TaskGuard>>,
+    /// Group commit of gateway-sized `/mapping` writes (file databases only).
+    group: Option<group::GroupWriter>,
 }
 
 /// Aborts its task when dropped.
@@ -58,9 +61,13 @@ impl SqliteStore {
             // Checkpoints run in the background (below), not inside a writer's commit,
             // so a commit never pays for copying the WAL back into the database.
             .pragma("wal_autocheckpoint", "0");
+        // No ping before handing out a connection: an in-process SQLite connection
+        // cannot have gone away, and the ping is a round trip to its thread on every
+        // acquire.
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .min_connections(1)
+            .test_before_acquire(false)
             .connect_with(opts.clone())
             .await
             .map_err(other)?;
@@ -71,6 +78,7 @@ impl SqliteStore {
             SqlitePoolOptions::new()
                 .max_connections(1)
                 .min_connections(1)
+                .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(30))
                 .connect_with(opts)
                 .await
@@ -94,10 +102,12 @@ impl SqliteStore {
                 }
             }))))
         };
+        let group = (!url.contains(":memory:")).then(|| group::GroupWriter::start(writer.clone()));
         let store = SqliteStore {
             pool,
             writer,
             _checkpoints: checkpoints,
+            group,
         };
         store.migrate().await?;
         Ok(store)
