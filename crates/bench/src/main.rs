@@ -160,17 +160,31 @@ async fn run(cli: Cli) -> Result<(Report, bool), String> {
     Ok((report, out.failed))
 }
 
+/// SIGTERM (as `kill` and service managers send); never on other platforms.
+async fn terminated() {
+    #[cfg(unix)]
+    if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        s.recv().await;
+        return;
+    }
+    std::future::pending::<()>().await
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let json_path = cli.json.clone();
-    // Ctrl-C drops the run: its guards kill the servers, remove the temp dirs and drop
-    // the databases.
+    // Ctrl-C or SIGTERM drops the run: its guards kill the servers, remove the temp
+    // dirs and drop the databases.
     let result = tokio::select! {
         r = run(cli) => r,
         _ = tokio::signal::ctrl_c() => {
             eprintln!("interrupted; everything started was stopped");
             return ExitCode::from(130);
+        }
+        _ = terminated() => {
+            eprintln!("terminated; everything started was stopped");
+            return ExitCode::from(143);
         }
     };
     let (report, failed) = match result {
