@@ -3,7 +3,10 @@
 //! subscribers in memory with exactly those rules, so behaviour does not change when a
 //! deployment moves to NATS.
 
-use std::sync::{Arc, Mutex};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -56,9 +59,37 @@ struct Sub {
     tx: mpsc::Sender<BusMessage>,
 }
 
+/// Tokens of a subject that index the subscriptions: `m.<domain>.c.<channel>`, the
+/// channel of a message topic.
+const KEY_TOKENS: usize = 4;
+
+/// The subscriptions, indexed so that a publish looks only at those that can match:
+/// a pattern whose first [`KEY_TOKENS`] tokens (or all of them, if fewer) are literal
+/// sits under those tokens; any other pattern (`events.>`, `m.*.c.x`) is in `wild`
+/// and is checked on every publish.
+#[derive(Default)]
+struct Subs {
+    by_key: HashMap<String, Vec<Sub>>,
+    wild: Vec<Sub>,
+}
+
+/// The index key of a pattern, or None when a wildcard comes before its end.
+fn pattern_key(pattern: &str) -> Option<&str> {
+    let key = subject_key(pattern);
+    (!key.split('.').any(|t| t == "*" || t == ">")).then_some(key)
+}
+
+/// The first [`KEY_TOKENS`] tokens of a subject (all of it if it has fewer).
+fn subject_key(subject: &str) -> &str {
+    match subject.match_indices('.').nth(KEY_TOKENS - 1) {
+        Some((i, _)) => &subject[..i],
+        None => subject,
+    }
+}
+
 #[derive(Default, Clone)]
 pub struct LocalBus {
-    subs: Arc<Mutex<Vec<Sub>>>,
+    subs: Arc<Mutex<Subs>>,
     dropped: Arc<std::sync::atomic::AtomicU64>,
 }
 
@@ -78,29 +109,52 @@ impl MessageBus for LocalBus {
             .subs
             .lock()
             .map_err(|e| BusError::Other(e.to_string()))?;
-        subs.retain(|s| !s.tx.is_closed());
-        for s in subs.iter().filter(|s| subject_matches(&s.pattern, subject)) {
-            let msg = BusMessage {
-                subject: subject.to_string(),
-                payload: payload.clone(),
-            };
-            if s.tx.try_send(msg).is_err() {
-                self.dropped
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let deliver = |list: &mut Vec<Sub>| {
+            list.retain(|s| !s.tx.is_closed());
+            for s in list.iter().filter(|s| subject_matches(&s.pattern, subject)) {
+                let msg = BusMessage {
+                    subject: subject.to_string(),
+                    payload: payload.clone(),
+                };
+                if s.tx.try_send(msg).is_err() {
+                    self.dropped
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        };
+        let key = subject_key(subject);
+        if let Some(list) = subs.by_key.get_mut(key) {
+            deliver(list);
+            if list.is_empty() {
+                subs.by_key.remove(key);
             }
         }
+        deliver(&mut subs.wild);
         Ok(())
     }
 
     async fn subscribe(&self, pattern: &str) -> Result<Subscription, BusError> {
         let (tx, rx) = mpsc::channel(SUBSCRIBER_QUEUE);
-        self.subs
+        let sub = Sub {
+            pattern: pattern.to_string(),
+            tx,
+        };
+        let mut subs = self
+            .subs
             .lock()
-            .map_err(|e| BusError::Other(e.to_string()))?
-            .push(Sub {
-                pattern: pattern.to_string(),
-                tx,
-            });
+            .map_err(|e| BusError::Other(e.to_string()))?;
+        match pattern_key(pattern) {
+            Some(key) => {
+                let list = subs.by_key.entry(key.to_string()).or_default();
+                // Subscriptions whose receiver is gone, on a key nobody publishes to.
+                list.retain(|s| !s.tx.is_closed());
+                list.push(sub);
+            }
+            None => {
+                subs.wild.retain(|s| !s.tx.is_closed());
+                subs.wild.push(sub);
+            }
+        }
         Ok(Subscription { rx })
     }
 
@@ -208,5 +262,56 @@ mod tests {
         let m = s.rx.recv().await.unwrap();
         assert_eq!(m.subject, "events.client.create");
         assert!(other.rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn index_keys() {
+        assert_eq!(subject_key("m.d.c.ch.sub.x"), "m.d.c.ch");
+        assert_eq!(subject_key("m.d.c.ch"), "m.d.c.ch");
+        assert_eq!(subject_key("a.b"), "a.b");
+        assert_eq!(pattern_key("m.d.c.ch.>"), Some("m.d.c.ch"));
+        assert_eq!(pattern_key("m.d.c.ch.*.x"), Some("m.d.c.ch"));
+        assert_eq!(pattern_key("a.b"), Some("a.b"));
+        assert_eq!(pattern_key("m.*.c.ch"), None);
+        assert_eq!(pattern_key("events.>"), None);
+    }
+
+    /// Indexed and wildcard subscriptions each get exactly the messages their pattern
+    /// matches, and a dropped subscription stops counting.
+    #[tokio::test]
+    async fn indexed_and_wildcard_subscriptions() {
+        let bus = LocalBus::new();
+        let mut exact = bus.subscribe("m.d.c.ch1").await.unwrap();
+        let mut below = bus.subscribe("m.d.c.ch1.>").await.unwrap();
+        let mut any_domain = bus.subscribe("m.*.c.ch1").await.unwrap();
+        let mut other = bus.subscribe("m.d.c.ch2").await.unwrap();
+        let mut short = bus.subscribe("a.b").await.unwrap();
+        let gone = bus.subscribe("m.d.c.ch2").await.unwrap();
+        drop(gone);
+        for subject in [
+            "m.d.c.ch1",
+            "m.d.c.ch1.s.t",
+            "m.d.c.ch2",
+            "a.b",
+            "a.b.c",
+            "m.e.c.ch1",
+        ] {
+            bus.publish(subject, subject.as_bytes().to_vec())
+                .await
+                .unwrap();
+        }
+        let got = |s: &mut Subscription| {
+            let mut v = Vec::new();
+            while let Ok(m) = s.rx.try_recv() {
+                v.push(m.subject);
+            }
+            v
+        };
+        assert_eq!(got(&mut exact), ["m.d.c.ch1"]);
+        assert_eq!(got(&mut below), ["m.d.c.ch1.s.t"]);
+        assert_eq!(got(&mut any_domain), ["m.d.c.ch1", "m.e.c.ch1"]);
+        assert_eq!(got(&mut other), ["m.d.c.ch2"]);
+        assert_eq!(got(&mut short), ["a.b"]);
+        assert_eq!(bus.dropped(), 0);
     }
 }
