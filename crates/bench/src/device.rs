@@ -32,12 +32,14 @@ pub const FETCH_IDS: u64 = 10_000;
 pub const PUBLISH_PAYLOAD: &str = r#"[{"bn":"bench:","n":"temp","u":"Cel","v":23.5}]"#;
 
 /// Statements one `POST /{domainID}/mapping` issues once the caller's domain access is
-/// cached, read off the code path (store `provision()` with the default layout):
-/// BEGIN, one multi-row INSERT each for clients, channels and connections (one per
-/// 2000 rows), one INSERT for the bootstrap config, COMMIT. The first call in a domain
-/// adds up to 2 reads (member role, domain status). Used for the `sqlite` row, which
-/// cannot be measured (SQLite has no statement counter outside the server process);
-/// the `postgres` row is measured (see `sqlcount`).
+/// cached, read off the code path (store `provision()` with the default layout). On
+/// SQLite: SAVEPOINT, one multi-row INSERT each for clients, channels and connections,
+/// one INSERT for the bootstrap config, RELEASE, sent to the writer as one batch; the
+/// BEGIN IMMEDIATE and COMMIT around them are shared by every gateway committed in the
+/// same group. On PostgreSQL: BEGIN, the same four INSERTs, COMMIT. The first call in a
+/// domain adds up to 2 reads (member role, domain status). Used for the `sqlite` row,
+/// which cannot be measured (SQLite has no statement counter outside the server
+/// process); the `postgres` row is measured (see `sqlcount`).
 pub const MAPPING_STATEMENTS_CODE_PATH: f64 = 6.0;
 
 pub(crate) fn mapping_request(
@@ -291,7 +293,7 @@ async fn mapping(
             None,
         ));
         out.notes.push(format!(
-            "mapping/sqlite statements/request is NOT measured (SQLite has no statement counter outside the server): {MAPPING_STATEMENTS_CODE_PATH} is read off the code path (BEGIN IMMEDIATE, INSERT clients, INSERT channels, INSERT connections, INSERT bootstrap_configs, COMMIT; the first call in a domain adds up to 2 cached reads)"
+            "mapping/sqlite statements/request is NOT measured (SQLite has no statement counter outside the server): {MAPPING_STATEMENTS_CODE_PATH} is read off the code path (SAVEPOINT, INSERT clients, INSERT channels, INSERT connections, INSERT bootstrap_configs, RELEASE, as one batch per gateway; BEGIN IMMEDIATE and COMMIT are shared by the gateways of one group commit; the first call in a domain adds up to 2 cached reads)"
         ));
     }
     Some(next.load(Ordering::Relaxed))
