@@ -17,15 +17,26 @@ pub(crate) fn push_ilike(qb: &mut QueryBuilder<Sqlite>, col: &str, needle: &str)
 }
 
 /// Status, name, id, metadata, tags and creation-time filters over alias `t`.
+///
+/// The cheap tests come first: SQLite evaluates the terms of a scan in the order
+/// written, so a row the name or creation time rules out never has its tags and
+/// metadata JSON parsed.
 pub(crate) fn push_page_filters(qb: &mut QueryBuilder<Sqlite>, p: &PageQuery) {
-    push_page_filters_no_name(qb, p);
+    push_plain_filters(qb, p);
     if let Some(n) = &p.name {
         push_ilike(qb, "t.name", n);
     }
+    push_json_filters(qb, p);
 }
 
 /// As [`push_page_filters`] for tables without a `name` column (users).
 pub(crate) fn push_page_filters_no_name(qb: &mut QueryBuilder<Sqlite>, p: &PageQuery) {
+    push_plain_filters(qb, p);
+    push_json_filters(qb, p);
+}
+
+/// Status, id and creation time: column comparisons.
+fn push_plain_filters(qb: &mut QueryBuilder<Sqlite>, p: &PageQuery) {
     qb.push(" AND t.status IN (");
     let mut sep = qb.separated(", ");
     for c in p.status.codes() {
@@ -36,13 +47,6 @@ pub(crate) fn push_page_filters_no_name(qb: &mut QueryBuilder<Sqlite>, p: &PageQ
         qb.push(" AND t.id = ");
         qb.push_bind(id.clone());
     }
-    if let Some(m) = &p.metadata {
-        qb.push(" AND ");
-        crate::metadata::push_contains(qb, "t.metadata", &serde_json::Value::Object(m.clone()));
-    }
-    if let Some(tags) = &p.tags {
-        push_tags(qb, tags);
-    }
     if let Some(from) = p.created_from {
         qb.push(" AND t.created_at >= ");
         qb.push_bind(ts(from));
@@ -50,6 +54,17 @@ pub(crate) fn push_page_filters_no_name(qb: &mut QueryBuilder<Sqlite>, p: &PageQ
     if let Some(to) = p.created_to {
         qb.push(" AND t.created_at <= ");
         qb.push_bind(ts(to));
+    }
+}
+
+/// Tags and metadata: JSON functions over each row, so last.
+fn push_json_filters(qb: &mut QueryBuilder<Sqlite>, p: &PageQuery) {
+    if let Some(tags) = &p.tags {
+        push_tags(qb, tags);
+    }
+    if let Some(m) = &p.metadata {
+        qb.push(" AND ");
+        crate::metadata::push_contains(qb, "t.metadata", &serde_json::Value::Object(m.clone()));
     }
 }
 
