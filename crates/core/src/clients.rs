@@ -49,7 +49,7 @@ impl Core {
     ) -> Result<Client> {
         validate::name(&n.name)?;
         let id = match n.id.as_deref() {
-            None | Some("") => Uuid::new_v4(),
+            None | Some("") => Uuid::now_v7(),
             Some(s) => validate::explicit_id(s)?,
         };
         let secret = match n.secret {
