@@ -461,7 +461,7 @@ impl Core {
             ));
         }
         let (client_secret, found) = match fetched.joined {
-            // PostgreSQL: all of it came in the one query.
+            // The backend joined it all in one query (SQLite and PostgreSQL do).
             Some(j) => j,
             // Otherwise the secret from the message plane's client cache (kept fresh by
             // events) and the channels in one query.

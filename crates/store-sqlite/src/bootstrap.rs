@@ -1,13 +1,28 @@
 use async_trait::async_trait;
 use sqlx::{QueryBuilder, Row, Sqlite};
 use switchyard_domain::{BootstrapConfig, Client, Connection, Page};
-use switchyard_store::{BootstrapRepo, ConfigQuery, ProvisionPlan, Result};
+use switchyard_store::{
+    BootstrapRepo, ConfigQuery, FetchedConfig, ProvisionPlan, Result, StoreError,
+};
 use uuid::Uuid;
 
 use crate::{
     SqliteStore, channels::insert_channels, clients::insert_clients, from_ts, id, map_err, to_json,
     ts,
 };
+
+/// The device-facing fetch in one statement (see `bootstrap_fetch`). Channels are
+/// joined on their primary key alone (the ids in the config's JSON array), so no
+/// domain-wide index is walked; the domain is checked on the rows.
+const FETCH_SQL: &str = "SELECT b.*, cl.secret AS fetch_client_secret, \
+     c.id AS ch_id, c.domain_id AS ch_domain_id, c.name AS ch_name, c.route AS ch_route, \
+     c.tags AS ch_tags, c.metadata AS ch_metadata, c.status AS ch_status, \
+     c.created_by AS ch_created_by, c.created_at AS ch_created_at, \
+     c.updated_at AS ch_updated_at, c.updated_by AS ch_updated_by \
+     FROM bootstrap_configs b \
+     JOIN clients cl ON cl.id = b.client_id \
+     LEFT JOIN channels c ON c.id IN (SELECT value FROM json_each(b.channels)) \
+     WHERE b.external_id = ?1";
 
 #[async_trait]
 impl BootstrapRepo for SqliteStore {
@@ -66,6 +81,33 @@ impl BootstrapRepo for SqliteStore {
             .await
             .map_err(map_err)?;
         row_config(&r)
+    }
+
+    /// One statement: the config, its client's secret, and one row per existing
+    /// channel of the config (NULL channel columns when none is left).
+    async fn bootstrap_fetch(&self, external_id: &str) -> Result<FetchedConfig> {
+        let rows = sqlx::query(FETCH_SQL)
+            .bind(external_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let first = rows.first().ok_or(StoreError::NotFound)?;
+        let config = row_config(first)?;
+        let secret: String = first.try_get("fetch_client_secret").map_err(map_err)?;
+        let mut channels = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let ch: Option<&str> = r.try_get("ch_id").map_err(map_err)?;
+            if ch.is_some() {
+                let ch = crate::channels::row_channel_prefixed(r, "ch_")?;
+                if ch.domain_id == config.domain_id {
+                    channels.push(ch);
+                }
+            }
+        }
+        Ok(FetchedConfig {
+            config,
+            joined: Some((secret, channels)),
+        })
     }
 
     async fn create_config(&self, c: &BootstrapConfig, new_client: Option<&Client>) -> Result<()> {

@@ -14,19 +14,25 @@ const CHUNK: usize = 1000;
 pub(crate) const CHUNK_MAX: usize = CHUNK;
 
 fn row_channel(r: &SqliteRow) -> Result<Channel> {
+    row_channel_prefixed(r, "")
+}
+
+/// A channel from columns named `<prefix><column>` (a join that renames them).
+pub(crate) fn row_channel_prefixed(r: &SqliteRow, prefix: &str) -> Result<Channel> {
     let g = map_err;
+    let c = |name: &str| format!("{prefix}{name}");
     Ok(Channel {
-        id: id(r.try_get::<&str, _>("id").map_err(g)?)?,
-        domain_id: id(r.try_get::<&str, _>("domain_id").map_err(g)?)?,
-        name: r.try_get("name").map_err(g)?,
-        route: r.try_get("route").map_err(g)?,
-        tags: json_tags(r.try_get("tags").map_err(g)?)?,
-        metadata: json_map(r.try_get("metadata").map_err(g)?)?,
-        status: Status::from_code(r.try_get("status").map_err(g)?),
-        created_by: id(r.try_get::<&str, _>("created_by").map_err(g)?)?,
-        created_at: from_ts(r.try_get("created_at").map_err(g)?),
-        updated_at: from_ts_opt(r.try_get("updated_at").map_err(g)?),
-        updated_by: id_opt(r.try_get("updated_by").map_err(g)?)?,
+        id: id(r.try_get::<&str, _>(c("id").as_str()).map_err(g)?)?,
+        domain_id: id(r.try_get::<&str, _>(c("domain_id").as_str()).map_err(g)?)?,
+        name: r.try_get(c("name").as_str()).map_err(g)?,
+        route: r.try_get(c("route").as_str()).map_err(g)?,
+        tags: json_tags(r.try_get(c("tags").as_str()).map_err(g)?)?,
+        metadata: json_map(r.try_get(c("metadata").as_str()).map_err(g)?)?,
+        status: Status::from_code(r.try_get(c("status").as_str()).map_err(g)?),
+        created_by: id(r.try_get::<&str, _>(c("created_by").as_str()).map_err(g)?)?,
+        created_at: from_ts(r.try_get(c("created_at").as_str()).map_err(g)?),
+        updated_at: from_ts_opt(r.try_get(c("updated_at").as_str()).map_err(g)?),
+        updated_by: id_opt(r.try_get(c("updated_by").as_str()).map_err(g)?)?,
     })
 }
 
