@@ -253,10 +253,14 @@ async fn mapping(
         out.fail(&format!("mapping/{b}"), e);
         return None;
     }
-    let (h, sess, r, n) = (http.clone(), s.clone(), run.to_string(), next.clone());
-    let make: MakeRequest =
-        Arc::new(move |_| mapping_request(&h, &sess, &r, n.fetch_add(1, Ordering::Relaxed)));
-    let res = load::run(spec, make).await;
+    // Every call takes the next number, so the external ids stay unique across runs.
+    let load_with = |spec: LoadSpec| {
+        let (h, sess, r, n) = (http.clone(), s.clone(), run.to_string(), next.clone());
+        let make: MakeRequest =
+            Arc::new(move |_| mapping_request(&h, &sess, &r, n.fetch_add(1, Ordering::Relaxed)));
+        load::run(spec, make)
+    };
+    let res = load_with(spec).await;
     load_note(out, &format!("mapping/{b}"), &res);
     if res.ok == 0 {
         out.fail(&format!("mapping/{b}"), "no successful request");
@@ -296,10 +300,7 @@ async fn mapping(
         "[{b}] mapping: {} callers, {:?}",
         spec16.workers, spec16.duration
     );
-    let (h, sess, r, n) = (http.clone(), s.clone(), run.to_string(), next.clone());
-    let make: MakeRequest =
-        Arc::new(move |_| mapping_request(&h, &sess, &r, n.fetch_add(1, Ordering::Relaxed)));
-    let sat = load::run(spec16, make).await;
+    let sat = load_with(spec16).await;
     load_note(
         out,
         &format!("mapping/{b} {MAPPING_CALLERS_SATURATED} callers"),

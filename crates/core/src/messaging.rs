@@ -362,11 +362,6 @@ impl Core {
         }
     }
 
-    /// A client's secret, from the cache (loaded on first use).
-    pub(crate) async fn client_secret_cached(&self, id: Uuid) -> Result<Option<String>> {
-        Ok(self.cached_client(id).await?.map(|c| c.secret))
-    }
-
     /// Username = client id, password = client secret.
     pub async fn authenticate_client(
         &self,

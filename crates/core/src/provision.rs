@@ -460,32 +460,15 @@ impl Core {
                 "failed to get bootstrap configuration for given external key",
             ));
         }
-        let (client_secret, found) = match fetched.joined {
-            // The backend joined it all in one query (SQLite and PostgreSQL do).
-            Some(j) => j,
-            // Otherwise the secret from the message plane's client cache (kept fresh by
-            // events) and the channels in one query.
-            None => {
-                let secret = match self.client_secret_cached(cfg.client_id).await? {
-                    Some(s) => s,
-                    None => return Err(Error::NotFound),
-                };
-                let found = self
-                    .store
-                    .channels_by_ids(cfg.domain_id, &cfg.channels)
-                    .await?;
-                (secret, found)
-            }
-        };
         // In the config's order.
         let channels: Vec<Channel> = cfg
             .channels
             .iter()
-            .filter_map(|id| found.iter().find(|c| c.id == *id).cloned())
+            .filter_map(|id| fetched.channels.iter().find(|c| c.id == *id).cloned())
             .collect();
         Ok(BootstrapView {
             config: cfg,
-            client_secret,
+            client_secret: fetched.client_secret,
             channels,
         })
     }

@@ -58,15 +58,6 @@ impl BootstrapRepo for PostgresStore {
         tx.commit().await.map_err(map_err)
     }
 
-    async fn bootstrap_by_external_id(&self, external_id: &str) -> Result<BootstrapConfig> {
-        let r = sqlx::query("SELECT * FROM bootstrap_configs WHERE external_id = $1")
-            .bind(external_id)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(map_err)?;
-        row_config(&r)
-    }
-
     /// One round trip: the config, its client's secret, and one row per existing
     /// channel of the config (a config whose channels are all gone gives one row with
     /// NULL channel columns).
@@ -78,7 +69,7 @@ impl BootstrapRepo for PostgresStore {
             .map_err(map_err)?;
         let first = rows.first().ok_or(StoreError::NotFound)?;
         let config = row_config(first)?;
-        let secret: String = first.try_get("fetch_client_secret").map_err(map_err)?;
+        let client_secret: String = first.try_get("fetch_client_secret").map_err(map_err)?;
         let mut channels = Vec::with_capacity(rows.len());
         for r in &rows {
             let id: Option<Uuid> = r.try_get("ch_id").map_err(map_err)?;
@@ -91,7 +82,8 @@ impl BootstrapRepo for PostgresStore {
         }
         Ok(FetchedConfig {
             config,
-            joined: Some((secret, channels)),
+            client_secret,
+            channels,
         })
     }
 

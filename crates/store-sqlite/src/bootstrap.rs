@@ -32,8 +32,8 @@ impl BootstrapRepo for SqliteStore {
         // other gateways queued at the same moment (see `group`): one round trip to
         // the writer's thread per gateway instead of six.
         if let Some(group) = &self.group
-            && p.clients.len() <= crate::clients::CHUNK_MAX
-            && p.channels.len() <= crate::channels::CHUNK_MAX
+            && p.clients.len() <= crate::clients::CHUNK
+            && p.channels.len() <= crate::channels::CHUNK
             && p.connections.len() <= CONNECTION_CHUNK
             && p.certs.is_empty()
         {
@@ -74,15 +74,6 @@ impl BootstrapRepo for SqliteStore {
         tx.commit().await.map_err(map_err)
     }
 
-    async fn bootstrap_by_external_id(&self, external_id: &str) -> Result<BootstrapConfig> {
-        let r = sqlx::query("SELECT * FROM bootstrap_configs WHERE external_id = $1")
-            .bind(external_id)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(map_err)?;
-        row_config(&r)
-    }
-
     /// One statement: the config, its client's secret, and one row per existing
     /// channel of the config (NULL channel columns when none is left).
     async fn bootstrap_fetch(&self, external_id: &str) -> Result<FetchedConfig> {
@@ -93,7 +84,7 @@ impl BootstrapRepo for SqliteStore {
             .map_err(map_err)?;
         let first = rows.first().ok_or(StoreError::NotFound)?;
         let config = row_config(first)?;
-        let secret: String = first.try_get("fetch_client_secret").map_err(map_err)?;
+        let client_secret: String = first.try_get("fetch_client_secret").map_err(map_err)?;
         let mut channels = Vec::with_capacity(rows.len());
         for r in &rows {
             let ch: Option<&str> = r.try_get("ch_id").map_err(map_err)?;
@@ -106,7 +97,8 @@ impl BootstrapRepo for SqliteStore {
         }
         Ok(FetchedConfig {
             config,
-            joined: Some((secret, channels)),
+            client_secret,
+            channels,
         })
     }
 
@@ -239,7 +231,7 @@ fn push_insert_connections(qb: &mut QueryBuilder<Sqlite>, domain: Uuid, cs: &[Co
     qb.push(" ON CONFLICT DO NOTHING");
 }
 
-/// The same INSERT as [`insert_config`], pushed onto a multi-statement query.
+/// The INSERT of one config, pushed onto `qb` (also a multi-statement batch).
 fn push_insert_config(qb: &mut QueryBuilder<Sqlite>, c: &BootstrapConfig) {
     qb.push(
         "INSERT INTO bootstrap_configs (client_id, domain_id, name, external_id, external_key_digest, \
@@ -265,25 +257,9 @@ async fn insert_config(
     conn: &mut sqlx::SqliteConnection,
     c: &BootstrapConfig,
 ) -> std::result::Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO bootstrap_configs (client_id, domain_id, name, external_id, external_key_digest, \
-         content, client_cert, client_key, ca_cert, state, channels, created_at) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
-    )
-    .bind(c.client_id.to_string())
-    .bind(c.domain_id.to_string())
-    .bind(&c.name)
-    .bind(&c.external_id)
-    .bind(&c.external_key_digest)
-    .bind(&c.content)
-    .bind(&c.client_cert)
-    .bind(&c.client_key)
-    .bind(&c.ca_cert)
-    .bind(i64::from(c.state))
-    .bind(to_json(&c.channels))
-    .bind(ts(c.created_at))
-    .execute(&mut *conn)
-    .await?;
+    let mut qb = QueryBuilder::<Sqlite>::new("");
+    push_insert_config(&mut qb, c);
+    qb.build().execute(&mut *conn).await?;
     Ok(())
 }
 

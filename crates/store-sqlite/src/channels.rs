@@ -9,9 +9,7 @@ use crate::{
     sort_at, to_json, ts, ts_opt,
 };
 
-const CHUNK: usize = 1000;
-/// Rows one pushed INSERT may carry (`CHUNK`, for callers in other modules).
-pub(crate) const CHUNK_MAX: usize = CHUNK;
+pub(crate) const CHUNK: usize = 1000;
 
 fn row_channel(r: &SqliteRow) -> Result<Channel> {
     row_channel_prefixed(r, "")
@@ -110,28 +108,26 @@ pub(crate) async fn insert_channels(
     Ok(())
 }
 
-/// Pushes one multi-row INSERT of `cs` (at most `CHUNK_MAX` rows) onto `qb`.
+/// Pushes one multi-row INSERT of `cs` (at most `CHUNK` rows) onto `qb`.
 pub(crate) fn push_insert_channels(qb: &mut QueryBuilder<Sqlite>, cs: &[Channel]) {
-    {
-        qb.push(
-            "INSERT INTO channels (id, domain_id, name, route, tags, metadata, status, created_by, \
-             created_at, updated_at, updated_by, sort_at) ",
-        );
-        qb.push_values(cs, |mut b, c| {
-            b.push_bind(c.id.to_string())
-                .push_bind(c.domain_id.to_string())
-                .push_bind(c.name.clone())
-                .push_bind(c.route.clone())
-                .push_bind(to_json(&c.tags))
-                .push_bind(to_json(&c.metadata))
-                .push_bind(i64::from(c.status.code()))
-                .push_bind(c.created_by.to_string())
-                .push_bind(ts(c.created_at))
-                .push_bind(ts_opt(c.updated_at))
-                .push_bind(c.updated_by.map(|u| u.to_string()))
-                .push_bind(sort_at(c.created_at, c.updated_at));
-        });
-    }
+    qb.push(
+        "INSERT INTO channels (id, domain_id, name, route, tags, metadata, status, created_by, \
+         created_at, updated_at, updated_by, sort_at) ",
+    );
+    qb.push_values(cs, |mut b, c| {
+        b.push_bind(c.id.to_string())
+            .push_bind(c.domain_id.to_string())
+            .push_bind(c.name.clone())
+            .push_bind(c.route.clone())
+            .push_bind(to_json(&c.tags))
+            .push_bind(to_json(&c.metadata))
+            .push_bind(i64::from(c.status.code()))
+            .push_bind(c.created_by.to_string())
+            .push_bind(ts(c.created_at))
+            .push_bind(ts_opt(c.updated_at))
+            .push_bind(c.updated_by.map(|u| u.to_string()))
+            .push_bind(sort_at(c.created_at, c.updated_at));
+    });
 }
 
 #[async_trait]

@@ -10,9 +10,7 @@ use crate::{
 };
 
 /// Rows per INSERT statement: 13 binds each stays well under SQLite's 32766 limit.
-const CHUNK: usize = 1000;
-/// Rows one pushed INSERT may carry (`CHUNK`, for callers in other modules).
-pub(crate) const CHUNK_MAX: usize = CHUNK;
+pub(crate) const CHUNK: usize = 1000;
 
 pub(crate) fn row_client(r: &SqliteRow) -> Result<Client> {
     let g = map_err;
@@ -108,29 +106,27 @@ pub(crate) async fn insert_clients(
     Ok(())
 }
 
-/// Pushes one multi-row INSERT of `cs` (at most `CHUNK_MAX` rows) onto `qb`.
+/// Pushes one multi-row INSERT of `cs` (at most `CHUNK` rows) onto `qb`.
 pub(crate) fn push_insert_clients(qb: &mut QueryBuilder<Sqlite>, cs: &[Client]) {
-    {
-        qb.push(
-            "INSERT INTO clients (id, domain_id, name, tags, metadata, private_metadata, secret, \
-             status, created_by, created_at, updated_at, updated_by, sort_at) ",
-        );
-        qb.push_values(cs, |mut b, c| {
-            b.push_bind(c.id.to_string())
-                .push_bind(c.domain_id.to_string())
-                .push_bind(c.name.clone())
-                .push_bind(to_json(&c.tags))
-                .push_bind(to_json(&c.metadata))
-                .push_bind(to_json(&c.private_metadata))
-                .push_bind(c.secret.clone())
-                .push_bind(i64::from(c.status.code()))
-                .push_bind(c.created_by.to_string())
-                .push_bind(ts(c.created_at))
-                .push_bind(ts_opt(c.updated_at))
-                .push_bind(c.updated_by.map(|u| u.to_string()))
-                .push_bind(sort_at(c.created_at, c.updated_at));
-        });
-    }
+    qb.push(
+        "INSERT INTO clients (id, domain_id, name, tags, metadata, private_metadata, secret, \
+         status, created_by, created_at, updated_at, updated_by, sort_at) ",
+    );
+    qb.push_values(cs, |mut b, c| {
+        b.push_bind(c.id.to_string())
+            .push_bind(c.domain_id.to_string())
+            .push_bind(c.name.clone())
+            .push_bind(to_json(&c.tags))
+            .push_bind(to_json(&c.metadata))
+            .push_bind(to_json(&c.private_metadata))
+            .push_bind(c.secret.clone())
+            .push_bind(i64::from(c.status.code()))
+            .push_bind(c.created_by.to_string())
+            .push_bind(ts(c.created_at))
+            .push_bind(ts_opt(c.updated_at))
+            .push_bind(c.updated_by.map(|u| u.to_string()))
+            .push_bind(sort_at(c.created_at, c.updated_at));
+    });
 }
 
 #[async_trait]

@@ -149,16 +149,9 @@ pub trait BootstrapRepo: Send + Sync {
     /// Creates the clients, channels, connections and bootstrap config of a gateway,
     /// all or nothing. A taken external id is `Conflict { kind: ExternalId }`.
     async fn provision(&self, plan: &ProvisionPlan) -> Result<()>;
-    async fn bootstrap_by_external_id(&self, external_id: &str) -> Result<BootstrapConfig>;
-    /// The device-facing fetch. A backend that can join the config with its client's
-    /// secret and its channels in one round trip returns them in `joined`; the default
-    /// returns the config alone and leaves the rest to the caller.
-    async fn bootstrap_fetch(&self, external_id: &str) -> Result<FetchedConfig> {
-        Ok(FetchedConfig {
-            config: self.bootstrap_by_external_id(external_id).await?,
-            joined: None,
-        })
-    }
+    /// The device-facing fetch, in one round trip: the config with this external id,
+    /// its client's secret and its channels.
+    async fn bootstrap_fetch(&self, external_id: &str) -> Result<FetchedConfig>;
     /// Creates a config (and, when given, the client it is for) in one transaction.
     async fn create_config(&self, c: &BootstrapConfig, new_client: Option<&Client>) -> Result<()>;
     async fn config(&self, domain: Uuid, client_id: Uuid) -> Result<BootstrapConfig>;
@@ -191,9 +184,9 @@ pub struct ConfigQuery {
 #[derive(Debug, Clone)]
 pub struct FetchedConfig {
     pub config: BootstrapConfig,
-    /// The client's secret and those of the config's channels that exist, in any
-    /// order; `None` when the backend did not join them.
-    pub joined: Option<(String, Vec<Channel>)>,
+    pub client_secret: String,
+    /// Those of the config's channels that exist, in any order.
+    pub channels: Vec<Channel>,
 }
 
 /// Everything a backend provides.
