@@ -15,7 +15,9 @@ use uuid::Uuid;
 use crate::{
     load::{self, LoadSpec, MakeRequest},
     report::{Row, Target},
-    scenarios::{Backend, Health, Outcome, Session, Sizes, expect_json, expect_status, load_note},
+    scenarios::{
+        Backend, Config, Health, Outcome, Session, Sizes, expect_json, expect_status, load_note,
+    },
 };
 
 /// SWITCHYARD_DEVICE_RATE_LIMIT for the bench's servers: 0 turns the per-source limit
@@ -203,7 +205,28 @@ pub(crate) async fn publish_one(http: &reqwest::Client, t: &PublishTarget) -> Re
 }
 
 /// mapping, bootstrap_fetch and http_publish on the given server.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run(
+    cfg: &Config,
+    backend: Backend,
+    sizes: Sizes,
+    spec: LoadSpec,
+    http: &reqwest::Client,
+    s: &Session,
+    base: Health,
+    out: &mut Outcome,
+) {
+    let b = backend.name();
+    // bootstrap_fetch fetches the gateways mapping creates.
+    if cfg.wants(&["mapping", "bootstrap_fetch"]) {
+        gateways(backend, sizes, spec, http, s, base, out).await;
+    }
+    if cfg.wants(&["http_publish"]) {
+        http_publish(b, spec, http, s, base, out).await;
+    }
+}
+
+async fn gateways(
     backend: Backend,
     sizes: Sizes,
     spec: LoadSpec,
@@ -221,7 +244,6 @@ pub(crate) async fn run(
     let next = Arc::new(AtomicU64::new(0));
     let mapped = mapping(b, backend, sizes, http, s, &run, &next, out).await;
     bootstrap_fetch(b, spec, http, s, &run, mapped, base, out).await;
-    http_publish(b, spec, http, s, base, out).await;
 }
 
 /// Runs the mapping load; returns how many gateways were requested (numbers 0..n), or

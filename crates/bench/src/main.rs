@@ -44,6 +44,11 @@ struct Cli {
     /// Run only the MQTT scenarios (mqtt_qos0, mqtt_qos1, mqtt_idle_connection_memory).
     #[arg(long)]
     only_mqtt: bool,
+    /// Run only these scenarios (comma-separated names as in the report's first column,
+    /// e.g. `mapping,bootstrap_fetch`); what they need (the bulk load before api_read,
+    /// the gateways before bootstrap_fetch) runs too.
+    #[arg(long, value_delimiter = ',', value_name = "SCENARIO")]
+    only: Vec<String>,
 }
 
 fn redact(url: &str) -> String {
@@ -59,6 +64,22 @@ fn redact(url: &str) -> String {
 async fn run(cli: Cli) -> Result<(Report, bool), String> {
     let root = machine::workspace_root();
     let mut notes = Vec::new();
+    let mut only = cli.only.clone();
+    if let Some(bad) = only.iter().find(|s| !SCENARIOS.contains(&s.as_str())) {
+        return Err(format!(
+            "--only: no scenario {bad:?}; the scenarios are {}",
+            SCENARIOS.join(", ")
+        ));
+    }
+    if cli.only_mqtt {
+        only.extend(["mqtt_qos0", "mqtt_qos1", "mqtt_idle_connection_memory"].map(String::from));
+    }
+    if !only.is_empty() {
+        notes.push(format!(
+            "only these scenarios were run: {}",
+            only.join(", ")
+        ));
+    }
     let server_bin = match cli.server_bin {
         Some(p) => p,
         None => {
@@ -99,8 +120,8 @@ async fn run(cli: Cli) -> Result<(Report, bool), String> {
     let http = scenarios::http_client()?;
 
     let mut postgres_url = None;
-    if cli.only_mqtt {
-        // The MQTT scenarios use SQLite only.
+    if !scenarios::wanted(&only, scenarios::STORAGE_SCENARIOS) {
+        // The MQTT scenarios and the footprint use SQLite only.
     } else if cli.no_postgres {
         notes.push("PostgreSQL skipped (--no-postgres)".into());
     } else {
@@ -124,22 +145,25 @@ async fn run(cli: Cli) -> Result<(Report, bool), String> {
         workers: cli.workers.max(1),
         postgres_url,
         server_bin,
+        only,
     };
     let sizes = Sizes::for_mode(cfg.quick);
     let started = std::time::Instant::now();
     let mut out = Outcome::default();
-    if cli.only_mqtt {
-        notes.push("only the MQTT scenarios were run (--only-mqtt)".into());
-    } else {
+    if cfg.wants(&["footprint"]) {
         eprintln!("footprint: {}", cfg.server_bin.display());
         scenarios::footprint(&cfg, &http, &mut out).await;
-        scenarios::storage(Backend::Sqlite, &cfg, sizes, &http, &mut out).await;
-        if cfg.postgres_url.is_some() {
-            scenarios::storage(Backend::Postgres, &cfg, sizes, &http, &mut out).await;
+    }
+    scenarios::storage(Backend::Sqlite, &cfg, sizes, &http, &mut out).await;
+    if cfg.postgres_url.is_some() {
+        scenarios::storage(Backend::Postgres, &cfg, sizes, &http, &mut out).await;
+        if cfg.wants(&["mapping"]) {
             switchyard_bench::sqlcount::postgres_statements(&cfg, &http, &mut out).await;
         }
     }
-    switchyard_bench::mqtt::run(&cfg, sizes, &http, &mut out).await;
+    if cfg.wants(&["mqtt_qos0", "mqtt_qos1", "mqtt_idle_connection_memory"]) {
+        switchyard_bench::mqtt::run(&cfg, sizes, &http, &mut out).await;
+    }
     eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
 
     out.rows.sort_by_key(|r| {

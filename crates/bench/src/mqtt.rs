@@ -711,6 +711,10 @@ pub async fn run(cfg: &Config, sizes: Sizes, http: &reqwest::Client, out: &mut O
             None
         }
     };
-    throughput(cfg, sizes, http, mosq.as_ref(), out).await;
-    idle_memory(cfg, sizes, http, mosq.as_ref(), nofile, out).await;
+    if cfg.wants(&["mqtt_qos0", "mqtt_qos1"]) {
+        throughput(cfg, sizes, http, mosq.as_ref(), out).await;
+    }
+    if cfg.wants(&["mqtt_idle_connection_memory"]) {
+        idle_memory(cfg, sizes, http, mosq.as_ref(), nofile, out).await;
+    }
 }

@@ -34,7 +34,31 @@ pub struct Config {
     /// Admin connection for creating and dropping databases; None skips PostgreSQL.
     pub postgres_url: Option<String>,
     pub server_bin: PathBuf,
+    /// Scenarios to run (names from [`crate::report::SCENARIOS`]); empty runs them all.
+    pub only: Vec<String>,
 }
+
+impl Config {
+    /// Whether any of `scenarios` is to run.
+    pub fn wants(&self, scenarios: &[&str]) -> bool {
+        wanted(&self.only, scenarios)
+    }
+}
+
+/// Whether any of `scenarios` is in `only` (an empty `only` wants every scenario).
+pub fn wanted(only: &[String], scenarios: &[&str]) -> bool {
+    only.is_empty() || scenarios.iter().any(|s| only.iter().any(|o| o == s))
+}
+
+/// The scenarios that run on the storage scenarios' server, on each backend.
+pub const STORAGE_SCENARIOS: &[&str] = &[
+    "bulk_provisioning",
+    "api_read",
+    "api_list",
+    "mapping",
+    "bootstrap_fetch",
+    "http_publish",
+];
 
 /// How much each scenario does.
 #[derive(Debug, Clone, Copy)]
@@ -575,16 +599,25 @@ pub async fn storage(
     out: &mut Outcome,
 ) {
     let b = backend.name();
-    eprintln!(
-        "[{b}] baseline: raw insert of {} clients",
-        sizes.total_clients
-    );
-    let raw = match baseline_insert(backend, cfg, sizes).await {
-        Ok(d) => Some(d),
-        Err(e) => {
-            out.fail(&format!("bulk_provisioning/{b} baseline"), e);
-            None
+    if !cfg.wants(STORAGE_SCENARIOS) {
+        return;
+    }
+    // api_read and api_list read the clients bulk_provisioning creates.
+    let bulk = cfg.wants(&["bulk_provisioning", "api_read", "api_list"]);
+    let raw = if bulk {
+        eprintln!(
+            "[{b}] baseline: raw insert of {} clients",
+            sizes.total_clients
+        );
+        match baseline_insert(backend, cfg, sizes).await {
+            Ok(d) => Some(d),
+            Err(e) => {
+                out.fail(&format!("bulk_provisioning/{b} baseline"), e);
+                None
+            }
         }
+    } else {
+        None
     };
 
     let db = match backend {
@@ -626,12 +659,18 @@ pub async fn storage(
         Err(e) => return out.fail(&format!("{b} setup"), e),
     };
 
-    eprintln!(
-        "[{b}] bulk_provisioning: {} clients in batches of {}",
-        sizes.total_clients, sizes.batch
-    );
-    let ids = match bulk_via_api(http, &session, sizes).await {
-        Ok((took, ids)) => {
+    let bulk_done = if bulk {
+        eprintln!(
+            "[{b}] bulk_provisioning: {} clients in batches of {}",
+            sizes.total_clients, sizes.batch
+        );
+        Some(bulk_via_api(http, &session, sizes).await)
+    } else {
+        None
+    };
+    let ids = match bulk_done {
+        None => None,
+        Some(Ok((took, ids))) => {
             let rate = sizes.total_clients as f64 / took.as_secs_f64();
             let base = raw.map(|d| sizes.total_clients as f64 / d.as_secs_f64());
             out.rows.push(Row::new(
@@ -644,7 +683,7 @@ pub async fn storage(
             ));
             Some(ids)
         }
-        Err(e) => {
+        Some(Err(e)) => {
             // The device scenarios below do not need these clients.
             out.fail(&format!("bulk_provisioning/{b}"), e);
             None
@@ -687,10 +726,12 @@ pub async fn storage(
         Health::default()
     };
 
-    if let Some(ids) = ids {
+    if let Some(ids) = ids
+        && cfg.wants(&["api_read", "api_list"])
+    {
         reads(b, sizes, spec, http, &session, &ids, base, out).await;
     }
-    crate::device::run(backend, sizes, spec, http, &session, base, out).await;
+    crate::device::run(cfg, backend, sizes, spec, http, &session, base, out).await;
 
     if let Some(peak) = srv.peak_rss_bytes() {
         out.notes.push(format!(
