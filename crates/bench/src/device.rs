@@ -39,13 +39,13 @@ pub const PUBLISH_PAYLOAD: &str = r#"[{"bn":"bench:","n":"temp","u":"Cel","v":23
 
 /// Statements one `POST /{domainID}/mapping` issues once the caller's domain access is
 /// cached, read off the code path (store `provision()` with the default layout). On
-/// SQLite: SAVEPOINT, one multi-row INSERT each for clients, channels and connections,
-/// one INSERT for the bootstrap config, RELEASE, sent to the writer as one batch; the
-/// BEGIN IMMEDIATE and COMMIT around them are shared by every gateway committed in the
-/// same group. On PostgreSQL: BEGIN, the same four INSERTs, COMMIT. The first call in a
-/// domain adds up to 2 reads (member role, domain status). Used for the `sqlite` row,
-/// which cannot be measured (SQLite has no statement counter outside the server
-/// process); the `postgres` row is measured (see `sqlcount`).
+/// SQLite, for a gateway committed alone: BEGIN IMMEDIATE, one multi-row INSERT each for
+/// clients, channels, connections and bootstrap configs, COMMIT, sent to the writer as
+/// one statement list; gateways queued at the same moment share those 6 (each INSERT
+/// carries all their rows), so 6 is the upper bound. On PostgreSQL: BEGIN, the same four
+/// INSERTs, COMMIT. The first call in a domain adds up to 2 reads (member role, domain
+/// status). Used for the `sqlite` row, which cannot be measured (SQLite has no statement
+/// counter outside the server process); the `postgres` row is measured (see `sqlcount`).
 pub const MAPPING_STATEMENTS_CODE_PATH: f64 = 6.0;
 
 pub(crate) fn mapping_request(
@@ -357,7 +357,7 @@ async fn mapping(
             None,
         ));
         out.notes.push(format!(
-            "mapping/sqlite statements/request is NOT measured (SQLite has no statement counter outside the server): {MAPPING_STATEMENTS_CODE_PATH} is read off the code path (SAVEPOINT, INSERT clients, INSERT channels, INSERT connections, INSERT bootstrap_configs, RELEASE, as one batch per gateway; BEGIN IMMEDIATE and COMMIT are shared by the gateways of one group commit; the first call in a domain adds up to 2 cached reads)"
+            "mapping/sqlite statements/request is NOT measured (SQLite has no statement counter outside the server): {MAPPING_STATEMENTS_CODE_PATH} is read off the code path for a gateway committed alone (BEGIN IMMEDIATE, INSERT clients, INSERT channels, INSERT connections, INSERT bootstrap_configs, COMMIT, as one statement list); gateways committed in one group share those statements, each INSERT carrying all their rows; the first call in a domain adds up to 2 cached reads)"
         ));
     }
     Some(next.load(Ordering::Relaxed))

@@ -27,33 +27,13 @@ const FETCH_SQL: &str = "SELECT b.*, cl.secret AS fetch_client_secret, \
 #[async_trait]
 impl BootstrapRepo for SqliteStore {
     async fn provision(&self, p: &ProvisionPlan) -> Result<()> {
-        // A gateway-sized plan (every table fits one INSERT) becomes one
-        // multi-statement batch in its own savepoint, committed together with the
-        // other gateways queued at the same moment (see `group`): one round trip to
-        // the writer's thread per gateway instead of six.
+        // A gateway-sized plan (every table fits one INSERT) is written together with
+        // the other gateways queued at the same moment, in one call to the writer's
+        // thread (see `group`).
         if let Some(group) = &self.group
-            && p.clients.len() <= crate::clients::CHUNK
-            && p.channels.len() <= crate::channels::CHUNK
-            && p.connections.len() <= CONNECTION_CHUNK
-            && p.certs.is_empty()
+            && group.takes(p)
         {
-            let mut qb = crate::group::open();
-            if !p.clients.is_empty() {
-                crate::clients::push_insert_clients(&mut qb, &p.clients);
-                qb.push("; ");
-            }
-            if !p.channels.is_empty() {
-                crate::channels::push_insert_channels(&mut qb, &p.channels);
-                qb.push("; ");
-            }
-            if !p.connections.is_empty() {
-                push_insert_connections(&mut qb, p.domain, &p.connections);
-                qb.push("; ");
-            }
-            push_insert_config(&mut qb, &p.config);
-            qb.push("; ");
-            crate::group::close(&mut qb);
-            return group.submit(qb).await;
+            return group.submit(p.clone()).await;
         }
         let mut tx = self.write_tx().await?;
         insert_clients(&mut tx, &p.clients).await.map_err(map_err)?;
@@ -62,7 +42,7 @@ impl BootstrapRepo for SqliteStore {
             .map_err(map_err)?;
         for chunk in p.connections.chunks(CONNECTION_CHUNK) {
             let mut qb = QueryBuilder::<Sqlite>::new("");
-            push_insert_connections(&mut qb, p.domain, chunk);
+            push_insert_connections(&mut qb, chunk.iter().map(|c| (p.domain, c)));
             qb.build().execute(&mut *tx).await.map_err(map_err)?;
         }
         insert_config(&mut tx, &p.config).await.map_err(map_err)?;
@@ -220,9 +200,12 @@ impl BootstrapRepo for SqliteStore {
 /// Connections per INSERT (4 parameters each).
 const CONNECTION_CHUNK: usize = 2000;
 
-fn push_insert_connections(qb: &mut QueryBuilder<Sqlite>, domain: Uuid, cs: &[Connection]) {
+fn push_insert_connections<'a>(
+    qb: &mut QueryBuilder<Sqlite>,
+    cs: impl IntoIterator<Item = (Uuid, &'a Connection)>,
+) {
     qb.push("INSERT INTO connections (channel_id, client_id, domain_id, type) ");
-    qb.push_values(cs, |mut b, c| {
+    qb.push_values(cs, |mut b, (domain, c)| {
         b.push_bind(c.channel_id.to_string())
             .push_bind(c.client_id.to_string())
             .push_bind(domain.to_string())
@@ -231,13 +214,16 @@ fn push_insert_connections(qb: &mut QueryBuilder<Sqlite>, domain: Uuid, cs: &[Co
     qb.push(" ON CONFLICT DO NOTHING");
 }
 
-/// The INSERT of one config, pushed onto `qb` (also a multi-statement batch).
-fn push_insert_config(qb: &mut QueryBuilder<Sqlite>, c: &BootstrapConfig) {
+/// The INSERT of configs, pushed onto `qb` (also a multi-statement batch).
+fn push_insert_configs<'a>(
+    qb: &mut QueryBuilder<Sqlite>,
+    cs: impl IntoIterator<Item = &'a BootstrapConfig>,
+) {
     qb.push(
         "INSERT INTO bootstrap_configs (client_id, domain_id, name, external_id, external_key_digest, \
          content, client_cert, client_key, ca_cert, state, channels, created_at) ",
     );
-    qb.push_values(std::iter::once(c), |mut b, c| {
+    qb.push_values(cs, |mut b, c| {
         b.push_bind(c.client_id.to_string())
             .push_bind(c.domain_id.to_string())
             .push_bind(c.name.clone())
@@ -258,7 +244,7 @@ async fn insert_config(
     c: &BootstrapConfig,
 ) -> std::result::Result<(), sqlx::Error> {
     let mut qb = QueryBuilder::<Sqlite>::new("");
-    push_insert_config(&mut qb, c);
+    push_insert_configs(&mut qb, [c]);
     qb.build().execute(&mut *conn).await?;
     Ok(())
 }
@@ -301,4 +287,35 @@ fn row_config(r: &sqlx::sqlite::SqliteRow) -> Result<BootstrapConfig> {
         channels,
         created_at: from_ts(r.try_get("created_at").map_err(map_err)?),
     })
+}
+
+/// The rows one group-commit INSERT may carry (see `group`).
+pub(crate) const GROUP_ROWS: crate::group::RowLimits = crate::group::RowLimits {
+    clients: crate::clients::CHUNK,
+    channels: crate::channels::CHUNK,
+    connections: CONNECTION_CHUNK,
+};
+
+/// The INSERTs of a group of gateways: one per table, each with every gateway's rows
+/// (tables no gateway has rows for are left out), `; ` after each.
+pub(crate) fn push_plans(qb: &mut QueryBuilder<Sqlite>, plans: &[&ProvisionPlan]) {
+    if plans.iter().any(|p| !p.clients.is_empty()) {
+        crate::clients::push_insert_clients(qb, plans.iter().flat_map(|p| &p.clients));
+        qb.push("; ");
+    }
+    if plans.iter().any(|p| !p.channels.is_empty()) {
+        crate::channels::push_insert_channels(qb, plans.iter().flat_map(|p| &p.channels));
+        qb.push("; ");
+    }
+    if plans.iter().any(|p| !p.connections.is_empty()) {
+        push_insert_connections(
+            qb,
+            plans
+                .iter()
+                .flat_map(|p| p.connections.iter().map(|c| (p.domain, c))),
+        );
+        qb.push("; ");
+    }
+    push_insert_configs(qb, plans.iter().map(|p| &p.config));
+    qb.push("; ");
 }

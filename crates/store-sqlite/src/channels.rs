@@ -109,7 +109,10 @@ pub(crate) async fn insert_channels(
 }
 
 /// Pushes one multi-row INSERT of `cs` (at most `CHUNK` rows) onto `qb`.
-pub(crate) fn push_insert_channels(qb: &mut QueryBuilder<Sqlite>, cs: &[Channel]) {
+pub(crate) fn push_insert_channels<'a>(
+    qb: &mut QueryBuilder<Sqlite>,
+    cs: impl IntoIterator<Item = &'a Channel>,
+) {
     qb.push(
         "INSERT INTO channels (id, domain_id, name, route, tags, metadata, status, created_by, \
          created_at, updated_at, updated_by, sort_at) ",

@@ -107,7 +107,10 @@ pub(crate) async fn insert_clients(
 }
 
 /// Pushes one multi-row INSERT of `cs` (at most `CHUNK` rows) onto `qb`.
-pub(crate) fn push_insert_clients(qb: &mut QueryBuilder<Sqlite>, cs: &[Client]) {
+pub(crate) fn push_insert_clients<'a>(
+    qb: &mut QueryBuilder<Sqlite>,
+    cs: impl IntoIterator<Item = &'a Client>,
+) {
     qb.push(
         "INSERT INTO clients (id, domain_id, name, tags, metadata, private_metadata, secret, \
          status, created_by, created_at, updated_at, updated_by, sort_at) ",

@@ -1,15 +1,19 @@
 //! Group commit for `/mapping` on SQLite.
 //!
-//! SQLite has one writer. Each gateway used to be its own transaction: BEGIN, the
-//! inserts, COMMIT, three round trips to the writer connection's thread, with every
-//! other caller queued behind them. Here callers build their INSERT batch on their own
-//! task and queue it; one task takes whatever is queued (up to [`MAX_GROUP`]) and runs
-//! it in ONE transaction, each gateway inside its own SAVEPOINT. A gateway whose batch
-//! fails (a taken external id, a failing trigger) is rolled back to its savepoint and
-//! gets its own error; the others commit. A caller hears "done" only after COMMIT.
+//! SQLite has one writer, and every call into a connection is a round trip to that
+//! connection's thread; on a busy machine each round trip waits for a CPU. So callers
+//! queue their gateways and one task writes whatever is queued (up to [`MAX_GROUP`])
+//! as a single statement list sent in one call:
+//! `BEGIN IMMEDIATE; INSERT clients …; INSERT channels …; INSERT connections …;
+//! INSERT bootstrap_configs …; COMMIT`, each INSERT carrying the rows of every gateway
+//! of the group. A caller hears "done" only after COMMIT.
+//!
+//! If that list fails (one gateway's external id is taken, a trigger refuses a row),
+//! it is rolled back whole and the group is written again gateway by gateway, each in
+//! its own SAVEPOINT: the failing gateway gets its own error, the others commit.
 
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
-use switchyard_store::{Result, StoreError};
+use sqlx::{Connection, QueryBuilder, Sqlite, SqlitePool, pool::PoolConnection};
+use switchyard_store::{ProvisionPlan, Result, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::map_err;
@@ -18,12 +22,23 @@ use crate::map_err;
 pub(crate) const MAX_GROUP: usize = 64;
 /// Queued gateways at most; callers wait for room beyond that.
 const QUEUE: usize = 1024;
-/// The savepoint every batch runs in (the name is ours; sqlx's own are `_sqlx_*`).
-pub(crate) const SAVEPOINT: &str = "sy_gateway";
+/// The savepoint of each gateway on the slow path (sqlx's own are `_sqlx_*`).
+const SAVEPOINT: &str = "sy_gateway";
+
+/// Rows one multi-row INSERT may carry, per table (their columns times these stay
+/// under SQLite's 32,766 bound parameters per statement).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RowLimits {
+    pub clients: usize,
+    pub channels: usize,
+    pub connections: usize,
+}
+
+/// Writes the INSERTs of a set of gateways (one statement per table, `; ` after each).
+pub(crate) type PushPlans = fn(&mut QueryBuilder<Sqlite>, &[&ProvisionPlan]);
 
 struct Job {
-    /// `SAVEPOINT …; INSERT …; …; RELEASE …` as one multi-statement query.
-    batch: QueryBuilder<Sqlite>,
+    plan: ProvisionPlan,
     done: oneshot::Sender<Result<()>>,
 }
 
@@ -31,70 +46,141 @@ struct Job {
 #[derive(Clone)]
 pub(crate) struct GroupWriter {
     tx: mpsc::Sender<Job>,
+    limits: RowLimits,
 }
 
 impl GroupWriter {
     /// Starts the task on `writer` (the store's one write connection).
-    pub(crate) fn start(writer: SqlitePool) -> GroupWriter {
+    pub(crate) fn start(writer: SqlitePool, limits: RowLimits, push: PushPlans) -> GroupWriter {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(writer, rx));
-        GroupWriter { tx }
+        tokio::spawn(run(writer, rx, limits, push));
+        GroupWriter { tx, limits }
     }
 
-    /// Runs `batch` (built by [`wrap`]) in the next group; returns once it committed or
-    /// failed.
-    pub(crate) async fn submit(&self, batch: QueryBuilder<Sqlite>) -> Result<()> {
+    /// Whether `plan` can go through the group: each of its tables fits one INSERT,
+    /// and it issues no certificates.
+    pub(crate) fn takes(&self, plan: &ProvisionPlan) -> bool {
+        plan.clients.len() <= self.limits.clients
+            && plan.channels.len() <= self.limits.channels
+            && plan.connections.len() <= self.limits.connections
+            && plan.certs.is_empty()
+    }
+
+    /// Writes `plan` in the next group; returns once it committed or failed.
+    pub(crate) async fn submit(&self, plan: ProvisionPlan) -> Result<()> {
         let (done, wait) = oneshot::channel();
         self.tx
-            .send(Job { batch, done })
+            .send(Job { plan, done })
             .await
-            .map_err(|_| StoreError::Other("the SQLite group writer has stopped".into()))?;
-        wait.await
-            .map_err(|_| StoreError::Other("the SQLite group writer has stopped".into()))?
+            .map_err(|_| stopped())?;
+        wait.await.map_err(|_| stopped())?
     }
 }
 
-/// A new batch: pushes the opening SAVEPOINT. Push the statements (each followed by
-/// `; `), then call [`close`].
-pub(crate) fn open() -> QueryBuilder<Sqlite> {
-    QueryBuilder::new(format!("SAVEPOINT {SAVEPOINT}; "))
+fn stopped() -> StoreError {
+    StoreError::Other("the SQLite group writer has stopped".into())
 }
 
-/// Ends a batch opened by [`open`].
-pub(crate) fn close(qb: &mut QueryBuilder<Sqlite>) {
-    qb.push(format!("RELEASE {SAVEPOINT}"));
+/// Row counts of a group being gathered.
+#[derive(Default)]
+struct Rows {
+    clients: usize,
+    channels: usize,
+    connections: usize,
 }
 
-async fn run(writer: SqlitePool, mut rx: mpsc::Receiver<Job>) {
+impl Rows {
+    /// Adds `p` if the group's INSERTs still fit `limits` with it.
+    fn add(&mut self, p: &ProvisionPlan, limits: RowLimits) -> bool {
+        let next = Rows {
+            clients: self.clients + p.clients.len(),
+            channels: self.channels + p.channels.len(),
+            connections: self.connections + p.connections.len(),
+        };
+        if next.clients > limits.clients
+            || next.channels > limits.channels
+            || next.connections > limits.connections
+        {
+            return false;
+        }
+        *self = next;
+        true
+    }
+}
+
+async fn run(writer: SqlitePool, mut rx: mpsc::Receiver<Job>, limits: RowLimits, push: PushPlans) {
     let mut jobs = Vec::with_capacity(MAX_GROUP);
-    while let Some(first) = rx.recv().await {
+    // A job taken from the queue that did not fit the previous group.
+    let mut carried: Option<Job> = None;
+    loop {
+        let first = match carried.take() {
+            Some(j) => j,
+            None => match rx.recv().await {
+                Some(j) => j,
+                None => return,
+            },
+        };
+        let mut rows = Rows::default();
+        rows.add(&first.plan, limits);
         jobs.push(first);
         while jobs.len() < MAX_GROUP {
             match rx.try_recv() {
-                Ok(j) => jobs.push(j),
+                Ok(j) if rows.add(&j.plan, limits) => jobs.push(j),
+                Ok(j) => {
+                    carried = Some(j);
+                    break;
+                }
                 Err(_) => break,
             }
         }
-        commit_group(&writer, &mut jobs).await;
+        commit_group(&writer, &mut jobs, push).await;
     }
 }
 
-async fn commit_group(writer: &SqlitePool, jobs: &mut Vec<Job>) {
-    let mut tx = match writer.begin_with("BEGIN IMMEDIATE").await {
-        Ok(t) => t,
-        Err(e) => {
-            let msg = e.to_string();
-            for j in jobs.drain(..) {
-                let _ = j.done.send(Err(StoreError::Other(msg.clone())));
-            }
-            return;
+async fn commit_group(writer: &SqlitePool, jobs: &mut Vec<Job>, push: PushPlans) {
+    let mut conn = match writer.acquire().await {
+        Ok(c) => c,
+        Err(e) => return fail_all(jobs, &e.to_string()),
+    };
+    let plans: Vec<&ProvisionPlan> = jobs.iter().map(|j| &j.plan).collect();
+    let mut qb = QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE; ");
+    push(&mut qb, &plans);
+    qb.push("COMMIT");
+    let fast = qb.build().execute(&mut *conn).await;
+    drop(qb);
+    if fast.is_ok() {
+        for j in jobs.drain(..) {
+            let _ = j.done.send(Ok(()));
         }
+        return;
+    }
+    // Undo whatever of the list ran; "no transaction is active" (BEGIN itself
+    // failed) is fine. Anything else leaves the connection in an unknown state: it is
+    // closed, and the pool opens a fresh one.
+    if let Err(e) = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await
+        && !e.to_string().contains("no transaction is active")
+    {
+        tracing::warn!(error = %e, "sqlite group commit: rollback failed");
+        conn.close_on_drop();
+        drop(conn);
+        return fail_all(jobs, &e.to_string());
+    }
+    one_by_one(conn, jobs, push).await;
+}
+
+/// The slow path: the group again, each gateway in its own savepoint.
+async fn one_by_one(mut conn: PoolConnection<Sqlite>, jobs: &mut Vec<Job>, push: PushPlans) {
+    let mut tx = match conn.begin_with("BEGIN IMMEDIATE").await {
+        Ok(t) => t,
+        Err(e) => return fail_all(jobs, &e.to_string()),
     };
     let mut outcomes: Vec<Result<()>> = Vec::with_capacity(jobs.len());
-    for j in jobs.iter_mut() {
-        let r = j.batch.build().execute(&mut *tx).await.map(|_| ());
-        match r {
-            Ok(()) => outcomes.push(Ok(())),
+    for j in jobs.iter() {
+        let mut qb = QueryBuilder::<Sqlite>::new(format!("SAVEPOINT {SAVEPOINT}; "));
+        push(&mut qb, &[&j.plan]);
+        qb.push(format!("RELEASE {SAVEPOINT}"));
+        match qb.build().execute(&mut *tx).await {
+            Ok(_) => outcomes.push(Ok(())),
             Err(e) => {
                 // Undo this gateway's statements only; the transaction goes on.
                 let undo = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
@@ -103,14 +189,11 @@ async fn commit_group(writer: &SqlitePool, jobs: &mut Vec<Job>) {
                 .execute(&mut *tx)
                 .await;
                 if let Err(u) = undo {
-                    // The transaction is in an unknown state: fail the whole group.
+                    // The transaction is in an unknown state: fail the whole group
+                    // (dropping `tx` rolls it back).
                     tracing::warn!(error = %u, "sqlite group commit: rollback to savepoint failed");
                     drop(tx);
-                    let msg = u.to_string();
-                    for j in jobs.drain(..) {
-                        let _ = j.done.send(Err(StoreError::Other(msg.clone())));
-                    }
-                    return;
+                    return fail_all(jobs, &u.to_string());
                 }
                 outcomes.push(Err(map_err(e)));
             }
@@ -124,5 +207,11 @@ async fn commit_group(writer: &SqlitePool, jobs: &mut Vec<Job>) {
             (Err(_), Err(e)) => Err(e),
         };
         let _ = j.done.send(o);
+    }
+}
+
+fn fail_all(jobs: &mut Vec<Job>, msg: &str) {
+    for j in jobs.drain(..) {
+        let _ = j.done.send(Err(StoreError::Other(msg.to_string())));
     }
 }

@@ -107,7 +107,9 @@ impl SqliteStore {
                 }
             }))))
         };
-        let group = (!url.contains(":memory:")).then(|| group::GroupWriter::start(writer.clone()));
+        let group = (!url.contains(":memory:")).then(|| {
+            group::GroupWriter::start(writer.clone(), bootstrap::GROUP_ROWS, bootstrap::push_plans)
+        });
         let store = SqliteStore {
             pool,
             writer,

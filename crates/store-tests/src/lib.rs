@@ -13,6 +13,7 @@ pub mod connections;
 pub mod domains;
 pub mod fixtures;
 pub mod metadata;
+pub mod provision;
 pub mod users;
 
 pub use channels::*;
@@ -20,4 +21,5 @@ pub use clients::*;
 pub use connections::*;
 pub use domains::*;
 pub use metadata::*;
+pub use provision::*;
 pub use users::*;

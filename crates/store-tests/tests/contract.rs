@@ -124,6 +124,8 @@ contract!(
     connect_and_disconnect,
     delete_removes_connections,
     list_by_connection,
+    provision_is_all_or_nothing,
+    concurrent_provisions_isolate_a_conflict,
 );
 
 /// SQLite's containment translation answers exactly as PostgreSQL's `@>`.
