@@ -734,8 +734,17 @@ pub async fn storage(
     crate::device::run(cfg, backend, sizes, spec, http, &session, base, out).await;
 
     if let Some(peak) = srv.peak_rss_bytes() {
+        let anon = srv
+            .peak_anon_bytes()
+            .map(|a| {
+                format!(
+                    "; private (anonymous) memory at most {:.1} MB, sampled every 250 ms: the rest is file pages, the binary and on SQLite the memory-mapped database, which RSS counts once per connection although the OS page cache holds one copy",
+                    a as f64 / MB
+                )
+            })
+            .unwrap_or_default();
         out.notes.push(format!(
-            "{b}: server peak RSS over the run {:.1} MB ({} clients stored)",
+            "{b}: server peak RSS over the run {:.1} MB ({} clients stored){anon}",
             peak as f64 / MB,
             sizes.total_clients
         ));

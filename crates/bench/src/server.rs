@@ -6,6 +6,10 @@ use std::{
     net::TcpListener,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -18,6 +22,9 @@ pub struct ServerProc {
     pub base: String,
     pub spawned_at: Instant,
     log: PathBuf,
+    /// Highest RssAnon sampled so far (kB), and the sampler's stop flag.
+    peak_anon_kb: Arc<AtomicU64>,
+    sampling: Arc<AtomicBool>,
     // Dropped after `Drop::drop` has killed the process.
     _dir: TempDir,
 }
@@ -60,7 +67,23 @@ impl ServerProc {
         let child = cmd
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+        let (peak_anon_kb, sampling) =
+            (Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(true)));
+        let pid = child.id();
+        {
+            let (peak, on) = (peak_anon_kb.clone(), sampling.clone());
+            std::thread::spawn(move || {
+                while on.load(Ordering::Relaxed) {
+                    if let Some(kb) = proc_status_kb(pid, "RssAnon:") {
+                        peak.fetch_max(kb, Ordering::Relaxed);
+                    }
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+            });
+        }
         Ok(ServerProc {
+            peak_anon_kb,
+            sampling,
             pid: child.id(),
             child: Some(child),
             base: format!("http://127.0.0.1:{port}"),
@@ -106,6 +129,17 @@ impl ServerProc {
         proc_status_kb(self.pid, "VmRSS:").map(|kb| kb * 1024)
     }
 
+    /// The highest anonymous (private) resident memory sampled every 250 ms since
+    /// spawn, in bytes: RSS without the file pages the process maps (its binary, and
+    /// SQLite's memory-mapped database, which RSS counts once per connection although
+    /// they are one copy in the OS page cache).
+    pub fn peak_anon_bytes(&self) -> Option<u64> {
+        match self.peak_anon_kb.load(Ordering::Relaxed) {
+            0 => None,
+            kb => Some(kb * 1024),
+        }
+    }
+
     /// Peak resident set size (VmHWM), in bytes.
     pub fn peak_rss_bytes(&self) -> Option<u64> {
         proc_status_kb(self.pid, "VmHWM:").map(|kb| kb * 1024)
@@ -134,6 +168,7 @@ impl ServerProc {
     }
 
     fn kill(&mut self) {
+        self.sampling.store(false, Ordering::Relaxed);
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
