@@ -68,20 +68,25 @@ const CHECKPOINTING: Checkpointing = Checkpointing {
 /// appends while the copy runs, so the WAL is never completely copied, and it grows
 /// without bound. So once it holds more than `restart_frames`, a RESTART checkpoint
 /// runs on the writer connection (writes wait for it), which copies the rest, waits for
-/// readers to leave the WAL, and makes the next write start the WAL over from its
-/// beginning. Before it, further passive passes copy what was appended during the
+/// readers to leave the WAL (at most [`RESTART_WAIT_MS`]), and makes the next write
+/// start the WAL over from its beginning. Before it, further passive passes copy what was appended during the
 /// previous one, until little is left (at most [`CATCH_UP_PASSES`]): the writer then
 /// waits only for that little and one fsync (measured under the bench's mapping load:
 /// a RESTART right after one passive pass held the writer 21 ms, median; after the
 /// catch-up passes, 7 ms).
 async fn checkpoints(readers: SqlitePool, writer: SqlitePool, how: Checkpointing) {
     let mut tick = tokio::time::interval(how.every);
+    // The WAL length at which the next RESTART is tried, and how much further the one
+    // after waits if this one gives up (a reader kept the WAL): doubling each time, so
+    // a long reader costs the writer a few short waits, not one every tick.
+    let mut next_restart = how.restart_frames;
+    let mut backoff = how.restart_frames;
     loop {
         tick.tick().await;
         let Some(mut frames) = passive_checkpoint(&readers).await else {
             continue;
         };
-        if frames <= how.restart_frames {
+        if frames <= next_restart {
             continue;
         }
         for _ in 0..CATCH_UP_PASSES {
@@ -90,13 +95,39 @@ async fn checkpoints(readers: SqlitePool, writer: SqlitePool, how: Checkpointing
                 _ => break,
             }
         }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(RESTART)")
-            .execute(&writer)
-            .await
-        {
-            tracing::debug!(error = %e, "restart checkpoint");
+        match restart_checkpoint(&writer).await {
+            Ok(true) => {
+                next_restart = how.restart_frames;
+                backoff = how.restart_frames;
+            }
+            Ok(false) => {
+                backoff = backoff.saturating_mul(2);
+                next_restart = frames.saturating_add(backoff);
+            }
+            Err(e) => tracing::debug!(error = %e, "restart checkpoint"),
         }
     }
+}
+
+/// How long a write waits for a lock (only checkpoints and migrations take one).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the RESTART checkpoint waits for readers to leave the WAL: a long scan must
+/// not hold up the writes queued behind it. A RESTART that gives up has still copied
+/// the WAL; a later tick tries again.
+const RESTART_WAIT_MS: u128 = 50;
+
+/// A RESTART checkpoint on the writer connection; false when it gave up waiting.
+async fn restart_checkpoint(writer: &SqlitePool) -> std::result::Result<bool, sqlx::Error> {
+    let mut c = writer.acquire().await?;
+    let set = |ms: u128| sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {ms}"));
+    sqlx::query(set(RESTART_WAIT_MS)).execute(&mut *c).await?;
+    let r = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(RESTART)")
+        .fetch_one(&mut *c)
+        .await;
+    sqlx::query(set(BUSY_TIMEOUT.as_millis()))
+        .execute(&mut *c)
+        .await?;
+    r.map(|(busy, _log, _copied)| busy == 0)
 }
 
 /// Passive passes before a RESTART, at most.
@@ -132,7 +163,7 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(BUSY_TIMEOUT)
             // Checkpoints run in the background (below), not inside a writer's commit,
             // so a commit never pays for copying the WAL back into the database.
             .pragma("wal_autocheckpoint", "0")
@@ -368,5 +399,57 @@ mod tests {
             largest < 12 * 1024 * 1024,
             "the WAL grew to {largest} bytes; it should start over past 64 frames"
         );
+    }
+
+    /// A reader that keeps its snapshot open (a long scan) does not hold up writes:
+    /// the RESTART checkpoint waiting for it gives up after a moment.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_long_reader_does_not_stall_writes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("r.db");
+        let how = Checkpointing {
+            every: Duration::from_millis(20),
+            restart_frames: 64,
+        };
+        let store = SqliteStore::open_with(&format!("sqlite://{}", path.display()), how)
+            .await
+            .expect("open");
+        sqlx::query("CREATE TABLE filler (x BLOB)")
+            .execute(&store.writer)
+            .await
+            .expect("create");
+        let write = || {
+            sqlx::query(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 16) \
+                 INSERT INTO filler SELECT randomblob(4000) FROM n",
+            )
+            .execute(&store.writer)
+        };
+        write().await.expect("write");
+        // A read transaction on a snapshot that includes a frame in the WAL.
+        let mut reader = store.pool.acquire().await.expect("reader");
+        sqlx::raw_sql("BEGIN; SELECT COUNT(*) FROM filler")
+            .execute(&mut *reader)
+            .await
+            .expect("begin read");
+        // Enough writes for several RESTART attempts while the reader stays. Each
+        // waited the full busy timeout (10 s) before; now 50 ms at most.
+        let writes = async {
+            for _ in 0..200 {
+                write().await.expect("write");
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(8), writes)
+            .await
+            .expect("writes went on while the reader held its snapshot");
+        sqlx::raw_sql("COMMIT")
+            .execute(&mut *reader)
+            .await
+            .expect("end read");
+        let rows: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM filler")
+            .fetch_one(&store.pool)
+            .await
+            .expect("count");
+        assert_eq!(rows.0, 201 * 16);
     }
 }
