@@ -219,31 +219,18 @@ pub(crate) async fn run(
     let b = backend.name();
     // bootstrap_fetch fetches the gateways mapping creates.
     if cfg.wants(&["mapping", "bootstrap_fetch"]) {
-        gateways(backend, sizes, spec, http, s, base, out).await;
+        out.notes.push(format!(
+            "{b}: mapping and bootstrap_fetch ran against a server with SWITCHYARD_DEVICE_RATE_LIMIT={DEVICE_RATE_LIMIT} (per-source limit off; the default 20/s per IP would cap them)"
+        ));
+        let run = run_id();
+        // Every mapping call takes the next number, so the external ids stay unique.
+        let next = Arc::new(AtomicU64::new(0));
+        let mapped = mapping(b, backend, sizes, http, s, &run, &next, out).await;
+        bootstrap_fetch(b, spec, http, s, &run, mapped, base, out).await;
     }
     if cfg.wants(&["http_publish"]) {
         http_publish(b, spec, http, s, base, out).await;
     }
-}
-
-async fn gateways(
-    backend: Backend,
-    sizes: Sizes,
-    spec: LoadSpec,
-    http: &reqwest::Client,
-    s: &Session,
-    base: Health,
-    out: &mut Outcome,
-) {
-    let b = backend.name();
-    out.notes.push(format!(
-        "{b}: mapping and bootstrap_fetch ran against a server with SWITCHYARD_DEVICE_RATE_LIMIT={DEVICE_RATE_LIMIT} (per-source limit off; the default 20/s per IP would cap them)"
-    ));
-    let run = run_id();
-    // Every mapping call takes the next number, so the external ids stay unique.
-    let next = Arc::new(AtomicU64::new(0));
-    let mapped = mapping(b, backend, sizes, http, s, &run, &next, out).await;
-    bootstrap_fetch(b, spec, http, s, &run, mapped, base, out).await;
 }
 
 /// Runs the mapping load; returns how many gateways were requested (numbers 0..n), or

@@ -72,7 +72,7 @@ async fn run(cli: Cli) -> Result<(Report, bool), String> {
         ));
     }
     if cli.only_mqtt {
-        only.extend(["mqtt_qos0", "mqtt_qos1", "mqtt_idle_connection_memory"].map(String::from));
+        only.extend(scenarios::MQTT_SCENARIOS.iter().map(|s| s.to_string()));
     }
     if !only.is_empty() {
         notes.push(format!(
@@ -161,7 +161,7 @@ async fn run(cli: Cli) -> Result<(Report, bool), String> {
             switchyard_bench::sqlcount::postgres_statements(&cfg, &http, &mut out).await;
         }
     }
-    if cfg.wants(&["mqtt_qos0", "mqtt_qos1", "mqtt_idle_connection_memory"]) {
+    if cfg.wants(scenarios::MQTT_SCENARIOS) {
         switchyard_bench::mqtt::run(&cfg, sizes, &http, &mut out).await;
     }
     eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());

@@ -60,6 +60,9 @@ pub const STORAGE_SCENARIOS: &[&str] = &[
     "http_publish",
 ];
 
+/// The scenarios that run against MQTT brokers (SQLite only).
+pub const MQTT_SCENARIOS: &[&str] = &["mqtt_qos0", "mqtt_qos1", "mqtt_idle_connection_memory"];
+
 /// How much each scenario does.
 #[derive(Debug, Clone, Copy)]
 pub struct Sizes {

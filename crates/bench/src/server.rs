@@ -84,7 +84,7 @@ impl ServerProc {
         Ok(ServerProc {
             peak_anon_kb,
             sampling,
-            pid: child.id(),
+            pid,
             child: Some(child),
             base: format!("http://127.0.0.1:{port}"),
             spawned_at,

@@ -198,7 +198,7 @@ impl BootstrapRepo for SqliteStore {
 }
 
 /// Connections per INSERT (4 parameters each).
-const CONNECTION_CHUNK: usize = 2000;
+pub(crate) const CONNECTION_CHUNK: usize = 2000;
 
 fn push_insert_connections<'a>(
     qb: &mut QueryBuilder<Sqlite>,
@@ -288,13 +288,6 @@ fn row_config(r: &sqlx::sqlite::SqliteRow) -> Result<BootstrapConfig> {
         created_at: from_ts(r.try_get("created_at").map_err(map_err)?),
     })
 }
-
-/// The rows one group-commit INSERT may carry (see `group`).
-pub(crate) const GROUP_ROWS: crate::group::RowLimits = crate::group::RowLimits {
-    clients: crate::clients::CHUNK,
-    channels: crate::channels::CHUNK,
-    connections: CONNECTION_CHUNK,
-};
 
 /// The INSERTs of a group of gateways: one per table, each with every gateway's rows
 /// (tables no gateway has rows for are left out), `; ` after each.

@@ -16,7 +16,7 @@ use sqlx::{Connection, QueryBuilder, Sqlite, SqlitePool, pool::PoolConnection};
 use switchyard_store::{ProvisionPlan, Result, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::map_err;
+use crate::{bootstrap::push_plans, map_err};
 
 /// Gateways committed together at most.
 pub(crate) const MAX_GROUP: usize = 64;
@@ -24,18 +24,6 @@ pub(crate) const MAX_GROUP: usize = 64;
 const QUEUE: usize = 1024;
 /// The savepoint of each gateway on the slow path (sqlx's own are `_sqlx_*`).
 const SAVEPOINT: &str = "sy_gateway";
-
-/// Rows one multi-row INSERT may carry, per table (their columns times these stay
-/// under SQLite's 32,766 bound parameters per statement).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RowLimits {
-    pub clients: usize,
-    pub channels: usize,
-    pub connections: usize,
-}
-
-/// Writes the INSERTs of a set of gateways (one statement per table, `; ` after each).
-pub(crate) type PushPlans = fn(&mut QueryBuilder<Sqlite>, &[&ProvisionPlan]);
 
 struct Job {
     plan: ProvisionPlan,
@@ -46,24 +34,20 @@ struct Job {
 #[derive(Clone)]
 pub(crate) struct GroupWriter {
     tx: mpsc::Sender<Job>,
-    limits: RowLimits,
 }
 
 impl GroupWriter {
     /// Starts the task on `writer` (the store's one write connection).
-    pub(crate) fn start(writer: SqlitePool, limits: RowLimits, push: PushPlans) -> GroupWriter {
+    pub(crate) fn start(writer: SqlitePool) -> GroupWriter {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(writer, rx, limits, push));
-        GroupWriter { tx, limits }
+        tokio::spawn(run(writer, rx));
+        GroupWriter { tx }
     }
 
     /// Whether `plan` can go through the group: each of its tables fits one INSERT,
     /// and it issues no certificates.
     pub(crate) fn takes(&self, plan: &ProvisionPlan) -> bool {
-        plan.clients.len() <= self.limits.clients
-            && plan.channels.len() <= self.limits.channels
-            && plan.connections.len() <= self.limits.connections
-            && plan.certs.is_empty()
+        plan.certs.is_empty() && Rows::default().add(plan)
     }
 
     /// Writes `plan` in the next group; returns once it committed or failed.
@@ -81,7 +65,7 @@ fn stopped() -> StoreError {
     StoreError::Other("the SQLite group writer has stopped".into())
 }
 
-/// Row counts of a group being gathered.
+/// Row counts per table of a group being gathered.
 #[derive(Default)]
 struct Rows {
     clients: usize,
@@ -89,17 +73,25 @@ struct Rows {
     connections: usize,
 }
 
+/// The rows one group may carry: each multi-row INSERT stays under SQLite's 32,766
+/// bound parameters per statement.
+const MAX_ROWS: Rows = Rows {
+    clients: crate::clients::CHUNK,
+    channels: crate::channels::CHUNK,
+    connections: crate::bootstrap::CONNECTION_CHUNK,
+};
+
 impl Rows {
-    /// Adds `p` if the group's INSERTs still fit `limits` with it.
-    fn add(&mut self, p: &ProvisionPlan, limits: RowLimits) -> bool {
+    /// Adds `p` if the group's INSERTs still fit [`MAX_ROWS`] with it.
+    fn add(&mut self, p: &ProvisionPlan) -> bool {
         let next = Rows {
             clients: self.clients + p.clients.len(),
             channels: self.channels + p.channels.len(),
             connections: self.connections + p.connections.len(),
         };
-        if next.clients > limits.clients
-            || next.channels > limits.channels
-            || next.connections > limits.connections
+        if next.clients > MAX_ROWS.clients
+            || next.channels > MAX_ROWS.channels
+            || next.connections > MAX_ROWS.connections
         {
             return false;
         }
@@ -108,7 +100,7 @@ impl Rows {
     }
 }
 
-async fn run(writer: SqlitePool, mut rx: mpsc::Receiver<Job>, limits: RowLimits, push: PushPlans) {
+async fn run(writer: SqlitePool, mut rx: mpsc::Receiver<Job>) {
     let mut jobs = Vec::with_capacity(MAX_GROUP);
     // A job taken from the queue that did not fit the previous group.
     let mut carried: Option<Job> = None;
@@ -120,12 +112,13 @@ async fn run(writer: SqlitePool, mut rx: mpsc::Receiver<Job>, limits: RowLimits,
                 None => return,
             },
         };
+        // The first always fits: `takes` let it in.
         let mut rows = Rows::default();
-        rows.add(&first.plan, limits);
+        rows.add(&first.plan);
         jobs.push(first);
         while jobs.len() < MAX_GROUP {
             match rx.try_recv() {
-                Ok(j) if rows.add(&j.plan, limits) => jobs.push(j),
+                Ok(j) if rows.add(&j.plan) => jobs.push(j),
                 Ok(j) => {
                     carried = Some(j);
                     break;
@@ -133,21 +126,20 @@ async fn run(writer: SqlitePool, mut rx: mpsc::Receiver<Job>, limits: RowLimits,
                 Err(_) => break,
             }
         }
-        commit_group(&writer, &mut jobs, push).await;
+        commit_group(&writer, &mut jobs).await;
     }
 }
 
-async fn commit_group(writer: &SqlitePool, jobs: &mut Vec<Job>, push: PushPlans) {
+async fn commit_group(writer: &SqlitePool, jobs: &mut Vec<Job>) {
     let mut conn = match writer.acquire().await {
         Ok(c) => c,
         Err(e) => return fail_all(jobs, &e.to_string()),
     };
     let plans: Vec<&ProvisionPlan> = jobs.iter().map(|j| &j.plan).collect();
     let mut qb = QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE; ");
-    push(&mut qb, &plans);
+    push_plans(&mut qb, &plans);
     qb.push("COMMIT");
     let fast = qb.build().execute(&mut *conn).await;
-    drop(qb);
     if fast.is_ok() {
         for j in jobs.drain(..) {
             let _ = j.done.send(Ok(()));
@@ -165,11 +157,11 @@ async fn commit_group(writer: &SqlitePool, jobs: &mut Vec<Job>, push: PushPlans)
         drop(conn);
         return fail_all(jobs, &e.to_string());
     }
-    one_by_one(conn, jobs, push).await;
+    one_by_one(conn, jobs).await;
 }
 
 /// The slow path: the group again, each gateway in its own savepoint.
-async fn one_by_one(mut conn: PoolConnection<Sqlite>, jobs: &mut Vec<Job>, push: PushPlans) {
+async fn one_by_one(mut conn: PoolConnection<Sqlite>, jobs: &mut Vec<Job>) {
     let mut tx = match conn.begin_with("BEGIN IMMEDIATE").await {
         Ok(t) => t,
         Err(e) => return fail_all(jobs, &e.to_string()),
@@ -177,7 +169,7 @@ async fn one_by_one(mut conn: PoolConnection<Sqlite>, jobs: &mut Vec<Job>, push:
     let mut outcomes: Vec<Result<()>> = Vec::with_capacity(jobs.len());
     for j in jobs.iter() {
         let mut qb = QueryBuilder::<Sqlite>::new(format!("SAVEPOINT {SAVEPOINT}; "));
-        push(&mut qb, &[&j.plan]);
+        push_plans(&mut qb, &[&j.plan]);
         qb.push(format!("RELEASE {SAVEPOINT}"));
         match qb.build().execute(&mut *tx).await {
             Ok(_) => outcomes.push(Ok(())),

@@ -205,9 +205,7 @@ impl SqliteStore {
             let (p, w) = (pool.clone(), writer.clone());
             Some(Arc::new(TaskGuard(tokio::spawn(checkpoints(p, w, how)))))
         };
-        let group = (!url.contains(":memory:")).then(|| {
-            group::GroupWriter::start(writer.clone(), bootstrap::GROUP_ROWS, bootstrap::push_plans)
-        });
+        let group = (!url.contains(":memory:")).then(|| group::GroupWriter::start(writer.clone()));
         let store = SqliteStore {
             pool,
             writer,
@@ -343,46 +341,61 @@ pub(crate) fn one(res: sqlx::sqlite::SqliteQueryResult) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// A file store that checkpoints every 20 ms and restarts the WAL past 64 frames,
+    /// with an empty `filler` table.
+    async fn filler_store(dir: &tempfile::TempDir) -> SqliteStore {
+        let how = Checkpointing {
+            every: Duration::from_millis(20),
+            restart_frames: 64,
+        };
+        let url = format!("sqlite://{}", dir.path().join("f.db").display());
+        let store = SqliteStore::open_with(&url, how).await.expect("open");
+        sqlx::query("CREATE TABLE filler (x BLOB)")
+            .execute(&store.writer)
+            .await
+            .expect("create");
+        store
+    }
+
+    /// One write transaction of 16 pages.
+    async fn fill(store: &SqliteStore) {
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 16) \
+             INSERT INTO filler SELECT randomblob(4000) FROM n",
+        )
+        .execute(&store.writer)
+        .await
+        .expect("write");
+    }
+
+    async fn filler_rows(store: &SqliteStore) -> i64 {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM filler")
+            .fetch_one(&store.pool)
+            .await
+            .expect("count");
+        n
+    }
+
     /// Writes keep coming and readers keep reading, as under load: the WAL still
     /// starts over instead of growing without bound.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn wal_stays_bounded_under_continuous_reads_and_writes() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("w.db");
-        let how = Checkpointing {
-            every: Duration::from_millis(20),
-            restart_frames: 64,
-        };
-        let store = SqliteStore::open_with(&format!("sqlite://{}", path.display()), how)
-            .await
-            .expect("open");
-        sqlx::query("CREATE TABLE filler (x BLOB)")
-            .execute(&store.writer)
-            .await
-            .expect("create");
+        let store = filler_store(&dir).await;
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let reader = {
-            let (pool, stop) = (store.pool.clone(), stop.clone());
+            let (store, stop) = (store.clone(), stop.clone());
             tokio::spawn(async move {
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    let _: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM filler")
-                        .fetch_one(&pool)
-                        .await
-                        .expect("read");
+                    filler_rows(&store).await;
                 }
             })
         };
-        let wal = dir.path().join("w.db-wal");
+        let wal = dir.path().join("f.db-wal");
         let mut largest = 0;
         // 400 transactions of 16 pages each: about 26 MB of WAL if it never started over.
         for i in 0..400 {
-            sqlx::query(
-                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 16) \
-                 INSERT INTO filler SELECT randomblob(4000) FROM n",
-            )
-            .execute(&store.writer)
-            .await
-            .expect("write");
+            fill(&store).await;
             largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
             if i % 8 == 0 {
                 tokio::time::sleep(Duration::from_millis(2)).await;
@@ -390,11 +403,7 @@ mod tests {
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         reader.await.expect("reader");
-        let rows: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM filler")
-            .fetch_one(&store.pool)
-            .await
-            .expect("count");
-        assert_eq!(rows.0, 400 * 16, "every write is kept");
+        assert_eq!(filler_rows(&store).await, 400 * 16, "every write is kept");
         assert!(
             largest < 12 * 1024 * 1024,
             "the WAL grew to {largest} bytes; it should start over past 64 frames"
@@ -406,26 +415,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_long_reader_does_not_stall_writes() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("r.db");
-        let how = Checkpointing {
-            every: Duration::from_millis(20),
-            restart_frames: 64,
-        };
-        let store = SqliteStore::open_with(&format!("sqlite://{}", path.display()), how)
-            .await
-            .expect("open");
-        sqlx::query("CREATE TABLE filler (x BLOB)")
-            .execute(&store.writer)
-            .await
-            .expect("create");
-        let write = || {
-            sqlx::query(
-                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 16) \
-                 INSERT INTO filler SELECT randomblob(4000) FROM n",
-            )
-            .execute(&store.writer)
-        };
-        write().await.expect("write");
+        let store = filler_store(&dir).await;
+        fill(&store).await;
         // A read transaction on a snapshot that includes a frame in the WAL.
         let mut reader = store.pool.acquire().await.expect("reader");
         sqlx::raw_sql("BEGIN; SELECT COUNT(*) FROM filler")
@@ -436,7 +427,7 @@ mod tests {
         // waited the full busy timeout (10 s) before; now 50 ms at most.
         let writes = async {
             for _ in 0..200 {
-                write().await.expect("write");
+                fill(&store).await;
             }
         };
         tokio::time::timeout(Duration::from_secs(8), writes)
@@ -446,10 +437,6 @@ mod tests {
             .execute(&mut *reader)
             .await
             .expect("end read");
-        let rows: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM filler")
-            .fetch_one(&store.pool)
-            .await
-            .expect("count");
-        assert_eq!(rows.0, 201 * 16);
+        assert_eq!(filler_rows(&store).await, 201 * 16);
     }
 }
