@@ -737,19 +737,29 @@ pub async fn storage(
     crate::device::run(cfg, backend, sizes, spec, http, &session, base, out).await;
 
     if let Some(peak) = srv.peak_rss_bytes() {
+        let mapped = match backend {
+            Backend::Sqlite => {
+                " and the memory-mapped database, which RSS counts once per connection although the OS page cache holds one copy"
+            }
+            Backend::Postgres => "",
+        };
         let anon = srv
             .peak_anon_bytes()
             .map(|a| {
                 format!(
-                    "; private (anonymous) memory at most {:.1} MB, sampled every 250 ms: the rest is file pages, the binary and on SQLite the memory-mapped database, which RSS counts once per connection although the OS page cache holds one copy",
+                    "; private (anonymous) memory at most {:.1} MB, sampled every 250 ms: the rest is file pages, the binary{mapped}",
                     a as f64 / MB
                 )
             })
             .unwrap_or_default();
+        let stored = if bulk {
+            format!(" ({} clients stored)", sizes.total_clients)
+        } else {
+            String::new()
+        };
         out.notes.push(format!(
-            "{b}: server peak RSS over the run {:.1} MB ({} clients stored){anon}",
-            peak as f64 / MB,
-            sizes.total_clients
+            "{b}: server peak RSS over the run {:.1} MB{stored}{anon}",
+            peak as f64 / MB
         ));
     }
     let problems = srv.log_problems();
