@@ -18,21 +18,26 @@ fn row_channel(r: &PgRow) -> Result<Channel> {
 /// A channel from columns named `<prefix><column>` (a join that renames them).
 pub(crate) fn row_channel_prefixed(r: &PgRow, prefix: &str) -> Result<Channel> {
     let g = map_err;
-    let c = |name: &str| format!("{prefix}{name}");
+    // No allocation per column for the plain (unprefixed) reads, every listing's.
+    let c = |name: &'static str| -> std::borrow::Cow<'static, str> {
+        if prefix.is_empty() {
+            name.into()
+        } else {
+            format!("{prefix}{name}").into()
+        }
+    };
     Ok(Channel {
-        id: r.try_get(c("id").as_str()).map_err(g)?,
-        domain_id: r.try_get(c("domain_id").as_str()).map_err(g)?,
-        name: r.try_get(c("name").as_str()).map_err(g)?,
-        route: r.try_get(c("route").as_str()).map_err(g)?,
-        tags: json_tags(r.try_get(c("tags").as_str()).map_err(g)?),
-        metadata: json_map(r.try_get(c("metadata").as_str()).map_err(g)?),
-        status: Status::from_code(i64::from(
-            r.try_get::<i16, _>(c("status").as_str()).map_err(g)?,
-        )),
-        created_by: r.try_get(c("created_by").as_str()).map_err(g)?,
-        created_at: r.try_get(c("created_at").as_str()).map_err(g)?,
-        updated_at: r.try_get(c("updated_at").as_str()).map_err(g)?,
-        updated_by: r.try_get(c("updated_by").as_str()).map_err(g)?,
+        id: r.try_get(&*c("id")).map_err(g)?,
+        domain_id: r.try_get(&*c("domain_id")).map_err(g)?,
+        name: r.try_get(&*c("name")).map_err(g)?,
+        route: r.try_get(&*c("route")).map_err(g)?,
+        tags: json_tags(r.try_get(&*c("tags")).map_err(g)?),
+        metadata: json_map(r.try_get(&*c("metadata")).map_err(g)?),
+        status: Status::from_code(i64::from(r.try_get::<i16, _>(&*c("status")).map_err(g)?)),
+        created_by: r.try_get(&*c("created_by")).map_err(g)?,
+        created_at: r.try_get(&*c("created_at")).map_err(g)?,
+        updated_at: r.try_get(&*c("updated_at")).map_err(g)?,
+        updated_by: r.try_get(&*c("updated_by")).map_err(g)?,
     })
 }
 
