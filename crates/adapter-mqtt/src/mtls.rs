@@ -20,8 +20,6 @@
 //! revocation notices the session re-runs these checks.
 
 use switchyard_core::{Core, Error as CoreError, messaging::ClientIdentity};
-use switchyard_domain::Status;
-use switchyard_store::StoreError;
 use uuid::Uuid;
 use x509_parser::{
     pem::parse_x509_pem,
@@ -140,12 +138,9 @@ pub(crate) async fn check(
     {
         return Err(Refusal::NotAuthorized);
     }
-    match core.store().client_any_domain(id).await {
-        Ok(c) if c.status == Status::Enabled => Ok(ClientIdentity {
-            id,
-            domain: c.domain_id,
-        }),
-        Ok(_) | Err(StoreError::NotFound) => Err(Refusal::NotAuthorized),
+    match core.enabled_client(id).await {
+        Ok(Some(who)) => Ok(who),
+        Ok(None) => Err(Refusal::NotAuthorized),
         Err(e) => {
             tracing::warn!(error = %e, "mqtt: client lookup failed");
             Err(Refusal::Unavailable)

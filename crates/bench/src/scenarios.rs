@@ -11,8 +11,7 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde_json::{Map, Value, json};
 use switchyard_domain::{Client, Domain, Status};
 use switchyard_store::Store;
-use switchyard_store_postgres::PostgresStore;
-use switchyard_store_sqlite::SqliteStore;
+use switchyard_store_sql::{PostgresStore, SqliteStore};
 use uuid::Uuid;
 
 use crate::{

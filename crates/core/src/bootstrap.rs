@@ -187,7 +187,7 @@ impl Core {
                 }
                 None => {
                     let c = self.build_client(
-                        caller,
+                        &self.verified(caller)?,
                         domain,
                         NewClient {
                             name: format!("Bootstrapped Client {}", Uuid::new_v4()),
@@ -433,11 +433,14 @@ impl Core {
 
     /// The secure fetch: the key arrives as `hex(IV ‖ CFB(external_key))`; the answer
     /// is `IV ‖ CFB(json)`, where `json` is what `render` makes of the view.
+    /// The Agent's encrypted fetch: `render` turns the config into the wire document,
+    /// which is returned encrypted under the bootstrap key (the key never leaves core).
     pub async fn bootstrap_fetch_secure(
         &self,
         external_id: &str,
         encrypted_key: Option<&str>,
-    ) -> Result<(crate::provision::BootstrapView, Vec<u8>)> {
+        render: impl FnOnce(crate::provision::BootstrapView) -> Vec<u8> + Send,
+    ) -> Result<Vec<u8>> {
         let enc = encrypted_key
             .filter(|k| !k.is_empty())
             .ok_or(Error::Unauthenticated(
@@ -458,7 +461,7 @@ impl Core {
                 Error::Forbidden(_) => bad(),
                 other => other,
             })?;
-        Ok((view, self.bootstrap_key()?.to_vec()))
+        encrypt(self.bootstrap_key()?, &render(view))
     }
 }
 

@@ -1,14 +1,17 @@
-//! Channels (message groups), with the same visibility rules as clients, plus a
-//! route that is unique in its domain.
+//! Channels (message groups): the shared entity path (`entity.rs`) plus a route that
+//! is unique in its domain.
 
-use std::collections::HashSet;
-
-use serde_json::json;
-use switchyard_auth::policy::{self, Action, DomainAccess, EntityGrant};
-use switchyard_domain::{Channel, Metadata, Page, QueryParams, Status, validate};
+use futures::future::BoxFuture;
+use serde_json::{Value, json};
+use switchyard_auth::policy::{Action, DomainAccess};
+use switchyard_domain::{Channel, EntityQuery, Metadata, Page, QueryParams, Status, validate};
+use switchyard_store::{Result as StoreResult, Store};
 use uuid::Uuid;
 
-use crate::{Caller, Core, Error, Result};
+use crate::{
+    Caller, Core, Result,
+    entity::{Managed, Verified},
+};
 
 #[derive(Debug, Clone, Default)]
 pub struct NewChannel {
@@ -27,13 +30,13 @@ pub struct ChannelUpdate {
     pub metadata: Option<Metadata>,
 }
 
-impl Core {
-    pub(crate) fn build_channel(
-        &self,
-        caller: &Caller,
-        domain: Uuid,
-        n: NewChannel,
-    ) -> Result<Channel> {
+impl Managed for Channel {
+    const KIND: &'static str = "channel";
+    const DUPLICATE_ID: &'static str = "channel id already exists";
+    const DUPLICATE_KEY: &'static str = "route not available";
+    type New = NewChannel;
+
+    fn build(core: &Core, who: &Verified<'_>, domain: Uuid, n: NewChannel) -> Result<Channel> {
         validate::name(&n.name)?;
         let id = match n.id.as_deref() {
             None | Some("") => Uuid::now_v7(),
@@ -54,43 +57,50 @@ impl Core {
             tags: n.tags,
             metadata: n.metadata,
             status: Status::parse_for_create(n.status.as_deref())?,
-            created_by: caller.user,
-            created_at: self.now(),
+            created_by: who.user(),
+            created_at: core.now(),
             updated_at: None,
             updated_by: None,
         })
     }
+    crate::entity::common_fields!();
+    fn key(&self) -> Option<&str> {
+        self.route.as_deref()
+    }
+    /// Subscribers of change events learn the new name and metadata.
+    fn event(&self) -> Value {
+        json!({"name": self.name, "metadata": self.metadata})
+    }
 
-    pub(crate) fn build_channels(
-        &self,
-        caller: &Caller,
+    fn insert<'a>(store: &'a dyn Store, items: &'a [Self]) -> BoxFuture<'a, StoreResult<()>> {
+        store.create_channels(items)
+    }
+    fn get(store: &dyn Store, domain: Uuid, id: Uuid) -> BoxFuture<'_, StoreResult<Self>> {
+        store.channel(domain, id)
+    }
+    fn list<'a>(
+        store: &'a dyn Store,
         domain: Uuid,
-        items: Vec<NewChannel>,
-    ) -> Result<Vec<Channel>> {
-        let many = items.len() > 1;
-        let mut out = Vec::with_capacity(items.len());
-        let mut ids = HashSet::new();
-        let mut routes = HashSet::new();
-        for (i, n) in items.into_iter().enumerate() {
-            let c = self.build_channel(caller, domain, n).map_err(|e| match e {
-                Error::InvalidInput(m) if many => Error::InvalidInput(format!("{m} (item {i})")),
-                other => other,
-            })?;
-            if !ids.insert(c.id) {
-                return Err(Error::AlreadyExists(format!(
-                    "channel id already exists (item {i})"
-                )));
-            }
-            if let Some(r) = &c.route
-                && !routes.insert(r.clone())
-            {
-                return Err(Error::AlreadyExists(format!(
-                    "route not available (item {i})"
-                )));
-            }
-            out.push(c);
-        }
-        Ok(out)
+        q: &'a EntityQuery,
+    ) -> BoxFuture<'a, StoreResult<Page<Self>>> {
+        store.list_channels(domain, q)
+    }
+    fn update<'a>(store: &'a dyn Store, e: &'a Self) -> BoxFuture<'a, StoreResult<()>> {
+        store.update_channel(e)
+    }
+    fn delete(store: &dyn Store, domain: Uuid, id: Uuid) -> BoxFuture<'_, StoreResult<()>> {
+        store.delete_channel(domain, id)
+    }
+}
+
+impl Core {
+    pub(crate) fn build_channel(
+        &self,
+        who: &Verified<'_>,
+        domain: Uuid,
+        n: NewChannel,
+    ) -> Result<Channel> {
+        Channel::build(self, who, domain, n)
     }
 
     pub async fn create_channels(
@@ -99,30 +109,10 @@ impl Core {
         domain: Uuid,
         items: Vec<NewChannel>,
     ) -> Result<Vec<Channel>> {
-        self.require_verified(caller)?;
-        self.domain_access(caller, domain, true).await?;
-        if items.is_empty() {
-            return Err(Error::InvalidInput("empty list provided".into()));
-        }
-        if items.len() > self.cfg.bulk_max {
-            return Err(Error::TooLarge(format!(
-                "bulk of {} items exceeds the limit of {}",
-                items.len(),
-                self.cfg.bulk_max
-            )));
-        }
-        let chans = self.build_channels(caller, domain, items)?;
-        self.store
-            .create_channels(&chans)
-            .await
-            .map_err(|e| crate::error::batch_error(e, chans.len()))?;
-        for c in &chans {
-            self.emit("channel", "create", c.id, Some(domain), json!({}))
-                .await;
-        }
-        Ok(chans)
+        self.create_all(caller, domain, items).await
     }
 
+    /// Loads a channel the caller may act on; invisible ones are "not found".
     pub(crate) async fn channel_for(
         &self,
         caller: &Caller,
@@ -131,34 +121,11 @@ impl Core {
         id: Uuid,
         action: Action,
     ) -> Result<Channel> {
-        let c = self.store.channel(domain, id).await?;
-        if !policy::entity_allowed(
-            access,
-            caller.user,
-            Action::View,
-            Some(c.created_by),
-            EntityGrant::default(),
-        ) {
-            return Err(Error::NotFound);
-        }
-        if !policy::entity_allowed(
-            access,
-            caller.user,
-            action,
-            Some(c.created_by),
-            EntityGrant::default(),
-        ) {
-            return Err(Error::Forbidden(
-                "failed to perform authorization over the entity",
-            ));
-        }
-        Ok(c)
+        self.entity_for(caller, access, domain, id, action).await
     }
 
     pub async fn view_channel(&self, caller: &Caller, domain: Uuid, id: Uuid) -> Result<Channel> {
-        let access = self.domain_access(caller, domain, true).await?;
-        self.channel_for(caller, access, domain, id, Action::View)
-            .await
+        self.view(caller, domain, id).await
     }
 
     pub async fn list_channels(
@@ -167,38 +134,7 @@ impl Core {
         domain: Uuid,
         q: &QueryParams,
     ) -> Result<Page<Channel>> {
-        let access = self.domain_access(caller, domain, true).await?;
-        let mut eq = q.entity_query()?;
-        if !policy::sees_all(access) {
-            eq.created_by = Some(caller.user);
-        }
-        Ok(self.store.list_channels(domain, &eq).await?)
-    }
-
-    async fn modify_channel(
-        &self,
-        caller: &Caller,
-        domain: Uuid,
-        id: Uuid,
-        action: Action,
-        op: &str,
-        f: impl FnOnce(&mut Channel) -> Result<()>,
-    ) -> Result<Channel> {
-        let access = self.domain_access(caller, domain, true).await?;
-        let mut c = self.channel_for(caller, access, domain, id, action).await?;
-        f(&mut c)?;
-        c.updated_at = Some(self.now());
-        c.updated_by = Some(caller.user);
-        self.store.update_channel(&c).await?;
-        self.emit(
-            "channel",
-            op,
-            c.id,
-            Some(domain),
-            json!({"name": c.name, "metadata": c.metadata}),
-        )
-        .await;
-        Ok(c)
+        self.list(caller, domain, q).await
     }
 
     pub async fn update_channel(
@@ -211,18 +147,25 @@ impl Core {
         if let Some(n) = &up.name {
             validate::name(n)?;
         }
-        self.modify_channel(caller, domain, id, Action::Update, "update", |c| {
-            if let Some(v) = up.name {
-                c.name = v;
-            }
-            if let Some(v) = up.tags {
-                c.tags = v;
-            }
-            if let Some(v) = up.metadata {
-                c.metadata = v;
-            }
-            Ok(())
-        })
+        self.modify(
+            caller,
+            domain,
+            id,
+            Action::Update,
+            "update",
+            |c: &mut Channel| {
+                if let Some(v) = up.name {
+                    c.name = v;
+                }
+                if let Some(v) = up.tags {
+                    c.tags = v;
+                }
+                if let Some(v) = up.metadata {
+                    c.metadata = v;
+                }
+                Ok(())
+            },
+        )
         .await
     }
 
@@ -233,28 +176,10 @@ impl Core {
         id: Uuid,
         status: Status,
     ) -> Result<Channel> {
-        let op = if status == Status::Enabled {
-            "enable"
-        } else {
-            "disable"
-        };
-        self.modify_channel(caller, domain, id, Action::SetStatus, op, |c| {
-            if c.status == status {
-                return Err(Error::Conflict("status already assigned"));
-            }
-            c.status = status;
-            Ok(())
-        })
-        .await
+        self.set_status(caller, domain, id, status).await
     }
 
     pub async fn delete_channel(&self, caller: &Caller, domain: Uuid, id: Uuid) -> Result<()> {
-        let access = self.domain_access(caller, domain, true).await?;
-        self.channel_for(caller, access, domain, id, Action::Delete)
-            .await?;
-        self.store.delete_channel(domain, id).await?;
-        self.emit("channel", "delete", id, Some(domain), json!({}))
-            .await;
-        Ok(())
+        self.delete::<Channel>(caller, domain, id).await
     }
 }

@@ -1,15 +1,18 @@
-//! Clients (devices and services). Members manage what they created; domain admins
-//! and the super-admin manage everything in the domain. Foreign ids answer 404 so a
-//! member cannot probe for other users' clients.
+//! Clients (devices and services): the shared entity path (`entity.rs`) plus a secret
+//! that is unique in its domain and generated when not given.
 
-use std::collections::HashSet;
-
-use serde_json::json;
-use switchyard_auth::policy::{self, Action, DomainAccess, EntityGrant};
-use switchyard_domain::{Client, Metadata, Page, QueryParams, Status, validate};
+use futures::future::BoxFuture;
+use serde_json::{Value, json};
+use switchyard_auth::policy::{Action, DomainAccess};
+use switchyard_domain::{Client, EntityQuery, Metadata, Page, QueryParams, Status, validate};
+use switchyard_store::{Result as StoreResult, Store};
 use uuid::Uuid;
 
-use crate::{Caller, Core, Error, Result, random_uuid};
+use crate::{
+    Caller, Core, Error, Result,
+    entity::{Managed, Verified},
+    random_uuid,
+};
 
 #[derive(Debug, Clone, Default)]
 pub struct NewClient {
@@ -30,23 +33,13 @@ pub struct ClientUpdate {
     pub private_metadata: Option<Metadata>,
 }
 
-fn at(i: usize, many: bool, e: Error) -> Error {
-    if !many {
-        return e;
-    }
-    match e {
-        Error::InvalidInput(m) => Error::InvalidInput(format!("{m} (item {i})")),
-        other => other,
-    }
-}
+impl Managed for Client {
+    const KIND: &'static str = "client";
+    const DUPLICATE_ID: &'static str = "client id already exists";
+    const DUPLICATE_KEY: &'static str = "client key is not available";
+    type New = NewClient;
 
-impl Core {
-    pub(crate) fn build_client(
-        &self,
-        caller: &Caller,
-        domain: Uuid,
-        n: NewClient,
-    ) -> Result<Client> {
+    fn build(core: &Core, who: &Verified<'_>, domain: Uuid, n: NewClient) -> Result<Client> {
         validate::name(&n.name)?;
         let id = match n.id.as_deref() {
             None | Some("") => Uuid::now_v7(),
@@ -65,41 +58,49 @@ impl Core {
             private_metadata: n.private_metadata,
             secret,
             status: Status::parse_for_create(n.status.as_deref())?,
-            created_by: caller.user,
-            created_at: self.now(),
+            created_by: who.user(),
+            created_at: core.now(),
             updated_at: None,
             updated_by: None,
         })
     }
+    crate::entity::common_fields!();
+    fn key(&self) -> Option<&str> {
+        Some(&self.secret)
+    }
+    fn event(&self) -> Value {
+        json!({})
+    }
 
-    /// Validates a batch: every item, then in-batch duplicate ids and secrets.
-    pub(crate) fn build_clients(
-        &self,
-        caller: &Caller,
+    fn insert<'a>(store: &'a dyn Store, items: &'a [Self]) -> BoxFuture<'a, StoreResult<()>> {
+        store.create_clients(items)
+    }
+    fn get(store: &dyn Store, domain: Uuid, id: Uuid) -> BoxFuture<'_, StoreResult<Self>> {
+        store.client(domain, id)
+    }
+    fn list<'a>(
+        store: &'a dyn Store,
         domain: Uuid,
-        items: Vec<NewClient>,
-    ) -> Result<Vec<Client>> {
-        let many = items.len() > 1;
-        let mut out = Vec::with_capacity(items.len());
-        let mut ids = HashSet::with_capacity(items.len());
-        let mut secrets = HashSet::with_capacity(items.len());
-        for (i, n) in items.into_iter().enumerate() {
-            let c = self
-                .build_client(caller, domain, n)
-                .map_err(|e| at(i, many, e))?;
-            if !ids.insert(c.id) {
-                return Err(Error::AlreadyExists(format!(
-                    "client id already exists (item {i})"
-                )));
-            }
-            if !secrets.insert(c.secret.clone()) {
-                return Err(Error::AlreadyExists(format!(
-                    "client key is not available (item {i})"
-                )));
-            }
-            out.push(c);
-        }
-        Ok(out)
+        q: &'a EntityQuery,
+    ) -> BoxFuture<'a, StoreResult<Page<Self>>> {
+        store.list_clients(domain, q)
+    }
+    fn update<'a>(store: &'a dyn Store, e: &'a Self) -> BoxFuture<'a, StoreResult<()>> {
+        store.update_client(e)
+    }
+    fn delete(store: &dyn Store, domain: Uuid, id: Uuid) -> BoxFuture<'_, StoreResult<()>> {
+        store.delete_client(domain, id)
+    }
+}
+
+impl Core {
+    pub(crate) fn build_client(
+        &self,
+        who: &Verified<'_>,
+        domain: Uuid,
+        n: NewClient,
+    ) -> Result<Client> {
+        Client::build(self, who, domain, n)
     }
 
     pub async fn create_clients(
@@ -108,28 +109,7 @@ impl Core {
         domain: Uuid,
         items: Vec<NewClient>,
     ) -> Result<Vec<Client>> {
-        self.require_verified(caller)?;
-        self.domain_access(caller, domain, true).await?;
-        if items.is_empty() {
-            return Err(Error::InvalidInput("empty list provided".into()));
-        }
-        if items.len() > self.cfg.bulk_max {
-            return Err(Error::TooLarge(format!(
-                "bulk of {} items exceeds the limit of {}",
-                items.len(),
-                self.cfg.bulk_max
-            )));
-        }
-        let clients = self.build_clients(caller, domain, items)?;
-        self.store
-            .create_clients(&clients)
-            .await
-            .map_err(|e| crate::error::batch_error(e, clients.len()))?;
-        for c in &clients {
-            self.emit("client", "create", c.id, Some(domain), json!({}))
-                .await;
-        }
-        Ok(clients)
+        self.create_all(caller, domain, items).await
     }
 
     /// Loads a client the caller may act on; invisible ones are "not found".
@@ -141,34 +121,11 @@ impl Core {
         id: Uuid,
         action: Action,
     ) -> Result<Client> {
-        let c = self.store.client(domain, id).await?;
-        if !policy::entity_allowed(
-            access,
-            caller.user,
-            Action::View,
-            Some(c.created_by),
-            EntityGrant::default(),
-        ) {
-            return Err(Error::NotFound);
-        }
-        if !policy::entity_allowed(
-            access,
-            caller.user,
-            action,
-            Some(c.created_by),
-            EntityGrant::default(),
-        ) {
-            return Err(Error::Forbidden(
-                "failed to perform authorization over the entity",
-            ));
-        }
-        Ok(c)
+        self.entity_for(caller, access, domain, id, action).await
     }
 
     pub async fn view_client(&self, caller: &Caller, domain: Uuid, id: Uuid) -> Result<Client> {
-        let access = self.domain_access(caller, domain, true).await?;
-        self.client_for(caller, access, domain, id, Action::View)
-            .await
+        self.view(caller, domain, id).await
     }
 
     pub async fn list_clients(
@@ -177,31 +134,7 @@ impl Core {
         domain: Uuid,
         q: &QueryParams,
     ) -> Result<Page<Client>> {
-        let access = self.domain_access(caller, domain, true).await?;
-        let mut eq = q.entity_query()?;
-        if !policy::sees_all(access) {
-            eq.created_by = Some(caller.user);
-        }
-        Ok(self.store.list_clients(domain, &eq).await?)
-    }
-
-    async fn modify_client(
-        &self,
-        caller: &Caller,
-        domain: Uuid,
-        id: Uuid,
-        action: Action,
-        op: &str,
-        f: impl FnOnce(&mut Client) -> Result<()>,
-    ) -> Result<Client> {
-        let access = self.domain_access(caller, domain, true).await?;
-        let mut c = self.client_for(caller, access, domain, id, action).await?;
-        f(&mut c)?;
-        c.updated_at = Some(self.now());
-        c.updated_by = Some(caller.user);
-        self.store.update_client(&c).await?;
-        self.emit("client", op, c.id, Some(domain), json!({})).await;
-        Ok(c)
+        self.list(caller, domain, q).await
     }
 
     pub async fn update_client(
@@ -214,21 +147,28 @@ impl Core {
         if let Some(n) = &up.name {
             validate::name(n)?;
         }
-        self.modify_client(caller, domain, id, Action::Update, "update", |c| {
-            if let Some(v) = up.name {
-                c.name = v;
-            }
-            if let Some(v) = up.tags {
-                c.tags = v;
-            }
-            if let Some(v) = up.metadata {
-                c.metadata = v;
-            }
-            if let Some(v) = up.private_metadata {
-                c.private_metadata = v;
-            }
-            Ok(())
-        })
+        self.modify(
+            caller,
+            domain,
+            id,
+            Action::Update,
+            "update",
+            |c: &mut Client| {
+                if let Some(v) = up.name {
+                    c.name = v;
+                }
+                if let Some(v) = up.tags {
+                    c.tags = v;
+                }
+                if let Some(v) = up.metadata {
+                    c.metadata = v;
+                }
+                if let Some(v) = up.private_metadata {
+                    c.private_metadata = v;
+                }
+                Ok(())
+            },
+        )
         .await
     }
 
@@ -242,10 +182,17 @@ impl Core {
         if secret.is_empty() {
             return Err(Error::InvalidInput("missing secret".into()));
         }
-        self.modify_client(caller, domain, id, Action::Update, "update_secret", |c| {
-            c.secret = secret;
-            Ok(())
-        })
+        self.modify(
+            caller,
+            domain,
+            id,
+            Action::Update,
+            "update_secret",
+            |c: &mut Client| {
+                c.secret = secret;
+                Ok(())
+            },
+        )
         .await
     }
 
@@ -256,28 +203,10 @@ impl Core {
         id: Uuid,
         status: Status,
     ) -> Result<Client> {
-        let op = if status == Status::Enabled {
-            "enable"
-        } else {
-            "disable"
-        };
-        self.modify_client(caller, domain, id, Action::SetStatus, op, |c| {
-            if c.status == status {
-                return Err(Error::Conflict("status already assigned"));
-            }
-            c.status = status;
-            Ok(())
-        })
-        .await
+        self.set_status(caller, domain, id, status).await
     }
 
     pub async fn delete_client(&self, caller: &Caller, domain: Uuid, id: Uuid) -> Result<()> {
-        let access = self.domain_access(caller, domain, true).await?;
-        self.client_for(caller, access, domain, id, Action::Delete)
-            .await?;
-        self.store.delete_client(domain, id).await?;
-        self.emit("client", "delete", id, Some(domain), json!({}))
-            .await;
-        Ok(())
+        self.delete::<Client>(caller, domain, id).await
     }
 }

@@ -25,9 +25,6 @@ pub enum Error {
     /// Too many items in one request (413).
     #[error("{0}")]
     TooLarge(String),
-    /// Too many requests from one source (429).
-    #[error("too many requests")]
-    RateLimited { retry_after_secs: u64 },
     /// Everything else (500); the cause is logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),

@@ -9,6 +9,7 @@ mod channels;
 mod clients;
 mod connections;
 mod domains;
+pub mod entity;
 mod error;
 pub mod messaging;
 pub mod provision;
@@ -128,8 +129,13 @@ impl Core {
         Ok(core)
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+    /// Whether the store answers (the health check).
+    pub async fn store_healthy(&self) -> bool {
+        self.store.ping().await.is_ok()
+    }
+    /// `"sqlite"` or `"postgres"`.
+    pub fn store_backend(&self) -> &'static str {
+        self.store.backend()
     }
     pub fn bus(&self) -> &Arc<dyn MessageBus> {
         &self.bus

@@ -362,6 +362,29 @@ impl Core {
         }
     }
 
+    /// The client with this id, when it exists and is enabled (certificate login, where
+    /// the certificate already proved the identity).
+    pub async fn enabled_client(&self, id: Uuid) -> Result<Option<ClientIdentity>> {
+        Ok(self
+            .cached_client(id)
+            .await?
+            .filter(|c| c.enabled)
+            .map(|c| ClientIdentity {
+                id,
+                domain: c.domain,
+            }))
+    }
+
+    /// The domain of a channel named only by its id (the document-era publish path);
+    /// an unknown channel is refused as an authorization failure, revealing nothing.
+    pub async fn channel_domain(&self, channel: Uuid) -> Result<Uuid> {
+        match self.store.channel_any_domain(channel).await {
+            Ok(c) => Ok(c.domain_id),
+            Err(StoreError::NotFound) => Err(not_allowed()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Username = client id, password = client secret.
     pub async fn authenticate_client(
         &self,

@@ -224,6 +224,7 @@ impl Core {
                 "missing or invalid bearer entity key",
             ));
         }
+        let who = self.verified(caller)?;
         let domain = self.mapping_domain(caller, domain).await?;
         let access = self.domain_access(caller, domain, true).await?;
         if !policy::entity_allowed(
@@ -266,7 +267,7 @@ impl Core {
                 metadata.insert("external_id".into(), Value::String(external_id.into()));
             }
             clients.push(self.build_client(
-                caller,
+                &who,
                 domain,
                 NewClient {
                     name: base.to_string(),
@@ -278,7 +279,7 @@ impl Core {
         let mut channels = Vec::new();
         for lc in &layout.channels {
             channels.push(self.build_channel(
-                caller,
+                &who,
                 domain,
                 NewChannel {
                     name: format!("{base}_{}", lc.name),

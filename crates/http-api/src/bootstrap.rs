@@ -335,13 +335,12 @@ async fn fetch_secure(
     parts: Parts,
 ) -> ApiResult<Response> {
     s.rate_check(&parts, "bootstrap")?;
-    let (view, key) = s
+    let body = s
         .core
-        .bootstrap_fetch_secure(&ext, client_key(&parts))
+        .bootstrap_fetch_secure(&ext, client_key(&parts), |view| {
+            serde_json::to_vec(&bootstrap_json(view)).unwrap_or_default()
+        })
         .await?;
-    let json = serde_json::to_vec(&bootstrap_json(view))
-        .map_err(|e| switchyard_core::Error::Internal(e.to_string()))?;
-    let body = switchyard_core::bootstrap::encrypt(&key, &json)?;
     Ok((
         [(
             header::CONTENT_TYPE,

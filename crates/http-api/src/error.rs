@@ -15,6 +15,10 @@ pub enum ApiError {
     UnsupportedMediaType,
     BadJson,
     PayloadTooLarge,
+    /// Too many requests from one source (429 with `Retry-After`).
+    RateLimited {
+        retry_after_secs: u64,
+    },
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -55,6 +59,13 @@ impl IntoResponse for ApiError {
             ApiError::PayloadTooLarge => {
                 message(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
             }
+            ApiError::RateLimited { retry_after_secs } => {
+                let mut r = message(StatusCode::TOO_MANY_REQUESTS, "too many requests");
+                if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                    r.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                r
+            }
             ApiError::Core(e) => match e {
                 Error::InvalidInput(m) => message(StatusCode::BAD_REQUEST, m),
                 Error::AlreadyExists(m) => message(StatusCode::BAD_REQUEST, m),
@@ -63,13 +74,6 @@ impl IntoResponse for ApiError {
                 Error::NotFound => message(StatusCode::NOT_FOUND, "entity not found"),
                 Error::Conflict(m) => message(StatusCode::UNPROCESSABLE_ENTITY, m),
                 Error::TooLarge(m) => message(StatusCode::PAYLOAD_TOO_LARGE, m),
-                Error::RateLimited { retry_after_secs } => {
-                    let mut r = message(StatusCode::TOO_MANY_REQUESTS, "too many requests");
-                    if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
-                        r.headers_mut().insert(header::RETRY_AFTER, v);
-                    }
-                    r
-                }
                 Error::Internal(cause) => {
                     tracing::error!(%cause, "internal error");
                     message(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")

@@ -23,7 +23,7 @@ pub fn routes(a: Api) -> Api {
 }
 
 async fn health(State(s): State<AppState>) -> Response {
-    let store_ok = s.core.store().ping().await.is_ok();
+    let store_ok = s.core.store_healthy().await;
     let body = HealthRes {
         status: if store_ok { "pass" } else { "fail" }.into(),
         version: s.cfg.version.clone(),

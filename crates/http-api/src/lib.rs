@@ -107,12 +107,11 @@ impl AppState {
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|c| c.0.ip())
             .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
-        self.limiter.check(ip, bucket).map_err(|secs| {
-            switchyard_core::Error::RateLimited {
+        self.limiter
+            .check(ip, bucket)
+            .map_err(|secs| ApiError::RateLimited {
                 retry_after_secs: secs,
-            }
-            .into()
-        })
+            })
     }
 }
 

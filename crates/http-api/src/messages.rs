@@ -187,13 +187,7 @@ async fn legacy(
 ) -> ApiResult<Response> {
     let ch = Uuid::parse_str(&c)
         .map_err(|_| Error::InvalidInput("invalid id format provided".into()))?;
-    let domain = match s.core.store().channel_any_domain(ch).await {
-        Ok(c) => c.domain_id.to_string(),
-        // Unknown channel: answer as an authorization failure, revealing nothing.
-        Err(_) => {
-            return Err(Error::Forbidden("failed to perform authorization over the entity").into());
-        }
-    };
+    let domain = s.core.channel_domain(ch).await?.to_string();
     do_publish(s, domain, c, sub, h, body).await
 }
 

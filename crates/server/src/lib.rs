@@ -55,12 +55,12 @@ pub async fn open_store(s: &Settings) -> Result<(Arc<dyn Store>, String), String
         s.database_url.clone()
     };
     if url.starts_with("sqlite:") {
-        let st = switchyard_store_sqlite::SqliteStore::open(&url)
+        let st = switchyard_store_sql::SqliteStore::open(&url)
             .await
             .map_err(|e| format!("cannot open {url}: {e}"))?;
         Ok((Arc::new(st), format!("SQLite ({url})")))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let st = switchyard_store_postgres::PostgresStore::open(&url)
+        let st = switchyard_store_sql::PostgresStore::open(&url)
             .await
             .map_err(|e| format!("cannot open {}: {e}", config::redact_url(&url)))?;
         Ok((

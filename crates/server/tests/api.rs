@@ -2059,3 +2059,32 @@ async fn mapping_with_x509_issues_certificates_that_chain_and_can_be_revoked() {
     );
     app.stop().await;
 }
+
+/// With unverified users refused, no path creates entities for them: neither the
+/// clients endpoint nor `/mapping`, and nothing is left behind.
+async fn unverified_users_create_nothing(b: Backend) {
+    let app = App::spawn_with(b, |s| s.allow_unverified_user = false).await;
+    let admin = app.admin().await;
+    let d = app.domain(&admin, "verified-only").await;
+    let (_, tok) = app.user("unverified").await;
+    let r = app
+        .post(&format!("/{d}/clients"), &tok, json!({"name": "dev"}))
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    assert_eq!(r.msg(), "email not verified");
+    let r = app
+        .post(
+            &format!("/{d}/mapping"),
+            &tok,
+            json!({"name": "gw", "external_id": "ext-unverified", "external_key": "k"}),
+        )
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    assert_eq!(r.msg(), "email not verified");
+    let r = app.get(&format!("/{d}/clients"), &admin).await;
+    assert_eq!(r.body["total"], 0, "{}", r.text);
+    let r = app.get(&format!("/{d}/channels"), &admin).await;
+    assert_eq!(r.body["total"], 0, "{}", r.text);
+    app.stop().await;
+}
+both!(unverified_users_create_nothing);

@@ -13,6 +13,7 @@ pub mod connections;
 pub mod domains;
 pub mod fixtures;
 pub mod metadata;
+pub mod pg;
 pub mod provision;
 pub mod users;
 

@@ -256,7 +256,7 @@ async fn sqlite_answers(
     let mut out = BTreeSet::new();
     for (n, needle) in needles.iter().enumerate() {
         let mut qb = QueryBuilder::<Sqlite>::new("SELECT id FROM docs d WHERE ");
-        switchyard_store_sqlite::push_contains(&mut qb, "d.doc", needle);
+        switchyard_store_sql::sqlite::push_contains(&mut qb, "d.doc", needle);
         let ids: Vec<i64> = qb
             .build_query_scalar()
             .fetch_all(pool)

@@ -11,8 +11,8 @@
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use switchyard_store::StoreError;
-use switchyard_store_postgres::{PostgresStore, create_test_database, drop_test_database};
-use switchyard_store_sqlite::SqliteStore;
+use switchyard_store_sql::{PostgresStore, SqliteStore};
+use switchyard_store_tests::pg::{create_test_database, drop_test_database};
 
 type BoxFut = Pin<Box<dyn Future<Output = ()> + Send>>;
 

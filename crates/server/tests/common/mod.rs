@@ -66,7 +66,7 @@ impl App {
                 let admin = pg_admin_url();
                 let (url, name) = tokio::time::timeout(
                     Duration::from_secs(20),
-                    switchyard_store_postgres::create_test_database(&admin),
+                    switchyard_store_tests::pg::create_test_database(&admin),
                 )
                 .await
                 .map_err(|_| "timed out".to_string())
@@ -115,7 +115,7 @@ impl App {
             r.shutdown().await;
         }
         if let Some((admin, name)) = self.pg.take() {
-            let _ = switchyard_store_postgres::drop_test_database(&admin, &name).await;
+            let _ = switchyard_store_tests::pg::drop_test_database(&admin, &name).await;
         }
     }
 

@@ -2,40 +2,27 @@
 //! transaction, `synchronous=NORMAL` (a committed write survives a process crash; the
 //! last transactions may be lost on power failure — documented in the README).
 
-mod bootstrap;
-mod certs;
-mod channels;
-mod clients;
-mod connections;
-mod domains;
-mod group;
-mod list;
-mod metadata;
-mod users;
+pub(crate) mod group;
+pub mod metadata;
 
 use std::{str::FromStr, sync::Arc, time::Duration};
 
-use async_trait::async_trait;
 use sqlx::{
-    Sqlite, SqlitePool, Transaction,
+    SqlitePool,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
-use switchyard_domain::{Metadata, Timestamp};
-use switchyard_store::{ConflictKind, Result, Store, StoreError};
-use uuid::Uuid;
+use switchyard_store::{Result, StoreError};
+
+use crate::{SqlStore, SqliteStore};
 
 pub use metadata::push_contains;
 
-#[derive(Clone)]
-pub struct SqliteStore {
-    pool: SqlitePool,
-    /// One connection for every write: writers queue in process (FIFO) instead of
-    /// sleeping in SQLite's busy-handler backoff, which gave long write tails.
-    writer: SqlitePool,
-    /// The background WAL checkpointer; stops when the last clone of the store goes.
-    _checkpoints: Option<Arc<TaskGuard>>,
-    /// Group commit of gateway-sized `/mapping` writes (file databases only).
-    group: Option<group::GroupWriter>,
+/// What only a SQLite store has: the background WAL checkpointer (stopped when the last
+/// clone of the store goes) and the group commit of gateway-sized `/mapping` writes
+/// (file databases only).
+pub(crate) struct Extra {
+    _checkpoints: Option<TaskGuard>,
+    pub(crate) group: Option<group::GroupWriter>,
 }
 
 /// Aborts its task when dropped.
@@ -149,7 +136,7 @@ async fn passive_checkpoint(readers: &SqlitePool) -> Option<i64> {
     }
 }
 
-impl SqliteStore {
+impl SqlStore<sqlx::Sqlite> {
     /// Opens (creating if missing) the database at `url` (`sqlite://path` or
     /// `sqlite::memory:`) and applies the migrations.
     pub async fn open(url: &str) -> Result<SqliteStore> {
@@ -199,142 +186,34 @@ impl SqliteStore {
                 .await
                 .map_err(other)?
         };
-        let checkpoints = if url.contains(":memory:") {
-            None
-        } else {
+        let memory = url.contains(":memory:");
+        let checkpoints = (!memory).then(|| {
             let (p, w) = (pool.clone(), writer.clone());
-            Some(Arc::new(TaskGuard(tokio::spawn(checkpoints(p, w, how)))))
-        };
-        let group = (!url.contains(":memory:")).then(|| group::GroupWriter::start(writer.clone()));
-        let store = SqliteStore {
+            TaskGuard(tokio::spawn(checkpoints(p, w, how)))
+        });
+        let group = (!memory).then(|| group::GroupWriter::start(writer.clone()));
+        let store = SqlStore {
             pool,
             writer,
-            _checkpoints: checkpoints,
-            group,
+            extra: Some(Arc::new(Extra {
+                _checkpoints: checkpoints,
+                group,
+            })),
         };
         store.migrate().await?;
         Ok(store)
     }
 
     pub async fn migrate(&self) -> Result<()> {
-        sqlx::migrate!("./migrations")
+        sqlx::migrate!("./migrations/sqlite")
             .run(&self.writer)
             .await
             .map_err(|e| StoreError::Other(format!("migration failed: {e}")))
     }
-
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
-    async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>> {
-        self.writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(map_err)
-    }
 }
 
-#[async_trait]
-impl Store for SqliteStore {
-    fn backend(&self) -> &'static str {
-        "sqlite"
-    }
-    async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.writer)
-            .await
-            .map(|_| ())
-            .map_err(map_err)
-    }
-}
-
-pub(crate) fn other(e: impl std::fmt::Display) -> StoreError {
+fn other(e: impl std::fmt::Display) -> StoreError {
     StoreError::Other(e.to_string())
-}
-
-/// The one place sqlx errors become store errors.
-pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::RowNotFound => StoreError::NotFound,
-        sqlx::Error::Database(db) => {
-            let msg = db.message();
-            if let Some(cols) = msg.strip_prefix("UNIQUE constraint failed: ") {
-                let kind = match cols {
-                    "users.email" => ConflictKind::UserEmail,
-                    "users.username" => ConflictKind::Username,
-                    "users.id" => ConflictKind::UserId,
-                    "domains.route" => ConflictKind::DomainRoute,
-                    "domains.id" => ConflictKind::DomainId,
-                    "clients.id" => ConflictKind::ClientId,
-                    "clients.domain_id, clients.secret" => ConflictKind::ClientSecret,
-                    "channels.id" => ConflictKind::ChannelId,
-                    "channels.domain_id, channels.route" => ConflictKind::ChannelRoute,
-                    "bootstrap_configs.external_id" => ConflictKind::ExternalId,
-                    _ => ConflictKind::Other,
-                };
-                StoreError::Conflict { kind, index: None }
-            } else if msg.contains("PRIMARY KEY") || msg.contains("constraint failed: users.id") {
-                StoreError::Conflict {
-                    kind: ConflictKind::Other,
-                    index: None,
-                }
-            } else {
-                StoreError::Other(e.to_string())
-            }
-        }
-        _ => StoreError::Other(e.to_string()),
-    }
-}
-
-pub(crate) fn ts(t: Timestamp) -> i64 {
-    // i64 nanoseconds cover the years 1677..2262; the zero time never reaches the store.
-    i64::try_from(t.unix_timestamp_nanos()).unwrap_or(i64::MAX)
-}
-
-pub(crate) fn ts_opt(t: Option<Timestamp>) -> Option<i64> {
-    t.map(ts)
-}
-
-pub(crate) fn from_ts(n: i64) -> Timestamp {
-    Timestamp::from_unix_timestamp_nanos(i128::from(n)).unwrap_or(Timestamp::UNIX_EPOCH)
-}
-
-pub(crate) fn from_ts_opt(n: Option<i64>) -> Option<Timestamp> {
-    n.map(from_ts)
-}
-
-pub(crate) fn id(s: &str) -> Result<Uuid> {
-    Uuid::parse_str(s).map_err(other)
-}
-
-pub(crate) fn id_opt(s: Option<String>) -> Result<Option<Uuid>> {
-    s.as_deref().map(id).transpose()
-}
-
-pub(crate) fn json_map(s: &str) -> Result<Metadata> {
-    serde_json::from_str(s).map_err(other)
-}
-
-pub(crate) fn json_tags(s: &str) -> Result<Vec<String>> {
-    serde_json::from_str(s).map_err(other)
-}
-
-pub(crate) fn to_json<T: serde::Serialize + ?Sized>(v: &T) -> String {
-    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
-}
-
-pub(crate) fn sort_at(created: Timestamp, updated: Option<Timestamp>) -> i64 {
-    ts(updated.unwrap_or(created))
-}
-
-/// Affected-rows check: zero rows means the entity was not there.
-pub(crate) fn one(res: sqlx::sqlite::SqliteQueryResult) -> Result<()> {
-    if res.rows_affected() == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
 }
 
 #[cfg(test)]

@@ -16,7 +16,8 @@ use sqlx::{Connection, QueryBuilder, Sqlite, SqlitePool, pool::PoolConnection};
 use switchyard_store::{ProvisionPlan, Result, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{bootstrap::push_plans, map_err};
+use crate::{Dialect, bootstrap::push_plans, connections, entity};
+use switchyard_domain::{Channel, Client};
 
 /// Gateways committed together at most.
 pub(crate) const MAX_GROUP: usize = 64;
@@ -75,11 +76,13 @@ struct Rows {
 
 /// The rows one group may carry: each multi-row INSERT stays under SQLite's 32,766
 /// bound parameters per statement.
-const MAX_ROWS: Rows = Rows {
-    clients: crate::clients::CHUNK,
-    channels: crate::channels::CHUNK,
-    connections: crate::bootstrap::CONNECTION_CHUNK,
-};
+fn max_rows() -> Rows {
+    Rows {
+        clients: entity::chunk::<Sqlite, Client>(),
+        channels: entity::chunk::<Sqlite, Channel>(),
+        connections: connections::CHUNK,
+    }
+}
 
 impl Rows {
     /// Adds `p` if the group's INSERTs still fit [`MAX_ROWS`] with it.
@@ -89,9 +92,10 @@ impl Rows {
             channels: self.channels + p.channels.len(),
             connections: self.connections + p.connections.len(),
         };
-        if next.clients > MAX_ROWS.clients
-            || next.channels > MAX_ROWS.channels
-            || next.connections > MAX_ROWS.connections
+        let max = max_rows();
+        if next.clients > max.clients
+            || next.channels > max.channels
+            || next.connections > max.connections
         {
             return false;
         }
@@ -162,7 +166,7 @@ async fn commit_group(writer: &SqlitePool, jobs: &mut Vec<Job>) {
 
 /// The slow path: the group again, each gateway in its own savepoint.
 async fn one_by_one(mut conn: PoolConnection<Sqlite>, jobs: &mut Vec<Job>) {
-    let mut tx = match conn.begin_with("BEGIN IMMEDIATE").await {
+    let mut tx = match conn.begin_with(Sqlite::BEGIN_WRITE).await {
         Ok(t) => t,
         Err(e) => return fail_all(jobs, &e.to_string()),
     };
@@ -187,7 +191,7 @@ async fn one_by_one(mut conn: PoolConnection<Sqlite>, jobs: &mut Vec<Job>) {
                     drop(tx);
                     return fail_all(jobs, &u.to_string());
                 }
-                outcomes.push(Err(map_err(e)));
+                outcomes.push(Err(Sqlite::err(e)));
             }
         }
     }

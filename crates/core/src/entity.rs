@@ -1,0 +1,284 @@
+//! The one path clients and channels share: create (one or a batch, all or nothing),
+//! view, list, update, enable/disable and delete, with the same visibility rules.
+//! Members act on what they created; domain admins and the super-admin on everything in
+//! the domain. An entity the caller may not see answers "not found", so a member cannot
+//! probe for other users' ids. Each entity says only what differs (see `clients.rs`,
+//! `channels.rs`).
+
+use std::collections::HashSet;
+
+use futures::future::BoxFuture;
+use serde_json::Value;
+use switchyard_auth::policy::{self, Action, DomainAccess, EntityGrant};
+use switchyard_domain::{EntityQuery, Page, QueryParams, Status, Timestamp};
+use switchyard_store::{Result as StoreResult, Store};
+use uuid::Uuid;
+
+use crate::{Caller, Core, Error, Result};
+
+/// Proof that the caller may create entities (a verified e-mail, unless the deployment
+/// allows unverified users). Every constructor of a new client or channel takes one, so
+/// no creation path can skip the check.
+pub struct Verified<'a>(pub(crate) &'a Caller);
+
+impl Verified<'_> {
+    pub fn user(&self) -> Uuid {
+        self.0.user
+    }
+}
+
+/// A client or a channel, as the shared path needs it.
+pub(crate) trait Managed: Sized + Send + Sync + 'static {
+    /// `"client"` or `"channel"`: event entity names.
+    const KIND: &'static str;
+    /// The conflict messages of a batch repeating an id or the per-domain unique key.
+    const DUPLICATE_ID: &'static str;
+    const DUPLICATE_KEY: &'static str;
+    /// What a create request carries.
+    type New: Send;
+
+    fn build(core: &Core, who: &Verified<'_>, domain: Uuid, n: Self::New) -> Result<Self>;
+    fn id(&self) -> Uuid;
+    /// The per-domain unique key (secret, route), if set.
+    fn key(&self) -> Option<&str>;
+    fn created_by(&self) -> Uuid;
+    fn status(&self) -> Status;
+    fn set_status(&mut self, s: Status);
+    fn stamp(&mut self, at: Timestamp, by: Uuid);
+    /// The body of change events.
+    fn event(&self) -> Value;
+
+    fn insert<'a>(store: &'a dyn Store, items: &'a [Self]) -> BoxFuture<'a, StoreResult<()>>;
+    fn get(store: &dyn Store, domain: Uuid, id: Uuid) -> BoxFuture<'_, StoreResult<Self>>;
+    fn list<'a>(
+        store: &'a dyn Store,
+        domain: Uuid,
+        q: &'a EntityQuery,
+    ) -> BoxFuture<'a, StoreResult<Page<Self>>>;
+    fn update<'a>(store: &'a dyn Store, e: &'a Self) -> BoxFuture<'a, StoreResult<()>>;
+    fn delete(store: &dyn Store, domain: Uuid, id: Uuid) -> BoxFuture<'_, StoreResult<()>>;
+}
+
+/// The accessors of the fields clients and channels share by name.
+macro_rules! common_fields {
+    () => {
+        fn id(&self) -> uuid::Uuid {
+            self.id
+        }
+        fn created_by(&self) -> uuid::Uuid {
+            self.created_by
+        }
+        fn status(&self) -> switchyard_domain::Status {
+            self.status
+        }
+        fn set_status(&mut self, s: switchyard_domain::Status) {
+            self.status = s;
+        }
+        fn stamp(&mut self, at: switchyard_domain::Timestamp, by: uuid::Uuid) {
+            self.updated_at = Some(at);
+            self.updated_by = Some(by);
+        }
+    };
+}
+pub(crate) use common_fields;
+
+/// An error of item `i` of a batch names the item when there is more than one.
+fn at(i: usize, many: bool, e: Error) -> Error {
+    match e {
+        Error::InvalidInput(m) if many => Error::InvalidInput(format!("{m} (item {i})")),
+        other => other,
+    }
+}
+
+impl Core {
+    /// The caller may create entities.
+    pub fn verified<'a>(&self, caller: &'a Caller) -> Result<Verified<'a>> {
+        self.require_verified(caller)?;
+        Ok(Verified(caller))
+    }
+
+    /// Validates a batch: every item, then in-batch duplicate ids and keys.
+    pub(crate) fn build_all<E: Managed>(
+        &self,
+        who: &Verified<'_>,
+        domain: Uuid,
+        items: Vec<E::New>,
+    ) -> Result<Vec<E>> {
+        let many = items.len() > 1;
+        let mut out = Vec::with_capacity(items.len());
+        let mut ids = HashSet::with_capacity(items.len());
+        let mut keys = HashSet::with_capacity(items.len());
+        for (i, n) in items.into_iter().enumerate() {
+            let e = E::build(self, who, domain, n).map_err(|e| at(i, many, e))?;
+            if !ids.insert(e.id()) {
+                return Err(Error::AlreadyExists(format!(
+                    "{} (item {i})",
+                    E::DUPLICATE_ID
+                )));
+            }
+            if let Some(k) = e.key()
+                && !keys.insert(k.to_owned())
+            {
+                return Err(Error::AlreadyExists(format!(
+                    "{} (item {i})",
+                    E::DUPLICATE_KEY
+                )));
+            }
+            out.push(e);
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn create_all<E: Managed>(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        items: Vec<E::New>,
+    ) -> Result<Vec<E>> {
+        let who = self.verified(caller)?;
+        self.domain_access(caller, domain, true).await?;
+        if items.is_empty() {
+            return Err(Error::InvalidInput("empty list provided".into()));
+        }
+        if items.len() > self.cfg.bulk_max {
+            return Err(Error::TooLarge(format!(
+                "bulk of {} items exceeds the limit of {}",
+                items.len(),
+                self.cfg.bulk_max
+            )));
+        }
+        let made = self.build_all::<E>(&who, domain, items)?;
+        E::insert(self.store.as_ref(), &made)
+            .await
+            .map_err(|e| crate::error::batch_error(e, made.len()))?;
+        for e in &made {
+            self.emit(
+                E::KIND,
+                "create",
+                e.id(),
+                Some(domain),
+                Value::Object(Default::default()),
+            )
+            .await;
+        }
+        Ok(made)
+    }
+
+    /// Loads an entity the caller may act on; invisible ones are "not found".
+    pub(crate) async fn entity_for<E: Managed>(
+        &self,
+        caller: &Caller,
+        access: DomainAccess,
+        domain: Uuid,
+        id: Uuid,
+        action: Action,
+    ) -> Result<E> {
+        let e = E::get(self.store.as_ref(), domain, id).await?;
+        let allowed = |a| {
+            policy::entity_allowed(
+                access,
+                caller.user,
+                a,
+                Some(e.created_by()),
+                EntityGrant::default(),
+            )
+        };
+        if !allowed(Action::View) {
+            return Err(Error::NotFound);
+        }
+        if !allowed(action) {
+            return Err(Error::Forbidden(
+                "failed to perform authorization over the entity",
+            ));
+        }
+        Ok(e)
+    }
+
+    pub(crate) async fn view<E: Managed>(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        id: Uuid,
+    ) -> Result<E> {
+        let access = self.domain_access(caller, domain, true).await?;
+        self.entity_for(caller, access, domain, id, Action::View)
+            .await
+    }
+
+    pub(crate) async fn list<E: Managed>(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        q: &QueryParams,
+    ) -> Result<Page<E>> {
+        let access = self.domain_access(caller, domain, true).await?;
+        let mut eq = q.entity_query()?;
+        if !policy::sees_all(access) {
+            eq.created_by = Some(caller.user);
+        }
+        Ok(E::list(self.store.as_ref(), domain, &eq).await?)
+    }
+
+    /// Loads, checks `action`, applies `f`, stamps and saves; emits `op`.
+    pub(crate) async fn modify<E: Managed>(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        id: Uuid,
+        action: Action,
+        op: &str,
+        f: impl FnOnce(&mut E) -> Result<()>,
+    ) -> Result<E> {
+        let access = self.domain_access(caller, domain, true).await?;
+        let mut e: E = self.entity_for(caller, access, domain, id, action).await?;
+        f(&mut e)?;
+        e.stamp(self.now(), caller.user);
+        E::update(self.store.as_ref(), &e).await?;
+        self.emit(E::KIND, op, e.id(), Some(domain), e.event())
+            .await;
+        Ok(e)
+    }
+
+    pub(crate) async fn set_status<E: Managed>(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        id: Uuid,
+        status: Status,
+    ) -> Result<E> {
+        let op = if status == Status::Enabled {
+            "enable"
+        } else {
+            "disable"
+        };
+        self.modify(caller, domain, id, Action::SetStatus, op, |e: &mut E| {
+            if e.status() == status {
+                return Err(Error::Conflict("status already assigned"));
+            }
+            e.set_status(status);
+            Ok(())
+        })
+        .await
+    }
+
+    pub(crate) async fn delete<E: Managed>(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        id: Uuid,
+    ) -> Result<()> {
+        let access = self.domain_access(caller, domain, true).await?;
+        self.entity_for::<E>(caller, access, domain, id, Action::Delete)
+            .await?;
+        E::delete(self.store.as_ref(), domain, id).await?;
+        self.emit(
+            E::KIND,
+            "delete",
+            id,
+            Some(domain),
+            Value::Object(Default::default()),
+        )
+        .await;
+        Ok(())
+    }
+}

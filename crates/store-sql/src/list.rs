@@ -1,0 +1,119 @@
+//! WHERE/ORDER builders shared by the lists, and the count-then-page read.
+
+use sqlx::QueryBuilder;
+use switchyard_domain::{Dir, Order, Page, PageQuery};
+use switchyard_store::Result;
+use uuid::Uuid;
+
+use crate::dialect::{Dialect, Sql, Val};
+
+/// Status, id, creation-time, name, tags and metadata filters over alias `t`.
+///
+/// The cheap tests come first: SQLite evaluates the terms of a scan in the order
+/// written, so a row the name or creation time rules out never has its tags and
+/// metadata JSON parsed (PostgreSQL's planner does not care about the order).
+pub(crate) fn push_page_filters<D: Dialect>(qb: &mut QueryBuilder<D>, p: &PageQuery, name: bool) {
+    qb.push(" AND t.status");
+    crate::dialect::push_in(qb, p.status.codes().iter().map(|c| Val::Small(*c)));
+    if let Some(id) = &p.id {
+        // Ids are stored canonical (lower-case, hyphenated): only that spelling matches.
+        match Uuid::parse_str(id) {
+            Ok(u) if u.to_string() == *id => {
+                qb.push(" AND t.id = ");
+                D::push_bind(qb, Val::Id(u));
+            }
+            _ => {
+                qb.push(" AND 1 = 0");
+            }
+        }
+    }
+    if let Some(from) = p.created_from {
+        qb.push(" AND t.created_at >= ");
+        D::push_bind(qb, Val::Time(from));
+    }
+    if let Some(to) = p.created_to {
+        qb.push(" AND t.created_at <= ");
+        D::push_bind(qb, Val::Time(to));
+    }
+    if name && let Some(n) = &p.name {
+        D::push_ilike(qb, "t.name", n);
+    }
+    if let Some(tags) = &p.tags {
+        D::push_tags(qb, tags);
+    }
+    if let Some(m) = &p.metadata {
+        qb.push(" AND ");
+        D::push_contains(qb, "t.metadata", &serde_json::Value::Object(m.clone()));
+    }
+}
+
+/// ` ORDER BY … LIMIT … OFFSET …` for the page.
+pub(crate) fn push_order<D: Dialect>(qb: &mut QueryBuilder<D>, p: &PageQuery) {
+    let col = match p.order {
+        Order::Name => "t.name",
+        Order::CreatedAt => "t.created_at",
+        Order::UpdatedAt => "t.sort_at",
+        Order::FirstName => "t.first_name",
+        Order::LastName => "t.last_name",
+        Order::Username => "t.username",
+        Order::Email => "t.email",
+    };
+    let dir = match p.dir {
+        Dir::Asc => "ASC",
+        Dir::Desc => "DESC",
+    };
+    qb.push(format!(" ORDER BY {col} {dir}, t.id {dir}"));
+    push_limit(qb, p.limit, p.offset);
+}
+
+/// ` LIMIT … OFFSET …`.
+pub(crate) fn push_limit<D: Dialect>(qb: &mut QueryBuilder<D>, limit: u64, offset: u64) {
+    qb.push(" LIMIT ");
+    D::push_bind(qb, Val::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
+    qb.push(" OFFSET ");
+    D::push_bind(qb, Val::Int(i64::try_from(offset).unwrap_or(i64::MAX)));
+}
+
+/// A list read: `SELECT COUNT(*) FROM <from>` and, unless only the total is wanted (or
+/// it is zero), `SELECT <cols> FROM <from>` with the same filters and the page's order.
+pub(crate) struct Listing<'a, D: Dialect> {
+    pub pool: &'a sqlx::Pool<D>,
+    /// Table and alias (and joins), e.g. `clients t`.
+    pub from: &'a str,
+    /// Columns of the page query.
+    pub cols: &'a str,
+    pub only_total: bool,
+    pub offset: u64,
+    pub limit: u64,
+}
+
+impl<D: Dialect> Listing<'_, D> {
+    /// Runs the count and the page. `filters` pushes the WHERE clause (starting with
+    /// ` WHERE`), `order` the ORDER BY/LIMIT/OFFSET.
+    pub async fn run<T>(
+        self,
+        filters: impl Fn(&mut QueryBuilder<D>),
+        order: impl Fn(&mut QueryBuilder<D>),
+        row: impl Fn(&D::Row) -> Result<T>,
+    ) -> Result<Page<T>> {
+        let mut count = QueryBuilder::<D>::new(format!("SELECT COUNT(*) AS n FROM {}", self.from));
+        filters(&mut count);
+        let first = Sql::from(count.build()).fetch_one(self.pool).await?;
+        let total = D::int(&first, "n")?;
+        let mut items = Vec::new();
+        if !self.only_total && total > 0 {
+            let mut qb = QueryBuilder::<D>::new(format!("SELECT {} FROM {}", self.cols, self.from));
+            filters(&mut qb);
+            order(&mut qb);
+            for r in Sql::from(qb.build()).fetch_all(self.pool).await? {
+                items.push(row(&r)?);
+            }
+        }
+        Ok(Page {
+            total: u64::try_from(total).unwrap_or(0),
+            offset: self.offset,
+            limit: self.limit,
+            items,
+        })
+    }
+}
