@@ -127,7 +127,8 @@ impl Core {
         action: Action,
     ) -> Result<BootstrapConfig> {
         let access = self.domain_access(caller, domain, true).await?;
-        self.client_for(caller, access, domain, id, action).await?;
+        self.entity_for::<Client>(caller, access, domain, id, action)
+            .await?;
         Ok(self.store.config(domain, id).await?)
     }
 
@@ -145,7 +146,7 @@ impl Core {
         for s in ids {
             let id = Uuid::parse_str(s)
                 .map_err(|_| Error::InvalidInput("malformed entity specification".into()))?;
-            self.channel_for(caller, access, domain, id, Action::Connect)
+            self.entity_for::<Channel>(caller, access, domain, id, Action::Connect)
                 .await
                 .map_err(|e| match e {
                     Error::NotFound | Error::Forbidden(_) => {
@@ -181,12 +182,12 @@ impl Core {
             match n.client_id.as_deref().filter(|s| !s.is_empty()) {
                 Some(s) => {
                     let id = validate::parse_id(s)?;
-                    self.client_for(caller, access, domain, id, Action::Update)
+                    self.entity_for::<Client>(caller, access, domain, id, Action::Update)
                         .await?;
                     (id, None)
                 }
                 None => {
-                    let c = self.build_client(
+                    let c = self.build::<Client>(
                         &self.verified(caller)?,
                         domain,
                         NewClient {

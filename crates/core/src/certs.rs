@@ -418,7 +418,7 @@ impl Core {
         self.require_verified(caller)?;
         let access = self.domain_access(caller, domain, true).await?;
         let c = self
-            .client_for(caller, access, domain, client, Action::Update)
+            .entity_for::<switchyard_domain::Client>(caller, access, domain, client, Action::Update)
             .await?;
         let ca = self.authority()?;
         let ttl = parse_ttl(
@@ -514,7 +514,7 @@ impl Core {
         q: &QueryParams,
     ) -> Result<Page<CertView>> {
         let access = self.domain_access(caller, domain, true).await?;
-        self.client_for(caller, access, domain, client, Action::View)
+        self.entity_for::<switchyard_domain::Client>(caller, access, domain, client, Action::View)
             .await?;
         self.authority()?;
         let cq = CertQuery {
@@ -618,8 +618,14 @@ impl Core {
         client: Uuid,
     ) -> Result<Timestamp> {
         let access = self.domain_access(caller, domain, true).await?;
-        self.client_for(caller, access, domain, client, Action::Update)
-            .await?;
+        self.entity_for::<switchyard_domain::Client>(
+            caller,
+            access,
+            domain,
+            client,
+            Action::Update,
+        )
+        .await?;
         self.authority()?;
         let now = self.now();
         let n = self.store.revoke_client_certs(domain, client, now).await?;

@@ -3,13 +3,12 @@
 
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
-use switchyard_auth::policy::{Action, DomainAccess};
-use switchyard_domain::{Channel, EntityQuery, Metadata, Page, QueryParams, Status, validate};
+use switchyard_domain::{Channel, EntityQuery, Metadata, Page, Status, validate};
 use switchyard_store::{Result as StoreResult, Store};
 use uuid::Uuid;
 
 use crate::{
-    Caller, Core, Result,
+    Core, Result,
     entity::{Managed, Verified},
 };
 
@@ -35,6 +34,7 @@ impl Managed for Channel {
     const DUPLICATE_ID: &'static str = "channel id already exists";
     const DUPLICATE_KEY: &'static str = "route not available";
     type New = NewChannel;
+    type Update = ChannelUpdate;
 
     fn build(core: &Core, who: &Verified<'_>, domain: Uuid, n: NewChannel) -> Result<Channel> {
         validate::name(&n.name)?;
@@ -64,6 +64,23 @@ impl Managed for Channel {
         })
     }
     crate::entity::common_fields!();
+    fn check(up: &ChannelUpdate) -> Result<()> {
+        if let Some(n) = &up.name {
+            validate::name(n)?;
+        }
+        Ok(())
+    }
+    fn apply(&mut self, up: ChannelUpdate) {
+        if let Some(v) = up.name {
+            self.name = v;
+        }
+        if let Some(v) = up.tags {
+            self.tags = v;
+        }
+        if let Some(v) = up.metadata {
+            self.metadata = v;
+        }
+    }
     fn key(&self) -> Option<&str> {
         self.route.as_deref()
     }
@@ -90,96 +107,5 @@ impl Managed for Channel {
     }
     fn delete(store: &dyn Store, domain: Uuid, id: Uuid) -> BoxFuture<'_, StoreResult<()>> {
         store.delete_channel(domain, id)
-    }
-}
-
-impl Core {
-    pub(crate) fn build_channel(
-        &self,
-        who: &Verified<'_>,
-        domain: Uuid,
-        n: NewChannel,
-    ) -> Result<Channel> {
-        Channel::build(self, who, domain, n)
-    }
-
-    pub async fn create_channels(
-        &self,
-        caller: &Caller,
-        domain: Uuid,
-        items: Vec<NewChannel>,
-    ) -> Result<Vec<Channel>> {
-        self.create_all(caller, domain, items).await
-    }
-
-    /// Loads a channel the caller may act on; invisible ones are "not found".
-    pub(crate) async fn channel_for(
-        &self,
-        caller: &Caller,
-        access: DomainAccess,
-        domain: Uuid,
-        id: Uuid,
-        action: Action,
-    ) -> Result<Channel> {
-        self.entity_for(caller, access, domain, id, action).await
-    }
-
-    pub async fn view_channel(&self, caller: &Caller, domain: Uuid, id: Uuid) -> Result<Channel> {
-        self.view(caller, domain, id).await
-    }
-
-    pub async fn list_channels(
-        &self,
-        caller: &Caller,
-        domain: Uuid,
-        q: &QueryParams,
-    ) -> Result<Page<Channel>> {
-        self.list(caller, domain, q).await
-    }
-
-    pub async fn update_channel(
-        &self,
-        caller: &Caller,
-        domain: Uuid,
-        id: Uuid,
-        up: ChannelUpdate,
-    ) -> Result<Channel> {
-        if let Some(n) = &up.name {
-            validate::name(n)?;
-        }
-        self.modify(
-            caller,
-            domain,
-            id,
-            Action::Update,
-            "update",
-            |c: &mut Channel| {
-                if let Some(v) = up.name {
-                    c.name = v;
-                }
-                if let Some(v) = up.tags {
-                    c.tags = v;
-                }
-                if let Some(v) = up.metadata {
-                    c.metadata = v;
-                }
-                Ok(())
-            },
-        )
-        .await
-    }
-
-    pub async fn set_channel_status(
-        &self,
-        caller: &Caller,
-        domain: Uuid,
-        id: Uuid,
-        status: Status,
-    ) -> Result<Channel> {
-        self.set_status(caller, domain, id, status).await
-    }
-
-    pub async fn delete_channel(&self, caller: &Caller, domain: Uuid, id: Uuid) -> Result<()> {
-        self.delete::<Channel>(caller, domain, id).await
     }
 }

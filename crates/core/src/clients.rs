@@ -3,8 +3,8 @@
 
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
-use switchyard_auth::policy::{Action, DomainAccess};
-use switchyard_domain::{Client, EntityQuery, Metadata, Page, QueryParams, Status, validate};
+use switchyard_auth::policy::Action;
+use switchyard_domain::{Client, EntityQuery, Metadata, Page, Status, validate};
 use switchyard_store::{Result as StoreResult, Store};
 use uuid::Uuid;
 
@@ -38,6 +38,7 @@ impl Managed for Client {
     const DUPLICATE_ID: &'static str = "client id already exists";
     const DUPLICATE_KEY: &'static str = "client key is not available";
     type New = NewClient;
+    type Update = ClientUpdate;
 
     fn build(core: &Core, who: &Verified<'_>, domain: Uuid, n: NewClient) -> Result<Client> {
         validate::name(&n.name)?;
@@ -65,6 +66,26 @@ impl Managed for Client {
         })
     }
     crate::entity::common_fields!();
+    fn check(up: &ClientUpdate) -> Result<()> {
+        if let Some(n) = &up.name {
+            validate::name(n)?;
+        }
+        Ok(())
+    }
+    fn apply(&mut self, up: ClientUpdate) {
+        if let Some(v) = up.name {
+            self.name = v;
+        }
+        if let Some(v) = up.tags {
+            self.tags = v;
+        }
+        if let Some(v) = up.metadata {
+            self.metadata = v;
+        }
+        if let Some(v) = up.private_metadata {
+            self.private_metadata = v;
+        }
+    }
     fn key(&self) -> Option<&str> {
         Some(&self.secret)
     }
@@ -94,84 +115,6 @@ impl Managed for Client {
 }
 
 impl Core {
-    pub(crate) fn build_client(
-        &self,
-        who: &Verified<'_>,
-        domain: Uuid,
-        n: NewClient,
-    ) -> Result<Client> {
-        Client::build(self, who, domain, n)
-    }
-
-    pub async fn create_clients(
-        &self,
-        caller: &Caller,
-        domain: Uuid,
-        items: Vec<NewClient>,
-    ) -> Result<Vec<Client>> {
-        self.create_all(caller, domain, items).await
-    }
-
-    /// Loads a client the caller may act on; invisible ones are "not found".
-    pub(crate) async fn client_for(
-        &self,
-        caller: &Caller,
-        access: DomainAccess,
-        domain: Uuid,
-        id: Uuid,
-        action: Action,
-    ) -> Result<Client> {
-        self.entity_for(caller, access, domain, id, action).await
-    }
-
-    pub async fn view_client(&self, caller: &Caller, domain: Uuid, id: Uuid) -> Result<Client> {
-        self.view(caller, domain, id).await
-    }
-
-    pub async fn list_clients(
-        &self,
-        caller: &Caller,
-        domain: Uuid,
-        q: &QueryParams,
-    ) -> Result<Page<Client>> {
-        self.list(caller, domain, q).await
-    }
-
-    pub async fn update_client(
-        &self,
-        caller: &Caller,
-        domain: Uuid,
-        id: Uuid,
-        up: ClientUpdate,
-    ) -> Result<Client> {
-        if let Some(n) = &up.name {
-            validate::name(n)?;
-        }
-        self.modify(
-            caller,
-            domain,
-            id,
-            Action::Update,
-            "update",
-            |c: &mut Client| {
-                if let Some(v) = up.name {
-                    c.name = v;
-                }
-                if let Some(v) = up.tags {
-                    c.tags = v;
-                }
-                if let Some(v) = up.metadata {
-                    c.metadata = v;
-                }
-                if let Some(v) = up.private_metadata {
-                    c.private_metadata = v;
-                }
-                Ok(())
-            },
-        )
-        .await
-    }
-
     pub async fn update_client_secret(
         &self,
         caller: &Caller,
@@ -194,19 +137,5 @@ impl Core {
             },
         )
         .await
-    }
-
-    pub async fn set_client_status(
-        &self,
-        caller: &Caller,
-        domain: Uuid,
-        id: Uuid,
-        status: Status,
-    ) -> Result<Client> {
-        self.set_status(caller, domain, id, status).await
-    }
-
-    pub async fn delete_client(&self, caller: &Caller, domain: Uuid, id: Uuid) -> Result<()> {
-        self.delete::<Client>(caller, domain, id).await
     }
 }

@@ -50,12 +50,24 @@ impl Core {
         let (chs, cls, ts) = parse(channel_ids, client_ids, types)?;
         let access = self.domain_access(caller, domain, true).await?;
         for ch in &chs {
-            self.channel_for(caller, access, domain, *ch, Action::Connect)
-                .await?;
+            self.entity_for::<switchyard_domain::Channel>(
+                caller,
+                access,
+                domain,
+                *ch,
+                Action::Connect,
+            )
+            .await?;
         }
         for cl in &cls {
-            self.client_for(caller, access, domain, *cl, Action::Connect)
-                .await?;
+            self.entity_for::<switchyard_domain::Client>(
+                caller,
+                access,
+                domain,
+                *cl,
+                Action::Connect,
+            )
+            .await?;
         }
         let mut out = Vec::with_capacity(chs.len() * cls.len() * ts.len());
         for ch in &chs {
@@ -133,7 +145,7 @@ impl Core {
             None => self.store.client_any_domain(client).await?.domain_id,
         };
         let access = self.domain_access(caller, domain, true).await?;
-        self.client_for(caller, access, domain, client, Action::View)
+        self.entity_for::<switchyard_domain::Client>(caller, access, domain, client, Action::View)
             .await?;
         let mut eq = q.entity_query()?;
         eq.client = Some(client);
@@ -152,8 +164,14 @@ impl Core {
         q: &switchyard_domain::QueryParams,
     ) -> Result<switchyard_domain::Page<switchyard_domain::Client>> {
         let access = self.domain_access(caller, domain, true).await?;
-        self.channel_for(caller, access, domain, channel, Action::View)
-            .await?;
+        self.entity_for::<switchyard_domain::Channel>(
+            caller,
+            access,
+            domain,
+            channel,
+            Action::View,
+        )
+        .await?;
         let mut eq = q.entity_query()?;
         eq.channel = Some(channel);
         if !switchyard_auth::policy::sees_all(access) {

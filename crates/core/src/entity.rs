@@ -27,8 +27,10 @@ impl Verified<'_> {
     }
 }
 
-/// A client or a channel, as the shared path needs it.
-pub(crate) trait Managed: Sized + Send + Sync + 'static {
+/// A client or a channel, as the shared path needs it. The edges call the generic
+/// methods below (`core.view::<Client>(…)`); the store methods here take a store only
+/// core holds.
+pub trait Managed: Sized + Send + Sync + 'static {
     /// `"client"` or `"channel"`: event entity names.
     const KIND: &'static str;
     /// The conflict messages of a batch repeating an id or the per-domain unique key.
@@ -36,8 +38,14 @@ pub(crate) trait Managed: Sized + Send + Sync + 'static {
     const DUPLICATE_KEY: &'static str;
     /// What a create request carries.
     type New: Send;
+    /// What an update request carries.
+    type Update: Send;
 
     fn build(core: &Core, who: &Verified<'_>, domain: Uuid, n: Self::New) -> Result<Self>;
+    /// Checks an update before anything is loaded.
+    fn check(up: &Self::Update) -> Result<()>;
+    /// Applies a checked update.
+    fn apply(&mut self, up: Self::Update);
     fn id(&self) -> Uuid;
     /// The per-domain unique key (secret, route), if set.
     fn key(&self) -> Option<&str>;
@@ -129,7 +137,17 @@ impl Core {
         Ok(out)
     }
 
-    pub(crate) async fn create_all<E: Managed>(
+    pub(crate) fn build<E: Managed>(
+        &self,
+        who: &Verified<'_>,
+        domain: Uuid,
+        n: E::New,
+    ) -> Result<E> {
+        E::build(self, who, domain, n)
+    }
+
+    /// Creates one entity or a batch, all or nothing.
+    pub async fn create<E: Managed>(
         &self,
         caller: &Caller,
         domain: Uuid,
@@ -194,18 +212,13 @@ impl Core {
         Ok(e)
     }
 
-    pub(crate) async fn view<E: Managed>(
-        &self,
-        caller: &Caller,
-        domain: Uuid,
-        id: Uuid,
-    ) -> Result<E> {
+    pub async fn view<E: Managed>(&self, caller: &Caller, domain: Uuid, id: Uuid) -> Result<E> {
         let access = self.domain_access(caller, domain, true).await?;
         self.entity_for(caller, access, domain, id, Action::View)
             .await
     }
 
-    pub(crate) async fn list<E: Managed>(
+    pub async fn list<E: Managed>(
         &self,
         caller: &Caller,
         domain: Uuid,
@@ -239,7 +252,23 @@ impl Core {
         Ok(e)
     }
 
-    pub(crate) async fn set_status<E: Managed>(
+    /// Updates the fields an update request names.
+    pub async fn update<E: Managed>(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        id: Uuid,
+        up: E::Update,
+    ) -> Result<E> {
+        E::check(&up)?;
+        self.modify(caller, domain, id, Action::Update, "update", |e: &mut E| {
+            e.apply(up);
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn set_status<E: Managed>(
         &self,
         caller: &Caller,
         domain: Uuid,
@@ -261,12 +290,7 @@ impl Core {
         .await
     }
 
-    pub(crate) async fn delete<E: Managed>(
-        &self,
-        caller: &Caller,
-        domain: Uuid,
-        id: Uuid,
-    ) -> Result<()> {
+    pub async fn delete<E: Managed>(&self, caller: &Caller, domain: Uuid, id: Uuid) -> Result<()> {
         let access = self.domain_access(caller, domain, true).await?;
         self.entity_for::<E>(caller, access, domain, id, Action::Delete)
             .await?;

@@ -266,7 +266,7 @@ impl Core {
             if metadata.contains_key("external_id") {
                 metadata.insert("external_id".into(), Value::String(external_id.into()));
             }
-            clients.push(self.build_client(
+            clients.push(self.build::<Client>(
                 &who,
                 domain,
                 NewClient {
@@ -278,7 +278,7 @@ impl Core {
         }
         let mut channels = Vec::new();
         for lc in &layout.channels {
-            channels.push(self.build_channel(
+            channels.push(self.build::<Channel>(
                 &who,
                 domain,
                 NewChannel {

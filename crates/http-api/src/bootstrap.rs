@@ -1,3 +1,4 @@
+use crate::extract::path_id as id;
 use axum::{
     Json,
     extract::{Path, State},
@@ -5,11 +6,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
-use switchyard_domain::validate;
 
 use crate::{
     Api, AppState, created_empty, doc, empty,
-    error::{ApiError, ApiResult},
+    error::ApiResult,
     extract::{AppJson, Auth, Q},
     provision::{bootstrap_json, client_key},
 };
@@ -170,10 +170,6 @@ pub struct ConfigsPage {
     pub limit: u64,
     #[schema(value_type = Vec<Object>)]
     pub configs: Vec<ConfigRes>,
-}
-
-fn id(p: &str) -> Result<uuid::Uuid, ApiError> {
-    Ok(validate::parse_id(p)?)
 }
 
 fn config_res(

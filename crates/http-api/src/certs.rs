@@ -18,10 +18,10 @@ use switchyard_domain::Page;
 
 use crate::{
     Api, AppState,
-    clients::id,
     convert::ts,
     doc, empty,
     error::ApiResult,
+    extract::path_id as id,
     extract::{AppJson, Auth, MaybeJson, Q},
 };
 

@@ -1,3 +1,4 @@
+use crate::extract::path_id as id;
 use axum::{
     Json,
     extract::{Path, State},
@@ -7,11 +8,11 @@ use axum::{
 use switchyard_api_types as api;
 use switchyard_auth::policy::DomainAccess;
 use switchyard_core::{DomainUpdate, NewDomain};
-use switchyard_domain::{DomainRole, Status, validate};
+use switchyard_domain::{DomainRole, Status};
 
 use crate::{
     Api, AppState, convert, doc, empty,
-    error::{ApiError, ApiResult},
+    error::ApiResult,
     extract::{AppJson, Auth, Q},
 };
 
@@ -113,10 +114,6 @@ pub fn routes(a: Api) -> Api {
             .ok(204, None),
         reject,
     )
-}
-
-fn id(p: &str) -> Result<uuid::Uuid, ApiError> {
-    Ok(validate::parse_id(p)?)
 }
 
 fn role_of(a: DomainAccess) -> Option<DomainRole> {

@@ -126,3 +126,8 @@ impl FromRequestParts<AppState> for LenientAuth {
         ))
     }
 }
+
+/// An id from the path: a 400 in the contract's words when it is not a UUID.
+pub(crate) fn path_id(p: &str) -> Result<uuid::Uuid, crate::ApiError> {
+    Ok(switchyard_domain::validate::parse_id(p)?)
+}

@@ -9,6 +9,7 @@ mod channels;
 mod clients;
 pub mod convert;
 mod domains;
+mod entity;
 pub mod error;
 pub mod extract;
 mod health;

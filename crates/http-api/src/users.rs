@@ -1,3 +1,4 @@
+use crate::extract::path_id as id;
 use axum::{
     Json,
     extract::{Path, State},
@@ -6,11 +7,11 @@ use axum::{
 };
 use switchyard_api_types as api;
 use switchyard_core::{NewUser, UserUpdate};
-use switchyard_domain::{Status, validate};
+use switchyard_domain::Status;
 
 use crate::{
     Api, AppState, convert, created, doc, empty,
-    error::{ApiError, ApiResult},
+    error::ApiResult,
     extract::{AppJson, Auth, LenientAuth, Q},
 };
 
@@ -256,10 +257,6 @@ async fn secret(
             .update_secret(&c, &r.old_secret, &r.new_secret)
             .await?,
     ))
-}
-
-fn id(p: &str) -> Result<uuid::Uuid, ApiError> {
-    Ok(validate::parse_id(p)?)
 }
 
 async fn view(

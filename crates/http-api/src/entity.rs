@@ -1,0 +1,252 @@
+//! The HTTP side of the shared entity path: clients and channels answer the same nine
+//! routes (create, bulk create, list, view, update, tags, enable, disable, delete)
+//! through one set of generic handlers over core's generic entity methods. Each entity
+//! says only its wire types and names (`clients.rs`, `channels.rs`).
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::{Method, StatusCode},
+    response::{IntoResponse, Response},
+};
+use serde::{Serialize, de::DeserializeOwned};
+use switchyard_core::entity::Managed;
+use switchyard_domain::{Page, Status};
+
+use crate::{
+    Api, AppState, created, doc, empty,
+    error::ApiResult,
+    extract::{AppJson, Auth, Q, path_id as id},
+};
+
+/// Paths, OpenAPI schema names and summaries of one entity's routes.
+pub(crate) struct Wire {
+    pub tag: &'static str,
+    pub base: &'static str,
+    pub bulk: &'static str,
+    pub item: &'static str,
+    pub tags: &'static str,
+    pub enable: &'static str,
+    pub disable: &'static str,
+    pub req: &'static str,
+    pub res: &'static str,
+    pub page: &'static str,
+    pub update_req: &'static str,
+    pub create: &'static str,
+    pub list: &'static str,
+    pub create_bulk: &'static str,
+    pub view: &'static str,
+    pub update: &'static str,
+    pub delete: &'static str,
+    pub replace_tags: &'static str,
+    pub set_enabled: &'static str,
+    pub set_disabled: &'static str,
+}
+
+/// `wire!("client", "clients", "Client", "clientID")`: the names of an entity's routes.
+macro_rules! wire {
+    ($one:literal, $many:literal, $ty:literal, $id:literal) => {
+        $crate::entity::Wire {
+            tag: $many,
+            base: concat!("/{domainID}/", $many),
+            bulk: concat!("/{domainID}/", $many, "/bulk"),
+            item: concat!("/{domainID}/", $many, "/{", $id, "}"),
+            tags: concat!("/{domainID}/", $many, "/{", $id, "}/tags"),
+            enable: concat!("/{domainID}/", $many, "/{", $id, "}/enable"),
+            disable: concat!("/{domainID}/", $many, "/{", $id, "}/disable"),
+            req: concat!($ty, "Req"),
+            res: concat!($ty, "Res"),
+            page: concat!($ty, "sPage"),
+            update_req: concat!($ty, "UpdateReq"),
+            create: concat!("Create a ", $one),
+            list: concat!("List ", $many),
+            create_bulk: concat!("Create ", $many, ", all or none"),
+            view: concat!("View a ", $one),
+            update: concat!("Update a ", $one),
+            delete: concat!("Delete a ", $one, " and its connections"),
+            replace_tags: concat!("Replace a ", $one, "'s tags"),
+            set_enabled: concat!("Enable a ", $one),
+            set_disabled: concat!("Disable a ", $one),
+        }
+    };
+}
+pub(crate) use wire;
+
+/// A client or channel as the HTTP API shows it.
+pub(crate) trait Resource: Managed {
+    const WIRE: Wire;
+    type Req: DeserializeOwned + Send + 'static;
+    type UpdateReq: DeserializeOwned + Send + 'static;
+    type Res: Serialize;
+    type Page: Serialize;
+
+    fn new(r: Self::Req) -> Self::New;
+    fn changes(r: Self::UpdateReq) -> Self::Update;
+    fn tags(tags: Vec<String>) -> Self::Update;
+    /// `full`: whether secrets are shown (enable/disable answers omit them).
+    fn res(&self, full: bool) -> Self::Res;
+    fn page(p: Page<Self>) -> Self::Page;
+}
+
+/// The nine routes every entity has.
+pub(crate) fn routes<E: Resource>(a: Api) -> Api {
+    let w = E::WIRE;
+    let t = w.tag;
+    a.route(
+        Method::POST,
+        w.base,
+        doc(t, w.create).body(w.req).ok(201, Some(w.res)),
+        create::<E>,
+    )
+    .route(
+        Method::GET,
+        w.base,
+        doc(t, w.list).ok(200, Some(w.page)),
+        list::<E>,
+    )
+    .route(
+        Method::POST,
+        w.bulk,
+        doc(t, w.create_bulk).ok(200, Some(w.page)),
+        bulk::<E>,
+    )
+    .route(
+        Method::GET,
+        w.item,
+        doc(t, w.view).ok(200, Some(w.res)),
+        view::<E>,
+    )
+    .route(
+        Method::PATCH,
+        w.item,
+        doc(t, w.update).body(w.update_req).ok(200, Some(w.res)),
+        update::<E>,
+    )
+    .route(
+        Method::DELETE,
+        w.item,
+        doc(t, w.delete).ok(204, None),
+        delete::<E>,
+    )
+    .route(
+        Method::PATCH,
+        w.tags,
+        doc(t, w.replace_tags).body("TagsReq").ok(200, Some(w.res)),
+        tags::<E>,
+    )
+    .route(
+        Method::POST,
+        w.enable,
+        doc(t, w.set_enabled).ok(200, Some(w.res)),
+        status::<E, true>,
+    )
+    .route(
+        Method::POST,
+        w.disable,
+        doc(t, w.set_disabled).ok(200, Some(w.res)),
+        status::<E, false>,
+    )
+}
+
+async fn create<E: Resource>(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(d): Path<String>,
+    AppJson(r): AppJson<E::Req>,
+) -> ApiResult<Response> {
+    let mut made = s.core.create::<E>(&c, id(&d)?, vec![E::new(r)]).await?;
+    let e = made
+        .pop()
+        .ok_or(switchyard_core::Error::Internal("nothing created".into()))?;
+    Ok(created(
+        format!("/{}/{}", E::WIRE.tag, e.id()),
+        &e.res(true),
+    ))
+}
+
+async fn bulk<E: Resource>(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(d): Path<String>,
+    AppJson(r): AppJson<Vec<E::Req>>,
+) -> ApiResult<Response> {
+    let items = s
+        .core
+        .create::<E>(&c, id(&d)?, r.into_iter().map(E::new).collect())
+        .await?;
+    let page = Page {
+        total: items.len() as u64,
+        offset: 0,
+        limit: 0,
+        items,
+    };
+    Ok(Json(E::page(page)).into_response())
+}
+
+async fn list<E: Resource>(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(d): Path<String>,
+    Q(q): Q,
+) -> ApiResult<Response> {
+    let page = s.core.list::<E>(&c, id(&d)?, &q).await?;
+    Ok(Json(E::page(page)).into_response())
+}
+
+async fn view<E: Resource>(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((d, i)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let e = s.core.view::<E>(&c, id(&d)?, id(&i)?).await?;
+    Ok(Json(e.res(true)).into_response())
+}
+
+async fn update<E: Resource>(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((d, i)): Path<(String, String)>,
+    AppJson(r): AppJson<E::UpdateReq>,
+) -> ApiResult<Response> {
+    let e = s
+        .core
+        .update::<E>(&c, id(&d)?, id(&i)?, E::changes(r))
+        .await?;
+    Ok(Json(e.res(true)).into_response())
+}
+
+async fn tags<E: Resource>(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((d, i)): Path<(String, String)>,
+    AppJson(r): AppJson<switchyard_api_types::TagsReq>,
+) -> ApiResult<Response> {
+    let e = s
+        .core
+        .update::<E>(&c, id(&d)?, id(&i)?, E::tags(r.tags))
+        .await?;
+    Ok(Json(e.res(true)).into_response())
+}
+
+async fn status<E: Resource, const ENABLE: bool>(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((d, i)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let to = if ENABLE {
+        Status::Enabled
+    } else {
+        Status::Disabled
+    };
+    let e = s.core.set_status::<E>(&c, id(&d)?, id(&i)?, to).await?;
+    Ok(Json(e.res(false)).into_response())
+}
+
+async fn delete<E: Resource>(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((d, i)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    s.core.delete::<E>(&c, id(&d)?, id(&i)?).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
