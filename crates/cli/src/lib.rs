@@ -182,6 +182,25 @@ pub fn command() -> clap::Command {
 }
 
 /// Runs parsed arguments; returns the process exit code.
+/// The `switchyard-cli` process: parses the arguments, runs the command on a
+/// single-threaded runtime and exits with its code.
+pub fn main() -> ! {
+    use clap::Parser;
+    let args = CliArgs::parse();
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let code = rt.block_on(run(args));
+    std::process::exit(code);
+}
+
 pub async fn run(args: CliArgs) -> i32 {
     run_command(&args.global, args.command).await
 }

@@ -1,7 +1,9 @@
-//! The black-box harness: the real server on port 0 with a fresh store (SQLite temp
-//! file or a uniquely named PostgreSQL database), driven over HTTP like curl or the SDK.
+//! The black-box harness every black-box test uses: [`TestServer`] is the real server
+//! on port 0 with a fresh store (SQLite in a temporary directory or a uniquely named
+//! PostgreSQL database), driven over HTTP like curl or the SDK. Dropping it stops the
+//! server and drops its database, also when a test fails half-way.
 
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::{sync::Arc, time::Duration};
 
@@ -30,7 +32,7 @@ pub fn skip_postgres() -> bool {
     std::env::var("SWITCHYARD_SKIP_POSTGRES").is_ok_and(|v| v == "1")
 }
 
-pub struct App {
+pub struct TestServer {
     pub url: String,
     pub http: reqwest::Client,
     pub clock: Arc<ManualClock>,
@@ -53,12 +55,15 @@ impl Res {
     }
 }
 
-impl App {
-    pub async fn spawn(b: Backend) -> App {
-        App::spawn_with(b, |_| {}).await
+impl TestServer {
+    pub async fn spawn(b: Backend) -> TestServer {
+        TestServer::spawn_with(b, |_| {}).await
     }
 
-    pub async fn spawn_with(b: Backend, tweak: impl FnOnce(&mut switchyard::Settings)) -> App {
+    pub async fn spawn_with(
+        b: Backend,
+        tweak: impl FnOnce(&mut switchyard::Settings),
+    ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let (db_url, pg) = match b {
             Backend::Sqlite => (String::new(), None),
@@ -85,7 +90,7 @@ impl App {
         tweak(&mut s);
         let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
         let running = switchyard::start(s, clock.clone(), None).await.unwrap();
-        App {
+        TestServer {
             url: running.url(),
             http: reqwest::Client::new(),
             clock,
@@ -94,6 +99,11 @@ impl App {
             pg,
             db_url,
         }
+    }
+
+    /// The server's core, for adapters a test serves on listeners of its own.
+    pub fn core(&self) -> Arc<switchyard_core::Core> {
+        self.running.as_ref().expect("server running").core.clone()
     }
 
     /// Stops the server and starts a new one on the same store.
@@ -110,6 +120,7 @@ impl App {
         self.running = Some(running);
     }
 
+    /// Stops the server and drops its database.
     pub async fn stop(mut self) {
         if let Some(r) = self.running.take() {
             r.shutdown().await;
@@ -234,6 +245,32 @@ impl App {
     }
 }
 
+/// A test that ends without `stop()` (an assertion failed, or it returned early) still
+/// stops its server (dropping `Running` closes its stop signal, so the listeners shut
+/// down) and drops its PostgreSQL database, on a thread of its own since `Drop` cannot
+/// await and may run inside the test's runtime (`WITH (FORCE)` closes the pool's
+/// connections).
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        drop(self.running.take());
+        let Some((admin, name)) = self.pg.take() else {
+            return;
+        };
+        let cleanup = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                let _ = switchyard_store_tests::pg::drop_test_database(&admin, &name).await;
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
 /// Runs a test body on SQLite and on PostgreSQL.
 #[macro_export]
 macro_rules! both {
@@ -241,15 +278,15 @@ macro_rules! both {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                super::$name($crate::common::Backend::Sqlite).await
+                super::$name($crate::Backend::Sqlite).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                if $crate::common::skip_postgres() {
+                if $crate::skip_postgres() {
                     eprintln!("PostgreSQL half skipped (SWITCHYARD_SKIP_POSTGRES=1)");
                     return;
                 }
-                super::$name($crate::common::Backend::Postgres).await
+                super::$name($crate::Backend::Postgres).await
             }
         }
     };

@@ -3,16 +3,14 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::{App, Backend};
 use reqwest::Method;
 use serde_json::json;
+use switchyard_testkit::{Backend, TestServer, both};
 
 // ---------------------------------------------------------------- foundation
 
 async fn document_user_flow(b: Backend) {
-    let app = App::spawn(b).await;
+    let app = TestServer::spawn(b).await;
     // "Create an Account", exactly as the document.
     let r = app
         .raw(
@@ -79,7 +77,7 @@ both!(document_user_flow);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_keeps_data_sqlite() {
-    let mut app = App::spawn(Backend::Sqlite).await;
+    let mut app = TestServer::spawn(Backend::Sqlite).await;
     let (_, t) = app.user("keeper").await;
     let d = app.domain(&t, "keep").await;
     let c = app.client(&t, &d, "dev").await;
@@ -127,7 +125,7 @@ async fn generated_admin_password_is_written_once_with_mode_0600() {
 }
 
 async fn tokens_expire_and_are_typed(b: Backend) {
-    let app = App::spawn(b).await;
+    let app = TestServer::spawn(b).await;
     let (uid, _) = app.user("tok").await;
     let (access, refresh) = app.login("tok", "12345678").await;
     assert_eq!(app.get("/users/profile", &access).await.status, 200);
@@ -213,10 +211,10 @@ async fn tokens_expire_and_are_typed(b: Backend) {
 both!(tokens_expire_and_are_typed);
 
 async fn error_shapes(b: Backend) {
-    let app = App::spawn_with(b, |s| s.max_body_bytes = 4096).await;
+    let app = TestServer::spawn_with(b, |s| s.max_body_bytes = 4096).await;
     let (_, t) = app.user("errs").await;
     let d = app.domain(&t, "errs").await;
-    let cases: Vec<(common::Res, u16, &str)> = vec![
+    let cases: Vec<(switchyard_testkit::Res, u16, &str)> = vec![
         (
             app.raw(
                 Method::POST,
@@ -454,7 +452,7 @@ async fn error_shapes(b: Backend) {
 both!(error_shapes);
 
 async fn domain_isolation(b: Backend) {
-    let app = App::spawn(b).await;
+    let app = TestServer::spawn(b).await;
     let (_, alice) = app.user("alice").await;
     let (bob_id, bob) = app.user("bobby").await;
     let d = app.domain(&alice, "alice-d").await;
@@ -611,20 +609,27 @@ async fn domain_isolation(b: Backend) {
         200
     );
     assert_eq!(app.get(&format!("/{d}/clients"), &alice).await.status, 200);
-    // The super-admin sees every domain.
-    assert!(
-        app.get("/domains", &admin).await.body["total"]
-            .as_u64()
+    // The super-admin sees every domain; alice sees hers and not bob's.
+    let bobs = app.domain(&bob, "bob-d").await;
+    let listed = |v: &serde_json::Value| -> Vec<String> {
+        v["domains"]
+            .as_array()
             .unwrap()
-            >= 1
-    );
+            .iter()
+            .map(|x| x["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let all = listed(&app.get("/domains", &admin).await.body);
+    assert!(all.contains(&d) && all.contains(&bobs), "{all:?}");
+    let hers = listed(&app.get("/domains", &alice).await.body);
+    assert!(hers.contains(&d) && !hers.contains(&bobs), "{hers:?}");
     app.stop().await;
 }
 both!(domain_isolation);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_lists_every_route() {
-    let app = App::spawn(Backend::Sqlite).await;
+    let app = TestServer::spawn(Backend::Sqlite).await;
     let spec = app.req(Method::GET, "/openapi.json", None, None).await;
     assert_eq!(spec.status, 200);
     assert!(spec.body["openapi"].as_str().unwrap().starts_with("3."));
@@ -692,7 +697,7 @@ async fn openapi_lists_every_route() {
 // ---------------------------------------------------------------- clients & channels
 
 async fn document_provisioning_flow(b: Backend) {
-    let app = App::spawn(b).await;
+    let app = TestServer::spawn(b).await;
     let (uid, t) = app.user("operator").await;
     let d = app.domain(&t, "plant").await;
     // Provision Clients.
@@ -1051,7 +1056,7 @@ async fn document_provisioning_flow(b: Backend) {
 both!(document_provisioning_flow);
 
 async fn bulk_is_atomic(b: Backend) {
-    let app = App::spawn_with(b, |s| {
+    let app = TestServer::spawn_with(b, |s| {
         s.bulk_max = 10_000;
         s.max_body_bytes = 16 * 1024 * 1024;
     })
@@ -1135,7 +1140,7 @@ type AuthzRow = (
 /// (role, action) table over every client/channel endpoint, plus foreign-user and
 /// foreign-domain ids.
 async fn authorization_table(b: Backend) {
-    let app = App::spawn(b).await;
+    let app = TestServer::spawn(b).await;
     let (_, owner) = app.user("owner").await;
     let (mid, member) = app.user("member").await;
     let (_, outsider) = app.user("outsider").await;
@@ -1391,7 +1396,7 @@ async fn provision_and_bootstrap(b: Backend) {
     let layout = dir.path().join("config.toml");
     std::fs::write(&layout, DOC_LAYOUT).unwrap();
     let lp = layout.to_str().unwrap().to_string();
-    let app = App::spawn_with(b, move |s| s.provision_config_file = lp).await;
+    let app = TestServer::spawn_with(b, move |s| s.provision_config_file = lp).await;
     let (_, t) = app.user("gwop").await;
     let d = app.domain(&t, "edge").await;
     // The document's call: POST /mapping with the token, domain = the caller's only one.
@@ -1499,9 +1504,9 @@ both!(provision_and_bootstrap);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_mappings_one_gateway_per_external_id() {
-    let app = App::spawn_with(Backend::Sqlite, |s| {
+    let app = TestServer::spawn_with(Backend::Sqlite, |s| {
         s.provision_username = "admin".into();
-        s.provision_password = common::ADMIN_PASSWORD.into();
+        s.provision_password = switchyard_testkit::ADMIN_PASSWORD.into();
         s.device_rate_limit = 0.0;
     })
     .await;
@@ -1547,7 +1552,7 @@ async fn concurrent_mappings_one_gateway_per_external_id() {
 }
 
 async fn bootstrap_configs(b: Backend) {
-    let app = App::spawn_with(b, |s| {
+    let app = TestServer::spawn_with(b, |s| {
         s.bootstrap_encrypt_key = "v7aT0HGxJxt2gULzr3RHwf4WIf6DusPp".into()
     })
     .await;
@@ -1828,7 +1833,7 @@ fn agent_decrypt(key: &[u8; 32], data: &[u8]) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn device_endpoints_are_rate_limited() {
-    let app = App::spawn_with(Backend::Sqlite, |s| s.device_rate_limit = 1.0).await;
+    let app = TestServer::spawn_with(Backend::Sqlite, |s| s.device_rate_limit = 1.0).await;
     let mut statuses = Vec::new();
     let mut retry = None;
     for _ in 0..4 {
@@ -1856,7 +1861,7 @@ async fn device_endpoints_are_rate_limited() {
 /// Fault injection at every step of `/mapping` (each table's insert fails in turn):
 /// nothing is left behind.
 async fn mapping_fault_injection(b: Backend) {
-    let app = App::spawn(b).await;
+    let app = TestServer::spawn(b).await;
     let (_, t) = app.user("faulty").await;
     let d = app.domain(&t, "faulty").await;
     let tables = ["clients", "channels", "connections", "bootstrap_configs"];
@@ -1965,7 +1970,7 @@ both!(mapping_fault_injection);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mapping_with_x509_issues_certificates_that_chain_and_can_be_revoked() {
-    let app = App::spawn_with(Backend::Sqlite, |s| s.provision_x509 = true).await;
+    let app = TestServer::spawn_with(Backend::Sqlite, |s| s.provision_x509 = true).await;
     let (_, t) = app.user("x509").await;
     let d = app.domain(&t, "x509").await;
     let r = app
@@ -2063,7 +2068,7 @@ async fn mapping_with_x509_issues_certificates_that_chain_and_can_be_revoked() {
 /// With unverified users refused, no path creates entities for them: neither the
 /// clients endpoint nor `/mapping`, and nothing is left behind.
 async fn unverified_users_create_nothing(b: Backend) {
-    let app = App::spawn_with(b, |s| s.allow_unverified_user = false).await;
+    let app = TestServer::spawn_with(b, |s| s.allow_unverified_user = false).await;
     let admin = app.admin().await;
     let d = app.domain(&admin, "verified-only").await;
     let (_, tok) = app.user("unverified").await;

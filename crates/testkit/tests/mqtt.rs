@@ -7,8 +7,8 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use serde_json::{Value, json};
-use switchyard::Running;
 use switchyard_adapter_mqtt::{MqttAdapter, MqttConfig};
+use switchyard_testkit::{Backend, TestServer};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
@@ -16,21 +16,17 @@ use tokio::{
     task::JoinHandle,
 };
 
-const ADMIN_PASSWORD: &str = "admin-pass-1234";
 const WAIT: Duration = Duration::from_secs(5);
 
 // ---------------------------------------------------------------- harness
 
 struct Env {
-    running: Option<Running>,
-    url: String,
-    http: reqwest::Client,
+    app: TestServer,
     token: String,
     domain: String,
     mqtt: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     served: Option<JoinHandle<()>>,
-    _dir: tempfile::TempDir,
 }
 
 impl Env {
@@ -38,19 +34,13 @@ impl Env {
         Env::start_with(MqttConfig::default()).await
     }
 
+    /// The server on SQLite plus this adapter on its own listener with `cfg`.
     async fn start_with(cfg: MqttConfig) -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = switchyard::settings_for(dir.path(), "");
-        s.admin_password = ADMIN_PASSWORD.into();
-        let clock = Arc::new(switchyard_auth::ManualClock::new(
-            time::OffsetDateTime::now_utc(),
-        ));
-        let running = switchyard::start(s, clock, None).await.unwrap();
-        let url = running.url();
+        let app = TestServer::spawn(Backend::Sqlite).await;
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let mqtt = listener.local_addr().unwrap();
         let (stop, rx) = oneshot::channel::<()>();
-        let adapter = MqttAdapter::new(running.core.clone(), cfg);
+        let adapter = MqttAdapter::new(app.core(), cfg);
         let served = tokio::spawn(async move {
             adapter
                 .serve(listener, async move {
@@ -58,33 +48,16 @@ impl Env {
                 })
                 .await
         });
-        let http = reqwest::Client::new();
-        let r: Value = http
-            .post(format!("{url}/users/tokens/issue"))
-            .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = r["access_token"].as_str().unwrap().to_string();
-        let mut env = Env {
-            running: Some(running),
-            url,
-            http,
+        let token = app.admin().await;
+        let domain = app.domain(&token, "mqtt").await;
+        Env {
+            app,
             token,
-            domain: String::new(),
+            domain,
             mqtt,
             stop: Some(stop),
             served: Some(served),
-            _dir: dir,
-        };
-        let d = env
-            .post("/domains", json!({"name": "mqtt", "route": "mqtt"}))
-            .await;
-        env.domain = d["id"].as_str().unwrap().to_string();
-        env
+        }
     }
 
     async fn stop(mut self) {
@@ -97,23 +70,12 @@ impl Env {
                 .unwrap()
                 .unwrap();
         }
-        if let Some(r) = self.running.take() {
-            r.shutdown().await;
-        }
+        self.app.stop().await;
     }
 
     async fn post_status(&self, path: &str, body: Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(format!("{}{}", self.url, path))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let st = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (st, serde_json::from_str(&text).unwrap_or(Value::Null))
+        let r = self.app.post(path, &self.token, body).await;
+        (r.status.as_u16(), r.body)
     }
 
     async fn post(&self, path: &str, body: Value) -> Value {
@@ -409,7 +371,9 @@ impl Mqtt {
         }
     }
 
-    /// The next message within `d` (other events skipped).
+    /// The next message within `d` (other events skipped); `None` only when the
+    /// connection stayed open and silent, so "nothing arrived" is never a closed
+    /// connection passing for a quiet one.
     async fn message_within(&mut self, d: Duration) -> Option<(String, Vec<u8>, u8, bool)> {
         let deadline = tokio::time::Instant::now() + d;
         loop {
@@ -420,7 +384,10 @@ impl Mqtt {
                     qos,
                     retain,
                 })) => return Some((topic, payload, qos, retain)),
-                Ok(Some(Ev::Closed)) | Ok(None) | Err(_) => return None,
+                Err(_) => return None,
+                Ok(Some(Ev::Closed)) | Ok(None) => {
+                    panic!("the connection closed while waiting for a message")
+                }
                 Ok(Some(_)) => continue,
             }
         }
@@ -1111,12 +1078,14 @@ async fn slow_consumer_and_takeover() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mosquitto_clients() {
-    let (sub_bin, pub_bin) = ("/usr/bin/mosquitto_sub", "/usr/bin/mosquitto_pub");
-    if !std::path::Path::new(sub_bin).exists() || !std::path::Path::new(pub_bin).exists() {
-        eprintln!(
-            "skipped: mosquitto_sub/mosquitto_pub not installed (apt-get install mosquitto-clients)"
+    let (sub_bin, pub_bin) = ("mosquitto_sub", "mosquitto_pub");
+    for bin in [sub_bin, pub_bin] {
+        let found = std::process::Command::new(bin).arg("--help").output();
+        assert!(
+            found.is_ok(),
+            "{bin} is not installed: this interoperability test needs Debian's \
+             mosquitto-clients (apt-get install mosquitto-clients; .ci/run installs it)"
         );
-        return;
     }
     let env = Env::start().await;
     let (publisher, subscriber) = (env.client("pub").await, env.client("sub").await);
@@ -1240,7 +1209,7 @@ async fn tls_listener() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, rx) = oneshot::channel::<()>();
-    let core = env.running.as_ref().unwrap().core.clone();
+    let core = env.app.core();
     let acceptor = switchyard_adapter_mqtt::TlsAcceptor::from(Arc::new(server));
     let served = tokio::spawn(switchyard_adapter_mqtt::serve_tls(
         listener,
@@ -1297,7 +1266,7 @@ async fn fuzz_corpus_never_panics() {
     env.connect(&ch, &publisher.0, &["publish", "subscribe"])
         .await;
     let topic = env.topic(&ch);
-    let core = env.running.as_ref().unwrap().core.clone();
+    let core = env.app.core();
     let creds = Some((publisher.0.as_str(), publisher.1.as_str()));
 
     // xorshift64*: deterministic, no dependency.

@@ -13,15 +13,14 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
 
-const ADMIN_PASSWORD: &str = "admin-pass-1234";
+use switchyard_testkit::{ADMIN_PASSWORD, Backend, TestServer};
 
-/// The server, running on its own runtime until dropped.
+/// The test server on a runtime of its own (the tests are synchronous, like a shell
+/// running the CLI); dropped with the test.
 struct Server {
-    rt: tokio::runtime::Runtime,
-    running: Option<switchyard::Running>,
+    app: TestServer,
     url: String,
-    /// Holds the SQLite store, the profile files and test inputs.
-    dir: tempfile::TempDir,
+    rt: tokio::runtime::Runtime,
 }
 
 impl Server {
@@ -30,33 +29,22 @@ impl Server {
     }
 
     fn start_with(tweak: impl FnOnce(&mut switchyard::Settings)) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = switchyard::settings_for(&dir.path().join("data"), "");
-        s.admin_password = ADMIN_PASSWORD.into();
-        tweak(&mut s);
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
-        let running = rt
-            .block_on(switchyard::start(
-                s,
-                Arc::new(switchyard_auth::SystemClock),
-                None,
-            ))
-            .unwrap();
-        let url = running.url();
+        let app = rt.block_on(TestServer::spawn_with(Backend::Sqlite, tweak));
         Server {
+            url: app.url.clone(),
+            app,
             rt,
-            running: Some(running),
-            url,
-            dir,
         }
     }
 
+    /// Profiles and test inputs live beside the store, in the server's directory.
     fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        self.app.dir.path().join(name)
     }
 
     /// The CLI with a clean environment: this server's URL and a profile file of
@@ -69,7 +57,7 @@ impl Server {
 
     /// The same, as a `std::process::Command` (for children that run alongside).
     fn std_cli(&self, profile: &str) -> std::process::Command {
-        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard-cli"));
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard-cli-under-test"));
         for k in [
             "SWITCHYARD_URL",
             "MG_URL",
@@ -133,14 +121,6 @@ impl Server {
     fn domain(&self, profile: &str, route: &str) -> String {
         let v = self.json(profile, &["domains", "create", route, "--route", route]);
         v["id"].as_str().unwrap().to_string()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(r) = self.running.take() {
-            self.rt.block_on(r.shutdown());
-        }
     }
 }
 

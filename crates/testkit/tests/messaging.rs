@@ -3,14 +3,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::{App, Backend};
 use futures::{SinkExt, StreamExt};
 use reqwest::Method;
 use serde_json::json;
+use switchyard_testkit::{Backend, TestServer, both};
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 
 struct Fleet {
@@ -22,7 +20,7 @@ struct Fleet {
     stranger: (String, String),
 }
 
-async fn fleet(app: &App, name: &str) -> Fleet {
+async fn fleet(app: &TestServer, name: &str) -> Fleet {
     let (_, token) = app.user(name).await;
     let domain = app.domain(&token, name).await;
     let mk = |v: serde_json::Value| {
@@ -79,7 +77,13 @@ async fn ws_connect(base: &str, path: &str, secret: &str) -> Result<Ws, u16> {
     }
 }
 
-async fn http_publish(app: &App, path: &str, auth: Option<String>, ct: &str, body: &str) -> u16 {
+async fn http_publish(
+    app: &TestServer,
+    path: &str,
+    auth: Option<String>,
+    ct: &str,
+    body: &str,
+) -> u16 {
     let mut r = app
         .http
         .post(format!("{}{}", app.url, path))
@@ -117,7 +121,7 @@ async fn closed_within(ws: &mut Ws, d: Duration) -> bool {
 }
 
 async fn http_and_ws(b: Backend) {
-    let app = App::spawn(b).await;
+    let app = TestServer::spawn(b).await;
     let f = fleet(&app, "msg").await;
     let topic = format!("/m/{}/c/{}", f.domain, f.channel);
     let mut ws = ws_connect(&app.url, &topic, &f.subscriber.1).await.unwrap();
@@ -291,7 +295,7 @@ async fn http_and_ws(b: Backend) {
 both!(http_and_ws);
 
 async fn disable_closes_socket(b: Backend) {
-    let app = App::spawn(b).await;
+    let app = TestServer::spawn(b).await;
     let f = fleet(&app, "dis").await;
     let topic = format!("/m/{}/c/{}/%23", f.domain, f.channel);
     let mut ws = ws_connect(&app.url, &topic, &f.subscriber.1).await.unwrap();
@@ -334,7 +338,7 @@ both!(disable_closes_socket);
 /// cross nodes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_share_postgres_and_nats() {
-    if common::skip_postgres() {
+    if switchyard_testkit::skip_postgres() {
         eprintln!("skipped: SWITCHYARD_SKIP_POSTGRES=1");
         return;
     }
@@ -345,7 +349,7 @@ async fn two_nodes_share_postgres_and_nats() {
         return;
     }
     let n1 = nats.clone();
-    let a = App::spawn_with(Backend::Postgres, move |s| s.bus_url = n1).await;
+    let a = TestServer::spawn_with(Backend::Postgres, move |s| s.bus_url = n1).await;
     let db = a.db_url.clone();
     let dir = tempfile::tempdir().unwrap();
     // Node B: same database, same NATS, same token keys (so tokens work on both).
@@ -357,7 +361,7 @@ async fn two_nodes_share_postgres_and_nats() {
     .unwrap();
     let mut s = switchyard::settings_for(dir.path(), &db);
     s.bus_url = nats.clone();
-    s.admin_password = common::ADMIN_PASSWORD.into();
+    s.admin_password = switchyard_testkit::ADMIN_PASSWORD.into();
     let b = switchyard::start(s, std::sync::Arc::new(switchyard_auth::SystemClock), None)
         .await
         .unwrap_or_else(|e| {
@@ -420,7 +424,7 @@ fn mqtt_packet(first: u8, body: Vec<u8>) -> Vec<u8> {
 /// MQTT over TCP (rumqttc) and over WebSocket at `/mqtt`, mixed with HTTP publish: every
 /// path reaches every subscriber, and the MQTT subscriber is cut on disable.
 async fn mqtt_tcp_ws_and_http(b: Backend) {
-    let app = App::spawn(b).await;
+    let app = TestServer::spawn(b).await;
     let f = fleet(&app, "mqttmix").await;
     let mqtt = app
         .running

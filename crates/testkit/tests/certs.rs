@@ -4,29 +4,27 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::sync::Arc;
 
 use base64::Engine as _;
-use common::{App, Backend};
 use reqwest::Method;
 use serde_json::{Value, json};
 use switchyard_auth::Clock;
 use switchyard_core::certs::{CertAuthority, CertsConfig};
+use switchyard_testkit::{Backend, TestServer, both};
 use time::{Duration, OffsetDateTime, format_description::well_known::Rfc3339};
 use uuid::Uuid;
 
 /// Installs the CA the way the server does (DATA_DIR/ca, DATA_DIR/keys/certs.key).
-fn enable_certs(app: &App) -> Arc<CertAuthority> {
+fn enable_certs(app: &TestServer) -> Arc<CertAuthority> {
     let cfg = CertsConfig::from_env(app.dir.path(), |_| None);
     let ca = Arc::new(CertAuthority::open(&cfg, app.clock.now()).unwrap());
     app.running.as_ref().unwrap().core.set_certs(ca.clone());
     ca
 }
 
-async fn spawn(b: Backend) -> (App, Arc<CertAuthority>) {
-    let app = App::spawn(b).await;
+async fn spawn(b: Backend) -> (TestServer, Arc<CertAuthority>) {
+    let app = TestServer::spawn(b).await;
     let ca = enable_certs(&app);
     (app, ca)
 }
@@ -40,7 +38,7 @@ fn time_of(v: &Value) -> OffsetDateTime {
 }
 
 /// Serials listed by the CRL served at /certs/crl (lowercase hex, no sign padding).
-async fn crl_serials(app: &App, ca: &CertAuthority) -> Vec<String> {
+async fn crl_serials(app: &TestServer, ca: &CertAuthority) -> Vec<String> {
     let r = app.req(Method::GET, "/certs/crl", None, None).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let der = base64::engine::general_purpose::STANDARD

@@ -7,8 +7,8 @@
 use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
 use serde_json::{Value, json};
-use switchyard::Running;
 use switchyard_adapter_mqtt::{MqttAdapter, MqttConfig, TlsAcceptor};
+use switchyard_testkit::{Backend, TestServer};
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
@@ -27,7 +27,6 @@ use tokio_rustls::{
     },
 };
 
-const ADMIN_PASSWORD: &str = "admin-pass-1234";
 const WAIT: Duration = Duration::from_secs(5);
 
 // v3 / v5 CONNACK codes.
@@ -37,12 +36,9 @@ const V5_NOT_AUTHORIZED: u8 = 0x87;
 // ---------------------------------------------------------------- harness
 
 struct Env {
-    running: Running,
-    url: String,
-    http: reqwest::Client,
+    app: TestServer,
     token: String,
     domain: String,
-    dir: tempfile::TempDir,
     /// The listener's certificate (self-signed for "localhost"), trusted by the clients.
     server_cert: CertificateDer<'static>,
     cert_path: String,
@@ -71,47 +67,19 @@ impl ClientCert {
 
 impl Env {
     async fn start() -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = switchyard::settings_for(dir.path(), "");
-        s.admin_password = ADMIN_PASSWORD.into();
-        let clock = Arc::new(switchyard_auth::ManualClock::new(
-            time::OffsetDateTime::now_utc(),
-        ));
-        let running = switchyard::start(s, clock, None).await.unwrap();
-        let url = running.url();
-        let http = reqwest::Client::new();
-        let r: Value = http
-            .post(format!("{url}/users/tokens/issue"))
-            .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = r["access_token"].as_str().unwrap().to_string();
-        let (server_cert, cert_path, key_path) = server_cert_files(dir.path());
-        let mut env = Env {
-            running,
-            url,
-            http,
+        let app = TestServer::spawn(Backend::Sqlite).await;
+        let token = app.admin().await;
+        let domain = app.domain(&token, "mtls").await;
+        let (server_cert, cert_path, key_path) = server_cert_files(app.dir.path());
+        Env {
+            app,
             token,
-            domain: String::new(),
-            dir,
+            domain,
             server_cert,
             cert_path,
             key_path,
             listeners: Vec::new(),
-        };
-        let d = env
-            .send(
-                reqwest::Method::POST,
-                "/domains",
-                json!({"name": "mtls", "route": "mtls"}),
-            )
-            .await;
-        env.domain = d["id"].as_str().unwrap().to_string();
-        env
+        }
     }
 
     async fn stop(self) {
@@ -122,23 +90,17 @@ impl Env {
                 .unwrap()
                 .unwrap();
         }
-        self.running.shutdown().await;
-        drop(self.dir);
+        self.app.stop().await;
     }
 
     async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
         let r = self
-            .http
-            .request(method.clone(), format!("{}{}", self.url, path))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let st = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        assert!((200..300).contains(&st), "{method} {path}: {st} {text}");
-        serde_json::from_str(&text).unwrap_or(Value::Null)
+            .app
+            .req(method.clone(), path, Some(&self.token), Some(body))
+            .await;
+        let st = r.status.as_u16();
+        assert!((200..300).contains(&st), "{method} {path}: {st} {}", r.text);
+        r.body
     }
 
     /// A new client: (id, secret).
@@ -207,7 +169,7 @@ impl Env {
 
     /// The server's mTLS acceptor, built now (so with the CRL as of now).
     async fn mtls_acceptor(&self) -> TlsAcceptor {
-        switchyard::mtls::mtls_acceptor(&self.running.core, &self.cert_path, &self.key_path)
+        switchyard::mtls::mtls_acceptor(&self.app.core(), &self.cert_path, &self.key_path)
             .await
             .unwrap()
     }
@@ -219,7 +181,7 @@ impl Env {
         let addr = std.local_addr().unwrap();
         let listener = TcpListener::from_std(std).unwrap();
         let (stop, rx) = oneshot::channel::<()>();
-        let adapter = MqttAdapter::new(self.running.core.clone(), MqttConfig::default());
+        let adapter = MqttAdapter::new(self.app.core(), MqttConfig::default());
         let served = tokio::spawn(async move {
             adapter
                 .serve_tls(listener, acceptor, async move {
@@ -272,7 +234,7 @@ fn server_cert_files(dir: &Path) -> (CertificateDer<'static>, String, String) {
 /// The platform CA's subject (common name, organization).
 fn ca_names(env: &Env) -> (String, String) {
     use x509_parser::pem::parse_x509_pem;
-    let pem = env.running.core.ca_cert().unwrap().certificate;
+    let pem = env.app.core().ca_cert().unwrap().certificate;
     let (_, pem) = parse_x509_pem(pem.as_bytes()).unwrap();
     let ca = pem.parse_x509().unwrap();
     let first = |it: &mut dyn Iterator<Item = &x509_parser::x509::AttributeTypeAndValue>| {
