@@ -223,3 +223,36 @@ pub async fn channel_list_filters(s: &dyn Store) {
     .await;
     assert_eq!(names(&p), ["office 2", "garage"]);
 }
+
+/// Lookups by id across domains and by a set of ids within one.
+pub async fn channel_lookups(s: &dyn Store) {
+    let d = domain(Uuid::new_v4(), "look");
+    let d2 = domain(Uuid::new_v4(), "look2");
+    s.create_domain(&d).await.unwrap();
+    s.create_domain(&d2).await.unwrap();
+    let (a, b) = (channel(&d, "a"), channel(&d, "b"));
+    let other = channel(&d2, "other");
+    s.create_channels(&[a.clone(), b.clone()]).await.unwrap();
+    s.create_channels(std::slice::from_ref(&other))
+        .await
+        .unwrap();
+
+    assert_eq!(s.channel_any_domain(other.id).await.unwrap(), other);
+    assert_not_found(s.channel_any_domain(Uuid::new_v4()).await);
+
+    let mut got = s
+        .channels_by_ids(d.id, &[a.id, b.id, other.id, Uuid::new_v4()])
+        .await
+        .unwrap();
+    got.sort_by_key(|c| c.name.clone());
+    assert_eq!(
+        got,
+        vec![a.clone(), b],
+        "this domain's, the unknown left out"
+    );
+    assert!(s.channels_by_ids(d.id, &[]).await.unwrap().is_empty());
+    assert_eq!(
+        s.channels_by_ids(d2.id, &[a.id, other.id]).await.unwrap(),
+        vec![other]
+    );
+}

@@ -345,3 +345,27 @@ pub async fn client_list_filters(s: &dyn Store) {
         ["temp_probe", "Humidity", "other", "Temp Sensor"]
     );
 }
+
+/// The message plane's lookup: a secret names one client of one domain.
+pub async fn client_by_secret_is_per_domain(s: &dyn Store) {
+    let d = domain(Uuid::new_v4(), "sec");
+    let d2 = domain(Uuid::new_v4(), "sec2");
+    s.create_domain(&d).await.unwrap();
+    s.create_domain(&d2).await.unwrap();
+    let a = client(&d, "a");
+    let mut twin = client(&d2, "twin");
+    twin.secret = a.secret.clone();
+    s.create_clients(std::slice::from_ref(&a)).await.unwrap();
+    s.create_clients(std::slice::from_ref(&twin)).await.unwrap();
+    assert_eq!(s.client_by_secret(d.id, &a.secret).await.unwrap(), a);
+    assert_eq!(s.client_by_secret(d2.id, &a.secret).await.unwrap(), twin);
+    assert_not_found(s.client_by_secret(d.id, "no-such-secret").await);
+    assert_not_found(s.client_by_secret(d.id, &a.secret.to_uppercase()).await);
+    // A changed secret no longer authenticates; the new one does.
+    let mut u = a.clone();
+    u.secret = "rotated".into();
+    s.update_client(&u).await.unwrap();
+    assert_not_found(s.client_by_secret(d.id, &a.secret).await);
+    assert_eq!(s.client_by_secret(d.id, "rotated").await.unwrap().id, a.id);
+    s.ping().await.unwrap();
+}

@@ -7,6 +7,8 @@
 // This crate is test code: a failed expectation is meant to panic.
 #![allow(clippy::unwrap_used)]
 
+pub mod bootstrap;
+pub mod certs;
 pub mod channels;
 pub mod clients;
 pub mod connections;
@@ -17,6 +19,8 @@ pub mod pg;
 pub mod provision;
 pub mod users;
 
+pub use bootstrap::*;
+pub use certs::*;
 pub use channels::*;
 pub use clients::*;
 pub use connections::*;

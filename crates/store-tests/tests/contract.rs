@@ -126,6 +126,12 @@ contract!(
     list_by_connection,
     provision_is_all_or_nothing,
     concurrent_provisions_isolate_a_conflict,
+    client_by_secret_is_per_domain,
+    channel_lookups,
+    config_create_get_list_delete,
+    config_update_and_connections,
+    cert_create_get_list,
+    cert_revoke_renew_and_crl,
 );
 
 /// SQLite's containment translation answers exactly as PostgreSQL's `@>`.
