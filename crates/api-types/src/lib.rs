@@ -1,9 +1,22 @@
 //! Wire types of the Magistrala-compatible HTTP API (requests, responses and the
-//! error body). Shared by the server, the CLI and the tests. Field names, omission
-//! rules and time formats follow the contract; see shared/spec/magistrala-api.md.
+//! error body): every one the server reads or writes, shared by the server, the CLI
+//! and the tests. Field names, omission rules and time formats are those Magistrala's
+//! official SDK sends and reads (README, "Compatibility").
 
 use serde::{Deserialize, Serialize};
+
+pub mod bootstrap;
+pub mod certs;
+pub mod provision;
+
+pub use bootstrap::*;
+pub use certs::*;
+pub use provision::*;
+
 use serde_json::{Map, Value};
+/// The longest entity name the server accepts, in bytes (clients check it before
+/// sending a batch).
+pub use switchyard_domain::validate::MAX_NAME_BYTES;
 use utoipa::ToSchema;
 
 pub type Metadata = Map<String, Value>;

@@ -20,8 +20,7 @@ use switchyard_api_types::Metadata;
 
 use crate::error::{CliError, CliResult};
 
-/// The server's limit on entity names (bytes).
-pub const MAX_NAME_BYTES: usize = 1024;
+use switchyard_api_types::MAX_NAME_BYTES;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FileFormat {

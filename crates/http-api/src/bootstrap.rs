@@ -5,7 +5,9 @@ use axum::{
     http::{HeaderValue, Method, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
-use serde::{Deserialize, Serialize};
+use switchyard_api_types::{
+    ConfigCertsReq, ConfigChannelsReq, ConfigReq, ConfigRes, ConfigUpdateReq, ConfigsPage, StateReq,
+};
 
 use crate::{
     Api, AppState, created_empty, doc, empty,
@@ -92,84 +94,6 @@ pub fn routes(a: Api) -> Api {
         ),
         fetch_secure,
     )
-}
-
-#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
-pub struct ConfigReq {
-    #[serde(default)]
-    pub client_id: Option<String>,
-    #[serde(default)]
-    pub external_id: String,
-    #[serde(default)]
-    pub external_key: String,
-    #[serde(default)]
-    pub channels: Vec<String>,
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub content: String,
-    #[serde(default)]
-    pub client_cert: String,
-    #[serde(default)]
-    pub client_key: String,
-    #[serde(default)]
-    pub ca_cert: String,
-}
-
-#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
-pub struct ConfigUpdateReq {
-    pub name: Option<String>,
-    pub content: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
-pub struct ConfigCertsReq {
-    #[serde(default, skip_deserializing)]
-    pub client_id: String,
-    #[serde(default)]
-    pub client_cert: String,
-    #[serde(default)]
-    pub client_key: String,
-    #[serde(default)]
-    pub ca_cert: String,
-}
-
-#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
-pub struct ConfigChannelsReq {
-    #[serde(default)]
-    pub channels: Vec<String>,
-}
-
-#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
-pub struct StateReq {
-    pub state: Option<i64>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ConfigRes {
-    pub client_id: String,
-    pub client_secret: String,
-    #[schema(value_type = Vec<Object>)]
-    pub channels: Vec<serde_json::Value>,
-    pub external_id: String,
-    /// Never returned: only a salted digest is stored.
-    pub external_key: String,
-    pub content: String,
-    pub name: String,
-    pub state: i16,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub client_cert: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub ca_cert: String,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ConfigsPage {
-    pub total: u64,
-    pub offset: u64,
-    pub limit: u64,
-    #[schema(value_type = Vec<Object>)]
-    pub configs: Vec<ConfigRes>,
 }
 
 fn config_res(

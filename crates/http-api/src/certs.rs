@@ -12,7 +12,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use base64::Engine as _;
-use serde::{Deserialize, Serialize};
+use switchyard_api_types::{
+    CaRes, CertRes, CertsPage, CrlRes, IssueCertLegacyReq, IssueCertReq, RenewCertRes,
+    RevokeCertsRes, SerialsPage, SubjectOptions,
+};
 use switchyard_core::certs::{CertView, IssueOptions};
 use switchyard_domain::Page;
 
@@ -121,104 +124,6 @@ pub fn routes(a: Api) -> Api {
         ),
         download_ca,
     )
-}
-
-/// Subject and SAN options; DN fields take at most one value each.
-#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
-#[serde(default)]
-pub struct SubjectOptions {
-    /// Default: the client id.
-    pub common_name: String,
-    pub organization: Vec<String>,
-    pub organizational_unit: Vec<String>,
-    pub country: Vec<String>,
-    pub province: Vec<String>,
-    pub locality: Vec<String>,
-    pub street_address: Vec<String>,
-    pub postal_code: Vec<String>,
-    pub dns_names: Vec<String>,
-    pub ip_addresses: Vec<String>,
-}
-
-#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
-#[serde(default)]
-pub struct IssueCertReq {
-    /// Go duration, default "2400h".
-    pub ttl: String,
-    pub ip_addresses: Vec<String>,
-    pub options: SubjectOptions,
-}
-
-#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
-#[serde(default)]
-pub struct IssueCertLegacyReq {
-    pub client_id: String,
-    pub ttl: String,
-}
-
-/// A certificate. `entity_id` (HEAD) and `client_id` (document era) are the same id.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct CertRes {
-    pub serial_number: String,
-    pub certificate: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key: Option<String>,
-    pub revoked: bool,
-    pub expiry_time: String,
-    pub entity_id: String,
-    pub client_id: String,
-}
-
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct CertsPage {
-    pub total: u64,
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub offset: u64,
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub limit: u64,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub certificates: Vec<CertRes>,
-}
-
-/// Document-era page: every field always present.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct SerialsPage {
-    pub certs: Vec<CertRes>,
-    pub total: u64,
-    pub offset: u64,
-    pub limit: u64,
-}
-
-/// Renewal answer as HEAD's certs service encodes it: the certificate and key are Go
-/// `[]byte`, so they travel as base64 of the PEM text.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct RenewCertRes {
-    pub certificate: CertRes,
-}
-
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct RevokeCertsRes {
-    pub revocation_time: String,
-}
-
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct CrlRes {
-    /// DER, base64.
-    pub crl: String,
-}
-
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct CaRes {
-    pub serial_number: String,
-    pub common_name: String,
-    pub certificate: String,
-    pub revoked: bool,
-    pub not_before: String,
-    pub expiry_time: String,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
 
 fn cert(c: &CertView) -> CertRes {

@@ -4,7 +4,9 @@ use axum::{
     http::{Method, StatusCode, request::Parts},
     response::{IntoResponse, Response},
 };
-use serde::{Deserialize, Serialize};
+use switchyard_api_types::{
+    BootstrapChannel, BootstrapRes, MappingReq, MappingRes, ProvisionCertReq, ProvisionCertRes,
+};
 use switchyard_domain::validate;
 
 use crate::{
@@ -60,32 +62,6 @@ pub fn routes(a: Api) -> Api {
         .ok(201, Some("ProvisionCertRes")),
         cert,
     )
-}
-
-#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
-pub struct MappingReq {
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub external_id: String,
-    #[serde(default)]
-    pub external_key: String,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct MappingRes {
-    #[schema(value_type = Vec<Object>)]
-    pub clients: Vec<switchyard_api_types::ClientRes>,
-    #[schema(value_type = Vec<Object>)]
-    pub channels: Vec<switchyard_api_types::ChannelRes>,
-    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub whitelisted: std::collections::BTreeMap<String, bool>,
-    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub client_cert: std::collections::BTreeMap<String, String>,
-    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub client_key: std::collections::BTreeMap<String, String>,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub ca_cert: String,
 }
 
 async fn run(
@@ -152,30 +128,6 @@ async fn content(
     Ok(Json(s.core.mapping_content(&c, d).await?).into_response())
 }
 
-#[derive(Serialize)]
-struct BootstrapChannel {
-    id: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    name: String,
-    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
-    metadata: serde_json::Map<String, serde_json::Value>,
-}
-
-#[derive(Serialize)]
-struct BootstrapRes {
-    client_id: String,
-    client_secret: String,
-    channels: Vec<BootstrapChannel>,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    content: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    client_cert: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    client_key: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    ca_cert: String,
-}
-
 /// `Authorization: Client <key>`.
 pub(crate) fn client_key(parts: &Parts) -> Option<&str> {
     parts
@@ -215,20 +167,6 @@ async fn fetch(
     s.rate_check(&parts, "bootstrap")?;
     let v = s.core.bootstrap_fetch(&ext, client_key(&parts)).await?;
     Ok(Json(bootstrap_json(v)).into_response())
-}
-
-#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
-pub struct ProvisionCertReq {
-    #[serde(default)]
-    pub client_id: String,
-    #[serde(default)]
-    pub ttl: String,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ProvisionCertRes {
-    pub certificate: String,
-    pub key: String,
 }
 
 async fn cert(

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use clap::{Args, Subcommand};
 use reqwest::Method;
-use serde::Serialize;
 use serde_json::Value;
+use switchyard_api_types::{IssueCertReq, SubjectOptions};
 
 use super::{Page, fmt, list_pages, seg, split_list};
 use crate::{
@@ -123,33 +123,19 @@ pub struct PemFiles {
     pub key_out: Option<PathBuf>,
 }
 
-#[derive(Debug, Serialize)]
-struct IssueReq {
-    ttl: String,
-    options: Subject,
-}
-
-#[derive(Debug, Default, Serialize)]
-struct Subject {
-    #[serde(skip_serializing_if = "String::is_empty")]
-    common_name: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    dns_names: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    ip_addresses: Vec<String>,
-}
-
 pub async fn run(api: &mut Api, f: Option<Format>, c: CertsCmd) -> CliResult<()> {
     match c {
         CertsCmd::Issue(a) => {
             let d = super::domain(api)?;
-            let req = IssueReq {
+            let req = IssueCertReq {
                 ttl: a.ttl,
-                options: Subject {
+                options: SubjectOptions {
                     common_name: a.common_name.unwrap_or_default(),
                     dns_names: split_list(&a.dns_name),
                     ip_addresses: split_list(&a.ip),
+                    ..SubjectOptions::default()
                 },
+                ..IssueCertReq::default()
             };
             let path = format!("/{}/certs/issue/{}", seg(&d), seg(&a.client_id));
             let v = api.post(&path, &req).await?;

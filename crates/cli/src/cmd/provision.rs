@@ -92,13 +92,6 @@ pub struct FleetArgs {
     pub format: Option<FileFormat>,
 }
 
-#[derive(Serialize)]
-struct MappingReq<'a> {
-    name: &'a str,
-    external_id: &'a str,
-    external_key: &'a str,
-}
-
 pub async fn run(api: &mut Api, f: Option<Format>, c: ProvisionCmd) -> CliResult<i32> {
     match c {
         ProvisionCmd::Mapping {
@@ -124,10 +117,10 @@ async fn mapping(
         true => format!("/{}/mapping", seg(&super::domain(api)?)),
         false => "/mapping".to_string(),
     };
-    let req = MappingReq {
-        name: name.unwrap_or(""),
-        external_id,
-        external_key,
+    let req = switchyard_api_types::MappingReq {
+        name: name.unwrap_or_default().to_string(),
+        external_id: external_id.to_string(),
+        external_key: external_key.to_string(),
     };
     // Bearer when configured; without one the server may use its own provision
     // credentials (MG_PROVISION_API_KEY / USERNAME+PASS).
