@@ -1,5 +1,7 @@
 //! The PostgreSQL statement counter against a fake upstream: no database needed.
 
+#![allow(clippy::expect_used)]
+
 use std::time::Duration;
 
 use switchyard_bench::sqlcount::{Relay, upstream, via_relay};

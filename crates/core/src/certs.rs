@@ -81,18 +81,13 @@ impl CertsConfig {
         }
     }
 
-    /// The defaults overridden by `MG_CERTS_CA_CERT_PATH`, `MG_CERTS_CA_KEY_PATH` and
-    /// `SWITCHYARD_CERTS_KEY` as read through `env` (empty values count as unset).
-    pub fn from_env(data_dir: &Path, env: impl Fn(&str) -> Option<String>) -> CertsConfig {
-        let get = |k: &str| {
-            env(k)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
+    /// The defaults overridden by the settings given (empty values count as unset).
+    pub fn with(data_dir: &Path, ca_cert: &str, ca_key: &str, seal_key: &str) -> CertsConfig {
+        let set = |v: &str| Some(v.trim().to_string()).filter(|v| !v.is_empty());
         CertsConfig {
-            ca_cert_path: get("MG_CERTS_CA_CERT_PATH").map(PathBuf::from),
-            ca_key_path: get("MG_CERTS_CA_KEY_PATH").map(PathBuf::from),
-            seal_key: get("SWITCHYARD_CERTS_KEY"),
+            ca_cert_path: set(ca_cert).map(PathBuf::from),
+            ca_key_path: set(ca_key).map(PathBuf::from),
+            seal_key: set(seal_key),
             ..CertsConfig::new(data_dir)
         }
     }

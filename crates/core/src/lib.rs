@@ -55,8 +55,8 @@ impl Caller {
 pub struct CoreConfig {
     pub allow_self_register: bool,
     pub allow_unverified: bool,
-    /// `MG_USERS_PASS_REGEX`.
-    pub password_regex: regex::Regex,
+    /// `MG_USERS_PASS_REGEX`; `None`: at least 8 characters.
+    pub password_regex: Option<regex::Regex>,
     /// Largest accepted bulk create (items).
     pub bulk_max: usize,
     pub provision: provision::ProvisionConfig,
@@ -69,7 +69,7 @@ impl Default for CoreConfig {
         CoreConfig {
             allow_self_register: true,
             allow_unverified: true,
-            password_regex: regex::Regex::new("^.{8,}$").expect("static regex"),
+            password_regex: None,
             bulk_max: 1000,
             provision: provision::ProvisionConfig::default(),
             bootstrap_encrypt_key: None,

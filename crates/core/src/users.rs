@@ -68,7 +68,11 @@ impl Core {
         if p.is_empty() {
             return Err(Error::InvalidInput("missing password".into()));
         }
-        if !self.cfg.password_regex.is_match(p) {
+        let ok = match &self.cfg.password_regex {
+            Some(r) => r.is_match(p),
+            None => p.chars().count() >= 8,
+        };
+        if !ok {
             return Err(Error::InvalidInput(
                 "password does not meet the requirements".into(),
             ));

@@ -1,18 +1,24 @@
 //! Validation rules of contract §1.10.
 
-use std::sync::LazyLock;
-
-use regex::Regex;
 use uuid::Uuid;
 
 use crate::Invalid;
 
 pub const MAX_NAME_BYTES: usize = 1024;
 
-static USERNAME: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,31}$").expect("static regex"));
-static ROUTE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[a-zA-Z][a-zA-Z0-9_-]{0,35}$").expect("static regex"));
+/// `first` then up to `max_rest` of ASCII letters, digits, `_` and `-`.
+fn slug(s: &str, first: impl Fn(u8) -> bool, max_rest: usize) -> bool {
+    match s.as_bytes() {
+        [f, rest @ ..] => {
+            first(*f)
+                && rest.len() <= max_rest
+                && rest
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')
+        }
+        [] => false,
+    }
+}
 
 pub fn name(n: &str) -> Result<(), Invalid> {
     if n.len() > MAX_NAME_BYTES {
@@ -25,7 +31,11 @@ pub fn username(u: &str) -> Result<(), Invalid> {
     if u.is_empty() {
         return Err(Invalid("missing identity"));
     }
-    if !USERNAME.is_match(u) || u.contains("__") || u.contains("--") || email(u).is_ok() {
+    if !slug(u, |b| b.is_ascii_alphanumeric(), 31)
+        || u.contains("__")
+        || u.contains("--")
+        || email(u).is_ok()
+    {
         return Err(Invalid("invalid username"));
     }
     Ok(())
@@ -46,7 +56,11 @@ pub fn email(e: &str) -> Result<(), Invalid> {
 
 /// Channel route: `^[a-zA-Z][a-zA-Z0-9_-]{0,35}$`, no `__`/`--`, never a UUID.
 pub fn channel_route(r: &str) -> Result<(), Invalid> {
-    if !ROUTE.is_match(r) || r.contains("__") || r.contains("--") || Uuid::parse_str(r).is_ok() {
+    if !slug(r, |b| b.is_ascii_alphabetic(), 35)
+        || r.contains("__")
+        || r.contains("--")
+        || Uuid::parse_str(r).is_ok()
+    {
         return Err(Invalid("invalid route format"));
     }
     Ok(())

@@ -458,7 +458,7 @@ pub fn router_with(state: AppState, extra: impl FnOnce(Api) -> Api) -> Router {
             }
         })
     };
-    Router::new()
+    let router = Router::new()
         .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/docs/openapi.json", spec))
         .route("/openapi.json", spec_route)
         .merge(api.router.with_state(state))
@@ -470,13 +470,36 @@ pub fn router_with(state: AppState, extra: impl FnOnce(Api) -> Api) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
-        .layer(CorsLayer::permissive().expose_headers([header::LOCATION, x_request_id.clone()]))
-        .layer(TraceLayer::new_for_http())
+        .layer(CorsLayer::permissive().expose_headers([header::LOCATION, x_request_id]));
+    traced(router)
+}
+
+/// Gives every request an `x-request-id` (the caller's, or a new UUID), echoes it in
+/// the response and opens the request's tracing span with it, so every log line of
+/// the request carries `request_id`. The `Authorization` header is never logged.
+fn traced<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    let x_request_id = HeaderName::from_static("x-request-id");
+    router
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
         ]))
+}
+
+fn request_span<B>(req: &axum::http::Request<B>) -> tracing::Span {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!(
+        "request",
+        method = %req.method(),
+        path = %req.uri().path(),
+        request_id = %id,
+    )
 }
 
 /// 201 Created with a relative `Location` and a JSON body.
@@ -507,4 +530,71 @@ pub(crate) fn empty(status: StatusCode) -> Response {
         )],
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use axum::{body::Body, routing::get};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// Log lines written to memory.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A line logged inside a handler carries the request id the response names,
+    /// whether the caller sent one or the server made it up.
+    #[tokio::test]
+    async fn request_id_is_in_every_log_line_of_the_request() {
+        let logs = Captured::default();
+        let sink = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let app = traced(Router::new().route(
+            "/x",
+            get(|| async {
+                tracing::info!("handler ran");
+                "ok"
+            }),
+        ));
+
+        let given = Request::get("/x")
+            .header("x-request-id", "given-id-42")
+            .body(Body::empty())
+            .unwrap();
+        let r = app.clone().oneshot(given).await.unwrap();
+        assert_eq!(r.headers()["x-request-id"], "given-id-42");
+        let made = app
+            .oneshot(Request::get("/x").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let made_id = made.headers()["x-request-id"].to_str().unwrap().to_string();
+        assert!(uuid::Uuid::parse_str(&made_id).is_ok(), "{made_id}");
+
+        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains("handler ran")).collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].contains("request_id=given-id-42"), "{}", lines[0]);
+        assert!(
+            lines[1].contains(&format!("request_id={made_id}")),
+            "{}",
+            lines[1]
+        );
+    }
 }

@@ -186,6 +186,22 @@ pub struct Settings {
         hide_env_values = true
     )]
     pub bootstrap_encrypt_key: String,
+    /// The certs service's CA certificate (PEM); with --certs-ca-key-path. Empty: a CA
+    /// created in DATA_DIR/ca at first start.
+    #[arg(long, env = "MG_CERTS_CA_CERT_PATH", default_value = "")]
+    pub certs_ca_cert_path: String,
+    /// The CA's private key (PEM); with --certs-ca-cert-path.
+    #[arg(long, env = "MG_CERTS_CA_KEY_PATH", default_value = "")]
+    pub certs_ca_key_path: String,
+    /// Secret sealing issued private keys at rest (64 hex digits, base64 of 32 bytes, or
+    /// 32 characters). Empty: generated into DATA_DIR/keys/certs.key.
+    #[arg(
+        long,
+        env = "SWITCHYARD_CERTS_KEY",
+        default_value = "",
+        hide_env_values = true
+    )]
+    pub certs_key: String,
     /// Requests per second per source IP on bootstrap fetch and /mapping (burst twice that);
     /// 0 turns the limit off. Over it: 429 with Retry-After.
     #[arg(long, env = "SWITCHYARD_DEVICE_RATE_LIMIT", default_value_t = 20.0)]
@@ -201,6 +217,7 @@ impl std::fmt::Debug for Settings {
             .field("bus_url", &self.bus_url)
             .field("admin_password", &"<redacted>")
             .field("token_secret", &"<redacted>")
+            .field("certs_key", &"<redacted>")
             .finish_non_exhaustive()
     }
 }

@@ -205,8 +205,9 @@ pub async fn start(
     let cfg = CoreConfig {
         allow_self_register: s.allow_self_register,
         allow_unverified: s.allow_unverified_user,
-        password_regex: regex::Regex::new(&s.pass_regex)
-            .map_err(|e| format!("MG_USERS_PASS_REGEX: {e}"))?,
+        password_regex: Some(
+            regex::Regex::new(&s.pass_regex).map_err(|e| format!("MG_USERS_PASS_REGEX: {e}"))?,
+        ),
         bulk_max: s.bulk_max,
         provision: provision_config(&s)?,
         bootstrap_encrypt_key: Some(bootstrap_key(&s)?),
@@ -214,8 +215,12 @@ pub async fn start(
     let core = Core::new(store, tokenizer(&s)?, clock, bus, cfg)
         .await
         .map_err(|e| e.to_string())?;
-    let certs_cfg =
-        switchyard_core::certs::CertsConfig::from_env(&s.data_dir, |k| std::env::var(k).ok());
+    let certs_cfg = switchyard_core::certs::CertsConfig::with(
+        &s.data_dir,
+        &s.certs_ca_cert_path,
+        &s.certs_ca_key_path,
+        &s.certs_key,
+    );
     core.set_certs(Arc::new(switchyard_core::certs::CertAuthority::open(
         &certs_cfg,
         core.now(),

@@ -5,7 +5,7 @@
 //! Every suite function takes a fresh, empty store.
 
 // This crate is test code: a failed expectation is meant to panic.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod bootstrap;
 pub mod certs;

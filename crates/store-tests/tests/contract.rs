@@ -6,7 +6,7 @@
 //! create databases. Unreachable means failure, unless `SWITCHYARD_SKIP_POSTGRES=1`, which
 //! skips the PostgreSQL half with a note.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 

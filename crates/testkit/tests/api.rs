@@ -1,7 +1,7 @@
 //! Black-box suite: the real server on port 0, fresh store per test, on SQLite and on
 //! PostgreSQL. Every assertion is about what a client observes.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use reqwest::Method;
 use serde_json::json;

@@ -2,7 +2,7 @@
 //! endpoints, the document-era SDK paths, and who may touch whose certificates. Runs on
 //! SQLite and PostgreSQL.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 
@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 /// Installs the CA the way the server does (DATA_DIR/ca, DATA_DIR/keys/certs.key).
 fn enable_certs(app: &TestServer) -> Arc<CertAuthority> {
-    let cfg = CertsConfig::from_env(app.dir.path(), |_| None);
+    let cfg = CertsConfig::new(app.dir.path());
     let ca = Arc::new(CertAuthority::open(&cfg, app.clock.now()).unwrap());
     app.running.as_ref().unwrap().core.set_certs(ca.clone());
     ca

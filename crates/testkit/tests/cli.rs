@@ -1,7 +1,7 @@
 //! Black-box tests: the real server in-process on port 0 (fresh SQLite store), driven
 //! by the built `switchyard-cli` binary as a user would run it.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::{
     path::{Path, PathBuf},

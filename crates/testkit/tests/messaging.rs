@@ -1,7 +1,7 @@
 //! Message plane, black-box: HTTP publish, WebSocket subscribe/publish, refusals,
 //! live revocation, and two nodes on one PostgreSQL and one NATS.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! plus this adapter's `serve` on 127.0.0.1:0, driven by rumqttc (v3.1.1 and v5), raw
 //! bytes, mosquitto's clients when installed, and a fixed corpus of random input.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 

@@ -2,7 +2,7 @@
 //! client certificate issued through the HTTP API, and this adapter's `serve_tls` with
 //! the server's `mtls_acceptor`, driven by raw MQTT packets over tokio-rustls.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
