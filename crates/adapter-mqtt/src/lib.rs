@@ -41,8 +41,8 @@
 //!   QoS 2 PUBLISH is published once and answered PUBREC, then PUBREL → PUBCOMP (a resend
 //!   before PUBREL is not published again); at most [`MqttConfig::max_inbound_qos2`]
 //!   await PUBREL (announced as v5 Receive Maximum; more → DISCONNECT `0x93`). Messages go
-//!   out at the subscription's granted QoS (the bus does not carry the publisher's QoS),
-//!   QoS 1 with a packet id, at most [`MqttConfig::max_inflight`] unacknowledged (or the
+//!   out at the lower of the publish QoS and the subscription's granted QoS (HTTP and
+//!   WebSocket publishes, which have none, at the granted QoS), QoS 1 with a packet id, at most [`MqttConfig::max_inflight`] unacknowledged (or the
 //!   v5 client's Receive Maximum if lower). Nothing is redelivered after a reconnect.
 //! - **Sessions do not persist**: clean session / clean start is honoured; a client that
 //!   asks to keep its session (v3 clean session 0, v5 session expiry > 0) is accepted
@@ -65,11 +65,17 @@
 //!   [`MqttConfig::max_packet_size`] closes the connection (v5 DISCONNECT `0x95`, and the
 //!   limit is announced in CONNACK); a message larger than a v5 client's Maximum Packet
 //!   Size is not sent to it.
-//! - **Slow consumers**: each session has a queue of [`MqttConfig::outbound_queue`]
-//!   messages between the bus and the socket. When it is full a QoS 0 message is dropped
-//!   for that session, and a QoS 1 message disconnects the session (v5 DISCONNECT `0x97`
-//!   quota exceeded); a write that takes longer than [`MqttConfig::write_timeout`] also
-//!   closes the connection. The queue stops draining while the in-flight window is full.
+//! - **Flow control**: each session has a queue of at most [`MqttConfig::outbound_queue`]
+//!   messages and [`MqttConfig::outbound_bytes`] bytes between the bus and the socket.
+//!   When it is full, the message waits for room, and so do the bus and the publisher
+//!   behind it: a publisher faster than its subscribers is read more slowly (TCP
+//!   back-pressure) rather than losing messages. A subscriber that gets no room for
+//!   [`MqttConfig::subscriber_wait`] is stuck: its QoS 0 messages are dropped without
+//!   further waiting until it catches up, and a QoS 1 subscription disconnects the
+//!   session (v5 DISCONNECT `0x97` quota exceeded), so it stalls nobody else for longer.
+//!   Every drop is counted in `switchyard_messages_dropped_total{reason}`. A write that
+//!   takes longer than [`MqttConfig::write_timeout`] also closes the connection. The
+//!   queue stops draining while the in-flight window is full.
 //! - **Malformed input** closes the connection (v5 DISCONNECT `0x81`), never the server:
 //!   library code does not panic on input, and the tests feed it random bytes.
 //! - v5 extras not supported: topic aliases (maximum 0; using one → `0x94`), shared
@@ -78,6 +84,7 @@
 //!   (contract §13.4) has no place for them. v5 No Local skips messages published by the
 //!   same client id.
 
+mod metrics;
 mod mtls;
 pub mod packet;
 mod retained;
@@ -101,8 +108,14 @@ use session::Shared;
 pub struct MqttConfig {
     /// Largest inbound packet (remaining length, bytes); larger closes the connection.
     pub max_packet_size: usize,
-    /// Messages queued per session between the bus and the socket (slow-consumer bound).
+    /// Messages queued per session between the bus and the socket.
     pub outbound_queue: usize,
+    /// Topic and payload bytes queued per session between the bus and the socket.
+    pub outbound_bytes: usize,
+    /// How long a full outbound queue is waited for (slowing the publishers down)
+    /// before the subscriber counts as stuck: its QoS 0 messages are then dropped and
+    /// counted, a QoS 1 subscriber is disconnected.
+    pub subscriber_wait: Duration,
     /// Largest keep-alive (seconds) a v5 client gets; also imposed on v5 clients asking 0.
     pub keep_alive_max: u16,
     /// QoS 1 messages sent to a client and not yet acknowledged.
@@ -128,6 +141,8 @@ impl Default for MqttConfig {
         MqttConfig {
             max_packet_size: 1024 * 1024,
             outbound_queue: 1024,
+            outbound_bytes: 8 * 1024 * 1024,
+            subscriber_wait: switchyard_bus::DEFAULT_PATIENCE,
             keep_alive_max: 300,
             max_inflight: 64,
             max_inbound_qos2: 64,

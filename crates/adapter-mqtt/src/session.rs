@@ -14,7 +14,7 @@ use std::{
 };
 
 use bytes::{Bytes, BytesMut};
-use switchyard_bus::BusMessage;
+use switchyard_bus::{BusMessage, count_drop};
 use switchyard_core::{
     Core, Error as CoreError,
     messaging::{ClientIdentity, Envelope, Revocation, parse_topic},
@@ -22,7 +22,7 @@ use switchyard_core::{
 use switchyard_domain::ConnectionType;
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
-    sync::{Notify, broadcast, mpsc, watch},
+    sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast, mpsc, watch},
     task::JoinHandle,
     time::Instant,
 };
@@ -140,6 +140,18 @@ impl End {
             End::Shutdown => Some(SERVER_SHUTTING_DOWN),
         }
     }
+    /// Why the server ended the session, for `/metrics`; `None` when the client did.
+    fn server_reason(self) -> Option<&'static str> {
+        match self {
+            End::ClientDisconnect { .. } | End::Closed => None,
+            End::Protocol(_) => Some("protocol_error"),
+            End::KeepAlive => Some("keep_alive"),
+            End::Revoked => Some("revoked"),
+            End::TakenOver => Some("taken_over"),
+            End::SlowConsumer => Some("slow_consumer"),
+            End::Shutdown => Some("shutdown"),
+        }
+    }
     fn publishes_will(self) -> bool {
         match self {
             End::ClientDisconnect { will } => will,
@@ -157,6 +169,17 @@ struct Delivery {
     payload: Bytes,
     qos: u8,
     retain: bool,
+    /// Its share of the queue's byte budget, returned once it is written out.
+    _bytes: Option<OwnedSemaphorePermit>,
+}
+
+/// The session's outbound queue as its forwarders see it: bounded in messages (the
+/// channel) and in bytes (the semaphore's permits).
+#[derive(Clone)]
+struct Outbound {
+    tx: mpsc::Sender<Delivery>,
+    bytes: Arc<Semaphore>,
+    budget: usize,
 }
 
 /// Aborts a forwarding task when the subscription is dropped.
@@ -174,45 +197,74 @@ struct SubEntry {
     _tasks: Vec<Forwarder>,
 }
 
-/// Moves bus messages of one subscription into the session's bounded queue, applying
-/// the slow-consumer policy: a full queue drops QoS 0; for QoS 1 it asks the session to
-/// disconnect.
-async fn forward(
-    mut rx: mpsc::Receiver<BusMessage>,
-    tx: mpsc::Sender<Delivery>,
+/// What one subscription's forwarder needs besides its bus subscription.
+struct Route {
+    out: Outbound,
     slow: Arc<Notify>,
     sub_id: u64,
-    qos: u8,
+    /// The QoS the subscription was granted.
+    granted: u8,
     skip_publisher: Option<String>,
-) {
+    /// How long to wait for room in a full queue (see `switchyard_bus::Outlet`).
+    patience: Duration,
+}
+
+/// Moves bus messages of one subscription into the session's bounded queue. A full
+/// queue (in messages or bytes) is waited for, which makes this task stop reading the
+/// bus and so, one hop up, slows the publishers down; after `patience` without room
+/// the subscriber is behind for good: QoS 0 messages are dropped (counted) without
+/// waiting until it catches up, and a QoS 1 subscription asks the session to
+/// disconnect. Messages go out at the lower of the publish QoS and the granted one.
+async fn forward(mut rx: mpsc::Receiver<BusMessage>, r: Route) {
+    let mut stalled = false;
     while let Some(m) = rx.recv().await {
         let Some(env) = Envelope::decode_slice(&m.payload) else {
             continue;
         };
-        if skip_publisher
+        if r.skip_publisher
             .as_deref()
             .is_some_and(|me| me == env.publisher)
         {
             continue;
         }
-        let d = Delivery {
-            sub_id,
-            topic: env.topic(),
-            payload: Bytes::from(env.payload),
-            qos,
-            retain: false,
+        let qos = match env.qos {
+            Some(q) => r.granted.min(u8::try_from(q).unwrap_or(r.granted)),
+            None => r.granted,
         };
-        match tx.try_send(d) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(d)) => {
-                if d.qos == 0 {
-                    tracing::debug!(sub_id, "mqtt: outbound queue full, QoS 0 message dropped");
-                } else {
-                    slow.notify_one();
-                    return;
-                }
+        let topic = env.topic();
+        let size = (topic.len() + env.payload.len()).clamp(1, r.out.budget);
+        let wait = if stalled { Duration::ZERO } else { r.patience };
+        let queued = tokio::time::timeout(wait, async {
+            let permit = r
+                .out
+                .bytes
+                .clone()
+                .acquire_many_owned(u32::try_from(size).unwrap_or(u32::MAX))
+                .await
+                .ok()?;
+            let d = Delivery {
+                sub_id: r.sub_id,
+                topic,
+                payload: Bytes::from(env.payload),
+                qos,
+                retain: false,
+                _bytes: Some(permit),
+            };
+            r.out.tx.send(d).await.ok()
+        })
+        .await;
+        match queued {
+            Ok(Some(())) => stalled = false,
+            Ok(None) => return,
+            Err(_) if qos == 0 => {
+                stalled = true;
+                count_drop("slow_consumer");
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => return,
+            Err(_) => {
+                count_drop("slow_consumer");
+                r.slow.notify_one();
+                return;
+            }
         }
     }
 }
@@ -358,6 +410,7 @@ pub(crate) async fn run<S>(
     let (who, credential) = match auth {
         Ok(x) => x,
         Err(code) => {
+            crate::metrics::auth_failed();
             connack.code = code;
             let _ = codec.encode(Packet::ConnAck(Box::new(connack)), &mut wbuf);
             flush(&mut io, &mut wbuf, cfg.write_timeout).await;
@@ -418,6 +471,7 @@ pub(crate) async fn run<S>(
         return;
     }
     tracing::debug!(client = %who.id, client_id = %client_id, ?version, "mqtt: connected");
+    crate::metrics::session(true);
 
     let mut s = Session {
         shared: shared.clone(),
@@ -450,6 +504,10 @@ pub(crate) async fn run<S>(
         )
         .await;
     shared.unregister(&key, session_no);
+    crate::metrics::session(false);
+    if let Some(reason) = end.server_reason() {
+        crate::metrics::ended(reason);
+    }
     tracing::debug!(client = %s.who.id, ?end, "mqtt: session ended");
 
     if s.version == Version::V5
@@ -607,6 +665,7 @@ async fn publish_to_core(
     who: &ClientIdentity,
     topic: &str,
     payload: Bytes,
+    qos: u8,
     retain: bool,
 ) -> Outcome {
     let Ok(t) = parse_topic(topic, false) else {
@@ -633,13 +692,19 @@ async fn publish_to_core(
     } else {
         None
     };
-    match shared.core.publish(who, &t, "mqtt", payload.to_vec()).await {
+    let size = payload.len();
+    match shared
+        .core
+        .publish(who, &t, "mqtt", payload.to_vec(), Some(qos))
+        .await
+    {
         Ok(()) => {
             if let Some(ch) = channel
                 && !shared.retained.set(who.domain, ch, &t.subtopic, payload)
             {
                 tracing::debug!(channel = %ch, "mqtt: retained store full, message not retained");
             }
+            crate::metrics::published(qos, size);
             Outcome::Published
         }
         Err(e) => classify(e),
@@ -649,7 +714,7 @@ async fn publish_to_core(
 async fn publish_will(shared: &Shared, who: &ClientIdentity, w: Will) {
     let outcome = tokio::time::timeout(
         Duration::from_secs(5),
-        publish_to_core(shared, who, &w.topic, w.payload, w.retain),
+        publish_to_core(shared, who, &w.topic, w.payload, w.qos, w.retain),
     )
     .await;
     tracing::debug!(client = %who.id, ?outcome, "mqtt: will message");
@@ -676,7 +741,7 @@ struct Session {
     awaiting_rel: HashSet<u16>,
     /// The bounded outbound queue, made at the first SUBSCRIBE: a connection that
     /// never subscribes does not pay for its first block of slots.
-    out_tx: Option<mpsc::Sender<Delivery>>,
+    out_tx: Option<Outbound>,
     /// The receiving end of a queue just made, for the main loop to take.
     new_out_rx: Option<mpsc::Receiver<Delivery>>,
     slow: Arc<Notify>,
@@ -689,15 +754,22 @@ impl Session {
         self.version == Version::V5
     }
 
-    /// The outbound queue's sender, making the queue on first use.
-    fn out_tx(&mut self) -> mpsc::Sender<Delivery> {
-        if let Some(tx) = &self.out_tx {
-            return tx.clone();
+    /// The outbound queue's sending side, making the queue on first use.
+    fn out_tx(&mut self) -> Outbound {
+        if let Some(out) = &self.out_tx {
+            return out.clone();
         }
-        let (tx, rx) = mpsc::channel(self.shared.cfg.outbound_queue.max(1));
-        self.out_tx = Some(tx.clone());
+        let cfg = &self.shared.cfg;
+        let (tx, rx) = mpsc::channel(cfg.outbound_queue.max(1));
+        let budget = cfg.outbound_bytes.clamp(1, Semaphore::MAX_PERMITS);
+        let out = Outbound {
+            tx,
+            bytes: Arc::new(Semaphore::new(budget)),
+            budget,
+        };
+        self.out_tx = Some(out.clone());
         self.new_out_rx = Some(rx);
-        tx
+        out
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -838,9 +910,11 @@ impl Session {
             return;
         }
         if d.topic.len() + d.payload.len() + 64 > MQTT_MAX_REMAINING {
+            count_drop("too_large");
             return;
         }
-        let packet_id = if d.qos > 0 {
+        let qos = d.qos.min(1);
+        let packet_id = if qos > 0 {
             match self.alloc_pid() {
                 Some(id) => Some(id),
                 None => return,
@@ -852,7 +926,7 @@ impl Session {
         let p = Publish {
             topic: d.topic,
             payload: d.payload,
-            qos: d.qos.min(1),
+            qos,
             retain: d.retain,
             dup: false,
             packet_id,
@@ -872,8 +946,10 @@ impl Session {
             .is_some_and(|m| self.wbuf.len() - before > m)
         {
             self.wbuf.truncate(before);
+            count_drop("client_max_packet_size");
             return;
         }
+        crate::metrics::delivered(qos, self.wbuf.len() - before);
         if let Some(id) = packet_id {
             self.inflight.insert(id.get());
         }
@@ -907,10 +983,10 @@ impl Session {
                 self.send(Packet::SubAck { packet_id, codes });
                 // After the SUBACK: queued, so they go out once it is written.
                 if !retained.is_empty() {
-                    let tx = self.out_tx();
+                    let out = self.out_tx();
                     for d in retained {
-                        if tx.try_send(d).is_err() {
-                            break;
+                        if out.tx.try_send(d).is_err() {
+                            count_drop("slow_consumer");
                         }
                     }
                 }
@@ -972,12 +1048,26 @@ impl Session {
                 return Err(End::Protocol(RECEIVE_MAX_EXCEEDED));
             }
         }
-        let outcome = publish_to_core(&self.shared, &self.who, &p.topic, p.payload, p.retain).await;
+        let outcome = publish_to_core(
+            &self.shared,
+            &self.who,
+            &p.topic,
+            p.payload,
+            p.qos,
+            p.retain,
+        )
+        .await;
         let code = match outcome {
             Outcome::Published => 0,
-            Outcome::Refused if v5 => NOT_AUTHORIZED,
+            Outcome::Refused if v5 => {
+                crate::metrics::denied("publish");
+                NOT_AUTHORIZED
+            }
             // v3 cannot say no: the message is dropped and still acknowledged.
-            Outcome::Refused => 0,
+            Outcome::Refused => {
+                crate::metrics::denied("publish");
+                0
+            }
             Outcome::Failed if v5 => UNSPECIFIED,
             // v3 cannot report a failure: close without acknowledging, so the client
             // sends it again after reconnecting.
@@ -1019,24 +1109,28 @@ impl Session {
                 tracing::warn!(error = %e, "mqtt: subscribe failed internally");
                 return if v5 { UNSPECIFIED } else { V3_SUB_FAILURE };
             }
-            Err(_) => return fail,
+            Err(_) => {
+                crate::metrics::denied("subscribe");
+                return fail;
+            }
         };
         let granted = f.qos.min(1);
         let sub_id = self.next_sub_id;
         self.next_sub_id += 1;
         let skip = f.no_local.then(|| self.who.id.to_string());
-        let out_tx = self.out_tx();
+        let out = self.out_tx();
         let tasks = bus_subs
             .into_iter()
             .map(|s| {
-                Forwarder(tokio::spawn(forward(
-                    s.rx,
-                    out_tx.clone(),
-                    self.slow.clone(),
+                let route = Route {
+                    out: out.clone(),
+                    slow: self.slow.clone(),
                     sub_id,
                     granted,
-                    skip.clone(),
-                )))
+                    skip_publisher: skip.clone(),
+                    patience: self.shared.cfg.subscriber_wait,
+                };
+                Forwarder(tokio::spawn(forward(s.rx, route)))
             })
             .collect();
         if let Some(old) = self.subs.insert(
@@ -1062,6 +1156,7 @@ impl Session {
                         payload: m.payload,
                         qos: granted,
                         retain: true,
+                        _bytes: None,
                     }),
             );
         }

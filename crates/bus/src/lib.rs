@@ -5,16 +5,94 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::Duration,
 };
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-/// Per-subscriber queue length. A subscriber that falls this far behind loses the
-/// newest messages (counted in `dropped`) instead of slowing the publisher down.
+/// Per-subscriber queue length.
 pub const SUBSCRIBER_QUEUE: usize = 4096;
+
+/// How long a publish waits for room in a full subscriber queue by default (see
+/// [`Outlet`]).
+pub const DEFAULT_PATIENCE: Duration = Duration::from_secs(2);
+
+/// Counts a message that did not reach a subscriber, by reason, in `/metrics`.
+pub fn count_drop(reason: &'static str) {
+    metrics::counter!("switchyard_messages_dropped_total", "reason" => reason).increment(1);
+}
+
+/// The sending end of one subscriber's bounded queue, with the flow-control policy
+/// every hop of the message plane follows: when the queue is full the sender waits
+/// for room (so a fast publisher is slowed to the pace of its subscribers, down to
+/// TCP back-pressure on its socket) for at most `patience`; past that the message is
+/// dropped and counted, and the queue is marked stalled, so later messages to it are
+/// dropped at once instead of making every publisher wait again, until it has room.
+pub struct Outlet<T> {
+    tx: mpsc::Sender<T>,
+    stalled: AtomicBool,
+}
+
+/// What became of a message handed to an [`Outlet`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    Queued,
+    /// The queue stayed full for the whole wait, or was already stalled.
+    Dropped,
+    /// The receiver is gone.
+    Closed,
+}
+
+impl<T> Outlet<T> {
+    pub fn new(tx: mpsc::Sender<T>) -> Outlet<T> {
+        Outlet {
+            tx,
+            stalled: AtomicBool::new(false),
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    /// Queues `item` if there is room now; otherwise hands it back, unless the queue is
+    /// stalled (then it is dropped).
+    pub fn try_send(&self, item: T) -> Result<Sent, T> {
+        match self.tx.try_send(item) {
+            Ok(()) => {
+                self.stalled.store(false, Ordering::Relaxed);
+                Ok(Sent::Queued)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Ok(Sent::Closed),
+            Err(mpsc::error::TrySendError::Full(_)) if self.stalled.load(Ordering::Relaxed) => {
+                Ok(Sent::Dropped)
+            }
+            Err(mpsc::error::TrySendError::Full(item)) => Err(item),
+        }
+    }
+
+    /// Queues `item`, waiting at most `patience` for room.
+    pub async fn send(&self, item: T, patience: Duration) -> Sent {
+        let item = match self.try_send(item) {
+            Ok(sent) => return sent,
+            Err(item) => item,
+        };
+        match self.tx.send_timeout(item, patience).await {
+            Ok(()) => Sent::Queued,
+            Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                self.stalled.store(true, Ordering::Relaxed);
+                Sent::Dropped
+            }
+            Err(mpsc::error::SendTimeoutError::Closed(_)) => Sent::Closed,
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BusMessage {
@@ -56,7 +134,7 @@ pub fn subject_matches(pattern: &str, subject: &str) -> bool {
 
 struct Sub {
     pattern: String,
-    tx: mpsc::Sender<BusMessage>,
+    out: Arc<Outlet<BusMessage>>,
 }
 
 /// Tokens of a subject that index the subscriptions: `m.<domain>.c.<channel>`, the
@@ -87,49 +165,95 @@ fn subject_key(subject: &str) -> &str {
     }
 }
 
-#[derive(Default, Clone)]
+#[derive(Clone)]
 pub struct LocalBus {
     subs: Arc<Mutex<Subs>>,
-    dropped: Arc<std::sync::atomic::AtomicU64>,
+    dropped: Arc<AtomicU64>,
+    patience: Duration,
+}
+
+impl Default for LocalBus {
+    fn default() -> Self {
+        LocalBus::with_patience(DEFAULT_PATIENCE)
+    }
 }
 
 impl LocalBus {
     pub fn new() -> LocalBus {
         LocalBus::default()
     }
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+
+    /// A bus whose publishes wait at most `patience` for a full subscriber queue.
+    pub fn with_patience(patience: Duration) -> LocalBus {
+        LocalBus {
+            subs: Arc::default(),
+            dropped: Arc::default(),
+            patience,
+        }
     }
+
+    /// Messages dropped because a subscriber's queue stayed full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    fn drop_one(&self) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        count_drop("bus_queue_full");
+    }
+}
+
+/// Offers `subject` to the matching subscriptions of `list` without waiting; the full
+/// ones are returned with their message, to be waited for outside the lock.
+fn offer(
+    list: &mut Vec<Sub>,
+    subject: &str,
+    payload: &[u8],
+    full: &mut Vec<(Arc<Outlet<BusMessage>>, BusMessage)>,
+) -> u64 {
+    list.retain(|s| !s.out.is_closed());
+    let mut dropped = 0;
+    for s in list.iter().filter(|s| subject_matches(&s.pattern, subject)) {
+        let msg = BusMessage {
+            subject: subject.to_string(),
+            payload: payload.to_vec(),
+        };
+        match s.out.try_send(msg) {
+            Ok(Sent::Dropped) => dropped += 1,
+            Ok(_) => {}
+            Err(msg) => full.push((s.out.clone(), msg)),
+        }
+    }
+    dropped
 }
 
 #[async_trait]
 impl MessageBus for LocalBus {
     async fn publish(&self, subject: &str, payload: Vec<u8>) -> Result<(), BusError> {
-        let mut subs = self
-            .subs
-            .lock()
-            .map_err(|e| BusError::Other(e.to_string()))?;
-        let deliver = |list: &mut Vec<Sub>| {
-            list.retain(|s| !s.tx.is_closed());
-            for s in list.iter().filter(|s| subject_matches(&s.pattern, subject)) {
-                let msg = BusMessage {
-                    subject: subject.to_string(),
-                    payload: payload.clone(),
-                };
-                if s.tx.try_send(msg).is_err() {
-                    self.dropped
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut full = Vec::new();
+        let dropped = {
+            let mut subs = self
+                .subs
+                .lock()
+                .map_err(|e| BusError::Other(e.to_string()))?;
+            let key = subject_key(subject);
+            let mut dropped = 0;
+            if let Some(list) = subs.by_key.get_mut(key) {
+                dropped += offer(list, subject, &payload, &mut full);
+                if list.is_empty() {
+                    subs.by_key.remove(key);
                 }
             }
+            dropped + offer(&mut subs.wild, subject, &payload, &mut full)
         };
-        let key = subject_key(subject);
-        if let Some(list) = subs.by_key.get_mut(key) {
-            deliver(list);
-            if list.is_empty() {
-                subs.by_key.remove(key);
+        for _ in 0..dropped {
+            self.drop_one();
+        }
+        for (out, msg) in full {
+            if out.send(msg, self.patience).await == Sent::Dropped {
+                self.drop_one();
             }
         }
-        deliver(&mut subs.wild);
         Ok(())
     }
 
@@ -137,7 +261,7 @@ impl MessageBus for LocalBus {
         let (tx, rx) = mpsc::channel(SUBSCRIBER_QUEUE);
         let sub = Sub {
             pattern: pattern.to_string(),
-            tx,
+            out: Arc::new(Outlet::new(tx)),
         };
         let mut subs = self
             .subs
@@ -147,11 +271,11 @@ impl MessageBus for LocalBus {
             Some(key) => {
                 let list = subs.by_key.entry(key.to_string()).or_default();
                 // Subscriptions whose receiver is gone, on a key nobody publishes to.
-                list.retain(|s| !s.tx.is_closed());
+                list.retain(|s| !s.out.is_closed());
                 list.push(sub);
             }
             None => {
-                subs.wild.retain(|s| !s.tx.is_closed());
+                subs.wild.retain(|s| !s.out.is_closed());
                 subs.wild.push(sub);
             }
         }
@@ -187,6 +311,7 @@ impl Event {
 /// process pointed at the same server.
 pub struct NatsBus {
     client: async_nats::Client,
+    patience: Duration,
 }
 
 impl NatsBus {
@@ -196,7 +321,16 @@ impl NatsBus {
             .connect(url)
             .await
             .map_err(|e| BusError::Other(format!("cannot connect to {url}: {e}")))?;
-        Ok(NatsBus { client })
+        Ok(NatsBus {
+            client,
+            patience: DEFAULT_PATIENCE,
+        })
+    }
+
+    /// How long a subscription waits for room in its full queue before dropping.
+    pub fn with_patience(mut self, patience: Duration) -> NatsBus {
+        self.patience = patience;
+        self
     }
 }
 
@@ -217,14 +351,20 @@ impl MessageBus for NatsBus {
             .await
             .map_err(|e| BusError::Other(e.to_string()))?;
         let (tx, rx) = mpsc::channel(SUBSCRIBER_QUEUE);
+        let out = Outlet::new(tx);
+        let patience = self.patience;
+        // NATS does not wait for a slow subscriber: this task does, for `patience`, while
+        // the client library buffers what arrives meanwhile; past that, drops are counted.
         tokio::spawn(async move {
             while let Some(m) = sub.next().await {
                 let msg = BusMessage {
                     subject: m.subject.to_string(),
                     payload: m.payload.to_vec(),
                 };
-                if tx.send(msg).await.is_err() {
-                    break;
+                match out.send(msg, patience).await {
+                    Sent::Queued => {}
+                    Sent::Dropped => count_drop("bus_queue_full"),
+                    Sent::Closed => break,
                 }
             }
             let _ = sub.unsubscribe().await;
@@ -313,5 +453,73 @@ mod tests {
         assert_eq!(got(&mut other), ["m.d.c.ch2"]);
         assert_eq!(got(&mut short), ["a.b"]);
         assert_eq!(bus.dropped(), 0);
+    }
+
+    /// A full subscriber slows the publisher down instead of losing the message.
+    #[tokio::test]
+    async fn full_queue_makes_the_publisher_wait() {
+        let bus = LocalBus::with_patience(Duration::from_secs(10));
+        let mut s = bus.subscribe("m.d.c.x").await.unwrap();
+        for _ in 0..SUBSCRIBER_QUEUE {
+            bus.publish("m.d.c.x", vec![1]).await.unwrap();
+        }
+        let b = bus.clone();
+        let waiting = tokio::spawn(async move { b.publish("m.d.c.x", vec![2]).await });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!waiting.is_finished(), "the publish waits for room");
+        s.rx.recv().await.unwrap();
+        waiting.await.unwrap().unwrap();
+        let mut n = 0;
+        while let Ok(m) = s.rx.try_recv() {
+            n += 1;
+            if n == SUBSCRIBER_QUEUE {
+                assert_eq!(m.payload, [2], "the waiting message arrives last");
+            }
+        }
+        assert_eq!((n, bus.dropped()), (SUBSCRIBER_QUEUE, 0));
+    }
+
+    /// A subscriber that stops reading costs one bounded wait, then its messages are
+    /// dropped at once and counted, and the others still get theirs; once it reads
+    /// again, nothing more is dropped.
+    #[tokio::test]
+    async fn a_stalled_subscriber_drops_and_does_not_stall_others() {
+        let bus = LocalBus::with_patience(Duration::from_millis(50));
+        let mut stuck = bus.subscribe("m.d.c.x").await.unwrap();
+        let mut live = bus.subscribe("m.d.c.>").await.unwrap();
+        let reader = tokio::spawn(async move {
+            let mut n = 0;
+            while live.rx.recv().await.is_some() {
+                n += 1;
+                if n == SUBSCRIBER_QUEUE + 10 {
+                    break;
+                }
+            }
+            n
+        });
+        for _ in 0..SUBSCRIBER_QUEUE {
+            bus.publish("m.d.c.x", vec![1]).await.unwrap();
+        }
+        let t = std::time::Instant::now();
+        bus.publish("m.d.c.x", vec![2]).await.unwrap();
+        assert!(t.elapsed() >= Duration::from_millis(50));
+        assert_eq!(bus.dropped(), 1);
+        let t = std::time::Instant::now();
+        for _ in 0..9 {
+            bus.publish("m.d.c.x", vec![3]).await.unwrap();
+        }
+        assert!(t.elapsed() < Duration::from_millis(50), "no second wait");
+        assert_eq!(bus.dropped(), 10);
+        assert_eq!(reader.await.unwrap(), SUBSCRIBER_QUEUE + 10);
+
+        // It reads again: the queue has room, and the next message is queued.
+        stuck.rx.recv().await.unwrap();
+        bus.publish("m.d.c.x", vec![4]).await.unwrap();
+        assert_eq!(bus.dropped(), 10);
+        let mut last = None;
+        while let Ok(m) = stuck.rx.try_recv() {
+            last = Some(m.payload);
+        }
+        assert_eq!(last, Some(vec![4]));
     }
 }

@@ -48,6 +48,11 @@ pub struct Envelope {
     pub created: i64,
     #[prost(string, tag = "8")]
     pub client_id: String,
+    /// The MQTT QoS it was published with; absent for HTTP and WebSocket publishes (then
+    /// subscribers get it at the QoS they were granted). A tag Magistrala's message does
+    /// not use, so its decoders skip it.
+    #[prost(uint32, optional, tag = "100")]
+    pub qos: Option<u32>,
 }
 
 impl Envelope {
@@ -548,6 +553,7 @@ impl Core {
         t: &Topic,
         protocol: &str,
         payload: Vec<u8>,
+        qos: Option<u8>,
     ) -> Result<()> {
         let ch = self.authorize(who, t, ConnectionType::Publish).await?;
         let env = Envelope {
@@ -559,6 +565,7 @@ impl Core {
             payload,
             created: i64::try_from(self.now().unix_timestamp_nanos()).unwrap_or(0),
             client_id: who.id.to_string(),
+            qos: qos.map(u32::from),
         };
         self.bus
             .publish(&subject(who.domain, ch, &t.subtopic), env.encode_vec())
@@ -646,11 +653,18 @@ mod tests {
             payload: vec![1, 2, 3],
             created: 42,
             client_id: "p".into(),
+            qos: Some(1),
         };
         let b = e.encode_vec();
         // Field 1 (channel), wire type 2: tag byte 0x0a.
         assert_eq!(b[0], 0x0a);
         assert_eq!(Envelope::decode_slice(&b).unwrap(), e);
         assert_eq!(e.topic(), "m/d/c/c/s");
+        // Without a QoS (HTTP, or another Magistrala service) the field is absent.
+        let plain = Envelope { qos: None, ..e };
+        assert_eq!(
+            Envelope::decode_slice(&plain.encode_vec()).unwrap().qos,
+            None
+        );
     }
 }

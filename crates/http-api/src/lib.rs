@@ -59,6 +59,9 @@ pub struct HttpConfig {
     /// Requests per second per source IP on bootstrap fetch and `/mapping` (0: off).
     pub device_rate_per_sec: f64,
     pub device_rate_burst: f64,
+    /// How long a WebSocket subscriber's full queue is waited for before its messages
+    /// are dropped (counted).
+    pub subscriber_wait: Duration,
 }
 
 impl Default for HttpConfig {
@@ -70,6 +73,7 @@ impl Default for HttpConfig {
             commit: String::new(),
             instance_id: uuid::Uuid::new_v4().to_string(),
             device_rate_per_sec: 20.0,
+            subscriber_wait: switchyard_bus::DEFAULT_PATIENCE,
             device_rate_burst: 40.0,
         }
     }

@@ -13,8 +13,11 @@ use axum::{
     http::{HeaderMap, Method, StatusCode, header},
     response::{IntoResponse, Response},
 };
+use std::sync::Arc;
+
 use base64::Engine;
 use futures::{SinkExt, StreamExt};
+use switchyard_bus::{Outlet, Sent, count_drop};
 use switchyard_core::{
     Error,
     messaging::{ClientIdentity, Envelope, Revocation, Topic, parse_subtopic},
@@ -156,7 +159,9 @@ async fn do_publish(
         channel,
         subtopic: parse_subtopic(&sub, false)?,
     };
-    s.core.publish(&who, &topic, "http", body.to_vec()).await?;
+    s.core
+        .publish(&who, &topic, "http", body.to_vec(), None)
+        .await?;
     Ok(empty(StatusCode::ACCEPTED))
 }
 
@@ -271,21 +276,26 @@ async fn ws_session(
 ) {
     let (mut tx, mut rx) = socket.split();
     let (fwd_tx, mut fwd_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(1024);
+    // A full queue is waited for (slowing the publishers down); a socket that stays
+    // stuck past the wait loses messages, counted (see `switchyard_bus::Outlet`).
+    let fwd = Arc::new(Outlet::new(fwd_tx));
+    let patience = s.cfg.subscriber_wait;
     let mut tasks = Vec::new();
     for mut sub in subs {
-        let fwd = fwd_tx.clone();
+        let fwd = fwd.clone();
         tasks.push(tokio::spawn(async move {
             while let Some(m) = sub.rx.recv().await {
                 if let Some(env) = Envelope::decode_slice(&m.payload) {
-                    // Slow consumer: drop rather than block the bus.
-                    if fwd.try_send(env.payload).is_err() && fwd.is_closed() {
-                        break;
+                    match fwd.send(env.payload, patience).await {
+                        Sent::Queued => {}
+                        Sent::Dropped => count_drop("slow_consumer"),
+                        Sent::Closed => break,
                     }
                 }
             }
         }));
     }
-    drop(fwd_tx);
+    drop(fwd);
     let mut revocations = s.core.revocations();
     let publish_topic = Topic {
         subtopic: if topic.subtopic.contains(['+', '#']) {
@@ -309,10 +319,10 @@ async fn ws_session(
             },
             inc = rx.next() => match inc {
                 Some(Ok(Message::Text(t))) => {
-                    let _ = s.core.publish(&who, &publish_topic, "ws", t.as_bytes().to_vec()).await;
+                    let _ = s.core.publish(&who, &publish_topic, "ws", t.as_bytes().to_vec(), None).await;
                 }
                 Some(Ok(Message::Binary(b))) => {
-                    let _ = s.core.publish(&who, &publish_topic, "ws", b.to_vec()).await;
+                    let _ = s.core.publish(&who, &publish_topic, "ws", b.to_vec(), None).await;
                 }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                 Some(Ok(_)) => {}

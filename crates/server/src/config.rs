@@ -84,9 +84,17 @@ pub struct Settings {
     /// Largest MQTT packet in bytes.
     #[arg(long, env = "SWITCHYARD_MQTT_MAX_PACKET", default_value_t = 1024 * 1024)]
     pub mqtt_max_packet: usize,
-    /// Messages queued per MQTT session (slow-consumer bound).
+    /// Messages queued per MQTT session between the bus and its socket.
     #[arg(long, env = "SWITCHYARD_MQTT_QUEUE", default_value_t = 1024)]
     pub mqtt_queue: usize,
+    /// Topic and payload bytes queued per MQTT session between the bus and its socket.
+    #[arg(long, env = "SWITCHYARD_MQTT_QUEUE_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub mqtt_queue_bytes: usize,
+    /// How long a full subscriber queue is waited for, slowing its publishers down,
+    /// before the subscriber counts as stuck: its QoS 0 messages are then dropped
+    /// (counted in /metrics) and a QoS 1 MQTT subscriber is disconnected.
+    #[arg(long, env = "SWITCHYARD_SUBSCRIBER_WAIT", default_value = "2s")]
+    pub subscriber_wait: String,
     /// Largest accepted HTTP request body in bytes (413 above).
     #[arg(long, env = "SWITCHYARD_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub max_body_bytes: usize,

@@ -176,14 +176,23 @@ pub fn provision_config(
     })
 }
 
+/// `--subscriber-wait` as a duration.
+fn subscriber_wait(s: &Settings) -> Result<std::time::Duration, String> {
+    let d = config::parse_duration(&s.subscriber_wait)
+        .map_err(|e| format!("SWITCHYARD_SUBSCRIBER_WAIT: {e}"))?;
+    std::time::Duration::try_from(d).map_err(|_| "SWITCHYARD_SUBSCRIBER_WAIT: negative".into())
+}
+
 pub async fn bus(s: &Settings) -> Result<Arc<dyn MessageBus>, String> {
+    let patience = subscriber_wait(s)?;
     if s.bus_url.is_empty() {
-        return Ok(Arc::new(LocalBus::new()));
+        return Ok(Arc::new(LocalBus::with_patience(patience)));
     }
     if s.bus_url.starts_with("nats://") || s.bus_url.starts_with("tls://") {
         let b = switchyard_bus::NatsBus::connect(&s.bus_url)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.to_string())?
+            .with_patience(patience);
         return Ok(Arc::new(b));
     }
     Err(format!(
@@ -245,6 +254,7 @@ pub async fn start(
             max_body_bytes: s.max_body_bytes,
             device_rate_per_sec: s.device_rate_limit,
             device_rate_burst: s.device_rate_limit * 2.0,
+            subscriber_wait: subscriber_wait(&s)?,
             ..HttpConfig::default()
         },
         metrics,
@@ -254,6 +264,8 @@ pub async fn start(
         switchyard_adapter_mqtt::MqttConfig {
             max_packet_size: s.mqtt_max_packet,
             outbound_queue: s.mqtt_queue,
+            outbound_bytes: s.mqtt_queue_bytes,
+            subscriber_wait: subscriber_wait(&s)?,
             ..Default::default()
         },
     );
