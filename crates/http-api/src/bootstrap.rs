@@ -1,4 +1,4 @@
-use crate::extract::path_id as id;
+use crate::extract::{Ctx, Id, Ids};
 use axum::{
     Json,
     extract::{Path, State},
@@ -12,7 +12,7 @@ use switchyard_api_types::{
 use crate::{
     Api, AppState, created_empty, doc, empty,
     error::ApiResult,
-    extract::{AppJson, Auth, Q},
+    extract::{AppJson, Q},
     provision::{bootstrap_json, client_key},
 };
 
@@ -118,17 +118,12 @@ fn config_res(
     }
 }
 
-async fn create(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path(d): Path<String>,
-    AppJson(r): AppJson<ConfigReq>,
-) -> ApiResult<Response> {
+async fn create(Ctx(s, c): Ctx, Id(d): Id, AppJson(r): AppJson<ConfigReq>) -> ApiResult<Response> {
     let cfg = s
         .core
         .create_config(
             &c,
-            id(&d)?,
+            d,
             switchyard_core::bootstrap::NewConfig {
                 client_id: r.client_id,
                 external_id: r.external_id,
@@ -145,13 +140,8 @@ async fn create(
     Ok(created_empty(format!("/clients/configs/{}", cfg.client_id)))
 }
 
-async fn list(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path(d): Path<String>,
-    Q(q): Q,
-) -> ApiResult<Response> {
-    let p = s.core.list_configs(&c, id(&d)?, &q).await?;
+async fn list(Ctx(s, c): Ctx, Id(d): Id, Q(q): Q) -> ApiResult<Response> {
+    let p = s.core.list_configs(&c, d, &q).await?;
     Ok(Json(ConfigsPage {
         total: p.total,
         offset: p.offset,
@@ -165,45 +155,33 @@ async fn list(
     .into_response())
 }
 
-async fn view(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path((d, i)): Path<(String, String)>,
-) -> ApiResult<Response> {
-    let v = s.core.view_config(&c, id(&d)?, id(&i)?).await?;
+async fn view(Ctx(s, c): Ctx, Ids(d, i): Ids) -> ApiResult<Response> {
+    let v = s.core.view_config(&c, d, i).await?;
     Ok(Json(config_res(&v.config, v.client_secret, &v.channels)).into_response())
 }
 
 async fn update(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path((d, i)): Path<(String, String)>,
+    Ctx(s, c): Ctx,
+    Ids(d, i): Ids,
     AppJson(r): AppJson<ConfigUpdateReq>,
 ) -> ApiResult<Response> {
-    s.core
-        .update_config(&c, id(&d)?, id(&i)?, r.name, r.content)
-        .await?;
+    s.core.update_config(&c, d, i, r.name, r.content).await?;
     Ok(empty(StatusCode::OK))
 }
 
-async fn delete(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path((d, i)): Path<(String, String)>,
-) -> ApiResult<Response> {
-    s.core.delete_config(&c, id(&d)?, id(&i)?).await?;
+async fn delete(Ctx(s, c): Ctx, Ids(d, i): Ids) -> ApiResult<Response> {
+    s.core.delete_config(&c, d, i).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
 async fn certs(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path((d, i)): Path<(String, String)>,
+    Ctx(s, c): Ctx,
+    Ids(d, i): Ids,
     AppJson(r): AppJson<ConfigCertsReq>,
 ) -> ApiResult<Response> {
     let cfg = s
         .core
-        .update_config_certs(&c, id(&d)?, id(&i)?, r.client_cert, r.client_key, r.ca_cert)
+        .update_config_certs(&c, d, i, r.client_cert, r.client_key, r.ca_cert)
         .await?;
     Ok(Json(ConfigCertsReq {
         client_id: cfg.client_id.to_string(),
@@ -215,27 +193,25 @@ async fn certs(
 }
 
 async fn connections(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path((d, i)): Path<(String, String)>,
+    Ctx(s, c): Ctx,
+    Ids(d, i): Ids,
     AppJson(r): AppJson<ConfigChannelsReq>,
 ) -> ApiResult<Response> {
     s.core
-        .update_config_connections(&c, id(&d)?, id(&i)?, &r.channels)
+        .update_config_connections(&c, d, i, &r.channels)
         .await?;
     Ok(empty(StatusCode::OK))
 }
 
 async fn state(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path((d, i)): Path<(String, String)>,
+    Ctx(s, c): Ctx,
+    Ids(d, i): Ids,
     AppJson(r): AppJson<StateReq>,
 ) -> ApiResult<Response> {
     let st = r
         .state
         .ok_or_else(|| switchyard_core::Error::InvalidInput("invalid bootstrap state".into()))?;
-    s.core.set_config_state(&c, id(&d)?, id(&i)?, st).await?;
+    s.core.set_config_state(&c, d, i, st).await?;
     Ok(empty(StatusCode::OK))
 }
 

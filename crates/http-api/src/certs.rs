@@ -5,6 +5,7 @@
 //! `/{domainID}/certs/{id}…` route names it `id`: a serial for view/revoke/renew, a client
 //! id for `…/{id}/delete` and the document-era `DELETE /{domainID}/certs/{id}`.
 
+use crate::extract::{Ctx, Id, Ids};
 use axum::{
     Json,
     extract::{Path, State},
@@ -25,7 +26,7 @@ use crate::{
     doc, empty,
     error::ApiResult,
     extract::path_id as id,
-    extract::{AppJson, Auth, MaybeJson, Q},
+    extract::{AppJson, MaybeJson, Q},
 };
 
 pub fn routes(a: Api) -> Api {
@@ -166,35 +167,28 @@ fn options(ttl: String, ips: Vec<String>, o: SubjectOptions) -> IssueOptions {
 }
 
 async fn issue(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path((d, cl)): Path<(String, String)>,
+    Ctx(s, c): Ctx,
+    Ids(d, cl): Ids,
     MaybeJson(r): MaybeJson<IssueCertReq>,
 ) -> ApiResult<Response> {
     let r = r.unwrap_or_default();
     let v = s
         .core
-        .issue_cert(
-            &c,
-            id(&d)?,
-            id(&cl)?,
-            options(r.ttl, r.ip_addresses, r.options),
-        )
+        .issue_cert(&c, d, cl, options(r.ttl, r.ip_addresses, r.options))
         .await?;
     Ok((StatusCode::CREATED, Json(cert(&v))).into_response())
 }
 
 async fn issue_legacy(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path(d): Path<String>,
+    Ctx(s, c): Ctx,
+    Id(d): Id,
     AppJson(r): AppJson<IssueCertLegacyReq>,
 ) -> ApiResult<Response> {
     let v = s
         .core
         .issue_cert(
             &c,
-            id(&d)?,
+            d,
             id(&r.client_id)?,
             options(r.ttl, Vec::new(), SubjectOptions::default()),
         )
@@ -202,23 +196,13 @@ async fn issue_legacy(
     Ok((StatusCode::CREATED, Json(cert(&v))).into_response())
 }
 
-async fn list(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path(d): Path<String>,
-    Q(q): Q,
-) -> ApiResult<Response> {
-    let p = s.core.list_certs(&c, id(&d)?, &q).await?;
+async fn list(Ctx(s, c): Ctx, Id(d): Id, Q(q): Q) -> ApiResult<Response> {
+    let p = s.core.list_certs(&c, d, &q).await?;
     Ok(Json(page(&p)).into_response())
 }
 
-async fn serials(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path((d, cl)): Path<(String, String)>,
-    Q(q): Q,
-) -> ApiResult<Response> {
-    let p = s.core.list_client_certs(&c, id(&d)?, id(&cl)?, &q).await?;
+async fn serials(Ctx(s, c): Ctx, Ids(d, cl): Ids, Q(q): Q) -> ApiResult<Response> {
+    let p = s.core.list_client_certs(&c, d, cl, &q).await?;
     Ok(Json(SerialsPage {
         certs: p.items.iter().map(cert).collect(),
         total: p.total,
@@ -228,29 +212,17 @@ async fn serials(
     .into_response())
 }
 
-async fn view(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path((d, serial)): Path<(String, String)>,
-) -> ApiResult<Response> {
+async fn view(Ctx(s, c): Ctx, Path((d, serial)): Path<(String, String)>) -> ApiResult<Response> {
     let v = s.core.view_cert(&c, id(&d)?, &serial).await?;
     Ok(Json(cert(&v)).into_response())
 }
 
-async fn revoke(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path((d, serial)): Path<(String, String)>,
-) -> ApiResult<Response> {
+async fn revoke(Ctx(s, c): Ctx, Path((d, serial)): Path<(String, String)>) -> ApiResult<Response> {
     s.core.revoke_cert(&c, id(&d)?, &serial).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-async fn renew(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path((d, serial)): Path<(String, String)>,
-) -> ApiResult<Response> {
+async fn renew(Ctx(s, c): Ctx, Path((d, serial)): Path<(String, String)>) -> ApiResult<Response> {
     let v = s.core.renew_cert(&c, id(&d)?, &serial).await?;
     let b64 = |t: &str| base64::engine::general_purpose::STANDARD.encode(t.as_bytes());
     let mut res = cert(&v);
@@ -259,21 +231,13 @@ async fn renew(
     Ok(Json(RenewCertRes { certificate: res }).into_response())
 }
 
-async fn revoke_all(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path((d, cl)): Path<(String, String)>,
-) -> ApiResult<Response> {
-    s.core.revoke_client_certs(&c, id(&d)?, id(&cl)?).await?;
+async fn revoke_all(Ctx(s, c): Ctx, Ids(d, cl): Ids) -> ApiResult<Response> {
+    s.core.revoke_client_certs(&c, d, cl).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-async fn revoke_legacy(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path((d, cl)): Path<(String, String)>,
-) -> ApiResult<Response> {
-    let at = s.core.revoke_client_certs(&c, id(&d)?, id(&cl)?).await?;
+async fn revoke_legacy(Ctx(s, c): Ctx, Ids(d, cl): Ids) -> ApiResult<Response> {
+    let at = s.core.revoke_client_certs(&c, d, cl).await?;
     Ok(Json(RevokeCertsRes {
         revocation_time: ts(at),
     })

@@ -1,8 +1,9 @@
 //! Channels over HTTP: the shared entity routes (`entity.rs`) plus connections.
 
+use crate::extract::{Ctx, Id, Ids};
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::Path,
     http::{Method, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -12,10 +13,10 @@ use switchyard_core::{ChannelUpdate, NewChannel};
 use switchyard_domain::{Channel, Page};
 
 use crate::{
-    Api, AppState, convert, doc, empty,
+    Api, convert, doc, empty,
     entity::{self, Resource, wire},
     error::{ApiError, ApiResult},
-    extract::{AppJson, Auth, Q, is_json, path_id as id},
+    extract::{AppJson, Q, is_json, path_id as id},
 };
 
 impl Resource for Channel {
@@ -108,8 +109,7 @@ pub fn routes(a: Api) -> Api {
 }
 
 async fn connect_one(
-    State(s): State<AppState>,
-    Auth(c): Auth,
+    Ctx(s, c): Ctx,
     Path((d, ch)): Path<(String, String)>,
     AppJson(r): AppJson<api::ConnectionReq>,
 ) -> ApiResult<Response> {
@@ -120,8 +120,7 @@ async fn connect_one(
 }
 
 async fn disconnect_one(
-    State(s): State<AppState>,
-    Auth(c): Auth,
+    Ctx(s, c): Ctx,
     Path((d, ch)): Path<(String, String)>,
     AppJson(r): AppJson<api::ConnectionReq>,
 ) -> ApiResult<Response> {
@@ -134,8 +133,7 @@ async fn disconnect_one(
 /// The document's `DELETE .../disconnect` is sent by curl without a JSON content
 /// type; accept a JSON body whatever the header says.
 async fn disconnect_one_lenient(
-    State(s): State<AppState>,
-    Auth(c): Auth,
+    Ctx(s, c): Ctx,
     Path((d, ch)): Path<(String, String)>,
     headers: axum::http::HeaderMap,
     body: Bytes,
@@ -149,35 +147,28 @@ async fn disconnect_one_lenient(
 }
 
 async fn connect_many(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path(d): Path<String>,
+    Ctx(s, c): Ctx,
+    Id(d): Id,
     AppJson(r): AppJson<api::ConnectionReq>,
 ) -> ApiResult<Response> {
     s.core
-        .connect(&c, id(&d)?, &r.channel_ids, &r.client_ids, &r.types)
+        .connect(&c, d, &r.channel_ids, &r.client_ids, &r.types)
         .await?;
     Ok(empty(StatusCode::CREATED))
 }
 
 async fn disconnect_many(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path(d): Path<String>,
+    Ctx(s, c): Ctx,
+    Id(d): Id,
     AppJson(r): AppJson<api::ConnectionReq>,
 ) -> ApiResult<Response> {
     s.core
-        .disconnect(&c, id(&d)?, &r.channel_ids, &r.client_ids, &r.types)
+        .disconnect(&c, d, &r.channel_ids, &r.client_ids, &r.types)
         .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-async fn clients_of(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path((d, ch)): Path<(String, String)>,
-    Q(q): Q,
-) -> ApiResult<Response> {
-    let p = s.core.clients_of_channel(&c, id(&d)?, id(&ch)?, &q).await?;
+async fn clients_of(Ctx(s, c): Ctx, Ids(d, ch): Ids, Q(q): Q) -> ApiResult<Response> {
+    let p = s.core.clients_of_channel(&c, d, ch, &q).await?;
     Ok(Json(convert::clients(p)).into_response())
 }

@@ -1,9 +1,9 @@
 //! Clients over HTTP: the shared entity routes (`entity.rs`) plus the secret and the
 //! channels a client is connected to.
 
+use crate::extract::{Ctx, Id, Ids};
 use axum::{
     Json,
-    extract::{Path, State},
     http::Method,
     response::{IntoResponse, Response},
 };
@@ -12,10 +12,10 @@ use switchyard_core::{ClientUpdate, NewClient};
 use switchyard_domain::{Client, Page};
 
 use crate::{
-    Api, AppState, convert, doc,
+    Api, convert, doc,
     entity::{self, Resource, wire},
     error::ApiResult,
-    extract::{AppJson, Auth, Q, path_id as id},
+    extract::{AppJson, Q},
 };
 
 impl Resource for Client {
@@ -88,39 +88,23 @@ pub fn routes(a: Api) -> Api {
 }
 
 async fn secret(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path((d, i)): Path<(String, String)>,
+    Ctx(s, c): Ctx,
+    Ids(d, i): Ids,
     AppJson(r): AppJson<api::ClientSecretReq>,
 ) -> ApiResult<Response> {
     Ok(Json(convert::client(
-        &s.core
-            .update_client_secret(&c, id(&d)?, id(&i)?, r.secret)
-            .await?,
+        &s.core.update_client_secret(&c, d, i, r.secret).await?,
         true,
     ))
     .into_response())
 }
 
-async fn channels_of(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path((d, i)): Path<(String, String)>,
-    Q(q): Q,
-) -> ApiResult<Response> {
-    let p = s
-        .core
-        .channels_of_client(&c, Some(id(&d)?), id(&i)?, &q)
-        .await?;
+async fn channels_of(Ctx(s, c): Ctx, Ids(d, i): Ids, Q(q): Q) -> ApiResult<Response> {
+    let p = s.core.channels_of_client(&c, Some(d), i, &q).await?;
     Ok(Json(convert::channels(p)).into_response())
 }
 
-async fn channels_of_any(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path(i): Path<String>,
-    Q(q): Q,
-) -> ApiResult<Response> {
-    let p = s.core.channels_of_client(&c, None, id(&i)?, &q).await?;
+async fn channels_of_any(Ctx(s, c): Ctx, Id(i): Id, Q(q): Q) -> ApiResult<Response> {
+    let p = s.core.channels_of_client(&c, None, i, &q).await?;
     Ok(Json(convert::channels(p)).into_response())
 }

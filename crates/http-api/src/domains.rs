@@ -1,7 +1,8 @@
 use crate::extract::path_id as id;
+use crate::extract::{Ctx, Id};
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::Path,
     http::{Method, StatusCode},
     response::{IntoResponse, Response},
 };
@@ -13,7 +14,7 @@ use switchyard_domain::{DomainRole, Status};
 use crate::{
     Api, AppState, convert, doc, empty,
     error::ApiResult,
-    extract::{AppJson, Auth, Q},
+    extract::{AppJson, Q},
 };
 
 pub fn routes(a: Api) -> Api {
@@ -123,11 +124,7 @@ fn role_of(a: DomainAccess) -> Option<DomainRole> {
     }
 }
 
-async fn create(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    AppJson(r): AppJson<api::DomainReq>,
-) -> ApiResult<Response> {
+async fn create(Ctx(s, c): Ctx, AppJson(r): AppJson<api::DomainReq>) -> ApiResult<Response> {
     let d = s
         .core
         .create_domain(
@@ -148,7 +145,7 @@ async fn create(
         .into_response())
 }
 
-async fn list(State(s): State<AppState>, Auth(c): Auth, Q(q): Q) -> ApiResult<Response> {
+async fn list(Ctx(s, c): Ctx, Q(q): Q) -> ApiResult<Response> {
     let p = s.core.list_domains(&c, &q).await?;
     Ok(Json(api::DomainsPage {
         total: p.total,
@@ -159,26 +156,21 @@ async fn list(State(s): State<AppState>, Auth(c): Auth, Q(q): Q) -> ApiResult<Re
     .into_response())
 }
 
-async fn view(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path(p): Path<String>,
-) -> ApiResult<Response> {
-    let (d, access) = s.core.view_domain(&c, id(&p)?).await?;
+async fn view(Ctx(s, c): Ctx, Id(p): Id) -> ApiResult<Response> {
+    let (d, access) = s.core.view_domain(&c, p).await?;
     Ok(Json(convert::domain(&d, role_of(access))).into_response())
 }
 
 async fn update(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path(p): Path<String>,
+    Ctx(s, c): Ctx,
+    Id(p): Id,
     AppJson(r): AppJson<api::DomainUpdateReq>,
 ) -> ApiResult<Response> {
     let d = s
         .core
         .update_domain(
             &c,
-            id(&p)?,
+            p,
             DomainUpdate {
                 name: r.name,
                 tags: r.tags,
@@ -199,34 +191,18 @@ async fn status(
     Ok(empty(StatusCode::OK))
 }
 
-async fn enable(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path(p): Path<String>,
-) -> ApiResult<Response> {
+async fn enable(Ctx(s, c): Ctx, Path(p): Path<String>) -> ApiResult<Response> {
     status(&s, &c, &p, Status::Enabled).await
 }
-async fn disable(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path(p): Path<String>,
-) -> ApiResult<Response> {
+async fn disable(Ctx(s, c): Ctx, Path(p): Path<String>) -> ApiResult<Response> {
     status(&s, &c, &p, Status::Disabled).await
 }
-async fn freeze(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path(p): Path<String>,
-) -> ApiResult<Response> {
+async fn freeze(Ctx(s, c): Ctx, Path(p): Path<String>) -> ApiResult<Response> {
     status(&s, &c, &p, Status::Frozen).await
 }
 
-async fn roles(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path(p): Path<String>,
-) -> ApiResult<Response> {
-    let d = id(&p)?;
+async fn roles(Ctx(s, c): Ctx, Id(p): Id) -> ApiResult<Response> {
+    let d = p;
     s.core.view_domain(&c, d).await?;
     let role = |r: DomainRole, actions: &[&str]| api::RoleRes {
         id: r.role_id(d),
@@ -262,13 +238,12 @@ async fn roles(
 }
 
 async fn invite(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path(p): Path<String>,
+    Ctx(s, c): Ctx,
+    Id(p): Id,
     AppJson(r): AppJson<api::InvitationReq>,
 ) -> ApiResult<Response> {
     s.core
-        .send_invitation(&c, id(&p)?, &r.invitee_user_id, &r.role_id, r.resend)
+        .send_invitation(&c, p, &r.invitee_user_id, &r.role_id, r.resend)
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -288,35 +263,28 @@ fn invitations(p: switchyard_domain::Page<switchyard_domain::Invitation>) -> api
     }
 }
 
-async fn domain_invitations(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path(p): Path<String>,
-    Q(q): Q,
-) -> ApiResult<Response> {
+async fn domain_invitations(Ctx(s, c): Ctx, Id(p): Id, Q(q): Q) -> ApiResult<Response> {
     Ok(Json(invitations(
-        s.core.list_domain_invitations(&c, id(&p)?, &q).await?,
+        s.core.list_domain_invitations(&c, p, &q).await?,
     ))
     .into_response())
 }
 
-async fn my_invitations(State(s): State<AppState>, Auth(c): Auth, Q(q): Q) -> ApiResult<Response> {
+async fn my_invitations(Ctx(s, c): Ctx, Q(q): Q) -> ApiResult<Response> {
     Ok(Json(invitations(s.core.list_my_invitations(&c, &q).await?)).into_response())
 }
 
 async fn delete_invitation(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path(p): Path<String>,
+    Ctx(s, c): Ctx,
+    Id(p): Id,
     AppJson(r): AppJson<api::InvitationDeleteReq>,
 ) -> ApiResult<Response> {
-    s.core.delete_invitation(&c, id(&p)?, &r.user_id).await?;
+    s.core.delete_invitation(&c, p, &r.user_id).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
 async fn accept(
-    State(s): State<AppState>,
-    Auth(c): Auth,
+    Ctx(s, c): Ctx,
     AppJson(r): AppJson<api::InvitationDomainReq>,
 ) -> ApiResult<Response> {
     s.core.accept_invitation(&c, &r.domain_id).await?;
@@ -324,8 +292,7 @@ async fn accept(
 }
 
 async fn reject(
-    State(s): State<AppState>,
-    Auth(c): Auth,
+    Ctx(s, c): Ctx,
     AppJson(r): AppJson<api::InvitationDomainReq>,
 ) -> ApiResult<Response> {
     s.core.reject_invitation(&c, &r.domain_id).await?;

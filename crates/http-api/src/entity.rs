@@ -3,9 +3,9 @@
 //! through one set of generic handlers over core's generic entity methods. Each entity
 //! says only its wire types and names (`clients.rs`, `channels.rs`).
 
+use crate::extract::{Ctx, Id, Ids};
 use axum::{
     Json,
-    extract::{Path, State},
     http::{Method, StatusCode},
     response::{IntoResponse, Response},
 };
@@ -14,9 +14,9 @@ use switchyard_core::entity::Managed;
 use switchyard_domain::{Page, Status};
 
 use crate::{
-    Api, AppState, created, doc, empty,
+    Api, created, doc, empty,
     error::ApiResult,
-    extract::{AppJson, Auth, Q, path_id as id},
+    extract::{AppJson, Q},
 };
 
 /// Paths, OpenAPI schema names and summaries of one entity's routes.
@@ -149,12 +149,11 @@ pub(crate) fn routes<E: Resource>(a: Api) -> Api {
 }
 
 async fn create<E: Resource>(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path(d): Path<String>,
+    Ctx(s, c): Ctx,
+    Id(d): Id,
     AppJson(r): AppJson<E::Req>,
 ) -> ApiResult<Response> {
-    let mut made = s.core.create::<E>(&c, id(&d)?, vec![E::new(r)]).await?;
+    let mut made = s.core.create::<E>(&c, d, vec![E::new(r)]).await?;
     let e = made
         .pop()
         .ok_or(switchyard_core::Error::Internal("nothing created".into()))?;
@@ -165,14 +164,13 @@ async fn create<E: Resource>(
 }
 
 async fn bulk<E: Resource>(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path(d): Path<String>,
+    Ctx(s, c): Ctx,
+    Id(d): Id,
     AppJson(r): AppJson<Vec<E::Req>>,
 ) -> ApiResult<Response> {
     let items = s
         .core
-        .create::<E>(&c, id(&d)?, r.into_iter().map(E::new).collect())
+        .create::<E>(&c, d, r.into_iter().map(E::new).collect())
         .await?;
     let page = Page {
         total: items.len() as u64,
@@ -183,70 +181,48 @@ async fn bulk<E: Resource>(
     Ok(Json(E::page(page)).into_response())
 }
 
-async fn list<E: Resource>(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path(d): Path<String>,
-    Q(q): Q,
-) -> ApiResult<Response> {
-    let page = s.core.list::<E>(&c, id(&d)?, &q).await?;
+async fn list<E: Resource>(Ctx(s, c): Ctx, Id(d): Id, Q(q): Q) -> ApiResult<Response> {
+    let page = s.core.list::<E>(&c, d, &q).await?;
     Ok(Json(E::page(page)).into_response())
 }
 
-async fn view<E: Resource>(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path((d, i)): Path<(String, String)>,
-) -> ApiResult<Response> {
-    let e = s.core.view::<E>(&c, id(&d)?, id(&i)?).await?;
+async fn view<E: Resource>(Ctx(s, c): Ctx, Ids(d, i): Ids) -> ApiResult<Response> {
+    let e = s.core.view::<E>(&c, d, i).await?;
     Ok(Json(e.res(true)).into_response())
 }
 
 async fn update<E: Resource>(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path((d, i)): Path<(String, String)>,
+    Ctx(s, c): Ctx,
+    Ids(d, i): Ids,
     AppJson(r): AppJson<E::UpdateReq>,
 ) -> ApiResult<Response> {
-    let e = s
-        .core
-        .update::<E>(&c, id(&d)?, id(&i)?, E::changes(r))
-        .await?;
+    let e = s.core.update::<E>(&c, d, i, E::changes(r)).await?;
     Ok(Json(e.res(true)).into_response())
 }
 
 async fn tags<E: Resource>(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path((d, i)): Path<(String, String)>,
+    Ctx(s, c): Ctx,
+    Ids(d, i): Ids,
     AppJson(r): AppJson<switchyard_api_types::TagsReq>,
 ) -> ApiResult<Response> {
-    let e = s
-        .core
-        .update::<E>(&c, id(&d)?, id(&i)?, E::tags(r.tags))
-        .await?;
+    let e = s.core.update::<E>(&c, d, i, E::tags(r.tags)).await?;
     Ok(Json(e.res(true)).into_response())
 }
 
 async fn status<E: Resource, const ENABLE: bool>(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path((d, i)): Path<(String, String)>,
+    Ctx(s, c): Ctx,
+    Ids(d, i): Ids,
 ) -> ApiResult<Response> {
     let to = if ENABLE {
         Status::Enabled
     } else {
         Status::Disabled
     };
-    let e = s.core.set_status::<E>(&c, id(&d)?, id(&i)?, to).await?;
+    let e = s.core.set_status::<E>(&c, d, i, to).await?;
     Ok(Json(e.res(false)).into_response())
 }
 
-async fn delete<E: Resource>(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path((d, i)): Path<(String, String)>,
-) -> ApiResult<Response> {
-    s.core.delete::<E>(&c, id(&d)?, id(&i)?).await?;
+async fn delete<E: Resource>(Ctx(s, c): Ctx, Ids(d, i): Ids) -> ApiResult<Response> {
+    s.core.delete::<E>(&c, d, i).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }

@@ -1,7 +1,7 @@
 //! Extractors that turn every rejection into the contract's error shape.
 
 use axum::{
-    extract::{FromRequest, FromRequestParts, Request},
+    extract::{FromRequest, FromRequestParts, Path, Request},
     http::{header, request::Parts},
 };
 use bytes::Bytes;
@@ -13,6 +13,51 @@ use crate::{AppState, error::ApiError};
 
 /// The authenticated user, from `Authorization: Bearer <access token>`.
 pub struct Auth(pub Caller);
+
+/// The app and the authenticated user: what nearly every handler starts from.
+pub struct Ctx(pub AppState, pub Caller);
+
+impl FromRequestParts<AppState> for Ctx {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
+        let Auth(c) = Auth::from_request_parts(parts, s).await?;
+        Ok(Ctx(s.clone(), c))
+    }
+}
+
+/// The path's ids, each parsed as a UUID (400 in the contract's words otherwise).
+async fn path_ids<S: Send + Sync>(parts: &mut Parts, s: &S) -> Result<Vec<uuid::Uuid>, ApiError> {
+    let Path(raw): Path<Vec<String>> = Path::from_request_parts(parts, s)
+        .await
+        .map_err(|e| Error::Internal(format!("path parameters: {e}")))?;
+    raw.iter().map(|p| path_id(p)).collect()
+}
+
+/// A route with one id in its path (`/{domainID}/clients`).
+pub struct Id(pub uuid::Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, s: &S) -> Result<Self, Self::Rejection> {
+        match path_ids(parts, s).await?.as_slice() {
+            [a] => Ok(Id(*a)),
+            _ => Err(Error::Internal("expected one path id".into()).into()),
+        }
+    }
+}
+
+/// A route with two ids in its path (`/{domainID}/clients/{clientID}`).
+pub struct Ids(pub uuid::Uuid, pub uuid::Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for Ids {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, s: &S) -> Result<Self, Self::Rejection> {
+        match path_ids(parts, s).await?.as_slice() {
+            [a, b] => Ok(Ids(*a, *b)),
+            _ => Err(Error::Internal("expected two path ids".into()).into()),
+        }
+    }
+}
 
 /// `Auth` when a token is present, `None` without one (a bad token is still 401).
 pub struct OptAuth(pub Option<Caller>);

@@ -1,3 +1,4 @@
+use crate::extract::{Ctx, Id};
 use axum::{
     Json,
     extract::{Path, State},
@@ -12,7 +13,7 @@ use switchyard_domain::validate;
 use crate::{
     Api, AppState, convert, doc,
     error::{ApiError, ApiResult},
-    extract::{AppJson, Auth, bearer},
+    extract::{AppJson, bearer},
 };
 
 pub fn routes(a: Api) -> Api {
@@ -103,11 +104,10 @@ async fn run(
 
 async fn mapping_in(
     State(s): State<AppState>,
-    Path(d): Path<String>,
+    Id(d): Id,
     parts: Parts,
     AppJson(r): AppJson<MappingReq>,
 ) -> ApiResult<Response> {
-    let d = validate::parse_id(&d).map_err(ApiError::from)?;
     run(&s, &parts, Some(d), r).await
 }
 
@@ -119,12 +119,7 @@ async fn mapping(
     run(&s, &parts, None, r).await
 }
 
-async fn content(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path(d): Path<String>,
-) -> ApiResult<Response> {
-    let d = validate::parse_id(&d).map_err(ApiError::from)?;
+async fn content(Ctx(s, c): Ctx, Id(d): Id) -> ApiResult<Response> {
     Ok(Json(s.core.mapping_content(&c, d).await?).into_response())
 }
 
@@ -170,12 +165,10 @@ async fn fetch(
 }
 
 async fn cert(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path(d): Path<String>,
+    Ctx(s, c): Ctx,
+    Id(d): Id,
     AppJson(r): AppJson<ProvisionCertReq>,
 ) -> ApiResult<Response> {
-    let d = validate::parse_id(&d).map_err(ApiError::from)?;
     if r.client_id.is_empty() {
         return Err(switchyard_core::Error::InvalidInput("missing entity id".into()).into());
     }

@@ -1,7 +1,7 @@
-use crate::extract::path_id as id;
+use crate::extract::{Ctx, Id};
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::State,
     http::{Method, StatusCode},
     response::{IntoResponse, Response},
 };
@@ -12,7 +12,7 @@ use switchyard_domain::Status;
 use crate::{
     Api, AppState, convert, created, doc, empty,
     error::ApiResult,
-    extract::{AppJson, Auth, LenientAuth, Q},
+    extract::{AppJson, LenientAuth, Q},
 };
 
 pub fn routes(a: Api) -> Api {
@@ -184,11 +184,11 @@ async fn register(
     Ok(created(format!("/users/{}", u.id), &convert::user(&u)))
 }
 
-async fn list(State(s): State<AppState>, Auth(c): Auth, Q(q): Q) -> ApiResult<Response> {
+async fn list(Ctx(s, c): Ctx, Q(q): Q) -> ApiResult<Response> {
     Ok(Json(convert::users(s.core.list_users(&c, &q).await?)).into_response())
 }
 
-async fn search(State(s): State<AppState>, Auth(c): Auth, Q(q): Q) -> ApiResult<Response> {
+async fn search(Ctx(s, c): Ctx, Q(q): Q) -> ApiResult<Response> {
     Ok(Json(convert::users(s.core.search_users(&c, &q).await?)).into_response())
 }
 
@@ -220,16 +220,12 @@ async fn refresh(State(s): State<AppState>, req: axum::extract::Request) -> ApiR
     Ok((StatusCode::CREATED, Json(tokens(p))).into_response())
 }
 
-async fn revoke(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    AppJson(r): AppJson<api::RevokeReq>,
-) -> ApiResult<Response> {
+async fn revoke(Ctx(s, c): Ctx, AppJson(r): AppJson<api::RevokeReq>) -> ApiResult<Response> {
     s.core.revoke_token(&c, &r.token_id).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-async fn sessions(State(s): State<AppState>, Auth(c): Auth) -> ApiResult<Response> {
+async fn sessions(Ctx(s, c): Ctx) -> ApiResult<Response> {
     let list = s.core.list_sessions(&c).await?;
     Ok(Json(api::RefreshTokensRes {
         refresh_tokens: list
@@ -243,15 +239,11 @@ async fn sessions(State(s): State<AppState>, Auth(c): Auth) -> ApiResult<Respons
     .into_response())
 }
 
-async fn profile(State(s): State<AppState>, Auth(c): Auth) -> ApiResult<Response> {
+async fn profile(Ctx(s, c): Ctx) -> ApiResult<Response> {
     Ok(ok_user(&s.core.profile(&c).await?))
 }
 
-async fn secret(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    AppJson(r): AppJson<api::SecretReq>,
-) -> ApiResult<Response> {
+async fn secret(Ctx(s, c): Ctx, AppJson(r): AppJson<api::SecretReq>) -> ApiResult<Response> {
     Ok(ok_user(
         &s.core
             .update_secret(&c, &r.old_secret, &r.new_secret)
@@ -259,18 +251,13 @@ async fn secret(
     ))
 }
 
-async fn view(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path(p): Path<String>,
-) -> ApiResult<Response> {
-    Ok(ok_user(&s.core.view_user(&c, id(&p)?).await?))
+async fn view(Ctx(s, c): Ctx, Id(p): Id) -> ApiResult<Response> {
+    Ok(ok_user(&s.core.view_user(&c, p).await?))
 }
 
 async fn update(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path(p): Path<String>,
+    Ctx(s, c): Ctx,
+    Id(p): Id,
     AppJson(r): AppJson<api::UserUpdateReq>,
 ) -> ApiResult<Response> {
     let up = UserUpdate {
@@ -279,89 +266,56 @@ async fn update(
         metadata: r.metadata,
         private_metadata: r.private_metadata,
     };
-    Ok(ok_user(&s.core.update_user(&c, id(&p)?, up).await?))
+    Ok(ok_user(&s.core.update_user(&c, p, up).await?))
 }
 
 async fn username(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path(p): Path<String>,
+    Ctx(s, c): Ctx,
+    Id(p): Id,
     AppJson(r): AppJson<api::UsernameReq>,
 ) -> ApiResult<Response> {
-    Ok(ok_user(
-        &s.core.update_username(&c, id(&p)?, r.username).await?,
-    ))
+    Ok(ok_user(&s.core.update_username(&c, p, r.username).await?))
 }
 
 async fn email(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path(p): Path<String>,
+    Ctx(s, c): Ctx,
+    Id(p): Id,
     AppJson(r): AppJson<api::EmailReq>,
 ) -> ApiResult<Response> {
-    Ok(ok_user(&s.core.update_email(&c, id(&p)?, r.email).await?))
+    Ok(ok_user(&s.core.update_email(&c, p, r.email).await?))
 }
 
-async fn tags(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path(p): Path<String>,
-    AppJson(r): AppJson<api::TagsReq>,
-) -> ApiResult<Response> {
-    Ok(ok_user(
-        &s.core.update_user_tags(&c, id(&p)?, r.tags).await?,
-    ))
+async fn tags(Ctx(s, c): Ctx, Id(p): Id, AppJson(r): AppJson<api::TagsReq>) -> ApiResult<Response> {
+    Ok(ok_user(&s.core.update_user_tags(&c, p, r.tags).await?))
 }
 
 async fn picture(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path(p): Path<String>,
+    Ctx(s, c): Ctx,
+    Id(p): Id,
     AppJson(r): AppJson<api::PictureReq>,
 ) -> ApiResult<Response> {
     Ok(ok_user(
-        &s.core
-            .update_picture(&c, id(&p)?, r.profile_picture)
-            .await?,
+        &s.core.update_picture(&c, p, r.profile_picture).await?,
     ))
 }
 
-async fn role(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path(p): Path<String>,
-    AppJson(r): AppJson<api::RoleReq>,
-) -> ApiResult<Response> {
-    Ok(ok_user(&s.core.update_role(&c, id(&p)?, &r.role).await?))
+async fn role(Ctx(s, c): Ctx, Id(p): Id, AppJson(r): AppJson<api::RoleReq>) -> ApiResult<Response> {
+    Ok(ok_user(&s.core.update_role(&c, p, &r.role).await?))
 }
 
-async fn enable(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path(p): Path<String>,
-) -> ApiResult<Response> {
+async fn enable(Ctx(s, c): Ctx, Id(p): Id) -> ApiResult<Response> {
     Ok(ok_user(
-        &s.core.set_user_status(&c, id(&p)?, Status::Enabled).await?,
+        &s.core.set_user_status(&c, p, Status::Enabled).await?,
     ))
 }
 
-async fn disable(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path(p): Path<String>,
-) -> ApiResult<Response> {
+async fn disable(Ctx(s, c): Ctx, Id(p): Id) -> ApiResult<Response> {
     Ok(ok_user(
-        &s.core
-            .set_user_status(&c, id(&p)?, Status::Disabled)
-            .await?,
+        &s.core.set_user_status(&c, p, Status::Disabled).await?,
     ))
 }
 
-async fn delete(
-    State(s): State<AppState>,
-    Auth(c): Auth,
-    Path(p): Path<String>,
-) -> ApiResult<Response> {
-    s.core.set_user_status(&c, id(&p)?, Status::Deleted).await?;
+async fn delete(Ctx(s, c): Ctx, Id(p): Id) -> ApiResult<Response> {
+    s.core.set_user_status(&c, p, Status::Deleted).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
