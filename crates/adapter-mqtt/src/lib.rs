@@ -140,7 +140,7 @@ impl Default for MqttConfig {
     fn default() -> Self {
         MqttConfig {
             max_packet_size: 1024 * 1024,
-            outbound_queue: 1024,
+            outbound_queue: 16 * 1024,
             outbound_bytes: 8 * 1024 * 1024,
             subscriber_wait: switchyard_bus::DEFAULT_PATIENCE,
             keep_alive_max: 300,

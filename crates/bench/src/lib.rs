@@ -17,6 +17,7 @@
 //! The report types and [`report::validate`] are public so the shape is tested without
 //! running a benchmark.
 
+pub mod burst;
 pub mod device;
 pub mod load;
 pub mod machine;

@@ -24,6 +24,7 @@ use tempfile::TempDir;
 use uuid::Uuid;
 
 use crate::{
+    burst,
     mqttload::{self, FlowResult, FlowSpec, Login, PATTERNS, Pattern},
     report::{Row, Target},
     scenarios::{BULK_MAX, Config, MAX_BODY_BYTES, Outcome, Session, Sizes, setup},
@@ -740,7 +741,144 @@ pub async fn run(cfg: &Config, sizes: Sizes, http: &reqwest::Client, out: &mut O
     if cfg.wants(&["mqtt_qos0", "mqtt_qos1"]) {
         throughput(cfg, sizes, http, mosq.as_ref(), out).await;
     }
+    if cfg.wants(&["mqtt_burst"]) {
+        bursts(cfg, http, mosq.as_ref(), out).await;
+    }
     if cfg.wants(&["mqtt_idle_connection_memory"]) {
         idle_memory(cfg, sizes, http, mosq.as_ref(), nofile, out).await;
     }
+}
+
+/// `mqtt_burst` (see [`crate::burst`]): Switchyard on a fresh server, Mosquitto as the
+/// baseline, each burst size on both.
+async fn bursts(
+    cfg: &Config,
+    http: &reqwest::Client,
+    mosq: Option<&MosquittoSource>,
+    out: &mut Outcome,
+) {
+    if let Err(e) = burst::ensure_clients() {
+        return out.fail("mqtt_burst", e);
+    }
+    let (srv, session, addr) = match mqtt_server(cfg, http).await {
+        Ok(x) => x,
+        Err(e) => return out.fail("mqtt_burst server", e),
+    };
+    let prepared = async {
+        let clients =
+            create_clients(http, &session, &["burst-pub".into(), "burst-sub".into()]).await?;
+        let channel = create_channels(http, &session, &["burst".into()]).await?;
+        for (i, kind) in [(0, "publish"), (1, "subscribe")] {
+            post_ok(
+                http,
+                &session,
+                "channels/connect",
+                &json!({"channel_ids": channel, "client_ids": [clients[i].0], "types": [kind]}),
+            )
+            .await?;
+        }
+        Ok::<_, String>((clients, channel))
+    }
+    .await;
+    let (clients, channel) = match prepared {
+        Ok(x) => x,
+        Err(e) => return out.fail("mqtt_burst setup", e),
+    };
+    let topic = format!("m/{}/c/{}", session.domain, channel[0]);
+    let (publisher, subscriber) = (Some(clients[0].clone()), Some(clients[1].clone()));
+    let mosquitto = match mosq {
+        Some(m) => match m.launch().await {
+            Ok(m) => Some(m),
+            Err(e) => {
+                out.notes.push(format!("mqtt_burst mosquitto: {e}"));
+                None
+            }
+        },
+        None => None,
+    };
+    for n in burst::BURSTS {
+        let k = n / 1000;
+        eprintln!("[mqtt] mqtt_burst: {n} messages, switchyard");
+        let before = srv.rss_bytes();
+        let run = {
+            let (topic, publisher, subscriber) =
+                (topic.clone(), publisher.clone(), subscriber.clone());
+            tokio::task::spawn_blocking(move || {
+                burst::repeated(addr, &topic, &publisher, &subscriber, n)
+            })
+            .await
+        };
+        let sy = match run {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => {
+                out.fail("mqtt_burst", format!("{n} messages: {e}"));
+                continue;
+            }
+            Err(e) => {
+                out.fail("mqtt_burst", format!("{n} messages: {e}"));
+                continue;
+            }
+        };
+        let growth = match (before, srv.peak_rss_bytes()) {
+            (Some(b), Some(p)) => Some(p.saturating_sub(b) as f64 / (1024.0 * 1024.0)),
+            _ => None,
+        };
+        let base = match &mosquitto {
+            Some(m) => {
+                eprintln!("[mqtt] mqtt_burst: {n} messages, mosquitto");
+                let addr = m.addr;
+                let topic = format!("switchyard-bench/burst/{}", Uuid::new_v4().simple());
+                match tokio::task::spawn_blocking(move || {
+                    burst::repeated(addr, &topic, &None, &None, n)
+                })
+                .await
+                {
+                    Ok(Ok(b)) => Some(b),
+                    Ok(Err(e)) => {
+                        out.notes.push(format!("mqtt_burst mosquitto {n}: {e}"));
+                        None
+                    }
+                    Err(e) => {
+                        out.notes.push(format!("mqtt_burst mosquitto {n}: {e}"));
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        out.rows.push(Row::new(
+            "mqtt_burst",
+            "sqlite",
+            sy.delivered_pct(),
+            &format!("% delivered, {k}k burst"),
+            base.map(|b| b.delivered_pct()),
+            Some(Target::value_at_least(99.9)),
+        ));
+        out.rows.push(Row::new(
+            "mqtt_burst",
+            "sqlite",
+            sy.elapsed.as_secs_f64(),
+            &format!("s for the {k}k burst"),
+            base.map(|b| b.elapsed.as_secs_f64()),
+            Some(Target::ratio_at_most(1.5)),
+        ));
+        if let Some(g) = growth {
+            out.rows.push(Row::new(
+                "mqtt_burst",
+                "sqlite",
+                g,
+                &format!("MiB RSS growth, {k}k burst"),
+                None,
+                Some(Target::value_at_most(64.0)),
+            ));
+        }
+    }
+    out.notes.push(
+        "mqtt_burst: mosquitto_pub -l (QoS 0, one message per stdin line, as fast as the \
+         socket takes them) into one mosquitto_sub, 1→1; time from the first line written \
+         to the last message received, the fastest of 3 runs (delivered: the fewest); RSS growth is the server's peak RSS (VmHWM) over \
+         its RSS before the burst"
+            .into(),
+    );
+    srv.stop();
 }

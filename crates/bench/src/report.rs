@@ -16,6 +16,7 @@ pub const SCENARIOS: &[&str] = &[
     "http_publish",
     "mqtt_qos0",
     "mqtt_qos1",
+    "mqtt_burst",
     "mqtt_idle_connection_memory",
     "footprint",
 ];
@@ -65,6 +66,13 @@ impl Target {
         Target {
             subject: Subject::Ratio,
             op: Op::AtLeast,
+            bound,
+        }
+    }
+    pub fn ratio_at_most(bound: f64) -> Target {
+        Target {
+            subject: Subject::Ratio,
+            op: Op::AtMost,
             bound,
         }
     }

@@ -60,7 +60,12 @@ pub const STORAGE_SCENARIOS: &[&str] = &[
 ];
 
 /// The scenarios that run against MQTT brokers (SQLite only).
-pub const MQTT_SCENARIOS: &[&str] = &["mqtt_qos0", "mqtt_qos1", "mqtt_idle_connection_memory"];
+pub const MQTT_SCENARIOS: &[&str] = &[
+    "mqtt_qos0",
+    "mqtt_qos1",
+    "mqtt_burst",
+    "mqtt_idle_connection_memory",
+];
 
 /// How much each scenario does.
 #[derive(Debug, Clone, Copy)]

@@ -85,7 +85,7 @@ pub struct Settings {
     #[arg(long, env = "SWITCHYARD_MQTT_MAX_PACKET", default_value_t = 1024 * 1024)]
     pub mqtt_max_packet: usize,
     /// Messages queued per MQTT session between the bus and its socket.
-    #[arg(long, env = "SWITCHYARD_MQTT_QUEUE", default_value_t = 1024)]
+    #[arg(long, env = "SWITCHYARD_MQTT_QUEUE", default_value_t = 16 * 1024)]
     pub mqtt_queue: usize,
     /// Topic and payload bytes queued per MQTT session between the bus and its socket.
     #[arg(long, env = "SWITCHYARD_MQTT_QUEUE_BYTES", default_value_t = 8 * 1024 * 1024)]
