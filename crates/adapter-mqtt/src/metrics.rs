@@ -1,20 +1,42 @@
 //! The adapter's series in `/metrics` (Prometheus names; QoS as a label).
 
-/// A message a client published and core accepted.
-pub(crate) fn published(qos: u8, bytes: usize) {
-    let q = qos_label(qos);
-    metrics::counter!("switchyard_messages_in_total", "adapter" => "mqtt", "qos" => q).increment(1);
-    metrics::counter!("switchyard_message_bytes_in_total", "adapter" => "mqtt", "qos" => q)
-        .increment(bytes as u64);
+use metrics::Counter;
+
+/// The per-message counters, made once per adapter (a `counter!` with labels builds
+/// its key on every call), by QoS 0, 1 and 2.
+pub(crate) struct Meters {
+    msgs_in: [Counter; 3],
+    bytes_in: [Counter; 3],
+    msgs_out: [Counter; 3],
+    bytes_out: [Counter; 3],
 }
 
-/// A message written to a subscriber (its PUBLISH packet's size).
-pub(crate) fn delivered(qos: u8, bytes: usize) {
-    let q = qos_label(qos);
-    metrics::counter!("switchyard_messages_out_total", "adapter" => "mqtt", "qos" => q)
-        .increment(1);
-    metrics::counter!("switchyard_message_bytes_out_total", "adapter" => "mqtt", "qos" => q)
-        .increment(bytes as u64);
+impl Meters {
+    pub(crate) fn new() -> Meters {
+        let by_qos = |name: &'static str| {
+            ["0", "1", "2"].map(|q| metrics::counter!(name, "adapter" => "mqtt", "qos" => q))
+        };
+        Meters {
+            msgs_in: by_qos("switchyard_messages_in_total"),
+            bytes_in: by_qos("switchyard_message_bytes_in_total"),
+            msgs_out: by_qos("switchyard_messages_out_total"),
+            bytes_out: by_qos("switchyard_message_bytes_out_total"),
+        }
+    }
+
+    /// A message a client published and core accepted.
+    pub(crate) fn published(&self, qos: u8, bytes: usize) {
+        let q = usize::from(qos.min(2));
+        self.msgs_in[q].increment(1);
+        self.bytes_in[q].increment(bytes as u64);
+    }
+
+    /// A message written to a subscriber (its PUBLISH packet's size).
+    pub(crate) fn delivered(&self, qos: u8, bytes: usize) {
+        let q = usize::from(qos.min(2));
+        self.msgs_out[q].increment(1);
+        self.bytes_out[q].increment(bytes as u64);
+    }
 }
 
 /// A session began (after its CONNACK) or ended.
@@ -41,12 +63,4 @@ pub(crate) fn denied(op: &'static str) {
 /// A session ended by the server for this reason (slow consumer, keep-alive, …).
 pub(crate) fn ended(reason: &'static str) {
     metrics::counter!("switchyard_mqtt_sessions_ended_total", "reason" => reason).increment(1);
-}
-
-fn qos_label(qos: u8) -> &'static str {
-    match qos {
-        0 => "0",
-        1 => "1",
-        _ => "2",
-    }
 }

@@ -50,6 +50,7 @@ pub(crate) struct Shared {
     /// (client id, MQTT client identifier) → the live session, for take-over.
     sessions: std::sync::Mutex<HashMap<SessionKey, SessionSlot>>,
     next_session: AtomicU64,
+    pub meters: crate::metrics::Meters,
 }
 
 impl Shared {
@@ -61,6 +62,7 @@ impl Shared {
             retained,
             sessions: std::sync::Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(1),
+            meters: crate::metrics::Meters::new(),
         }
     }
 
@@ -232,24 +234,33 @@ async fn forward(mut rx: mpsc::Receiver<BusMessage>, r: Route) {
             None => r.granted,
         };
         let topic = env.topic();
-        let size = (topic.len() + env.payload.len()).clamp(1, r.out.budget);
+        let size = u32::try_from((topic.len() + env.payload.len()).clamp(1, r.out.budget))
+            .unwrap_or(u32::MAX);
+        let mut d = Delivery {
+            sub_id: r.sub_id,
+            topic,
+            payload: Bytes::from(env.payload),
+            qos,
+            retain: false,
+            _bytes: None,
+        };
+        // The common case without a timer: room in both bounds right now.
+        if let Ok(permit) = r.out.bytes.clone().try_acquire_many_owned(size) {
+            d._bytes = Some(permit);
+            match r.out.tx.try_send(d) {
+                Ok(()) => {
+                    stalled = false;
+                    continue;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return,
+                Err(mpsc::error::TrySendError::Full(back)) => d = back,
+            }
+        }
         let wait = if stalled { Duration::ZERO } else { r.patience };
         let queued = tokio::time::timeout(wait, async {
-            let permit = r
-                .out
-                .bytes
-                .clone()
-                .acquire_many_owned(u32::try_from(size).unwrap_or(u32::MAX))
-                .await
-                .ok()?;
-            let d = Delivery {
-                sub_id: r.sub_id,
-                topic,
-                payload: Bytes::from(env.payload),
-                qos,
-                retain: false,
-                _bytes: Some(permit),
-            };
+            if d._bytes.is_none() {
+                d._bytes = Some(r.out.bytes.clone().acquire_many_owned(size).await.ok()?);
+            }
             r.out.tx.send(d).await.ok()
         })
         .await;
@@ -704,7 +715,7 @@ async fn publish_to_core(
             {
                 tracing::debug!(channel = %ch, "mqtt: retained store full, message not retained");
             }
-            crate::metrics::published(qos, size);
+            shared.meters.published(qos, size);
             Outcome::Published
         }
         Err(e) => classify(e),
@@ -949,7 +960,7 @@ impl Session {
             count_drop("client_max_packet_size");
             return;
         }
-        crate::metrics::delivered(qos, self.wbuf.len() - before);
+        self.shared.meters.delivered(qos, self.wbuf.len() - before);
         if let Some(id) = packet_id {
             self.inflight.insert(id.get());
         }

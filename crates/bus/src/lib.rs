@@ -66,7 +66,11 @@ impl<T> Outlet<T> {
     pub fn try_send(&self, item: T) -> Result<Sent, T> {
         match self.tx.try_send(item) {
             Ok(()) => {
-                self.stalled.store(false, Ordering::Relaxed);
+                // Read first: a store on every message would bounce the cache line
+                // between the publishers' threads.
+                if self.stalled.load(Ordering::Relaxed) {
+                    self.stalled.store(false, Ordering::Relaxed);
+                }
                 Ok(Sent::Queued)
             }
             Err(mpsc::error::TrySendError::Closed(_)) => Ok(Sent::Closed),
