@@ -395,6 +395,20 @@ await step("Channels.Connect", async () => {
   return r;
 });
 
+// The SDK posts to m/{domain}/c/{channel}/{subtopic}: a trailing slash without one.
+for (const [label, topic] of [
+  ["no subtopic", () => bulkCh[0].id],
+  ["subtopic", () => `${bulkCh[0].id}.temp.room1`],
+]) {
+  await step(`Messages.Send(${label})`, async () => {
+    need(dom, bulk, bulkCh);
+    const secret = bulk[0].credentials.secret;
+    const r = await sdk.Messages.Send(dom, topic(), '[{"bn":"demo","n":"v","v":5}]', secret);
+    check(r.status === 202, `status 202 (${r.status})`);
+    return r;
+  });
+}
+
 await step("Channels.Disconnect", async () => {
   need(token, dom, bulk, bulkCh);
   const r = await sdk.Channels.Disconnect(ids(bulk), ids(bulkCh), ["publish"], dom, token);

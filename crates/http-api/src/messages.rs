@@ -35,6 +35,14 @@ pub fn routes(a: Api) -> Api {
         doc(t, "Publish a message (202)").ok(202, None),
         publish,
     )
+    // The official SDK builds `m/{domain}/c/{channel}/{subtopic}`: with no subtopic
+    // the path ends in a slash, and means the channel itself.
+    .route(
+        Method::POST,
+        "/m/{domain}/c/{channel}/",
+        doc(t, "Publish a message (SDK form: empty subtopic)").ok(202, None),
+        publish,
+    )
     .route(
         Method::POST,
         "/m/{domain}/c/{channel}/{*subtopic}",
@@ -49,6 +57,12 @@ pub fn routes(a: Api) -> Api {
     )
     .route(
         Method::GET,
+        "/m/{domain}/c/{channel}/",
+        doc(t, "WebSocket on the channel (empty subtopic)"),
+        ws,
+    )
+    .route(
+        Method::GET,
         "/m/{domain}/c/{channel}/{*subtopic}",
         doc(t, "WebSocket on a subtopic"),
         ws_sub,
@@ -57,6 +71,12 @@ pub fn routes(a: Api) -> Api {
         Method::POST,
         "/channels/{channel}/messages",
         doc(t, "Publish (document-era path, no domain)").ok(202, None),
+        publish_legacy,
+    )
+    .route(
+        Method::POST,
+        "/channels/{channel}/messages/",
+        doc(t, "Publish (document-era path, empty subtopic)").ok(202, None),
         publish_legacy,
     )
     .route(

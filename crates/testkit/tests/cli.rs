@@ -268,6 +268,35 @@ fn users_login_profile_and_token_errors() {
     assert!(!s.path("stdin.toml").exists());
 }
 
+/// The product document's command lines, verbatim with `switchyard` for
+/// `magistrala-cli`: register with an e-mail and a password, get a token with them,
+/// create a domain with a positional route.
+#[test]
+fn the_documents_command_lines() {
+    let s = Server::start();
+    let v = s.json(
+        "doc",
+        &["users", "create", "john.doe@email.com", "12345678"],
+    );
+    assert_eq!(v["email"], "john.doe@email.com");
+    assert_eq!(v["credentials"]["username"], "john_doe");
+    assert_eq!(
+        (v["first_name"].as_str(), v["last_name"].as_str()),
+        (Some("john"), Some("doe"))
+    );
+    let t = s.json("doc", &["users", "token", "john.doe@email.com", "12345678"]);
+    let access = t["access_token"].as_str().unwrap();
+    assert!(!access.is_empty() && t["refresh_token"].is_string(), "{t}");
+    s.ok("doc", &["login", "john.doe@email.com", "12345678"]);
+    let d = s.json("doc", &["domains", "create", "Edge Site", "edge-site"]);
+    assert_eq!(d["route"], "edge-site");
+    // A wrong password is refused with the server's message.
+    s.cli("doc")
+        .args(["users", "token", "john.doe@email.com", "wrong-pass"])
+        .assert()
+        .failure();
+}
+
 #[test]
 fn expired_profile_token_is_refreshed_once_and_saved() {
     let s = Server::start();

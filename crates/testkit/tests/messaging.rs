@@ -160,6 +160,19 @@ async fn http_and_ws(b: Backend) {
         202
     );
     assert_eq!(next_text(&mut ws).await.as_deref(), Some("b"));
+    // The official SDK's path for a message without subtopic ends in a slash.
+    assert_eq!(
+        http_publish(
+            &app,
+            &format!("{topic}/"),
+            Some(format!("Client {}", f.publisher.1)),
+            "application/json",
+            r#"{"sdk":1}"#
+        )
+        .await,
+        202
+    );
+    assert_eq!(next_text(&mut ws).await.as_deref(), Some(r#"{"sdk":1}"#));
     assert_eq!(
         http_publish(
             &app,

@@ -80,8 +80,11 @@ pub enum DomainsCmd {
 pub struct CreateArgs {
     /// Display name
     pub name: String,
-    /// Route (alias used in topics); default: the name when it is a valid route
-    #[arg(long)]
+    /// Route (alias used in topics), as magistrala-cli takes it; default: the name
+    #[arg(value_name = "ROUTE")]
+    pub route_arg: Option<String>,
+    /// Route (the same, as a flag)
+    #[arg(long, conflicts_with = "route_arg")]
     pub route: Option<String>,
     /// Tags (comma-separated)
     #[arg(long, value_delimiter = ',')]
@@ -198,7 +201,7 @@ pub async fn run(api: &mut Api, f: Option<Format>, c: DomainsCmd) -> CliResult<(
     let f = fmt(f);
     match c {
         DomainsCmd::Create(a) => {
-            let route = a.route.unwrap_or_else(|| a.name.clone());
+            let route = a.route.or(a.route_arg).unwrap_or_else(|| a.name.clone());
             let req = DomainReq {
                 id: a.id,
                 name: a.name,

@@ -29,7 +29,7 @@ pub const COLUMNS: &[Col] = &[
 pub enum UsersCmd {
     /// Register a user (no token needed while self-registration is on)
     #[command(
-        after_help = "Example:\n  switchyard-cli users create Jane Doe janedoe@example.com janedoe 12345678 --tags ops --metadata '{\"team\":\"edge\"}'"
+        after_help = "Examples:\n  switchyard-cli users create john.doe@email.com 12345678\n  switchyard-cli users create Jane Doe janedoe@example.com janedoe 12345678 --tags ops --metadata '{\"team\":\"edge\"}'"
     )]
     Create(CreateArgs),
     /// Issue an access/refresh token pair (prints it; `login` also saves it)
@@ -81,12 +81,21 @@ pub enum UsersCmd {
 
 #[derive(Debug, Args)]
 pub struct CreateArgs {
-    pub first_name: String,
-    pub last_name: String,
-    pub email: String,
-    pub username: String,
-    /// Password; `-` reads it from standard input
-    pub password: String,
+    /// `<EMAIL> <PASSWORD>` (the username and names come from the e-mail's local part
+    /// unless given with the flags below), or
+    /// `<FIRST_NAME> <LAST_NAME> <EMAIL> <USERNAME> <PASSWORD>`. A password `-` is read
+    /// from standard input.
+    #[arg(value_name = "ARGS", num_args = 2..=5, required = true)]
+    pub args: Vec<String>,
+    /// First name (the two-argument form)
+    #[arg(long)]
+    pub first_name: Option<String>,
+    /// Last name (the two-argument form)
+    #[arg(long)]
+    pub last_name: Option<String>,
+    /// Username (the two-argument form)
+    #[arg(long)]
+    pub username: Option<String>,
     /// Tags (comma-separated, repeatable)
     #[arg(long, value_delimiter = ',')]
     pub tags: Vec<String>,
@@ -171,6 +180,59 @@ pub struct UpdateArgs {
     pub role: Option<String>,
 }
 
+/// Who `users create` registers, from either of its argument forms.
+#[derive(Debug, PartialEq, Eq)]
+struct Registrant {
+    first_name: String,
+    last_name: String,
+    email: String,
+    username: String,
+    password: String,
+}
+
+impl Registrant {
+    fn from_args(a: &CreateArgs) -> CliResult<Registrant> {
+        match a.args.as_slice() {
+            [email, password] => {
+                let local = email.split('@').next().unwrap_or_default();
+                let words: Vec<&str> = local
+                    .split(|c: char| !c.is_ascii_alphanumeric())
+                    .filter(|w| !w.is_empty())
+                    .collect();
+                let first = words.first().copied().unwrap_or(local);
+                let last = words.get(1..).map(|w| w.join(" ")).unwrap_or_default();
+                Ok(Registrant {
+                    first_name: a.first_name.clone().unwrap_or_else(|| first.to_string()),
+                    last_name: a.last_name.clone().unwrap_or_else(|| {
+                        if last.is_empty() {
+                            first.to_string()
+                        } else {
+                            last
+                        }
+                    }),
+                    email: email.clone(),
+                    username: a
+                        .username
+                        .clone()
+                        .unwrap_or_else(|| words.join("_").chars().take(32).collect()),
+                    password: password.clone(),
+                })
+            }
+            [first, last, email, username, password] => Ok(Registrant {
+                first_name: first.clone(),
+                last_name: last.clone(),
+                email: email.clone(),
+                username: username.clone(),
+                password: password.clone(),
+            }),
+            _ => Err(crate::error::CliError::usage(
+                "users create takes <EMAIL> <PASSWORD> or \
+                 <FIRST_NAME> <LAST_NAME> <EMAIL> <USERNAME> <PASSWORD>",
+            )),
+        }
+    }
+}
+
 fn path(id: &str) -> String {
     format!("/users/{}", seg(id))
 }
@@ -179,13 +241,14 @@ pub async fn run(api: &mut Api, f: Option<Format>, c: UsersCmd) -> CliResult<()>
     let f = fmt(f);
     match c {
         UsersCmd::Create(a) => {
+            let who = Registrant::from_args(&a)?;
             let req = UserReq {
-                first_name: a.first_name,
-                last_name: a.last_name,
-                email: a.email,
+                first_name: who.first_name,
+                last_name: who.last_name,
+                email: who.email,
                 credentials: UserCredentials {
-                    username: a.username,
-                    secret: session::password(&a.password)?,
+                    username: who.username,
+                    secret: session::password(&who.password)?,
                 },
                 tags: split_list(&a.tags),
                 metadata: a.metadata.unwrap_or_default(),
@@ -299,5 +362,55 @@ pub async fn run(api: &mut Api, f: Option<Format>, c: UsersCmd) -> CliResult<()>
             api.delete(&path(&id)).await?;
             output::line(&format!("user {id} deleted"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(subcommand)]
+        c: UsersCmd,
+    }
+
+    fn create(args: &[&str]) -> CliResult<Registrant> {
+        let mut argv = vec!["t", "create"];
+        argv.extend(args);
+        match T::try_parse_from(argv).unwrap().c {
+            UsersCmd::Create(a) => Registrant::from_args(&a),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_documents_two_argument_form() {
+        let r = create(&["john.doe@email.com", "12345678"]).unwrap();
+        assert_eq!(
+            r,
+            Registrant {
+                first_name: "john".into(),
+                last_name: "doe".into(),
+                email: "john.doe@email.com".into(),
+                username: "john_doe".into(),
+                password: "12345678".into(),
+            }
+        );
+        let r = create(&["ops@example.com", "pw123456", "--username", "ops1"]).unwrap();
+        assert_eq!(
+            (r.first_name.as_str(), r.last_name.as_str()),
+            ("ops", "ops")
+        );
+        assert_eq!(r.username, "ops1");
+        let full = create(&["Jane", "Doe", "jane@example.com", "jane", "pw123456"]).unwrap();
+        assert_eq!(
+            (full.first_name.as_str(), full.username.as_str()),
+            ("Jane", "jane")
+        );
+        assert!(create(&["a", "b", "c"]).is_err());
+        assert!(T::try_parse_from(["t", "create", "only-one"]).is_err());
     }
 }
