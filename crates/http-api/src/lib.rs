@@ -385,8 +385,23 @@ pub fn openapi(docs: &[RouteDoc]) -> OpenApi {
 /// Rewrites any error response that is not JSON (axum's own 405/413, unknown paths,
 /// timeouts) into `{"message": ...}` so no plain-text error escapes.
 async fn json_errors(req: Request, next: Next) -> Response {
-    let res = next.run(req).await;
+    // The message plane authenticates clients (`Client <secret>` or Basic); everything
+    // else takes a user's Bearer token.
+    let path = req.uri().path();
+    let client_auth = path.starts_with("/m/") || path.starts_with("/channels/");
+    let mut res = next.run(req).await;
     let status = res.status();
+    if status == StatusCode::UNAUTHORIZED && !res.headers().contains_key(header::WWW_AUTHENTICATE) {
+        let challenge = if client_auth {
+            "Basic realm=\"switchyard\""
+        } else {
+            "Bearer realm=\"switchyard\""
+        };
+        res.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(challenge),
+        );
+    }
     if !(status.is_client_error() || status.is_server_error()) {
         return res;
     }

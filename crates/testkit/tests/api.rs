@@ -212,6 +212,33 @@ both!(tokens_expire_and_are_typed);
 
 async fn error_shapes(b: Backend) {
     let app = TestServer::spawn_with(b, |s| s.max_body_bytes = 4096).await;
+    // A 401 names the scheme to use: Bearer for the API, Basic for the HTTP adapter.
+    let r = app.req(Method::GET, "/domains", None, None).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.headers["www-authenticate"], "Bearer realm=\"switchyard\"");
+    let id = uuid::Uuid::new_v4();
+    let r = app
+        .raw(
+            Method::POST,
+            &format!("/m/{id}/c/{id}"),
+            None,
+            Some("text/plain"),
+            Some("x".into()),
+        )
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    assert_eq!(r.headers["www-authenticate"], "Basic realm=\"switchyard\"");
+    // Rejections before any handler are JSON too: bad percent-encoding, a 9 KB URI.
+    let r = app.raw(Method::GET, "/%zz", None, None, None).await;
+    assert_eq!((r.status.as_u16(), r.msg()), (404, "page not found"));
+    let long = format!("/users/{}", "a".repeat(9 * 1024));
+    let r = app.raw(Method::GET, &long, None, None, None).await;
+    assert!(
+        r.status.is_client_error() && !r.msg().is_empty(),
+        "{} {}",
+        r.status,
+        r.text
+    );
     let (_, t) = app.user("errs").await;
     let d = app.domain(&t, "errs").await;
     let cases: Vec<(switchyard_testkit::Res, u16, &str)> = vec![
