@@ -25,6 +25,10 @@ pub enum Error {
     /// Too many items in one request (413).
     #[error("{0}")]
     TooLarge(String),
+    /// The server is at its limit for this kind of work right now (503 with
+    /// `Retry-After`); nothing was done.
+    #[error("server busy, try again shortly")]
+    Busy,
     /// Everything else (500); the cause is logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),

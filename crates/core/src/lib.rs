@@ -11,6 +11,7 @@ mod connections;
 mod domains;
 pub mod entity;
 mod error;
+mod hashing;
 pub mod messaging;
 pub mod provision;
 mod users;
@@ -62,6 +63,10 @@ pub struct CoreConfig {
     pub provision: provision::ProvisionConfig,
     /// `MG_BOOTSTRAP_ENCRYPT_KEY`: 16, 24 or 32 raw bytes for the secure bootstrap fetch.
     pub bootstrap_encrypt_key: Option<Vec<u8>>,
+    /// Password hashes computed at once (0: one per core) …
+    pub password_workers: usize,
+    /// … and waiting; more are refused with [`Error::Busy`].
+    pub password_queue: usize,
 }
 
 impl Default for CoreConfig {
@@ -73,6 +78,8 @@ impl Default for CoreConfig {
             bulk_max: 1000,
             provision: provision::ProvisionConfig::default(),
             bootstrap_encrypt_key: None,
+            password_workers: 0,
+            password_queue: 32,
         }
     }
 }
@@ -99,6 +106,10 @@ pub struct Core {
     certs: RwLock<Option<Arc<certs::CertAuthority>>>,
     /// Access tokens whose signature was verified: token → (caller, session, exp).
     verified_tokens: RwLock<VerifiedTokens>,
+    /// Where passwords are hashed and checked (bounded).
+    hashing: hashing::HashPool,
+    /// The access token `/mapping` logs in for with the configured provision credentials.
+    provision_token: tokio::sync::Mutex<Option<String>>,
 }
 
 impl Core {
@@ -110,6 +121,7 @@ impl Core {
         cfg: CoreConfig,
     ) -> Result<Arc<Core>> {
         let inactive = store.inactive_user_ids().await?;
+        let (cfg_workers, cfg_queue) = (cfg.password_workers, cfg.password_queue);
         let core = Arc::new(Core {
             store,
             tokens,
@@ -124,6 +136,8 @@ impl Core {
             auth_cache: messaging::AuthCache::default(),
             verified_tokens: RwLock::default(),
             certs: RwLock::new(None),
+            hashing: hashing::HashPool::new(cfg_workers, cfg_queue),
+            provision_token: tokio::sync::Mutex::new(None),
         });
         core.clone().follow_events().await?;
         Ok(core)

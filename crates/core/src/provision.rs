@@ -180,11 +180,24 @@ impl Core {
             return self.authenticate(&p.api_key);
         }
         if !p.username.is_empty() && !p.password.is_empty() {
+            // One login serves every header-less call until its token expires: a
+            // password check per gateway would cost an Argon2 hash and a session row.
+            let mut cached = self.provision_token.lock().await;
+            if let Some(t) = cached.as_deref()
+                && let Ok(c) = self.authenticate(t)
+            {
+                return Ok(c);
+            }
             let pair = self
                 .issue_token(&p.username, &p.password, "provision")
                 .await
-                .map_err(|_| Error::Unauthenticated("failed to create access token"))?;
-            return self.authenticate(&pair.access_token);
+                .map_err(|e| match e {
+                    Error::Busy => Error::Busy,
+                    _ => Error::Unauthenticated("failed to create access token"),
+                })?;
+            let caller = self.authenticate(&pair.access_token)?;
+            *cached = Some(pair.access_token);
+            return Ok(caller);
         }
         Err(Error::Unauthenticated(
             "missing or invalid bearer user token",

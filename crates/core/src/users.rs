@@ -43,19 +43,6 @@ pub struct TokenPair {
     pub refresh_token: String,
 }
 
-async fn hash_password(p: String) -> Result<String> {
-    tokio::task::spawn_blocking(move || password::hash(&p))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
-        .map_err(Error::Internal)
-}
-
-async fn verify_password(p: String, h: String) -> Result<bool> {
-    tokio::task::spawn_blocking(move || password::verify(&p, &h))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))
-}
-
 fn not_found(e: StoreError) -> Error {
     match e {
         StoreError::NotFound => Error::NotFound,
@@ -64,6 +51,17 @@ fn not_found(e: StoreError) -> Error {
 }
 
 impl Core {
+    async fn hash_password(&self, p: String) -> Result<String> {
+        self.hashing
+            .run(move || password::hash(&p))
+            .await?
+            .map_err(Error::Internal)
+    }
+
+    async fn verify_password(&self, p: String, h: String) -> Result<bool> {
+        self.hashing.run(move || password::verify(&p, &h)).await
+    }
+
     fn check_password(&self, p: &str) -> Result<()> {
         if p.is_empty() {
             return Err(Error::InvalidInput("missing password".into()));
@@ -111,7 +109,7 @@ impl Core {
                 r
             }
         };
-        let hash = hash_password(n.password).await?;
+        let hash = self.hash_password(n.password).await?;
         let user = User {
             id: Uuid::new_v4(),
             first_name: n.first_name,
@@ -172,7 +170,7 @@ impl Core {
             updated_by: None,
             verified_at: Some(now),
         };
-        let hash = hash_password(password.to_string()).await?;
+        let hash = self.hash_password(password.to_string()).await?;
         self.store
             .create_user(&UserWithSecret {
                 user: user.clone(),
@@ -226,7 +224,10 @@ impl Core {
             return Err(Error::InvalidInput("missing password".into()));
         }
         let u = self.store.user_by_login(login).await.map_err(not_found)?;
-        if !verify_password(password.to_string(), u.password_hash.clone()).await? {
+        if !self
+            .verify_password(password.to_string(), u.password_hash.clone())
+            .await?
+        {
             return Err(Error::Unauthenticated("invalid credentials"));
         }
         if u.user.status != Status::Enabled {
@@ -500,10 +501,13 @@ impl Core {
         }
         self.check_password(new)?;
         let u = self.store.user(caller.user).await.map_err(not_found)?;
-        if !verify_password(old.to_string(), u.password_hash.clone()).await? {
+        if !self
+            .verify_password(old.to_string(), u.password_hash.clone())
+            .await?
+        {
             return Err(Error::Unauthenticated("invalid credentials"));
         }
-        let hash = hash_password(new.to_string()).await?;
+        let hash = self.hash_password(new.to_string()).await?;
         let now = self.now();
         self.store.update_password(caller.user, &hash, now).await?;
         let mut user = u.user;

@@ -72,6 +72,15 @@ impl IntoResponse for ApiError {
                 Error::Unauthenticated(m) => message(StatusCode::UNAUTHORIZED, m),
                 Error::Forbidden(m) => message(StatusCode::FORBIDDEN, m),
                 Error::NotFound => message(StatusCode::NOT_FOUND, "entity not found"),
+                Error::Busy => {
+                    let mut r = message(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "server busy, try again shortly",
+                    );
+                    r.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                    r
+                }
                 Error::Conflict(m) => message(StatusCode::UNPROCESSABLE_ENTITY, m),
                 Error::TooLarge(m) => message(StatusCode::PAYLOAD_TOO_LARGE, m),
                 Error::Internal(cause) => {

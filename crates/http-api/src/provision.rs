@@ -71,6 +71,7 @@ async fn run(
     domain: Option<uuid::Uuid>,
     r: MappingReq,
 ) -> ApiResult<Response> {
+    s.rate_check(parts, "mapping")?;
     let caller = s.core.provision_caller(bearer(parts)).await?;
     let p = s
         .core

@@ -107,6 +107,13 @@ pub struct Settings {
     /// Let users whose e-mail is not verified work (no mail server is built in).
     #[arg(long, env = "MG_ALLOW_UNVERIFIED_USER", default_value_t = true, action = clap::ArgAction::Set)]
     pub allow_unverified_user: bool,
+    /// Password hashes (Argon2id, ~19 MiB each) computed at once; 0: one per core.
+    #[arg(long, env = "SWITCHYARD_PASSWORD_WORKERS", default_value_t = 0)]
+    pub password_workers: usize,
+    /// Password checks allowed to wait for a worker; more are answered 503 with
+    /// Retry-After at once (a login flood cannot grow memory).
+    #[arg(long, env = "SWITCHYARD_PASSWORD_QUEUE", default_value_t = 32)]
+    pub password_queue: usize,
     /// Password rule (regular expression).
     #[arg(long, env = "MG_USERS_PASS_REGEX", default_value = "^.{8,}$")]
     pub pass_regex: String,

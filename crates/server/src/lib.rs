@@ -220,6 +220,8 @@ pub async fn start(
         bulk_max: s.bulk_max,
         provision: provision_config(&s)?,
         bootstrap_encrypt_key: Some(bootstrap_key(&s)?),
+        password_workers: s.password_workers,
+        password_queue: s.password_queue,
     };
     let core = Core::new(store, tokenizer(&s)?, clock, bus, cfg)
         .await

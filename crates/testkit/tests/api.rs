@@ -1882,6 +1882,65 @@ async fn device_endpoints_are_rate_limited() {
     assert_eq!(&statuses[..2], &[404, 404]);
     assert_eq!(statuses[3], 429);
     assert_eq!(retry.as_deref(), Some("1"));
+    // `/mapping` too, whatever the credentials (a flood creates nothing).
+    let mut mapped = Vec::new();
+    for i in 0..4 {
+        let r = app
+            .post(
+                "/mapping",
+                "not-a-token",
+                json!({"name": "gw", "external_id": format!("e{i}"), "external_key": "k"}),
+            )
+            .await;
+        mapped.push(r.status.as_u16());
+    }
+    assert_eq!(mapped[0], 401);
+    assert_eq!(mapped[3], 429, "{mapped:?}");
+    app.stop().await;
+}
+
+/// A login flood is bounded: with one hashing worker and no queue, concurrent
+/// wrong-password logins beyond the one running are refused at once with 503 and
+/// Retry-After, `/health` keeps answering, and the right password works afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_flood_is_refused_not_queued() {
+    let app = TestServer::spawn_with(Backend::Sqlite, |s| {
+        s.password_workers = 1;
+        s.password_queue = 0;
+    })
+    .await;
+    app.register("flooded").await;
+    let attempts: Vec<_> = (0..64)
+        .map(|i| {
+            let (http, url) = (app.http.clone(), app.url.clone());
+            tokio::spawn(async move {
+                let r = http
+                    .post(format!("{url}/users/tokens/issue"))
+                    .json(&json!({"username": "flooded", "password": format!("wrong-{i}")}))
+                    .send()
+                    .await
+                    .unwrap();
+                let retry = r.headers().get("retry-after").cloned();
+                (r.status().as_u16(), retry)
+            })
+        })
+        .collect();
+    let health = app.req(Method::GET, "/health", None, None).await;
+    assert_eq!(health.status, 200);
+    let mut busy = 0;
+    for a in attempts {
+        match a.await.unwrap() {
+            (401, _) => {}
+            (503, Some(r)) => {
+                assert_eq!(r, "1");
+                busy += 1;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(busy > 0, "some attempts were refused at once");
+    let (t, _) = app.login("flooded", "12345678").await;
+    assert!(!t.is_empty());
     app.stop().await;
 }
 
