@@ -83,11 +83,15 @@ pub struct UserRes {
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     #[schema(value_type = Object)]
     pub private_metadata: Metadata,
+    /// Empty (left out) in `/users/search` answers, as the other private fields.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub status: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub role: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub profile_picture: String,
     pub credentials: UserCredentials,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub email: String,
     pub created_at: String,
     pub updated_at: String,

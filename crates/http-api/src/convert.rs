@@ -37,6 +37,19 @@ pub fn user(u: &User) -> api::UserRes {
     }
 }
 
+/// What any user may see of another (`/users/search`): id, username, names, public
+/// metadata and tags; no e-mail, private metadata, role or status.
+pub fn user_public(u: &User) -> api::UserRes {
+    api::UserRes {
+        private_metadata: Default::default(),
+        status: String::new(),
+        role: String::new(),
+        email: String::new(),
+        updated_by: None,
+        ..user(u)
+    }
+}
+
 pub fn users(p: Page<User>) -> api::UsersPage {
     api::UsersPage {
         limit: p.limit,

@@ -189,7 +189,14 @@ async fn list(Ctx(s, c): Ctx, Q(q): Q) -> ApiResult<Response> {
 }
 
 async fn search(Ctx(s, c): Ctx, Q(q): Q) -> ApiResult<Response> {
-    Ok(Json(convert::users(s.core.search_users(&c, &q).await?)).into_response())
+    let p = s.core.search_users(&c, &q).await?;
+    Ok(Json(api::UsersPage {
+        limit: p.limit,
+        offset: p.offset,
+        total: p.total,
+        users: p.items.iter().map(convert::user_public).collect(),
+    })
+    .into_response())
 }
 
 fn tokens(p: switchyard_core::TokenPair) -> api::TokenRes {

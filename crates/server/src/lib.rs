@@ -45,11 +45,23 @@ impl Running {
     }
 }
 
+/// Creates the data directory if needed, readable by its owner only (it holds the
+/// database, keys and the generated admin password).
+fn private_dir(dir: &Path) -> Result<(), String> {
+    let err = |e: std::io::Error| format!("{}: {e}", dir.display());
+    std::fs::create_dir_all(dir).map_err(err)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
+    }
+    Ok(())
+}
+
 /// Opens the configured store (running migrations).
 pub async fn open_store(s: &Settings) -> Result<(Arc<dyn Store>, String), String> {
     let url = if s.database_url.is_empty() {
-        std::fs::create_dir_all(&s.data_dir)
-            .map_err(|e| format!("{}: {e}", s.data_dir.display()))?;
+        private_dir(&s.data_dir)?;
         format!("sqlite://{}", s.data_dir.join("switchyard.db").display())
     } else {
         s.database_url.clone()
@@ -208,7 +220,7 @@ pub async fn start(
     clock: Arc<dyn Clock>,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 ) -> Result<Running, String> {
-    std::fs::create_dir_all(&s.data_dir).map_err(|e| format!("{}: {e}", s.data_dir.display()))?;
+    private_dir(&s.data_dir)?;
     let (store, store_description) = open_store(&s).await?;
     let bus = bus(&s).await?;
     let cfg = CoreConfig {

@@ -2179,3 +2179,69 @@ async fn unverified_users_create_nothing(b: Backend) {
     app.stop().await;
 }
 both!(unverified_users_create_nothing);
+
+/// Another user's e-mail, private metadata, role and status are not for search.
+async fn user_search_shows_public_fields_only(b: Backend) {
+    let app = TestServer::spawn(b).await;
+    let (_, alice) = app.user("alice").await;
+    let r = app
+        .req(
+            Method::POST,
+            "/users",
+            None,
+            Some(
+                json!({"first_name": "Bob", "last_name": "B", "email": "bob@example.com",
+                "credentials": {"username": "bobsearch", "secret": "12345678"},
+                "metadata": {"team": "edge"}, "private_metadata": {"phone": "555"}}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let found = app.get("/users/search?username=bobsearch", &alice).await;
+    assert_eq!(found.status, 200, "{}", found.text);
+    let users = found.body["users"].as_array().unwrap();
+    assert_eq!(users.len(), 1, "{}", found.text);
+    let bob = users[0].as_object().unwrap();
+    assert_eq!(bob["credentials"]["username"], "bobsearch");
+    assert_eq!(bob["first_name"], "Bob");
+    assert_eq!(bob["metadata"]["team"], "edge");
+    for private in ["email", "private_metadata", "role", "status"] {
+        assert!(
+            !bob.contains_key(private),
+            "{private} leaked: {}",
+            found.text
+        );
+    }
+    // The user's own profile still has them.
+    let (me, _) = app.login("bobsearch", "12345678").await;
+    let p = app.get("/users/profile", &me).await;
+    assert_eq!(p.body["email"], "bob@example.com");
+    assert_eq!(p.body["private_metadata"]["phone"], "555");
+    app.stop().await;
+}
+both!(user_search_shows_public_fields_only);
+
+/// The data directory is the owner's only (0700), and so are the database files (0600).
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_directory_and_database_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let app =
+        TestServer::spawn_with(Backend::Sqlite, |s| s.data_dir = s.data_dir.join("data")).await;
+    let (_, t) = app.user("perm").await;
+    app.domain(&t, "perm").await;
+    let dir = app.dir.path().join("data");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    let mut seen = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with("switchyard.db") {
+            assert_eq!(mode(&p), 0o600, "{name}");
+            seen += 1;
+        }
+    }
+    assert!(seen >= 2, "the database and its WAL ({seen} files)");
+    app.stop().await;
+}

@@ -157,6 +157,7 @@ impl SqlStore<sqlx::Sqlite> {
             // page cache is left for dirty pages and bookkeeping: 8 MiB.
             .pragma("mmap_size", "1073741824")
             .pragma("cache_size", "-8192");
+        private_files(opts.get_filename()).map_err(other)?;
         // No ping before handing out a connection: an in-process SQLite connection
         // cannot have gone away, and the ping is a round trip to its thread on every
         // acquire.
@@ -208,6 +209,38 @@ impl SqlStore<sqlx::Sqlite> {
 
 fn other(e: impl std::fmt::Display) -> StoreError {
     StoreError::Other(e.to_string())
+}
+
+/// The database is readable by its owner only: created 0600 before SQLite opens it
+/// (SQLite gives its -wal and -shm files the database file's mode), and narrowed to
+/// 0600 if an older start left it wider.
+fn private_files(db: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        if db.as_os_str().is_empty() || db.to_string_lossy().contains(":memory:") {
+            return Ok(());
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(db)?;
+        let mut names = vec![db.as_os_str().to_owned()];
+        for suffix in ["-wal", "-shm"] {
+            let mut n = db.as_os_str().to_owned();
+            n.push(suffix);
+            names.push(n);
+        }
+        for n in names {
+            if std::path::Path::new(&n).exists() {
+                std::fs::set_permissions(&n, std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = db;
+    Ok(())
 }
 
 #[cfg(test)]
