@@ -62,6 +62,9 @@ pub struct HttpConfig {
     /// How long a WebSocket subscriber's full queue is waited for before its messages
     /// are dropped (counted).
     pub subscriber_wait: Duration,
+    /// Failed logins allowed per account per minute (three times that per source
+    /// address); past it, 429 with `Retry-After` until the window refills. 0: no limit.
+    pub login_failures_per_minute: f64,
 }
 
 impl Default for HttpConfig {
@@ -74,6 +77,7 @@ impl Default for HttpConfig {
             instance_id: uuid::Uuid::new_v4().to_string(),
             device_rate_per_sec: 20.0,
             subscriber_wait: switchyard_bus::DEFAULT_PATIENCE,
+            login_failures_per_minute: 10.0,
             device_rate_burst: 40.0,
         }
     }
@@ -85,6 +89,9 @@ pub struct AppState {
     pub cfg: Arc<HttpConfig>,
     pub metrics: Option<PrometheusHandle>,
     pub limiter: Arc<ratelimit::RateLimiter>,
+    /// Failed logins per source and per account (see [`HttpConfig::login_failures_per_minute`]).
+    pub login_sources: Arc<ratelimit::RateLimiter>,
+    pub login_accounts: Arc<ratelimit::RateLimiter<String>>,
 }
 
 impl AppState {
@@ -93,8 +100,16 @@ impl AppState {
             cfg.device_rate_per_sec,
             cfg.device_rate_burst,
         ));
+        let per_min = cfg.login_failures_per_minute;
+        let login_accounts = Arc::new(ratelimit::RateLimiter::new(per_min / 60.0, per_min));
+        let login_sources = Arc::new(ratelimit::RateLimiter::new(
+            3.0 * per_min / 60.0,
+            3.0 * per_min,
+        ));
         AppState {
             core,
+            login_sources,
+            login_accounts,
             cfg: Arc::new(cfg),
             metrics,
             limiter,
@@ -107,17 +122,22 @@ impl AppState {
         parts: &axum::http::request::Parts,
         bucket: &'static str,
     ) -> Result<(), ApiError> {
-        let ip = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip())
-            .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+        let ip = source_ip(parts);
         self.limiter
             .check(ip, bucket)
             .map_err(|secs| ApiError::RateLimited {
                 retry_after_secs: secs,
             })
     }
+}
+
+/// The client's address (0.0.0.0 when the server was not told it).
+pub(crate) fn source_ip(parts: &axum::http::request::Parts) -> std::net::IpAddr {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]))
 }
 
 /// One documented route.

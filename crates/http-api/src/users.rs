@@ -209,13 +209,35 @@ fn tokens(p: switchyard_core::TokenPair) -> api::TokenRes {
 
 async fn issue(
     State(s): State<AppState>,
+    parts: axum::http::request::Parts,
     AppJson(r): AppJson<api::TokenReq>,
 ) -> ApiResult<Response> {
-    let p = s
+    // Guessing passwords is throttled per source and per account: only failures count,
+    // so a user who knows their password is never slowed down by their own logins.
+    let ip = crate::source_ip(&parts);
+    let account = r.username.trim().to_lowercase();
+    let throttled = |secs| crate::ApiError::RateLimited {
+        retry_after_secs: secs,
+    };
+    s.login_sources.peek(ip, "login").map_err(throttled)?;
+    s.login_accounts
+        .peek(account.clone(), "login")
+        .map_err(throttled)?;
+    match s
         .core
         .issue_token(&r.username, &r.password, &r.description)
-        .await?;
-    Ok((StatusCode::CREATED, Json(tokens(p))).into_response())
+        .await
+    {
+        Ok(p) => Ok((StatusCode::CREATED, Json(tokens(p))).into_response()),
+        Err(
+            e @ (switchyard_core::Error::Unauthenticated(_) | switchyard_core::Error::NotFound),
+        ) => {
+            let _ = s.login_sources.check(ip, "login");
+            let _ = s.login_accounts.check(account, "login");
+            Err(e.into())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn refresh(State(s): State<AppState>, req: axum::extract::Request) -> ApiResult<Response> {

@@ -114,6 +114,14 @@ pub struct Settings {
     /// Retry-After at once (a login flood cannot grow memory).
     #[arg(long, env = "SWITCHYARD_PASSWORD_QUEUE", default_value_t = 32)]
     pub password_queue: usize,
+    /// Failed logins allowed per account per minute (three times that per source
+    /// address); past it, 429 with Retry-After until the window refills. 0: no limit.
+    #[arg(
+        long,
+        env = "SWITCHYARD_LOGIN_FAILURES_PER_MINUTE",
+        default_value_t = 10.0
+    )]
+    pub login_failures_per_minute: f64,
     /// Password rule (regular expression).
     #[arg(long, env = "MG_USERS_PASS_REGEX", default_value = "^.{8,}$")]
     pub pass_regex: String,

@@ -269,6 +269,7 @@ pub async fn start(
             device_rate_per_sec: s.device_rate_limit,
             device_rate_burst: s.device_rate_limit * 2.0,
             subscriber_wait: subscriber_wait(&s)?,
+            login_failures_per_minute: s.login_failures_per_minute,
             ..HttpConfig::default()
         },
         metrics,

@@ -1907,6 +1907,7 @@ async fn login_flood_is_refused_not_queued() {
     let app = TestServer::spawn_with(Backend::Sqlite, |s| {
         s.password_workers = 1;
         s.password_queue = 0;
+        s.login_failures_per_minute = 0.0;
     })
     .await;
     app.register("flooded").await;
@@ -2243,5 +2244,46 @@ async fn data_directory_and_database_are_private() {
         }
     }
     assert!(seen >= 2, "the database and its WAL ({seen} files)");
+    app.stop().await;
+}
+
+/// Password guessing is throttled per account (and per source): after the allowed
+/// failures the answer is 429 with Retry-After, even for the right password, until
+/// the window refills; another account is not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_failures_are_throttled() {
+    let app = TestServer::spawn_with(Backend::Sqlite, |s| s.login_failures_per_minute = 30.0).await;
+    app.register("guessed").await;
+    app.register("bystander").await;
+    let login = |user: &'static str, pw: &'static str| {
+        let app = &app;
+        async move {
+            let r = app
+                .req(
+                    Method::POST,
+                    "/users/tokens/issue",
+                    None,
+                    Some(json!({"username": user, "password": pw})),
+                )
+                .await;
+            (r.status.as_u16(), r.headers.get("retry-after").cloned())
+        }
+    };
+    for _ in 0..30 {
+        assert_eq!(login("guessed", "wrong-pass").await.0, 401);
+    }
+    let (st, retry) = login("guessed", "wrong-pass").await;
+    assert_eq!(st, 429);
+    let secs: u64 = retry.unwrap().to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&secs), "{secs}");
+    assert_eq!(login("guessed", "12345678").await.0, 429, "still throttled");
+    assert_eq!(login("bystander", "12345678").await.0, 201);
+    // Successful logins do not count.
+    for _ in 0..5 {
+        assert_eq!(login("bystander", "12345678").await.0, 201);
+    }
+    // 30 per minute refill one every 2 s: after that the right password works.
+    tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+    assert_eq!(login("guessed", "12345678").await.0, 201);
     app.stop().await;
 }
