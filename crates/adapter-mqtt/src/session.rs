@@ -1203,6 +1203,7 @@ impl Session {
     async fn on_revocation(&mut self, r: Revocation) -> Option<End> {
         match r {
             Revocation::Client(id) if id == self.who.id => Some(End::Revoked),
+            Revocation::Domain(d) if d == self.who.domain => Some(End::Revoked),
             Revocation::Connection {
                 client,
                 channel,

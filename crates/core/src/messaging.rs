@@ -198,12 +198,15 @@ pub enum Revocation {
     },
     /// Disabled or deleted.
     Channel(Uuid),
+    /// Disabled or frozen: none of its clients may use the message plane.
+    Domain(Uuid),
 }
 
 #[derive(Clone)]
 struct CachedClient {
     domain: Uuid,
     secret: String,
+    /// The client is enabled and so is its domain (neither disabled nor frozen).
     enabled: bool,
 }
 
@@ -294,6 +297,13 @@ impl AuthCache {
                     self.revoke(Revocation::Channel(id));
                 }
             }
+            ("domain", op) => {
+                // Its clients' standing is recomputed on next use.
+                self.write(|c| c.clients.retain(|_, cl| cl.domain != id));
+                if matches!(op, "disable" | "freeze" | "delete") {
+                    self.revoke(Revocation::Domain(id));
+                }
+            }
             ("connection", op @ ("connect" | "disconnect")) => {
                 let ch = ev
                     .data
@@ -352,10 +362,15 @@ impl Core {
         }
         match self.store.client_any_domain(id).await {
             Ok(cl) => {
+                let domain_active = match self.store.domain(cl.domain_id).await {
+                    Ok(d) => d.status == Status::Enabled,
+                    Err(StoreError::NotFound) => false,
+                    Err(e) => return Err(e.into()),
+                };
                 let cc = CachedClient {
                     domain: cl.domain_id,
                     secret: cl.secret,
-                    enabled: cl.status == Status::Enabled,
+                    enabled: cl.status == Status::Enabled && domain_active,
                 };
                 self.auth_cache.write(|c| {
                     c.clients.insert(id, cc.clone());

@@ -351,6 +351,7 @@ async fn ws_session(
                 let lost = match r {
                     Ok(Revocation::Client(id)) => id == who.id,
                     Ok(Revocation::Channel(id)) => id == channel,
+                    Ok(Revocation::Domain(d)) => d == who.domain,
                     Ok(Revocation::Connection { client, channel: ch, kind }) => {
                         client == who.id && ch == channel && kind == ConnectionType::Subscribe
                     }

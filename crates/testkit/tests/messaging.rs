@@ -579,3 +579,48 @@ async fn mqtt_tcp_ws_and_http(b: Backend) {
     app.stop().await;
 }
 both!(mqtt_tcp_ws_and_http);
+
+/// A disabled or frozen domain loses its message plane: open subscriptions close
+/// within a second, publishing is refused; enabled again, it all works.
+async fn domain_status_reaches_the_message_plane(b: Backend) {
+    let app = TestServer::spawn(b).await;
+    let f = fleet(&app, "dstatus").await;
+    let topic = format!("/m/{}/c/{}", f.domain, f.channel);
+    let auth = format!("Client {}", f.publisher.1);
+    let publish = async |app: &TestServer| {
+        http_publish(app, &topic, Some(auth.clone()), "text/plain", "x").await
+    };
+    assert_eq!(publish(&app).await, 202);
+    let admin = app.admin().await;
+    for (op, by) in [("disable", &f.token), ("freeze", &admin)] {
+        let mut ws = ws_connect(&app.url, &topic, &f.subscriber.1).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let r = app
+            .req(
+                Method::POST,
+                &format!("/domains/{}/{op}", f.domain),
+                Some(by),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{op}: {}", r.text);
+        assert!(closed_within(&mut ws, Duration::from_secs(1)).await, "{op}");
+        assert_eq!(publish(&app).await, 401, "{op}");
+        assert!(
+            ws_connect(&app.url, &topic, &f.subscriber.1).await.is_err(),
+            "{op}"
+        );
+        let r = app
+            .req(
+                Method::POST,
+                &format!("/domains/{}/enable", f.domain),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "enable after {op}: {}", r.text);
+        assert_eq!(publish(&app).await, 202, "enabled after {op}");
+    }
+    app.stop().await;
+}
+both!(domain_status_reaches_the_message_plane);
