@@ -509,7 +509,16 @@ impl Core {
         }
         let hash = self.hash_password(new.to_string()).await?;
         let now = self.now();
-        self.store.update_password(caller.user, &hash, now).await?;
+        // Every session ends: tokens issued before the change stop working (here at
+        // once, on other nodes when the events arrive).
+        let ended = self.store.update_password(caller.user, &hash, now).await?;
+        if let Ok(mut r) = self.revoked.write() {
+            r.sessions.extend(ended.iter().copied());
+        }
+        for sid in ended {
+            self.emit("session", "revoke", sid, None, json!({"user": caller.user}))
+                .await;
+        }
         let mut user = u.user;
         user.updated_at = Some(now);
         Ok(user)

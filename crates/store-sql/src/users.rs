@@ -171,13 +171,28 @@ impl<D: Dialect> UserRepo for SqlStore<D> {
         .await
     }
 
-    async fn update_password(&self, id: Uuid, hash: &str, at: Timestamp) -> Result<()> {
+    async fn update_password(&self, id: Uuid, hash: &str, at: Timestamp) -> Result<Vec<Uuid>> {
+        let mut tx = self.write_tx().await?;
         sql::<D>("UPDATE users SET password_hash=$2, updated_at=$3, sort_at=$3 WHERE id=$1")
             .id(id)
             .text(hash)
             .time(at)
-            .execute_one(&self.writer)
-            .await
+            .execute_one(&mut tx)
+            .await?;
+        let rows = sql::<D>("SELECT id FROM refresh_sessions WHERE user_id = $1")
+            .id(id)
+            .fetch_all(&mut tx)
+            .await?;
+        let ended = rows
+            .iter()
+            .map(|r| D::id(r, "id"))
+            .collect::<Result<Vec<_>>>()?;
+        sql::<D>("DELETE FROM refresh_sessions WHERE user_id = $1")
+            .id(id)
+            .execute(&mut tx)
+            .await?;
+        tx.commit().await.map_err(D::err)?;
+        Ok(ended)
     }
 
     async fn inactive_user_ids(&self) -> Result<Vec<Uuid>> {

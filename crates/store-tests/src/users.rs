@@ -89,7 +89,23 @@ pub async fn user_update_and_password(s: &dyn Store) {
     assert_not_found(s.update_user(&ghost).await);
 
     let t = now() + Duration::seconds(5);
-    s.update_password(u.id, "new-hash", t).await.unwrap();
+    let session = |user: Uuid| RefreshSession {
+        id: Uuid::new_v4(),
+        user_id: user,
+        description: "d".into(),
+        created_at: now(),
+        expires_at: now() + Duration::seconds(100),
+    };
+    let (mine, theirs) = (session(u.id), session(other.user.id));
+    s.create_session(&mine).await.unwrap();
+    s.create_session(&theirs).await.unwrap();
+    // The password changes and the user's sessions end, together.
+    assert_eq!(
+        s.update_password(u.id, "new-hash", t).await.unwrap(),
+        vec![mine.id]
+    );
+    assert_not_found(s.session(mine.id).await);
+    assert_eq!(s.session(theirs.id).await.unwrap(), theirs);
     let got = s.user(u.id).await.unwrap();
     assert_eq!(got.password_hash, "new-hash");
     assert_eq!(got.user.updated_at, Some(t));

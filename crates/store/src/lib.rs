@@ -61,7 +61,9 @@ pub trait UserRepo: Send + Sync {
     async fn list_users(&self, q: &UserQuery) -> Result<Page<User>>;
     /// Replaces every mutable field of the user.
     async fn update_user(&self, u: &User) -> Result<()>;
-    async fn update_password(&self, id: Uuid, hash: &str, at: Timestamp) -> Result<()>;
+    /// Sets the password hash and ends every refresh session of the user, in one
+    /// transaction; returns the ended sessions' ids (their access tokens are revoked).
+    async fn update_password(&self, id: Uuid, hash: &str, at: Timestamp) -> Result<Vec<Uuid>>;
     /// Ids of users that are not enabled (for the token revocation cache).
     async fn inactive_user_ids(&self) -> Result<Vec<Uuid>>;
 

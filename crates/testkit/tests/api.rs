@@ -2287,3 +2287,35 @@ async fn login_failures_are_throttled() {
     assert_eq!(login("guessed", "12345678").await.0, 201);
     app.stop().await;
 }
+
+/// Changing the password ends every session: access and refresh tokens issued before
+/// it stop working at once; the new password logs in.
+async fn password_change_ends_sessions(b: Backend) {
+    let app = TestServer::spawn(b).await;
+    app.register("rotator").await;
+    let (a_access, a_refresh) = app.login("rotator", "12345678").await;
+    let (b_access, b_refresh) = app.login("rotator", "12345678").await;
+    assert_eq!(app.get("/users/profile", &b_access).await.status, 200);
+    let r = app
+        .req(
+            Method::PATCH,
+            "/users/secret",
+            Some(&a_access),
+            Some(json!({"old_secret": "12345678", "new_secret": "87654321"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for access in [&a_access, &b_access] {
+        assert_eq!(app.get("/users/profile", access).await.status, 401);
+    }
+    for refresh in [&a_refresh, &b_refresh] {
+        let r = app
+            .req(Method::POST, "/users/tokens/refresh", Some(refresh), None)
+            .await;
+        assert_eq!(r.status, 401, "{}", r.text);
+    }
+    let (fresh, _) = app.login("rotator", "87654321").await;
+    assert_eq!(app.get("/users/profile", &fresh).await.status, 200);
+    app.stop().await;
+}
+both!(password_change_ends_sessions);
