@@ -52,6 +52,24 @@ pub struct Settings {
         value_delimiter = ','
     )]
     pub extra_http_addrs: Vec<String>,
+    /// Time a client has to send a request's headers (also on an idle kept-alive
+    /// connection) before the connection is closed.
+    #[arg(long, env = "SWITCHYARD_HTTP_HEADER_TIMEOUT", default_value = "20s")]
+    pub http_header_timeout: String,
+    /// HTTP connections open at once; more are closed on accept.
+    #[arg(
+        long,
+        env = "SWITCHYARD_HTTP_MAX_CONNECTIONS",
+        default_value_t = 10_000
+    )]
+    pub http_max_connections: usize,
+    /// HTTP connections open at once from one source address.
+    #[arg(
+        long,
+        env = "SWITCHYARD_HTTP_MAX_CONNECTIONS_PER_SOURCE",
+        default_value_t = 1_000
+    )]
+    pub http_max_connections_per_source: usize,
     /// Storage: sqlite://PATH or postgres://...; empty means a SQLite file in the data directory.
     #[arg(long, env = "SWITCHYARD_DATABASE_URL", default_value = "")]
     pub database_url: String,

@@ -2,6 +2,7 @@
 //! them. Used by `main` and by the black-box tests (which bind port 0).
 
 pub mod config;
+mod http_serve;
 mod mqtt_ws;
 pub mod mtls;
 
@@ -340,6 +341,14 @@ pub async fn start(
             .cloned(),
     );
     let mut http_addrs = Vec::new();
+    let limits = http_serve::Limits {
+        header_timeout: config::parse_duration(&s.http_header_timeout)
+            .ok()
+            .and_then(|d| std::time::Duration::try_from(d).ok())
+            .ok_or("SWITCHYARD_HTTP_HEADER_TIMEOUT must be a duration such as 20s")?,
+        max_connections: s.http_max_connections,
+        per_source: s.http_max_connections_per_source,
+    };
     for a in addrs {
         let l = TcpListener::bind(a.trim())
             .await
@@ -352,12 +361,8 @@ pub async fn start(
             let shutdown = async move {
                 let _ = rx.wait_for(|v| *v).await;
             };
-            if let Err(e) = axum::serve(l, app.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::error!(error = %e, %bound, "HTTP listener failed");
-            }
+            http_serve::serve(l, app, limits, shutdown).await;
+            tracing::debug!(%bound, "HTTP listener stopped");
         }));
     }
     Ok(Running {

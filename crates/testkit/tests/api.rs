@@ -2319,3 +2319,65 @@ async fn password_change_ends_sessions(b: Backend) {
     app.stop().await;
 }
 both!(password_change_ends_sessions);
+
+/// Half-sent requests are closed after the header timeout (slowloris), and one
+/// source cannot hold more connections than its cap; the server keeps answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_hygiene() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestServer::spawn_with(Backend::Sqlite, |s| {
+        s.http_header_timeout = "1s".into();
+        s.http_max_connections_per_source = 20;
+    })
+    .await;
+    let addr = app.url.trim_start_matches("http://").to_string();
+    let closed = async |s: &mut tokio::net::TcpStream, within: std::time::Duration| {
+        let mut b = [0u8; 512];
+        loop {
+            match tokio::time::timeout(within, s.read(&mut b)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return true,
+                Ok(Ok(_)) => continue,
+                Err(_) => return false,
+            }
+        }
+    };
+    let mut slow = Vec::new();
+    for _ in 0..10 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        slow.push(s);
+    }
+    assert_eq!(
+        app.req(Method::GET, "/health", None, None).await.status,
+        200
+    );
+    for s in &mut slow {
+        assert!(
+            closed(s, std::time::Duration::from_secs(3)).await,
+            "half-sent request kept open"
+        );
+    }
+    // Twenty idle connections fill this source's quota: the next is closed at once.
+    let mut held = Vec::new();
+    for _ in 0..20 {
+        held.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut over = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let _ = over
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    assert!(
+        closed(&mut over, std::time::Duration::from_secs(1)).await,
+        "over the cap"
+    );
+    drop(held);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(
+        app.req(Method::GET, "/health", None, None).await.status,
+        200
+    );
+    app.stop().await;
+}
