@@ -493,7 +493,7 @@ impl Core {
         self.authority()?;
         let cq = CertQuery {
             offset: q.u64("offset", 0)?,
-            limit: q.u64("limit", 10)?,
+            limit: cert_limit(q)?,
             client_id: q.uuid("entity_id")?,
             owner: (!policy::sees_all(access)).then_some(caller.user),
         };
@@ -514,7 +514,7 @@ impl Core {
         self.authority()?;
         let cq = CertQuery {
             offset: q.u64("offset", 0)?,
-            limit: q.u64("limit", 10)?,
+            limit: cert_limit(q)?,
             client_id: Some(client),
             owner: None,
         };
@@ -723,4 +723,13 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
     }
+}
+
+/// A certificate listing's `limit`: 0 (the total only) to 100.
+fn cert_limit(q: &QueryParams) -> Result<u64> {
+    let limit = q.u64("limit", 10)?;
+    if limit > switchyard_domain::MAX_LIMIT {
+        return Err(Error::InvalidInput("invalid limit size".into()));
+    }
+    Ok(limit)
 }

@@ -140,11 +140,19 @@ impl Core {
         client: Uuid,
         q: &switchyard_domain::QueryParams,
     ) -> Result<switchyard_domain::Page<switchyard_domain::Channel>> {
-        let domain = match domain {
-            Some(d) => d,
-            None => self.store.client_any_domain(client).await?.domain_id,
+        let (domain, access) = match domain {
+            Some(d) => (d, self.domain_access(caller, d, true).await?),
+            // The document form names no domain: a client in a domain the caller is
+            // not in answers like one that does not exist (no existence oracle).
+            None => {
+                let d = self.store.client_any_domain(client).await?.domain_id;
+                match self.domain_access(caller, d, true).await {
+                    Ok(a) => (d, a),
+                    Err(Error::Forbidden(_)) => return Err(Error::NotFound),
+                    Err(e) => return Err(e),
+                }
+            }
         };
-        let access = self.domain_access(caller, domain, true).await?;
         self.entity_for::<switchyard_domain::Client>(caller, access, domain, client, Action::View)
             .await?;
         let mut eq = q.entity_query()?;

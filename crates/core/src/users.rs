@@ -376,7 +376,7 @@ impl Core {
 
     /// `GET /users/search`: any user may look others up by name (to invite them).
     pub async fn search_users(&self, _caller: &Caller, q: &QueryParams) -> Result<Page<User>> {
-        let mut uq: UserQuery = q.user_query(false)?;
+        let mut uq: UserQuery = q.user_query(true)?;
         if uq.username.is_none()
             && uq.first_name.is_none()
             && uq.last_name.is_none()

@@ -313,7 +313,7 @@ impl QueryParams {
     }
 
     pub fn domain_query(&self) -> Result<DomainQuery, Invalid> {
-        let mut page = self.page(None, false)?;
+        let mut page = self.page(Some(MAX_LIMIT), false)?;
         if let Some(s) = self.text("status") {
             page.status = StatusFilter::parse(&s, true)?;
         }

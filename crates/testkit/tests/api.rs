@@ -1333,11 +1333,19 @@ async fn authorization_table(b: Backend) {
         ),
         (
             "outsider",
-            "document route for the client's channels",
+            "document route for the client's channels (as for an unknown id: no oracle)",
             Method::GET,
             format!("/clients/{oc}/channels"),
             None,
-            403,
+            404,
+        ),
+        (
+            "outsider",
+            "document route for an unknown client",
+            Method::GET,
+            format!("/clients/{}/channels", uuid::Uuid::new_v4()),
+            None,
+            404,
         ),
         (
             "admin",
@@ -2381,3 +2389,23 @@ async fn connection_hygiene() {
     );
     app.stop().await;
 }
+
+/// `limit` is bounded (1..=100) on every listing, certificates included (0 there asks
+/// for the total only).
+async fn limits_are_bounded(b: Backend) {
+    let app = TestServer::spawn(b).await;
+    let (_, t) = app.user("limits").await;
+    let d = app.domain(&t, "limits").await;
+    for path in [
+        "/domains?limit=101".to_string(),
+        "/users/search?username=x&limit=1000".to_string(),
+        format!("/{d}/certs?limit=101"),
+        format!("/{d}/clients?limit=101"),
+    ] {
+        let r = app.get(&path, &t).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.text);
+    }
+    assert_eq!(app.get("/domains?limit=100", &t).await.status, 200);
+    app.stop().await;
+}
+both!(limits_are_bounded);
