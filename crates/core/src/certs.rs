@@ -671,6 +671,15 @@ impl Core {
     }
 }
 
+/// A certificate listing's `limit`: 0 (the total only) to 100.
+fn cert_limit(q: &QueryParams) -> Result<u64> {
+    let limit = q.u64("limit", 10)?;
+    if limit > switchyard_domain::MAX_LIMIT {
+        return Err(Error::InvalidInput("invalid limit size".into()));
+    }
+    Ok(limit)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -723,13 +732,4 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
     }
-}
-
-/// A certificate listing's `limit`: 0 (the total only) to 100.
-fn cert_limit(q: &QueryParams) -> Result<u64> {
-    let limit = q.u64("limit", 10)?;
-    if limit > switchyard_domain::MAX_LIMIT {
-        return Err(Error::InvalidInput("invalid limit size".into()));
-    }
-    Ok(limit)
 }
