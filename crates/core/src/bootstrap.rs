@@ -207,7 +207,7 @@ impl Core {
             external_key_digest: format!("{salt}${}", digest_key(&salt, &n.external_key)),
             content: n.content,
             client_cert: n.client_cert,
-            client_key: n.client_key,
+            client_key: self.seal_client_key(&n.client_key)?,
             ca_cert: n.ca_cert,
             state: 0,
             channels,
@@ -316,11 +316,13 @@ impl Core {
     ) -> Result<BootstrapConfig> {
         let mut cfg = self.config_for(caller, domain, id, Action::Update).await?;
         cfg.client_cert = client_cert;
-        cfg.client_key = client_key;
+        cfg.client_key = self.seal_client_key(&client_key)?;
         cfg.ca_cert = ca_cert;
         self.store.update_config(&cfg).await?;
         self.emit("bootstrap", "update_certs", id, Some(domain), json!({}))
             .await;
+        // The caller gets back the key it sent, not the sealed form.
+        cfg.client_key = client_key;
         Ok(cfg)
     }
 
@@ -463,6 +465,25 @@ impl Core {
                 other => other,
             })?;
         encrypt(self.bootstrap_key()?, &render(view))
+    }
+}
+
+impl Core {
+    /// A bootstrap config's `client_key` (a device's private key) as stored: sealed
+    /// under the certs service's secret; empty stays empty.
+    pub(crate) fn seal_client_key(&self, pem: &str) -> Result<String> {
+        if pem.is_empty() {
+            return Ok(String::new());
+        }
+        self.authority()?.seal_key(pem)
+    }
+
+    /// The clear `client_key` of a stored config.
+    pub(crate) fn open_client_key(&self, stored: &str) -> Result<String> {
+        if stored.is_empty() {
+            return Ok(String::new());
+        }
+        self.authority()?.open_key(stored)
     }
 }
 

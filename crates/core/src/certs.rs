@@ -93,6 +93,9 @@ impl CertsConfig {
     }
 }
 
+/// Marks a stored value as sealed by [`CertAuthority::seal_key`].
+const SEALED: &str = "sealed:";
+
 /// The loaded CA and the secret that seals issued private keys.
 pub struct CertAuthority {
     ca: Ca,
@@ -133,6 +136,22 @@ impl CertAuthority {
             None => secret_file(&cfg.seal_key_path)?,
         };
         Ok(CertAuthority::new(ca, secret))
+    }
+
+    /// Seals a private key for storage (bootstrap configs' `client_key`): `sealed:` and
+    /// the AES-256-GCM text under the service secret.
+    pub(crate) fn seal_key(&self, pem: &str) -> Result<String> {
+        let sealed = switchyard_certs::seal(pem, &self.secret).map_err(certs_error)?;
+        Ok(format!("{SEALED}{sealed}"))
+    }
+
+    /// The clear key from a stored value: sealed ones are opened, others (written
+    /// before keys were sealed) are returned as they are.
+    pub(crate) fn open_key(&self, stored: &str) -> Result<String> {
+        match stored.strip_prefix(SEALED) {
+            Some(sealed) => switchyard_certs::open(sealed, &self.secret).map_err(certs_error),
+            None => Ok(stored.to_string()),
+        }
     }
 
     pub fn ca(&self) -> &Ca {

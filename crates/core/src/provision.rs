@@ -376,7 +376,7 @@ impl Core {
                 let (rec, issued) = self.mint(&ca, req, caller, domain, c.id)?;
                 if c.id == gateway_id {
                     config.client_cert = issued.cert_pem.clone();
-                    config.client_key = issued.key_pem.clone();
+                    config.client_key = ca.seal_key(&issued.key_pem)?;
                     config.ca_cert = ca_cert.clone();
                 }
                 client_cert.push((c.id, issued.cert_pem.clone()));
@@ -480,6 +480,8 @@ impl Core {
             .iter()
             .filter_map(|id| fetched.channels.iter().find(|c| c.id == *id).cloned())
             .collect();
+        let mut cfg = cfg;
+        cfg.client_key = self.open_client_key(&cfg.client_key)?;
         Ok(BootstrapView {
             config: cfg,
             client_secret: fetched.client_secret,

@@ -2409,3 +2409,104 @@ async fn limits_are_bounded(b: Backend) {
     app.stop().await;
 }
 both!(limits_are_bounded);
+
+/// A bootstrap config's `client_key` (a device's private key) is sealed at rest: the
+/// database holds no clear key, the gateway's fetch gets it back in clear, and so does
+/// the certs update answer.
+async fn bootstrap_client_key_is_sealed_at_rest(b: Backend) {
+    let app = TestServer::spawn(b).await;
+    let (_, t) = app.user("sealer").await;
+    let d = app.domain(&t, "sealer").await;
+    let ch = app.channel(&t, &d, "sealed").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    const KEY: &str = "-----BEGIN PRIVATE KEY-----\nDEVICE-KEY-MATERIAL\n-----END PRIVATE KEY-----";
+    let base = format!("/{d}/clients/configs");
+    let r = app
+        .post(
+            &base,
+            &t,
+            json!({"external_id": "sealed-1", "external_key": "k1", "channels": [ch],
+            "client_cert": "CERT", "client_key": KEY, "ca_cert": "CA"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let cid = r.headers["location"]
+        .to_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let stored = |url: String| async move {
+        let q = "SELECT client_key FROM bootstrap_configs";
+        if url.starts_with("sqlite") {
+            let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+                .await
+                .unwrap();
+            sqlx::query_scalar::<_, String>(q)
+                .fetch_all(&mut c)
+                .await
+                .unwrap()
+        } else {
+            let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+                .await
+                .unwrap();
+            sqlx::query_scalar::<_, String>(q)
+                .fetch_all(&mut c)
+                .await
+                .unwrap()
+        }
+    };
+    let url = if app.db_url.is_empty() {
+        format!(
+            "sqlite://{}",
+            app.dir.path().join("switchyard.db").display()
+        )
+    } else {
+        app.db_url.clone()
+    };
+    let at_rest = stored(url.clone()).await;
+    assert_eq!(at_rest.len(), 1);
+    assert!(
+        !at_rest[0].contains("DEVICE-KEY-MATERIAL"),
+        "{}",
+        at_rest[0]
+    );
+    let fetch = app
+        .raw(
+            Method::GET,
+            "/clients/bootstrap/sealed-1",
+            Some("unused"),
+            None,
+            None,
+        )
+        .await;
+    // The fetch authenticates with `Client <external key>`, not Bearer.
+    assert_eq!(fetch.status, 401);
+    let fetch = app
+        .http
+        .get(format!("{}/clients/bootstrap/sealed-1", app.url))
+        .header("Authorization", "Client k1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fetch.status(), 200);
+    let body: serde_json::Value = fetch.json().await.unwrap();
+    assert_eq!(body["client_key"], KEY);
+    // Replacing the certificates: sealed again, answered in clear.
+    let r = app
+        .req(
+            Method::PATCH,
+            &format!("/{d}/clients/configs/certs/{cid}"),
+            Some(&t),
+            Some(json!({"client_cert": "CERT2", "client_key": "NEW-KEY", "ca_cert": "CA2"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["client_key"], "NEW-KEY");
+    assert!(!stored(url).await[0].contains("NEW-KEY"));
+    app.stop().await;
+}
+both!(bootstrap_client_key_is_sealed_at_rest);
