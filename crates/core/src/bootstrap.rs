@@ -170,6 +170,7 @@ impl Core {
         if n.external_id.is_empty() {
             return Err(Error::InvalidInput("missing entity id".into()));
         }
+        validate::external_id(&n.external_id)?;
         if n.external_key.is_empty() {
             return Err(Error::Unauthenticated(
                 "missing or invalid bearer entity key",

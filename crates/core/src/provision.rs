@@ -232,6 +232,7 @@ impl Core {
         if external_id.is_empty() {
             return Err(Error::InvalidInput("missing entity id".into()));
         }
+        validate::external_id(external_id)?;
         if external_key.is_empty() {
             return Err(Error::Unauthenticated(
                 "missing or invalid bearer entity key",

@@ -24,7 +24,24 @@ pub fn name(n: &str) -> Result<(), Invalid> {
     if n.len() > MAX_NAME_BYTES {
         return Err(Invalid("invalid name size"));
     }
+    no_nul(n)
+}
+
+/// A NUL byte would be cut off by some clients and stores: refused everywhere.
+pub fn no_nul(s: &str) -> Result<(), Invalid> {
+    if s.contains('\0') {
+        return Err(Invalid("malformed entity specification"));
+    }
     Ok(())
+}
+
+/// An identifier chosen by a client (a gateway's external id): at most
+/// [`MAX_NAME_BYTES`], no NUL.
+pub fn external_id(s: &str) -> Result<(), Invalid> {
+    if s.len() > MAX_NAME_BYTES {
+        return Err(Invalid("invalid external id size"));
+    }
+    no_nul(s)
 }
 
 pub fn username(u: &str) -> Result<(), Invalid> {

@@ -48,7 +48,19 @@ async fn health(State(s): State<AppState>) -> Response {
         .into_response()
 }
 
-async fn metrics(State(s): State<AppState>) -> Response {
+async fn metrics(State(s): State<AppState>, parts: axum::http::request::Parts) -> Response {
+    // With a token configured, Prometheus must present it (`bearer_token` in its
+    // scrape config); the series tell an outsider how busy the deployment is.
+    if let Some(want) = s.cfg.metrics_token.as_deref() {
+        use subtle::ConstantTimeEq;
+        let given = crate::extract::bearer(&parts).unwrap_or("");
+        if !bool::from(given.as_bytes().ct_eq(want.as_bytes())) {
+            return crate::error::message(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "missing or invalid metrics token",
+            );
+        }
+    }
     let text = s.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
     (
         [(

@@ -65,6 +65,11 @@ pub struct HttpConfig {
     /// Failed logins allowed per account per minute (three times that per source
     /// address); past it, 429 with `Retry-After` until the window refills. 0: no limit.
     pub login_failures_per_minute: f64,
+    /// When set, `/metrics` answers only `Authorization: Bearer <this>`.
+    pub metrics_token: Option<String>,
+    /// Origins allowed to call the API from a browser; empty: same origin only (no
+    /// CORS headers); `*`: any.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -78,6 +83,8 @@ impl Default for HttpConfig {
             device_rate_per_sec: 20.0,
             subscriber_wait: switchyard_bus::DEFAULT_PATIENCE,
             login_failures_per_minute: 10.0,
+            metrics_token: None,
+            cors_origins: Vec::new(),
             device_rate_burst: 40.0,
         }
     }
@@ -479,6 +486,7 @@ pub fn router_with(state: AppState, extra: impl FnOnce(Api) -> Api) -> Router {
     let api = extra(api());
     let spec = openapi(api.docs());
     let max_body = state.cfg.max_body_bytes;
+    let cors_origins = state.cfg.cors_origins.clone();
     let timeout = state.cfg.request_timeout;
     let x_request_id = HeaderName::from_static("x-request-id");
     let spec_json = Arc::new(serde_json::to_string(&spec).unwrap_or_else(|_| "{}".into()));
@@ -509,8 +517,28 @@ pub fn router_with(state: AppState, extra: impl FnOnce(Api) -> Api) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
-        .layer(CorsLayer::permissive().expose_headers([header::LOCATION, x_request_id]));
+        .layer(cors(&cors_origins, x_request_id));
     traced(router)
+}
+
+/// Cross-origin access: none unless origins are configured (`*` for any).
+fn cors(origins: &[String], x_request_id: HeaderName) -> CorsLayer {
+    let exposed = [header::LOCATION, x_request_id];
+    if origins.iter().any(|o| o == "*") {
+        return CorsLayer::permissive().expose_headers(exposed);
+    }
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o.trim()).ok())
+        .collect();
+    if allowed.is_empty() {
+        return CorsLayer::new();
+    }
+    CorsLayer::new()
+        .allow_origin(allowed)
+        .allow_methods(tower_http::cors::Any)
+        .allow_headers(tower_http::cors::Any)
+        .expose_headers(exposed)
 }
 
 /// Gives every request an `x-request-id` (the caller's, or a new UUID), echoes it in

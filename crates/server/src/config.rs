@@ -70,6 +70,23 @@ pub struct Settings {
         default_value_t = 1_000
     )]
     pub http_max_connections_per_source: usize,
+    /// When set, /metrics answers only `Authorization: Bearer <this>`.
+    #[arg(
+        long,
+        env = "SWITCHYARD_METRICS_TOKEN",
+        default_value = "",
+        hide_env_values = true
+    )]
+    pub metrics_token: String,
+    /// Origins allowed to call the API from a browser (comma-separated; `*` for any);
+    /// empty: same origin only.
+    #[arg(
+        long,
+        env = "SWITCHYARD_CORS_ORIGINS",
+        default_value = "",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
     /// Storage: sqlite://PATH or postgres://...; empty means a SQLite file in the data directory.
     #[arg(long, env = "SWITCHYARD_DATABASE_URL", default_value = "")]
     pub database_url: String,
@@ -259,6 +276,7 @@ impl std::fmt::Debug for Settings {
             .field("admin_password", &"<redacted>")
             .field("token_secret", &"<redacted>")
             .field("certs_key", &"<redacted>")
+            .field("metrics_token", &"<redacted>")
             .finish_non_exhaustive()
     }
 }

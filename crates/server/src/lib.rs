@@ -271,6 +271,13 @@ pub async fn start(
             device_rate_burst: s.device_rate_limit * 2.0,
             subscriber_wait: subscriber_wait(&s)?,
             login_failures_per_minute: s.login_failures_per_minute,
+            metrics_token: Some(s.metrics_token.clone()).filter(|t| !t.is_empty()),
+            cors_origins: s
+                .cors_origins
+                .iter()
+                .filter(|o| !o.trim().is_empty())
+                .cloned()
+                .collect(),
             ..HttpConfig::default()
         },
         metrics,

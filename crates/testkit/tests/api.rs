@@ -2510,3 +2510,80 @@ async fn bootstrap_client_key_is_sealed_at_rest(b: Backend) {
     app.stop().await;
 }
 both!(bootstrap_client_key_is_sealed_at_rest);
+
+/// `/metrics` behind a token when one is set; CORS only for configured origins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_token_and_cors_origins() {
+    let app = TestServer::spawn_with(Backend::Sqlite, |s| {
+        s.metrics_token = "scrape-secret".into();
+        s.cors_origins = vec!["https://console.example".into()];
+    })
+    .await;
+    assert_eq!(
+        app.req(Method::GET, "/metrics", None, None).await.status,
+        401
+    );
+    assert_eq!(
+        app.req(Method::GET, "/metrics", Some("wrong"), None)
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        app.req(Method::GET, "/metrics", Some("scrape-secret"), None)
+            .await
+            .status,
+        200
+    );
+    let with_origin = |origin: &'static str| {
+        app.http
+            .get(format!("{}/health", app.url))
+            .header("Origin", origin)
+            .send()
+    };
+    let r = with_origin("https://console.example").await.unwrap();
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://console.example"
+    );
+    let r = with_origin("https://evil.example").await.unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    app.stop().await;
+    // The default: same origin only, no CORS headers at all.
+    let app = TestServer::spawn(Backend::Sqlite).await;
+    let r = app
+        .http
+        .get(format!("{}/health", app.url))
+        .header("Origin", "https://anywhere.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    app.stop().await;
+}
+
+/// NUL bytes and oversized external ids are refused with 400.
+async fn nul_and_oversized_strings_are_refused(b: Backend) {
+    let app = TestServer::spawn(b).await;
+    let (_, t) = app.user("strict").await;
+    let d = app.domain(&t, "strict").await;
+    let r = app
+        .post(
+            &format!("/{d}/clients"),
+            &t,
+            json!({"name": "bad\u{0}name"}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    let r = app
+        .post(
+            &format!("/{d}/mapping"),
+            &t,
+            json!({"name": "gw", "external_id": "x".repeat(2048), "external_key": "k"}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(!r.msg().is_empty());
+    app.stop().await;
+}
+both!(nul_and_oversized_strings_are_refused);
