@@ -31,6 +31,9 @@ pub struct Claims {
     pub exp: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// Refresh tokens: which refresh of the session this is, so each can be used once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rid: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -184,6 +187,21 @@ impl Tokenizer {
         jti: Option<Uuid>,
         now: OffsetDateTime,
     ) -> Result<String, String> {
+        self.issue_refresh(kind, user, role, verified, jti, None, now)
+    }
+
+    /// As [`Tokenizer::issue`], with the refresh id (`rid`) a refresh token carries.
+    #[allow(clippy::too_many_arguments)]
+    pub fn issue_refresh(
+        &self,
+        kind: TokenKind,
+        user: Uuid,
+        role: u8,
+        verified: bool,
+        jti: Option<Uuid>,
+        rid: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<String, String> {
         let ttl = match kind {
             TokenKind::Access => self.access_ttl,
             TokenKind::Refresh => self.refresh_ttl,
@@ -197,6 +215,7 @@ impl Tokenizer {
             iat: now.unix_timestamp(),
             exp: (now + ttl).unix_timestamp(),
             jti: jti.map(|j| j.to_string()),
+            rid: rid.map(str::to_string),
         };
         jsonwebtoken::encode(&Header::new(self.alg), &claims, &self.enc).map_err(|e| e.to_string())
     }

@@ -181,6 +181,11 @@ impl Core {
     }
 
     fn pair(&self, user: &User, session: Uuid) -> Result<TokenPair> {
+        self.pair_with(user, session, None)
+    }
+
+    /// A pair whose refresh token carries refresh id `rid` (none at login).
+    fn pair_with(&self, user: &User, session: Uuid, rid: Option<&str>) -> Result<TokenPair> {
         let now = self.now();
         let verified = user.verified_at.is_some();
         let role = user.role.claim();
@@ -198,12 +203,13 @@ impl Core {
                 .map_err(Error::Internal)?,
             refresh_token: self
                 .tokens
-                .issue(
+                .issue_refresh(
                     TokenKind::Refresh,
                     user.id,
                     role,
                     verified,
                     Some(session),
+                    rid,
                     now,
                 )
                 .map_err(Error::Internal)?,
@@ -277,7 +283,21 @@ impl Core {
                 "failed to perform authentication over the entity",
             ));
         }
-        self.pair(&u.user, sid)
+        // Each refresh token works once: the session moves to a new refresh id. A
+        // token presented again (stolen and replayed, or replayed by its owner) ends
+        // the session, so whoever holds the newer one is logged out too.
+        let next = Uuid::new_v4().simple().to_string();
+        let presented = c.rid.as_deref().unwrap_or("");
+        if !self.store.rotate_session(sid, presented, &next).await? {
+            let _ = self.store.delete_session(user_id, sid).await;
+            if let Ok(mut r) = self.revoked.write() {
+                r.sessions.insert(sid);
+            }
+            self.emit("session", "revoke", sid, None, json!({"user": user_id}))
+                .await;
+            return Err(Error::Unauthenticated("refresh token reused"));
+        }
+        self.pair_with(&u.user, sid, Some(&next))
     }
 
     /// Verifies an access token: no database query.

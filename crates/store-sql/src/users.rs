@@ -237,6 +237,18 @@ impl<D: Dialect> UserRepo for SqlStore<D> {
         rows.iter().map(row_session::<D>).collect()
     }
 
+    async fn rotate_session(&self, id: Uuid, from: &str, to: &str) -> Result<bool> {
+        let n = sql::<D>(
+            "UPDATE refresh_sessions SET refresh_id = $3 WHERE id = $1 AND refresh_id = $2",
+        )
+        .id(id)
+        .text(from)
+        .text(to)
+        .execute(&self.writer)
+        .await?;
+        Ok(n == 1)
+    }
+
     async fn delete_session(&self, user: Uuid, id: Uuid) -> Result<()> {
         match sql::<D>("DELETE FROM refresh_sessions WHERE id = $1 AND user_id = $2")
             .id(id)

@@ -253,6 +253,15 @@ pub async fn sessions(s: &dyn Store) {
     assert_eq!(s.session(expired.id).await.unwrap(), expired);
     assert_not_found(s.session(Uuid::new_v4()).await);
 
+    // Rotation: the first refresh id is ''; each presented id works once.
+    assert!(s.rotate_session(s1.id, "", "r1").await.unwrap());
+    assert!(
+        !s.rotate_session(s1.id, "", "r2").await.unwrap(),
+        "replayed"
+    );
+    assert!(s.rotate_session(s1.id, "r1", "r2").await.unwrap());
+    assert!(!s.rotate_session(Uuid::new_v4(), "", "x").await.unwrap());
+
     let live = s.list_sessions(w.user.id, t).await.unwrap();
     assert_eq!(
         live,

@@ -71,6 +71,9 @@ pub trait UserRepo: Send + Sync {
     async fn session(&self, id: Uuid) -> Result<RefreshSession>;
     async fn list_sessions(&self, user: Uuid, now: Timestamp) -> Result<Vec<RefreshSession>>;
     async fn delete_session(&self, user: Uuid, id: Uuid) -> Result<()>;
+    /// Replaces the session's valid refresh id `from` with `to`; `false` when the
+    /// session has another one (the presented refresh token was already used) or is gone.
+    async fn rotate_session(&self, id: Uuid, from: &str, to: &str) -> Result<bool>;
 }
 
 #[async_trait]

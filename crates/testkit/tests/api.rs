@@ -136,11 +136,12 @@ async fn tokens_expire_and_are_typed(b: Backend) {
         .req(Method::POST, "/users/tokens/refresh", Some(&access), None)
         .await;
     assert_eq!(r.status, 401);
-    // Refresh gives a new pair.
+    // Refresh gives a new pair; each refresh token works once.
     let r = app
         .req(Method::POST, "/users/tokens/refresh", Some(&refresh), None)
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
+    let refresh = r.body["refresh_token"].as_str().unwrap().to_string();
     // Tampered.
     let mut bad = access.clone();
     let last = bad.pop().unwrap();
@@ -157,11 +158,28 @@ async fn tokens_expire_and_are_typed(b: Backend) {
         .req(Method::POST, "/users/tokens/refresh", Some(&refresh), None)
         .await;
     assert_eq!(r.status, 201, "refresh still valid within 24h");
+    let refresh = r.body["refresh_token"].as_str().unwrap().to_string();
     app.clock.advance(time::Duration::hours(24));
     let r = app
         .req(Method::POST, "/users/tokens/refresh", Some(&refresh), None)
         .await;
     assert_eq!(r.status, 401);
+    // A replayed refresh token ends its session: the newer token dies with it.
+    let (access, first) = app.login("tok", "12345678").await;
+    let r = app
+        .req(Method::POST, "/users/tokens/refresh", Some(&first), None)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let newer = r.body["refresh_token"].as_str().unwrap().to_string();
+    let r = app
+        .req(Method::POST, "/users/tokens/refresh", Some(&first), None)
+        .await;
+    assert_eq!((r.status.as_u16(), r.msg()), (401, "refresh token reused"));
+    let r = app
+        .req(Method::POST, "/users/tokens/refresh", Some(&newer), None)
+        .await;
+    assert_eq!(r.status, 401);
+    assert_eq!(app.get("/users/profile", &access).await.status, 401);
     // Revoke: the session's tokens stop working.
     let (access, refresh) = app.login("tok", "12345678").await;
     let list = app.get("/users/tokens/refresh-tokens", &access).await;
@@ -2335,7 +2353,6 @@ async fn connection_hygiene() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let app = TestServer::spawn_with(Backend::Sqlite, |s| {
         s.http_header_timeout = "1s".into();
-        s.http_max_connections_per_source = 20;
     })
     .await;
     let addr = app.url.trim_start_matches("http://").to_string();
@@ -2367,7 +2384,14 @@ async fn connection_hygiene() {
             "half-sent request kept open"
         );
     }
+    app.stop().await;
     // Twenty idle connections fill this source's quota: the next is closed at once.
+    // (A server of its own, whose header timeout cannot free a slot meanwhile.)
+    let app = TestServer::spawn_with(Backend::Sqlite, |s| {
+        s.http_max_connections_per_source = 20;
+    })
+    .await;
+    let addr = app.url.trim_start_matches("http://").to_string();
     let mut held = Vec::new();
     for _ in 0..20 {
         held.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
