@@ -81,8 +81,9 @@
 //! - v5 extras not supported: topic aliases (maximum 0; using one → `0x94`), shared
 //!   subscriptions, subscription identifiers, enhanced authentication. v5 publish
 //!   properties (content type, user properties, …) are not carried: the bus envelope
-//!   (contract §13.4) has no place for them. v5 No Local skips messages published by the
-//!   same client id.
+//!   (contract §13.4) has no place for them. v5 No Local skips messages published over
+//!   a connection with the same MQTT client identifier [MQTT-3.8.3-3] (the envelope
+//!   carries it), not every connection of the same platform client.
 
 mod metrics;
 mod mtls;

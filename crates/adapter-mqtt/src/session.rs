@@ -17,7 +17,7 @@ use bytes::{Bytes, BytesMut};
 use switchyard_bus::{BusMessage, count_drop};
 use switchyard_core::{
     Core, Error as CoreError,
-    messaging::{ClientIdentity, Envelope, Revocation, parse_topic},
+    messaging::{ClientIdentity, Envelope, Origin, Revocation, parse_topic},
 };
 use switchyard_domain::ConnectionType;
 use tokio::{
@@ -206,6 +206,7 @@ struct Route {
     sub_id: u64,
     /// The QoS the subscription was granted.
     granted: u8,
+    /// v5 No Local: this session's MQTT client identifier.
     skip_publisher: Option<String>,
     /// How long to wait for room in a full queue (see `switchyard_bus::Outlet`).
     patience: Duration,
@@ -225,7 +226,7 @@ async fn forward(mut rx: mpsc::Receiver<BusMessage>, r: Route) {
         };
         if r.skip_publisher
             .as_deref()
-            .is_some_and(|me| me == env.publisher)
+            .is_some_and(|me| env.mqtt_client.as_deref() == Some(me))
         {
             continue;
         }
@@ -489,6 +490,7 @@ pub(crate) async fn run<S>(
         codec,
         version,
         who,
+        mqtt_id: client_id.clone(),
         credential,
         will: connect.will.clone(),
         subs: HashMap::new(),
@@ -537,7 +539,7 @@ pub(crate) async fn run<S>(
     if end.publishes_will()
         && let Some(w) = s.will.take()
     {
-        publish_will(&shared, &s.who, w).await;
+        publish_will(&shared, &s.who, &s.mqtt_id, w).await;
     }
 }
 
@@ -674,6 +676,7 @@ enum Outcome {
 async fn publish_to_core(
     shared: &Shared,
     who: &ClientIdentity,
+    mqtt_id: &str,
     topic: &str,
     payload: Bytes,
     qos: u8,
@@ -706,7 +709,16 @@ async fn publish_to_core(
     let size = payload.len();
     match shared
         .core
-        .publish(who, &t, "mqtt", payload.to_vec(), Some(qos))
+        .publish(
+            who,
+            &t,
+            "mqtt",
+            payload.to_vec(),
+            Origin {
+                qos: Some(qos),
+                mqtt_client: Some(mqtt_id),
+            },
+        )
         .await
     {
         Ok(()) => {
@@ -722,10 +734,10 @@ async fn publish_to_core(
     }
 }
 
-async fn publish_will(shared: &Shared, who: &ClientIdentity, w: Will) {
+async fn publish_will(shared: &Shared, who: &ClientIdentity, mqtt_id: &str, w: Will) {
     let outcome = tokio::time::timeout(
         Duration::from_secs(5),
-        publish_to_core(shared, who, &w.topic, w.payload, w.qos, w.retain),
+        publish_to_core(shared, who, mqtt_id, &w.topic, w.payload, w.qos, w.retain),
     )
     .await;
     tracing::debug!(client = %who.id, ?outcome, "mqtt: will message");
@@ -736,6 +748,8 @@ struct Session {
     codec: Codec,
     version: Version,
     who: ClientIdentity,
+    /// The MQTT client identifier (as sent, or assigned).
+    mqtt_id: String,
     /// Kept to re-authenticate after missed revocation notices.
     credential: Credential,
     will: Option<Will>,
@@ -1062,6 +1076,7 @@ impl Session {
         let outcome = publish_to_core(
             &self.shared,
             &self.who,
+            &self.mqtt_id,
             &p.topic,
             p.payload,
             p.qos,
@@ -1128,7 +1143,7 @@ impl Session {
         let granted = f.qos.min(1);
         let sub_id = self.next_sub_id;
         self.next_sub_id += 1;
-        let skip = f.no_local.then(|| self.who.id.to_string());
+        let skip = f.no_local.then(|| self.mqtt_id.clone());
         let out = self.out_tx();
         let tasks = bus_subs
             .into_iter()

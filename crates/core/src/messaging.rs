@@ -53,6 +53,17 @@ pub struct Envelope {
     /// not use, so its decoders skip it.
     #[prost(uint32, optional, tag = "100")]
     pub qos: Option<u32>,
+    /// The MQTT client identifier of the connection that published it (v5 No Local is
+    /// about that connection, not the platform client); absent for other protocols.
+    #[prost(string, optional, tag = "101")]
+    pub mqtt_client: Option<String>,
+}
+
+/// What a publish carries besides its payload: MQTT's QoS and client identifier.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Origin<'a> {
+    pub qos: Option<u8>,
+    pub mqtt_client: Option<&'a str>,
 }
 
 impl Envelope {
@@ -568,7 +579,7 @@ impl Core {
         t: &Topic,
         protocol: &str,
         payload: Vec<u8>,
-        qos: Option<u8>,
+        origin: Origin<'_>,
     ) -> Result<()> {
         let ch = self.authorize(who, t, ConnectionType::Publish).await?;
         let env = Envelope {
@@ -580,7 +591,8 @@ impl Core {
             payload,
             created: i64::try_from(self.now().unix_timestamp_nanos()).unwrap_or(0),
             client_id: who.id.to_string(),
-            qos: qos.map(u32::from),
+            qos: origin.qos.map(u32::from),
+            mqtt_client: origin.mqtt_client.map(str::to_string),
         };
         self.bus
             .publish(&subject(who.domain, ch, &t.subtopic), env.encode_vec())
@@ -669,6 +681,7 @@ mod tests {
             created: 42,
             client_id: "p".into(),
             qos: Some(1),
+            mqtt_client: Some("sensor-1".into()),
         };
         let b = e.encode_vec();
         // Field 1 (channel), wire type 2: tag byte 0x0a.
@@ -676,7 +689,11 @@ mod tests {
         assert_eq!(Envelope::decode_slice(&b).unwrap(), e);
         assert_eq!(e.topic(), "m/d/c/c/s");
         // Without a QoS (HTTP, or another Magistrala service) the field is absent.
-        let plain = Envelope { qos: None, ..e };
+        let plain = Envelope {
+            qos: None,
+            mqtt_client: None,
+            ..e
+        };
         assert_eq!(
             Envelope::decode_slice(&plain.encode_vec()).unwrap().qos,
             None

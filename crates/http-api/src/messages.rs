@@ -180,7 +180,7 @@ async fn do_publish(
         subtopic: parse_subtopic(&sub, false)?,
     };
     s.core
-        .publish(&who, &topic, "http", body.to_vec(), None)
+        .publish(&who, &topic, "http", body.to_vec(), Default::default())
         .await?;
     Ok(empty(StatusCode::ACCEPTED))
 }
@@ -339,10 +339,10 @@ async fn ws_session(
             },
             inc = rx.next() => match inc {
                 Some(Ok(Message::Text(t))) => {
-                    let _ = s.core.publish(&who, &publish_topic, "ws", t.as_bytes().to_vec(), None).await;
+                    let _ = s.core.publish(&who, &publish_topic, "ws", t.as_bytes().to_vec(), Default::default()).await;
                 }
                 Some(Ok(Message::Binary(b))) => {
-                    let _ = s.core.publish(&who, &publish_topic, "ws", b.to_vec(), None).await;
+                    let _ = s.core.publish(&who, &publish_topic, "ws", b.to_vec(), Default::default()).await;
                 }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                 Some(Ok(_)) => {}

@@ -1469,3 +1469,51 @@ async fn fuzz_corpus_never_panics() {
     assert!(n > 4000, "{n} cases");
     env.stop().await;
 }
+
+/// v5 No Local is about the connection's MQTT client identifier [MQTT-3.8.3-3]: a
+/// subscriber does not get its own publishes, but gets those of another connection of
+/// the same platform client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_local_is_per_mqtt_client_identifier() {
+    let env = Env::start().await;
+    let dev = env.client("dev").await;
+    let ch = env.channel("loop").await;
+    env.connect(&ch, &dev.0, &["publish", "subscribe"]).await;
+    let topic = env.topic(&ch);
+    let open = |id: &'static str| {
+        let (addr, dev) = (env.mqtt, dev.clone());
+        async move {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            s.write_all(&raw_connect(5, id, Some((&dev.0, &dev.1)), 30, true))
+                .await
+                .unwrap();
+            let mut b = [0u8; 64];
+            let n = s.read(&mut b).await.unwrap();
+            assert_eq!(b[0], 0x20, "CONNACK: {:?}", &b[..n]);
+            s
+        }
+    };
+    let mut a = open("conn-a").await;
+    let mut b = open("conn-b").await;
+    // Subscription options: QoS 0 with No Local (bit 2).
+    a.write_all(&raw_subscribe(true, 1, &topic, 0x04))
+        .await
+        .unwrap();
+    let (suback, _) = read_all(&mut a, Duration::from_millis(300)).await;
+    assert_eq!(suback.first(), Some(&0x90), "SUBACK: {suback:?}");
+    a.write_all(&raw_publish(true, &topic, 0, 0, b"from-a"))
+        .await
+        .unwrap();
+    b.write_all(&raw_publish(true, &topic, 0, 0, b"from-b"))
+        .await
+        .unwrap();
+    let (got, closed) = read_all(&mut a, Duration::from_millis(700)).await;
+    assert!(!closed);
+    let has = |p: &[u8]| got.windows(p.len()).any(|w| w == p);
+    assert!(
+        has(b"from-b"),
+        "another connection's message arrives: {got:?}"
+    );
+    assert!(!has(b"from-a"), "its own message does not: {got:?}");
+    env.stop().await;
+}
