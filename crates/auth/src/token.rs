@@ -248,6 +248,7 @@ mod tests {
         let keys = KeyMaterial::ed25519_from_file(&dir.join("k.pem")).unwrap();
         // Reloading the same file works.
         KeyMaterial::ed25519_from_file(&dir.join("k.pem")).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
         Tokenizer::new(&keys, Duration::hours(1), Duration::hours(24)).unwrap()
     }
 

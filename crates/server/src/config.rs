@@ -13,8 +13,10 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
     about = "Switchyard: a Magistrala-compatible IoT platform in one binary"
 )]
 pub struct Cli {
-    /// TOML file whose keys (setting names as printed by `print-config`) fill unset settings.
-    #[arg(long = "config", env = "SWITCHYARD_CONFIG_FILE", global = true)]
+    /// TOML file whose keys (setting names as printed by `print-config`) fill unset
+    /// settings of `serve` and `migrate` (also accepted after them). Not global: the
+    /// client commands do not take it.
+    #[arg(long = "config", env = "SWITCHYARD_CONFIG_FILE")]
     pub config_file: Option<PathBuf>,
     /// Client options (`--url`, `--token`, `--domain`, ...), used by the client commands.
     #[command(flatten)]
@@ -40,6 +42,9 @@ pub enum Command {
 
 #[derive(Clone, Args)]
 pub struct Settings {
+    /// TOML file whose keys fill unset settings (the same as `switchyard --config`).
+    #[arg(long = "config", id = "settings_file", value_name = "CONFIG")]
+    pub settings_file: Option<PathBuf>,
     /// Address of the HTTP listener serving every API path.
     #[arg(long, env = "SWITCHYARD_HTTP_ADDR", default_value = "0.0.0.0:9000")]
     pub http_addr: String,
@@ -352,9 +357,19 @@ pub fn parse_from(args: Vec<String>, env: impl Fn(&str) -> Option<String>) -> Re
         .ignore_errors(true)
         .try_get_matches_from(&args)
         .ok();
+    let after_subcommand = |m: &clap::ArgMatches| {
+        ["serve", "migrate"].iter().find_map(|sub| {
+            m.subcommand_matches(sub)
+                .and_then(|s| s.get_one::<PathBuf>("settings_file").cloned())
+        })
+    };
     let file = pre
         .as_ref()
-        .and_then(|m| m.get_one::<PathBuf>("config_file").cloned())
+        .and_then(|m| {
+            m.get_one::<PathBuf>("config_file")
+                .cloned()
+                .or_else(|| after_subcommand(m))
+        })
         .or_else(|| env("SWITCHYARD_CONFIG_FILE").map(PathBuf::from));
     let mut defaults: BTreeMap<String, String> = BTreeMap::new();
     if let Some(f) = file {
@@ -413,7 +428,7 @@ pub fn template() -> String {
     );
     if let Some(serve) = cmd.find_subcommand("serve") {
         for a in serve.get_arguments() {
-            if a.get_id() == "help" || a.get_id() == "version" {
+            if ["help", "version", "settings_file"].contains(&a.get_id().as_str()) {
                 continue;
             }
             if let Some(h) = a.get_long_help().or(a.get_help()) {
@@ -528,6 +543,7 @@ mod tests {
             )
             .is_err()
         );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -542,5 +558,29 @@ mod tests {
     fn redaction() {
         assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+
+    /// Server-only flags stay out of the client commands' help; `--config` works
+    /// before and after `serve`.
+    #[test]
+    fn config_flag_belongs_to_the_server_commands() {
+        let mut cmd = Cli::command();
+        let users = cmd
+            .find_subcommand_mut("users")
+            .and_then(|u| u.find_subcommand_mut("create"))
+            .map(|c| c.render_long_help().to_string())
+            .unwrap();
+        assert!(!users.contains("--config"), "{users}");
+        let dir = std::env::temp_dir().join(format!("sy-cfg-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("s.toml");
+        std::fs::write(&f, "bulk_max = 9\n").unwrap();
+        for argv in [
+            args(&["switchyard", "--config", f.to_str().unwrap(), "serve"]),
+            args(&["switchyard", "serve", "--config", f.to_str().unwrap()]),
+        ] {
+            assert_eq!(serve(parse_from(argv, |_| None).unwrap()).bulk_max, 9);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
