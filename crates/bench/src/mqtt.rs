@@ -533,6 +533,17 @@ async fn throughput(
             base.as_ref().map(FlowResult::p99_ms),
             None,
         ));
+        // Beside the rate, what did not arrive: deliveries still missing 1 s after the
+        // last publish (the target is none).
+        let lost = |r: &FlowResult| r.expected.saturating_sub(r.received) as f64;
+        out.rows.push(Row::new(
+            &scenario,
+            "sqlite",
+            lost(&sy),
+            &format!("lost {label}"),
+            base.as_ref().map(lost),
+            Some(Target::value_at_most(0.0)),
+        ));
     }
     if let Some(peak) = srv.peak_rss_bytes() {
         out.notes.push(format!(
