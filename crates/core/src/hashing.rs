@@ -1,72 +1,73 @@
 //! Password hashing on a bounded pool. Argon2id takes ~19 MiB and tens of milliseconds
-//! per check, so unbounded `spawn_blocking` let a login flood grow memory by gigabytes.
-//! At most `workers` hashes run at once and at most `queue` more wait; beyond that the
+//! per check, so unbounded `spawn_blocking` let a login flood grow memory by gigabytes:
+//! every blocking thread that hashed kept its own allocator arena holding the freed
+//! 19 MiB. Hashes run on `workers` long-lived threads of their own (so at most that many
+//! arenas ever hold Argon2 memory), at most `queue` more wait, and beyond that the
 //! request is refused at once with [`Error::Busy`] (503 with `Retry-After`).
 
 use std::sync::{
-    Arc,
-    atomic::{AtomicUsize, Ordering},
+    Arc, Mutex,
+    mpsc::{Receiver, SyncSender, TrySendError, sync_channel},
 };
-
-use tokio::sync::Semaphore;
 
 use crate::{Error, Result};
 
+type Job = Box<dyn FnOnce() + Send>;
+
 pub(crate) struct HashPool {
-    running: Arc<Semaphore>,
-    waiting: AtomicUsize,
-    queue: usize,
-}
-
-/// Counts a waiter until it is dropped (also when the request is abandoned).
-struct Waiting<'a>(&'a AtomicUsize);
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
+    jobs: SyncSender<Job>,
 }
 
 impl HashPool {
-    /// `workers` 0 means one per available core.
+    /// `workers` 0 means one per available core. The threads end with the pool.
     pub(crate) fn new(workers: usize, queue: usize) -> HashPool {
         let workers = match workers {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
         };
-        HashPool {
-            running: Arc::new(Semaphore::new(workers)),
-            waiting: AtomicUsize::new(0),
-            queue,
+        let (jobs, rx) = sync_channel::<Job>(queue);
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..workers {
+            let rx: Arc<Mutex<Receiver<Job>>> = rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("switchyard-hash-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = match rx.lock() {
+                            Ok(r) => r.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a password hashing thread");
+            }
         }
+        HashPool { jobs }
     }
 
-    /// Runs `f` (a hash or a verification) on a blocking thread when the pool has room.
+    /// Runs `f` (a hash or a verification) on a hashing thread when the pool has room.
     pub(crate) async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T> {
-        let permit = match self.running.clone().try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) => {
-                if self.waiting.fetch_add(1, Ordering::Relaxed) >= self.queue {
-                    self.waiting.fetch_sub(1, Ordering::Relaxed);
-                    return Err(Error::Busy);
-                }
-                let _waiting = Waiting(&self.waiting);
-                self.running
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|e| Error::Internal(e.to_string()))?
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = tx.send(f());
+        });
+        match self.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(Error::Busy),
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(Error::Internal("password hashing stopped".into()));
             }
-        };
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            f()
-        })
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))
+        }
+        rx.await
+            .map_err(|_| Error::Internal("password hashing failed".into()))
     }
 }
 
@@ -96,8 +97,11 @@ mod tests {
         assert!(t.elapsed() < Duration::from_millis(100));
         a.await.unwrap().unwrap();
         b.await.unwrap().unwrap();
-        // Room again.
-        pool.run(|| ()).await.unwrap();
-        assert_eq!(pool.waiting.load(Ordering::Relaxed), 0);
+        // Room again, on the pool's own long-lived thread.
+        let name = pool
+            .run(|| std::thread::current().name().map(str::to_string))
+            .await
+            .unwrap();
+        assert_eq!(name.as_deref(), Some("switchyard-hash-0"));
     }
 }
