@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod raw;
+
 use std::{sync::Arc, time::Duration};
 
 use reqwest::{Method, StatusCode};

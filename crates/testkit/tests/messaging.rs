@@ -8,7 +8,10 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use reqwest::Method;
 use serde_json::json;
-use switchyard_testkit::{Backend, TestServer, both};
+use switchyard_testkit::{
+    Backend, TestServer, both,
+    raw::{mqtt_str, packet},
+};
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 
 struct Fleet {
@@ -410,30 +413,6 @@ async fn two_nodes_share_postgres_and_nats() {
     a.stop().await;
 }
 
-fn mqtt_str(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(&(s.len() as u16).to_be_bytes());
-    out.extend_from_slice(s.as_bytes());
-}
-
-/// A v3.1.1 packet with its fixed header.
-fn mqtt_packet(first: u8, body: Vec<u8>) -> Vec<u8> {
-    let mut out = vec![first];
-    let mut len = body.len();
-    loop {
-        let mut b = (len % 128) as u8;
-        len /= 128;
-        if len > 0 {
-            b |= 0x80;
-        }
-        out.push(b);
-        if len == 0 {
-            break;
-        }
-    }
-    out.extend(body);
-    out
-}
-
 /// MQTT over TCP (rumqttc) and over WebSocket at `/mqtt`, mixed with HTTP publish: every
 /// path reaches every subscriber, and the MQTT subscriber is cut on disable.
 async fn mqtt_tcp_ws_and_http(b: Backend) {
@@ -488,12 +467,12 @@ async fn mqtt_tcp_ws_and_http(b: Backend) {
         .insert("Sec-WebSocket-Protocol", "mqtt".parse().unwrap());
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
     let mut connect = Vec::new();
-    mqtt_str(&mut connect, "MQTT");
+    mqtt_str(&mut connect, b"MQTT");
     connect.extend_from_slice(&[4, 0xC2, 0, 60]);
-    mqtt_str(&mut connect, "ws-1");
-    mqtt_str(&mut connect, &f.publisher.0);
-    mqtt_str(&mut connect, &f.publisher.1);
-    ws.send(Message::Binary(mqtt_packet(0x10, connect).into()))
+    mqtt_str(&mut connect, b"ws-1");
+    mqtt_str(&mut connect, f.publisher.0.as_bytes());
+    mqtt_str(&mut connect, f.publisher.1.as_bytes());
+    ws.send(Message::Binary(packet(0x10, connect).into()))
         .await
         .unwrap();
     let connack = tokio::time::timeout(Duration::from_secs(3), ws.next())
@@ -504,9 +483,9 @@ async fn mqtt_tcp_ws_and_http(b: Backend) {
         .into_data();
     assert_eq!(&connack[..], &[0x20, 2, 0, 0], "CONNACK accepted");
     let mut sub = vec![0, 1];
-    mqtt_str(&mut sub, &topic);
+    mqtt_str(&mut sub, topic.as_bytes());
     sub.push(0);
-    ws.send(Message::Binary(mqtt_packet(0x82, sub).into()))
+    ws.send(Message::Binary(packet(0x82, sub).into()))
         .await
         .unwrap();
     let suback = tokio::time::timeout(Duration::from_secs(3), ws.next())
@@ -546,9 +525,9 @@ async fn mqtt_tcp_ws_and_http(b: Backend) {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut publ = Vec::new();
-    mqtt_str(&mut publ, &topic);
+    mqtt_str(&mut publ, topic.as_bytes());
     publ.extend_from_slice(b"from-mqtt");
-    ws.send(Message::Binary(mqtt_packet(0x30, publ).into()))
+    ws.send(Message::Binary(packet(0x30, publ).into()))
         .await
         .unwrap();
     assert_eq!(

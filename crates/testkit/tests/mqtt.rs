@@ -8,7 +8,10 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use serde_json::{Value, json};
 use switchyard_adapter_mqtt::{MqttAdapter, MqttConfig};
-use switchyard_testkit::{Backend, TestServer};
+use switchyard_testkit::{
+    Backend, TestServer,
+    raw::{mqtt_str, remaining_length},
+};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
@@ -466,25 +469,6 @@ impl Mqtt {
 }
 
 // ---------------------------------------------------------------- raw bytes
-
-fn remaining_length(out: &mut Vec<u8>, mut n: usize) {
-    loop {
-        let mut b = (n % 128) as u8;
-        n /= 128;
-        if n > 0 {
-            b |= 0x80;
-        }
-        out.push(b);
-        if n == 0 {
-            break;
-        }
-    }
-}
-
-fn mqtt_str(v: &mut Vec<u8>, s: &[u8]) {
-    v.extend((s.len() as u16).to_be_bytes());
-    v.extend(s);
-}
 
 /// A CONNECT packet (level 4 = 3.1.1, 5 = v5) with username/password.
 fn raw_connect(

@@ -8,7 +8,10 @@ use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
 use serde_json::{Value, json};
 use switchyard_adapter_mqtt::{MqttAdapter, MqttConfig, TlsAcceptor};
-use switchyard_testkit::{Backend, TestServer};
+use switchyard_testkit::{
+    Backend, TestServer,
+    raw::{mqtt_str, packet},
+};
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
@@ -346,32 +349,6 @@ fn lax_acceptor(env: &Env) -> TlsAcceptor {
 }
 
 // ---------------------------------------------------------------- raw MQTT
-
-fn remaining_length(out: &mut Vec<u8>, mut n: usize) {
-    loop {
-        let mut b = (n % 128) as u8;
-        n /= 128;
-        if n > 0 {
-            b |= 0x80;
-        }
-        out.push(b);
-        if n == 0 {
-            break;
-        }
-    }
-}
-
-fn mqtt_str(v: &mut Vec<u8>, s: &[u8]) {
-    v.extend((s.len() as u16).to_be_bytes());
-    v.extend(s);
-}
-
-fn packet(first: u8, body: Vec<u8>) -> Vec<u8> {
-    let mut out = vec![first];
-    remaining_length(&mut out, body.len());
-    out.extend(body);
-    out
-}
 
 /// CONNECT (clean session, keep-alive 30) with optional username and password.
 fn connect(v5: bool, client_id: &str, user: Option<&str>, pass: Option<&str>) -> Vec<u8> {
