@@ -242,11 +242,24 @@ async fn issue(
 
 async fn refresh(State(s): State<AppState>, req: axum::extract::Request) -> ApiResult<Response> {
     let (parts, _) = req.into_parts();
+    // Failed refreshes count against the source like failed logins (their own bucket).
+    let ip = crate::source_ip(&parts);
+    s.login_sources
+        .peek(ip, "refresh")
+        .map_err(|secs| crate::ApiError::RateLimited {
+            retry_after_secs: secs,
+        })?;
     let token = crate::extract::bearer(&parts).ok_or(switchyard_core::Error::Unauthenticated(
         "missing or invalid bearer user token",
     ))?;
-    let p = s.core.refresh_token(token).await?;
-    Ok((StatusCode::CREATED, Json(tokens(p))).into_response())
+    match s.core.refresh_token(token).await {
+        Ok(p) => Ok((StatusCode::CREATED, Json(tokens(p))).into_response()),
+        Err(e @ switchyard_core::Error::Unauthenticated(_)) => {
+            let _ = s.login_sources.check(ip, "refresh");
+            Err(e.into())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn revoke(Ctx(s, c): Ctx, AppJson(r): AppJson<api::RevokeReq>) -> ApiResult<Response> {

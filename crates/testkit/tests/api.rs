@@ -2311,6 +2311,21 @@ async fn login_failures_are_throttled() {
     // 30 per minute refill one every 2 s: after that the right password works.
     tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
     assert_eq!(login("guessed", "12345678").await.0, 201);
+    // Failed refreshes are throttled per source too (90 per minute here).
+    let mut statuses = Vec::new();
+    for _ in 0..91 {
+        let r = app
+            .req(
+                Method::POST,
+                "/users/tokens/refresh",
+                Some("not-a-token"),
+                None,
+            )
+            .await;
+        statuses.push(r.status.as_u16());
+    }
+    assert!(statuses[..90].iter().all(|s| *s == 401), "{statuses:?}");
+    assert_eq!(statuses[90], 429);
     app.stop().await;
 }
 
