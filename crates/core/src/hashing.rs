@@ -16,6 +16,8 @@ type Job = Box<dyn FnOnce() + Send>;
 
 pub(crate) struct HashPool {
     jobs: SyncSender<Job>,
+    /// Jobs admitted (running or waiting): `workers + queue` at most.
+    admitted: Arc<tokio::sync::Semaphore>,
 }
 
 impl HashPool {
@@ -25,7 +27,8 @@ impl HashPool {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
         };
-        let (jobs, rx) = sync_channel::<Job>(queue);
+        // Admission bounds the jobs in flight, so the channel never fills.
+        let (jobs, rx) = sync_channel::<Job>(workers + queue);
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..workers {
             let rx: Arc<Mutex<Receiver<Job>>> = rx.clone();
@@ -47,7 +50,10 @@ impl HashPool {
                 tracing::error!(error = %e, "cannot start a password hashing thread");
             }
         }
-        HashPool { jobs }
+        HashPool {
+            jobs,
+            admitted: Arc::new(tokio::sync::Semaphore::new(workers + queue)),
+        }
     }
 
     /// Runs `f` (a hash or a verification) on a hashing thread when the pool has room.
@@ -55,9 +61,15 @@ impl HashPool {
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T> {
+        let Ok(permit) = self.admitted.clone().try_acquire_owned() else {
+            return Err(Error::Busy);
+        };
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
-            let _ = tx.send(f());
+            let out = f();
+            // Room for the next job before the caller hears back.
+            drop(permit);
+            let _ = tx.send(out);
         });
         match self.jobs.try_send(job) {
             Ok(()) => {}
