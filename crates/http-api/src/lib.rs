@@ -129,13 +129,15 @@ impl AppState {
         parts: &axum::http::request::Parts,
         bucket: &'static str,
     ) -> Result<(), ApiError> {
-        let ip = source_ip(parts);
-        self.limiter
-            .check(ip, bucket)
-            .map_err(|secs| ApiError::RateLimited {
-                retry_after_secs: secs,
-            })
+        over_limit(self.limiter.check(source_ip(parts), bucket))
     }
+}
+
+/// A rate limiter's answer as the API's 429 (`Err` holds the seconds to wait).
+pub(crate) fn over_limit(r: Result<(), u64>) -> Result<(), ApiError> {
+    r.map_err(|secs| ApiError::RateLimited {
+        retry_after_secs: secs,
+    })
 }
 
 /// The client's address (0.0.0.0 when the server was not told it).

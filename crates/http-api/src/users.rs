@@ -216,13 +216,8 @@ async fn issue(
     // so a user who knows their password is never slowed down by their own logins.
     let ip = crate::source_ip(&parts);
     let account = r.username.trim().to_lowercase();
-    let throttled = |secs| crate::ApiError::RateLimited {
-        retry_after_secs: secs,
-    };
-    s.login_sources.peek(ip, "login").map_err(throttled)?;
-    s.login_accounts
-        .peek(account.clone(), "login")
-        .map_err(throttled)?;
+    crate::over_limit(s.login_sources.peek(ip, "login"))?;
+    crate::over_limit(s.login_accounts.peek(account.clone(), "login"))?;
     match s
         .core
         .issue_token(&r.username, &r.password, &r.description)
@@ -244,11 +239,7 @@ async fn refresh(State(s): State<AppState>, req: axum::extract::Request) -> ApiR
     let (parts, _) = req.into_parts();
     // Failed refreshes count against the source like failed logins (their own bucket).
     let ip = crate::source_ip(&parts);
-    s.login_sources
-        .peek(ip, "refresh")
-        .map_err(|secs| crate::ApiError::RateLimited {
-            retry_after_secs: secs,
-        })?;
+    crate::over_limit(s.login_sources.peek(ip, "refresh"))?;
     let token = crate::extract::bearer(&parts).ok_or(switchyard_core::Error::Unauthenticated(
         "missing or invalid bearer user token",
     ))?;
