@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod access;
+pub use access::*;
 pub mod bootstrap;
 pub mod certs;
 pub mod provision;
@@ -247,22 +249,6 @@ pub struct DomainsPage {
     pub domains: Vec<DomainRes>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct RoleRes {
-    pub id: String,
-    pub name: String,
-    pub entity_id: String,
-    pub actions: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct RolesPage {
-    pub total: u64,
-    pub offset: u64,
-    pub limit: u64,
-    pub roles: Vec<RoleRes>,
-}
-
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct InvitationReq {
     #[serde(default)]
@@ -355,6 +341,8 @@ pub struct ClientRes {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
     pub domain_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_group_id: Option<String>,
     pub credentials: ClientCredentials,
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     #[schema(value_type = Object)]
@@ -425,6 +413,8 @@ pub struct ChannelRes {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
     pub domain_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_group_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route: Option<String>,
     #[serde(default, skip_serializing_if = "Map::is_empty")]

@@ -247,6 +247,7 @@ async fn raw_insert<S: Store>(st: &S, sizes: Sizes) -> Result<Duration, String> 
                     private_metadata: Map::new(),
                     secret: Uuid::new_v4().to_string(),
                     status: Status::Enabled,
+                    parent_group_id: None,
                     created_by: user,
                     // Read per client, as the server does: the timestamp indexes then
                     // grow in order rather than falling back to the random ids.

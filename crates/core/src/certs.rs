@@ -24,8 +24,9 @@ use std::{
 
 use base64::Engine as _;
 use serde_json::json;
-use switchyard_auth::policy::{self, Action, DomainAccess, EntityGrant};
+use switchyard_auth::policy::{self, Action, DomainAccess};
 use switchyard_certs::{Ca, IssueRequest, Issued};
+use switchyard_domain::EntityKind;
 use switchyard_domain::{Page, QueryParams, Timestamp};
 use switchyard_store::{CertQuery, CertRecord, StoreError};
 use time::Duration;
@@ -376,20 +377,24 @@ impl Core {
     ) -> Result<CertRecord> {
         let serial = normalize_serial(serial).ok_or(Error::NotFound)?;
         let rec = self.store.cert(domain, &serial).await?;
-        let owner = match self.store.client(domain, rec.client_id).await {
-            Ok(c) => Some(c.created_by),
-            Err(StoreError::NotFound) => None,
+        // A certificate is its client's: the same decision as on the client. One whose
+        // client is gone is the domain admins' alone.
+        match self.store.client(domain, rec.client_id).await {
+            Ok(c) => {
+                self.decide(
+                    caller,
+                    access,
+                    EntityKind::Client,
+                    domain,
+                    c.id,
+                    c.parent_group_id,
+                    action.name(EntityKind::Client),
+                )
+                .await?
+            }
+            Err(StoreError::NotFound) if policy::domain_admin(access) => {}
+            Err(StoreError::NotFound) => return Err(Error::NotFound),
             Err(e) => return Err(e.into()),
-        };
-        let allowed =
-            |a| policy::entity_allowed(access, caller.user, a, owner, EntityGrant::default());
-        if !allowed(Action::View) {
-            return Err(Error::NotFound);
-        }
-        if !allowed(action) {
-            return Err(Error::Forbidden(
-                "failed to perform authorization over the entity",
-            ));
         }
         Ok(rec)
     }

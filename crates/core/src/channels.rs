@@ -20,6 +20,7 @@ pub struct NewChannel {
     pub tags: Vec<String>,
     pub metadata: Metadata,
     pub status: Option<String>,
+    pub parent_group_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -31,6 +32,7 @@ pub struct ChannelUpdate {
 
 impl Managed for Channel {
     const KIND: &'static str = "channel";
+    const ENTITY: switchyard_domain::EntityKind = switchyard_domain::EntityKind::Channel;
     const DUPLICATE_ID: &'static str = "channel id already exists";
     const DUPLICATE_KEY: &'static str = "route not available";
     type New = NewChannel;
@@ -57,6 +59,7 @@ impl Managed for Channel {
             tags: n.tags,
             metadata: n.metadata,
             status: Status::parse_for_create(n.status.as_deref())?,
+            parent_group_id: crate::entity::parent_id(n.parent_group_id.as_deref())?,
             created_by: who.user(),
             created_at: core.now(),
             updated_at: None,

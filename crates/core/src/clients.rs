@@ -23,6 +23,7 @@ pub struct NewClient {
     pub private_metadata: Metadata,
     pub secret: Option<String>,
     pub status: Option<String>,
+    pub parent_group_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -35,6 +36,7 @@ pub struct ClientUpdate {
 
 impl Managed for Client {
     const KIND: &'static str = "client";
+    const ENTITY: switchyard_domain::EntityKind = switchyard_domain::EntityKind::Client;
     const DUPLICATE_ID: &'static str = "client id already exists";
     const DUPLICATE_KEY: &'static str = "client key is not available";
     type New = NewClient;
@@ -59,6 +61,7 @@ impl Managed for Client {
             private_metadata: n.private_metadata,
             secret,
             status: Status::parse_for_create(n.status.as_deref())?,
+            parent_group_id: crate::entity::parent_id(n.parent_group_id.as_deref())?,
             created_by: who.user(),
             created_at: core.now(),
             updated_at: None,

@@ -157,9 +157,14 @@ impl Core {
             .await?;
         let mut eq = q.entity_query()?;
         eq.client = Some(client);
-        if !switchyard_auth::policy::sees_all(access) {
-            eq.created_by = Some(caller.user);
-        }
+        eq.reader = self
+            .reader(
+                caller,
+                domain,
+                access,
+                switchyard_domain::EntityKind::Channel,
+            )
+            .await?;
         Ok(self.store.list_channels(domain, &eq).await?)
     }
 
@@ -182,9 +187,14 @@ impl Core {
         .await?;
         let mut eq = q.entity_query()?;
         eq.channel = Some(channel);
-        if !switchyard_auth::policy::sees_all(access) {
-            eq.created_by = Some(caller.user);
-        }
+        eq.reader = self
+            .reader(
+                caller,
+                domain,
+                access,
+                switchyard_domain::EntityKind::Client,
+            )
+            .await?;
         Ok(self.store.list_clients(domain, &eq).await?)
     }
 }

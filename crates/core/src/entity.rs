@@ -9,8 +9,8 @@ use std::collections::HashSet;
 
 use futures::future::BoxFuture;
 use serde_json::Value;
-use switchyard_auth::policy::{self, Action, DomainAccess, EntityGrant};
-use switchyard_domain::{EntityQuery, Page, QueryParams, Status, Timestamp};
+use switchyard_auth::policy::{self, Action, DomainAccess};
+use switchyard_domain::{EntityKind, EntityQuery, Page, QueryParams, Status, Timestamp};
 use switchyard_store::{Result as StoreResult, Store};
 use uuid::Uuid;
 
@@ -31,8 +31,10 @@ impl Verified<'_> {
 /// methods below (`core.view::<Client>(…)`); the store methods here take a store only
 /// core holds.
 pub trait Managed: Sized + Send + Sync + 'static {
-    /// `"client"` or `"channel"`: event entity names.
+    /// `"client"`, `"channel"` or `"group"`: event entity names.
     const KIND: &'static str;
+    /// Its kind, for the policy engine.
+    const ENTITY: EntityKind;
     /// The conflict messages of a batch repeating an id or the per-domain unique key.
     const DUPLICATE_ID: &'static str;
     const DUPLICATE_KEY: &'static str;
@@ -50,6 +52,8 @@ pub trait Managed: Sized + Send + Sync + 'static {
     /// The per-domain unique key (secret, route), if set.
     fn key(&self) -> Option<&str>;
     fn created_by(&self) -> Uuid;
+    /// Its parent group, if any.
+    fn parent(&self) -> Option<Uuid>;
     fn status(&self) -> Status;
     fn set_status(&mut self, s: Status);
     fn stamp(&mut self, at: Timestamp, by: Uuid);
@@ -76,6 +80,9 @@ macro_rules! common_fields {
         fn created_by(&self) -> uuid::Uuid {
             self.created_by
         }
+        fn parent(&self) -> Option<uuid::Uuid> {
+            self.parent_group_id
+        }
         fn status(&self) -> switchyard_domain::Status {
             self.status
         }
@@ -89,6 +96,16 @@ macro_rules! common_fields {
     };
 }
 pub(crate) use common_fields;
+
+/// A parent group id from a request: absent or empty means none.
+pub(crate) fn parent_id(s: Option<&str>) -> Result<Option<Uuid>> {
+    match s.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => Uuid::parse_str(v)
+            .map(Some)
+            .map_err(|_| Error::InvalidInput("invalid parent group id".into())),
+    }
+}
 
 /// An error of item `i` of a batch names the item when there is more than one.
 fn at(i: usize, many: bool, e: Error) -> Error {
@@ -154,7 +171,7 @@ impl Core {
         items: Vec<E::New>,
     ) -> Result<Vec<E>> {
         let who = self.verified(caller)?;
-        self.domain_access(caller, domain, true).await?;
+        let access = self.domain_access(caller, domain, true).await?;
         if items.is_empty() {
             return Err(Error::InvalidInput("empty list provided".into()));
         }
@@ -166,6 +183,13 @@ impl Core {
             )));
         }
         let made = self.build_all::<E>(&who, domain, items)?;
+        let mut parents: Vec<Option<Uuid>> = made.iter().map(|e| e.parent()).collect();
+        parents.sort();
+        parents.dedup();
+        for p in parents {
+            self.authorize_create(caller, access, E::ENTITY, domain, p)
+                .await?;
+        }
         E::insert(self.store.as_ref(), &made)
             .await
             .map_err(|e| crate::error::batch_error(e, made.len()))?;
@@ -182,6 +206,21 @@ impl Core {
         Ok(made)
     }
 
+    /// The visibility filter of a list of `kind` for the caller (`None`: sees all).
+    pub(crate) async fn reader(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        access: DomainAccess,
+        kind: EntityKind,
+    ) -> Result<Option<switchyard_domain::Reader>> {
+        if policy::sees_all(access) {
+            return Ok(None);
+        }
+        let rights = self.domain_rights(caller, domain, access).await?;
+        Ok(policy::reader(kind, caller.user, &rights))
+    }
+
     /// Loads an entity the caller may act on; invisible ones are "not found".
     pub(crate) async fn entity_for<E: Managed>(
         &self,
@@ -192,23 +231,16 @@ impl Core {
         action: Action,
     ) -> Result<E> {
         let e = E::get(self.store.as_ref(), domain, id).await?;
-        let allowed = |a| {
-            policy::entity_allowed(
-                access,
-                caller.user,
-                a,
-                Some(e.created_by()),
-                EntityGrant::default(),
-            )
-        };
-        if !allowed(Action::View) {
-            return Err(Error::NotFound);
-        }
-        if !allowed(action) {
-            return Err(Error::Forbidden(
-                "failed to perform authorization over the entity",
-            ));
-        }
+        self.decide(
+            caller,
+            access,
+            E::ENTITY,
+            domain,
+            id,
+            e.parent(),
+            action.name(E::ENTITY),
+        )
+        .await?;
         Ok(e)
     }
 
@@ -226,9 +258,7 @@ impl Core {
     ) -> Result<Page<E>> {
         let access = self.domain_access(caller, domain, true).await?;
         let mut eq = q.entity_query()?;
-        if !policy::sees_all(access) {
-            eq.created_by = Some(caller.user);
-        }
+        eq.reader = self.reader(caller, domain, access, E::ENTITY).await?;
         Ok(E::list(self.store.as_ref(), domain, &eq).await?)
     }
 

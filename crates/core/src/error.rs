@@ -54,6 +54,8 @@ pub(crate) fn conflict_message(kind: ConflictKind) -> &'static str {
         ConflictKind::ChannelId => "channel id already exists",
         ConflictKind::ChannelRoute => "route not available",
         ConflictKind::ExternalId => "a gateway with this external_id already exists",
+        ConflictKind::GroupId => "group id already exists",
+        ConflictKind::RoleName => "role name already exists",
         ConflictKind::Other => "entity already exists",
     }
 }

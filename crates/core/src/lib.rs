@@ -2,6 +2,7 @@
 //! functions, which take the caller first and check permission before anything else.
 //! Multi-entity writes are one store transaction. Every change emits an event.
 
+pub mod access;
 mod access_cache;
 pub mod bootstrap;
 pub mod certs;
@@ -11,6 +12,7 @@ mod connections;
 mod domains;
 pub mod entity;
 mod error;
+mod groups;
 mod hashing;
 pub mod messaging;
 pub mod provision;
@@ -31,6 +33,7 @@ pub use channels::{ChannelUpdate, NewChannel};
 pub use clients::{ClientUpdate, NewClient};
 pub use domains::{DomainUpdate, NewDomain};
 pub use error::{Error, Result};
+pub use groups::{GroupUpdate, Hierarchy, NewGroup};
 pub use users::{NewUser, TokenPair, UserUpdate};
 
 type VerifiedTokens = std::collections::HashMap<String, (Caller, Option<Uuid>, i64)>;

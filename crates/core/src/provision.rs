@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use switchyard_auth::policy::{self, Action, EntityGrant};
+
 use switchyard_domain::{
     BootstrapConfig, Channel, Client, Connection, ConnectionType, Metadata, validate,
 };
@@ -241,16 +241,12 @@ impl Core {
         let who = self.verified(caller)?;
         let domain = self.mapping_domain(caller, domain).await?;
         let access = self.domain_access(caller, domain, true).await?;
-        if !policy::entity_allowed(
-            access,
-            caller.user,
-            Action::Create,
-            None,
-            EntityGrant::default(),
-        ) {
-            return Err(Error::Forbidden(
-                "failed to perform authorization over the entity",
-            ));
+        for kind in [
+            switchyard_domain::EntityKind::Client,
+            switchyard_domain::EntityKind::Channel,
+        ] {
+            self.authorize_create(caller, access, kind, domain, None)
+                .await?;
         }
         let layout = &self.cfg.provision.layout;
         if layout.clients.is_empty() {

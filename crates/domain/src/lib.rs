@@ -1,10 +1,12 @@
 //! Switchyard's domain model: entities, statuses, list queries and the validation
 //! rules of the Magistrala contract. Pure: no IO, no async.
 
+pub mod access;
 pub mod entity;
 pub mod query;
 pub mod validate;
 
+pub use access::*;
 pub use entity::*;
 pub use query::*;
 

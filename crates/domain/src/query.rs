@@ -128,8 +128,22 @@ pub struct EntityQuery {
     /// Channels this client is connected to (channel listing).
     pub client: Option<Uuid>,
     pub connection_type: Option<ConnectionType>,
-    /// Visibility restriction set by core: only entities created by this user.
-    pub created_by: Option<Uuid>,
+    /// Entities whose parent group is this one (`Some(None)`: with no parent group).
+    pub group: Option<Option<Uuid>>,
+    /// Visibility restriction set by core: only what this reader may read.
+    pub reader: Option<crate::Reader>,
+}
+
+/// Group listing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GroupQuery {
+    pub page: PageQuery,
+    /// Only groups without a parent.
+    pub root_only: bool,
+    /// Only direct children of this group.
+    pub parent: Option<Uuid>,
+    /// Visibility restriction set by core.
+    pub reader: Option<crate::Reader>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -298,7 +312,31 @@ impl QueryParams {
             channel: self.uuid("channel")?,
             client: self.uuid("client")?,
             connection_type,
-            created_by: None,
+            group: self.group_filter("group")?,
+            reader: None,
+        })
+    }
+
+    /// `group=<id>`: children of that group; `group=` present but empty: no parent.
+    fn group_filter(&self, key: &str) -> Result<Option<Option<Uuid>>, Invalid> {
+        match self.str(key) {
+            None => Ok(None),
+            Some(v) if v.trim().is_empty() => Ok(Some(None)),
+            Some(_) => Ok(Some(self.uuid(key)?)),
+        }
+    }
+
+    /// Group listing: the shared filters plus `root_group` and the `group` subtree.
+    pub fn group_query(&self) -> Result<GroupQuery, Invalid> {
+        let page = self.page(Some(MAX_LIMIT), false)?;
+        if self.str("user").is_some() && self.str("group").is_some() {
+            return Err(BAD_QUERY);
+        }
+        Ok(GroupQuery {
+            page,
+            root_only: self.bool("root_group")?,
+            parent: self.uuid("group")?,
+            reader: None,
         })
     }
 

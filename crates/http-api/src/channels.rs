@@ -34,6 +34,7 @@ impl Resource for Channel {
             tags: r.tags,
             metadata: r.metadata,
             status: r.status,
+            parent_group_id: r.parent_group_id,
         }
     }
     fn changes(r: api::ChannelUpdateReq) -> ChannelUpdate {

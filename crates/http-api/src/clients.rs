@@ -34,6 +34,7 @@ impl Resource for Client {
             private_metadata: r.private_metadata,
             secret: Some(r.credentials.secret).filter(|s| !s.is_empty()),
             status: r.status,
+            parent_group_id: r.parent_group_id,
         }
     }
     fn changes(r: api::ClientUpdateReq) -> ClientUpdate {

@@ -99,6 +99,7 @@ pub fn client(c: &Client, with_secret: bool) -> api::ClientRes {
         name: c.name.clone(),
         tags: c.tags.clone(),
         domain_id: c.domain_id.to_string(),
+        parent_group_id: c.parent_group_id.map(|p| p.to_string()),
         credentials: api::ClientCredentials {
             identity: String::new(),
             secret: if with_secret {
@@ -131,6 +132,7 @@ pub fn channel(c: &Channel) -> api::ChannelRes {
         name: c.name.clone(),
         tags: c.tags.clone(),
         domain_id: c.domain_id.to_string(),
+        parent_group_id: c.parent_group_id.map(|p| p.to_string()),
         route: c.route.clone(),
         metadata: c.metadata.clone(),
         created_by: Some(c.created_by.to_string()),

@@ -66,12 +66,6 @@ pub fn routes(a: Api) -> Api {
         freeze,
     )
     .route(
-        Method::GET,
-        "/domains/{domainID}/roles",
-        doc(t, "The domain's built-in roles").ok(200, Some("RolesPage")),
-        roles,
-    )
-    .route(
         Method::POST,
         "/domains/{domainID}/invitations",
         doc(t, "Invite a user")
@@ -199,42 +193,6 @@ async fn disable(Ctx(s, c): Ctx, Path(p): Path<String>) -> ApiResult<Response> {
 }
 async fn freeze(Ctx(s, c): Ctx, Path(p): Path<String>) -> ApiResult<Response> {
     status(&s, &c, &p, Status::Frozen).await
-}
-
-async fn roles(Ctx(s, c): Ctx, Id(p): Id) -> ApiResult<Response> {
-    let d = p;
-    s.core.view_domain(&c, d).await?;
-    let role = |r: DomainRole, actions: &[&str]| api::RoleRes {
-        id: r.role_id(d),
-        name: r.as_str().into(),
-        entity_id: d.to_string(),
-        actions: actions.iter().map(|a| a.to_string()).collect(),
-    };
-    Ok(Json(api::RolesPage {
-        total: 2,
-        offset: 0,
-        limit: 10,
-        roles: vec![
-            role(
-                DomainRole::Admin,
-                &[
-                    "manage",
-                    "view",
-                    "update",
-                    "enable",
-                    "disable",
-                    "invite",
-                    "client_manage",
-                    "channel_manage",
-                ],
-            ),
-            role(
-                DomainRole::Member,
-                &["view", "client_create", "channel_create"],
-            ),
-        ],
-    })
-    .into_response())
 }
 
 async fn invite(

@@ -1,4 +1,4 @@
-//! The HTTP side of the shared entity path: clients and channels answer the same nine
+//! The HTTP side of the shared entity path: clients, channels and groups answer the same nine
 //! routes (create, bulk create, list, view, update, tags, enable, disable, delete)
 //! through one set of generic handlers over core's generic entity methods. Each entity
 //! says only its wire types and names (`clients.rs`, `channels.rs`).
@@ -22,6 +22,8 @@ use crate::{
 /// Paths, OpenAPI schema names and summaries of one entity's routes.
 pub(crate) struct Wire {
     pub tag: &'static str,
+    /// PATCH for clients and channels, PUT for groups.
+    pub update_method: Method,
     pub base: &'static str,
     pub bulk: &'static str,
     pub item: &'static str,
@@ -48,6 +50,7 @@ macro_rules! wire {
     ($one:literal, $many:literal, $ty:literal, $id:literal) => {
         $crate::entity::Wire {
             tag: $many,
+            update_method: axum::http::Method::PATCH,
             base: concat!("/{domainID}/", $many),
             bulk: concat!("/{domainID}/", $many, "/bulk"),
             item: concat!("/{domainID}/", $many, "/{", $id, "}"),
@@ -117,7 +120,7 @@ pub(crate) fn routes<E: Resource>(a: Api) -> Api {
         view::<E>,
     )
     .route(
-        Method::PATCH,
+        w.update_method,
         w.item,
         doc(t, w.update).body(w.update_req).ok(200, Some(w.res)),
         update::<E>,

@@ -12,10 +12,12 @@ mod domains;
 mod entity;
 pub mod error;
 pub mod extract;
+mod groups;
 mod health;
 mod messages;
 mod provision;
 pub mod ratelimit;
+mod roles;
 mod users;
 
 use std::{sync::Arc, time::Duration};
@@ -255,6 +257,8 @@ pub fn api() -> Api {
     let a = users::routes(a);
     let a = domains::routes(a);
     let a = clients::routes(a);
+    let a = groups::routes(a);
+    let a = roles::routes(a);
     let a = certs::routes(a);
     let a = provision::routes(a);
     let a = bootstrap::routes(a);
@@ -296,6 +300,25 @@ fn http_method(m: &Method) -> HttpMethod {
     switchyard_api_types::DomainRes,
     switchyard_api_types::DomainsPage,
     switchyard_api_types::RolesPage,
+    switchyard_api_types::RoleRes,
+    switchyard_api_types::RoleCreateReq,
+    switchyard_api_types::RoleUpdateReq,
+    switchyard_api_types::ActionsReq,
+    switchyard_api_types::MembersReq,
+    switchyard_api_types::RemoveMembersReq,
+    switchyard_api_types::MembersPage,
+    switchyard_api_types::MemberRoleRes,
+    switchyard_api_types::MemberRolesRes,
+    switchyard_api_types::EntityMembersPage,
+    switchyard_api_types::AvailableActionsRes,
+    switchyard_api_types::GroupReq,
+    switchyard_api_types::GroupUpdateReq,
+    switchyard_api_types::GroupRes,
+    switchyard_api_types::GroupsPage,
+    switchyard_api_types::HierarchyRes,
+    switchyard_api_types::GroupParentReq,
+    switchyard_api_types::ParentGroupReq,
+    switchyard_api_types::ChildrenReq,
     switchyard_api_types::InvitationReq,
     switchyard_api_types::InvitationDomainReq,
     switchyard_api_types::InvitationDeleteReq,

@@ -27,7 +27,8 @@ fn fetch_sql<D: Dialect>() -> String {
          c.id AS ch_id, c.domain_id AS ch_domain_id, c.name AS ch_name, c.route AS ch_route, \
          c.tags AS ch_tags, c.metadata AS ch_metadata, c.status AS ch_status, \
          c.created_by AS ch_created_by, c.created_at AS ch_created_at, \
-         c.updated_at AS ch_updated_at, c.updated_by AS ch_updated_by \
+         c.updated_at AS ch_updated_at, c.updated_by AS ch_updated_by, \
+         c.parent_group_id AS ch_parent_group_id \
          FROM bootstrap_configs b \
          JOIN clients cl ON cl.id = b.client_id \
          LEFT JOIN channels c ON {} \
@@ -69,9 +70,13 @@ pub(crate) fn push_plans<D: Dialect>(qb: &mut QueryBuilder<D>, plans: &[&Provisi
     if plans.iter().any(|p| !p.clients.is_empty()) {
         entity::push_insert::<D, Client>(qb, plans.iter().flat_map(|p| &p.clients));
         qb.push("; ");
+        entity::push_insert_admins::<D, Client>(qb, plans.iter().flat_map(|p| &p.clients));
+        qb.push("; ");
     }
     if plans.iter().any(|p| !p.channels.is_empty()) {
         entity::push_insert::<D, Channel>(qb, plans.iter().flat_map(|p| &p.channels));
+        qb.push("; ");
+        entity::push_insert_admins::<D, Channel>(qb, plans.iter().flat_map(|p| &p.channels));
         qb.push("; ");
     }
     if plans.iter().any(|p| !p.connections.is_empty()) {

@@ -31,6 +31,7 @@ pub(crate) fn row_channel_prefixed<D: Dialect>(r: &D::Row, prefix: &str) -> Resu
         tags: D::json(r, &c("tags"))?,
         metadata: D::json(r, &c("metadata"))?,
         status: Status::from_code(i64::from(D::small(r, &c("status"))?)),
+        parent_group_id: D::opt_id(r, &c("parent_group_id"))?,
         created_by: D::id(r, &c("created_by"))?,
         created_at: D::time(r, &c("created_at"))?,
         updated_at: D::opt_time(r, &c("updated_at"))?,
@@ -40,9 +41,11 @@ pub(crate) fn row_channel_prefixed<D: Dialect>(r: &D::Row, prefix: &str) -> Resu
 
 impl Entity for Channel {
     const TABLE: &'static str = "channels";
+    const PARENT: &'static str = "parent_group_id";
     const INSERT: &'static str = "INSERT INTO channels (id, domain_id, name, route, tags, \
-         metadata, status, created_by, created_at, updated_at, updated_by, sort_at) ";
-    const BINDS: usize = 12;
+         metadata, status, created_by, created_at, updated_at, updated_by, sort_at, \
+         parent_group_id) ";
+    const BINDS: usize = 13;
     const BY_ID: &'static str = "SELECT * FROM channels WHERE id = $1 AND domain_id = $2";
     const BY_ID_ANY_DOMAIN: &'static str = "SELECT * FROM channels WHERE id = $1";
     const DELETE: &'static str = "DELETE FROM channels WHERE id = $1 AND domain_id = $2";
@@ -55,6 +58,9 @@ impl Entity for Channel {
     }
     fn domain_id(&self) -> Uuid {
         self.domain_id
+    }
+    fn created_by(&self) -> Uuid {
+        self.created_by
     }
     fn key(&self) -> Option<&str> {
         self.route.as_deref()
@@ -75,7 +81,8 @@ impl Entity for Channel {
             .v(Val::Time(c.created_at))
             .v(Val::OptTime(c.updated_at))
             .v(Val::OptId(c.updated_by))
-            .v(Val::Time(sort_at(c.created_at, c.updated_at)));
+            .v(Val::Time(sort_at(c.created_at, c.updated_at)))
+            .v(Val::OptId(c.parent_group_id));
     }
 
     fn from_row<D: Dialect>(r: &D::Row) -> Result<Self> {

@@ -12,10 +12,11 @@ use crate::{
 
 impl Entity for Client {
     const TABLE: &'static str = "clients";
+    const PARENT: &'static str = "parent_group_id";
     const INSERT: &'static str = "INSERT INTO clients (id, domain_id, name, tags, metadata, \
          private_metadata, secret, status, created_by, created_at, updated_at, updated_by, \
-         sort_at) ";
-    const BINDS: usize = 13;
+         sort_at, parent_group_id) ";
+    const BINDS: usize = 14;
     const BY_ID: &'static str = "SELECT * FROM clients WHERE id = $1 AND domain_id = $2";
     const BY_ID_ANY_DOMAIN: &'static str = "SELECT * FROM clients WHERE id = $1";
     const DELETE: &'static str = "DELETE FROM clients WHERE id = $1 AND domain_id = $2";
@@ -28,6 +29,9 @@ impl Entity for Client {
     }
     fn domain_id(&self) -> Uuid {
         self.domain_id
+    }
+    fn created_by(&self) -> Uuid {
+        self.created_by
     }
     fn key(&self) -> Option<&str> {
         Some(&self.secret)
@@ -49,7 +53,8 @@ impl Entity for Client {
             .v(Val::Time(c.created_at))
             .v(Val::OptTime(c.updated_at))
             .v(Val::OptId(c.updated_by))
-            .v(Val::Time(sort_at(c.created_at, c.updated_at)));
+            .v(Val::Time(sort_at(c.created_at, c.updated_at)))
+            .v(Val::OptId(c.parent_group_id));
     }
 
     fn from_row<D: Dialect>(r: &D::Row) -> Result<Self> {
@@ -62,6 +67,7 @@ impl Entity for Client {
             private_metadata: D::json(r, "private_metadata")?,
             secret: D::text(r, "secret")?,
             status: Status::from_code(i64::from(D::small(r, "status")?)),
+            parent_group_id: D::opt_id(r, "parent_group_id")?,
             created_by: D::id(r, "created_by")?,
             created_at: D::time(r, "created_at")?,
             updated_at: D::opt_time(r, "updated_at")?,

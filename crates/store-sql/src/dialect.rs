@@ -408,6 +408,8 @@ impl Dialect for Sqlite {
                 "channels.id" => ConflictKind::ChannelId,
                 "channels.domain_id, channels.route" => ConflictKind::ChannelRoute,
                 "bootstrap_configs.external_id" => ConflictKind::ExternalId,
+                "groups.id" => ConflictKind::GroupId,
+                "roles.entity_id, roles.name" => ConflictKind::RoleName,
                 _ => ConflictKind::Other,
             })
         } else if msg.contains("PRIMARY KEY") {
@@ -523,6 +525,8 @@ impl Dialect for Postgres {
             "channels_pkey" => ConflictKind::ChannelId,
             "channels_domain_route_key" => ConflictKind::ChannelRoute,
             "bootstrap_configs_external_id_key" => ConflictKind::ExternalId,
+            "groups_pkey" => ConflictKind::GroupId,
+            "roles_entity_name_key" => ConflictKind::RoleName,
             _ => ConflictKind::Other,
         })
     }

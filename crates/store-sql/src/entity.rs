@@ -17,6 +17,8 @@ use crate::{
 /// A client or a channel, as the shared path needs it.
 pub(crate) trait Entity: Sized + Send + Sync {
     const TABLE: &'static str;
+    /// The column naming the parent group.
+    const PARENT: &'static str;
     /// `INSERT INTO <table> (<columns>) `.
     const INSERT: &'static str;
     /// Bind parameters per inserted row.
@@ -36,6 +38,7 @@ pub(crate) trait Entity: Sized + Send + Sync {
 
     fn id(&self) -> Uuid;
     fn domain_id(&self) -> Uuid;
+    fn created_by(&self) -> Uuid;
     /// The per-domain unique key, if set.
     fn key(&self) -> Option<&str>;
     /// The other side's id a listing filters by (a channel for clients, a client for
@@ -61,7 +64,22 @@ pub(crate) fn push_insert<'a, D: Dialect, E: Entity + 'a>(
     push_values(qb, items, |t, e| E::push_row(t, e));
 }
 
-/// Inserts the rows with multi-row statements on an open transaction.
+/// Pushes the INSERT making the creators of `items` their admins (a statement of its
+/// own, with as many rows as [`push_insert`]'s and fewer binds each).
+pub(crate) fn push_insert_admins<'a, D: Dialect, E: Entity + 'a>(
+    qb: &mut QueryBuilder<D>,
+    items: impl IntoIterator<Item = &'a E>,
+) {
+    crate::access::push_insert_admins(
+        qb,
+        items
+            .into_iter()
+            .map(|e| (e.id(), e.domain_id(), e.created_by())),
+    );
+}
+
+/// Inserts the rows (and their creators' admin memberships) with multi-row statements
+/// on an open transaction.
 pub(crate) async fn insert<D: Dialect, E: Entity>(
     conn: &mut D::Connection,
     items: &[E],
@@ -69,6 +87,9 @@ pub(crate) async fn insert<D: Dialect, E: Entity>(
     for part in items.chunks(chunk::<D, E>()) {
         let mut qb = QueryBuilder::<D>::new("");
         push_insert(&mut qb, part);
+        Sql::from(qb.build()).execute(Ex::Conn(&mut *conn)).await?;
+        let mut qb = QueryBuilder::<D>::new("");
+        push_insert_admins(&mut qb, part);
         Sql::from(qb.build()).execute(Ex::Conn(&mut *conn)).await?;
     }
     Ok(())
@@ -186,12 +207,16 @@ impl<D: Dialect> SqlStore<D> {
         E::update::<D>(e).execute_one(&self.writer).await
     }
 
+    /// Deletes the entity and its roles in one transaction.
     pub(crate) async fn delete_entity<E: Entity>(&self, domain: Uuid, id: Uuid) -> Result<()> {
+        let mut tx = self.write_tx().await?;
         sql::<D>(E::DELETE)
             .id(id)
             .id(domain)
-            .execute_one(&self.writer)
-            .await
+            .execute_one(&mut tx)
+            .await?;
+        crate::access::drop_roles::<D>(&mut tx, id).await?;
+        tx.commit().await.map_err(D::err)
     }
 }
 
@@ -203,9 +228,18 @@ fn push_entity_filters<D: Dialect, E: Entity>(
     qb.push(" WHERE t.domain_id = ");
     D::push_bind(qb, Val::Id(domain));
     push_page_filters(qb, &q.page, true);
-    if let Some(u) = q.created_by {
-        qb.push(" AND t.created_by = ");
-        D::push_bind(qb, Val::Id(u));
+    if let Some(r) = &q.reader {
+        crate::access::push_reader(qb, r, E::PARENT);
+    }
+    match q.group {
+        None => {}
+        Some(None) => {
+            qb.push(format!(" AND t.{} IS NULL", E::PARENT));
+        }
+        Some(Some(g)) => {
+            qb.push(format!(" AND t.{} = ", E::PARENT));
+            D::push_bind(qb, Val::Id(g));
+        }
     }
     if let Some(other) = E::connected_to(q) {
         let (this, that) = E::CONNECTION_COLUMNS;

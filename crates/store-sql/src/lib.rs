@@ -7,6 +7,7 @@
 //! the group-commit writer for `/mapping`, JSON containment over JSON1) and `postgres`
 //! (pool setup). Every multi-row write is one transaction.
 
+mod access;
 mod bootstrap;
 mod certs;
 mod channels;
@@ -15,6 +16,7 @@ mod connections;
 pub mod dialect;
 mod domains;
 mod entity;
+mod groups;
 mod list;
 pub mod postgres;
 pub mod sqlite;

@@ -217,7 +217,7 @@ pub async fn channel_list_filters(s: &dyn Store) {
     let p = list(with(&|q| q.page.created_to = Some(at(2)))).await;
     assert_eq!(names(&p), ["Office_1", "Kitchen"]);
     let p = list(with(&|q| {
-        q.created_by = Some(u2);
+        q.reader = Some(crate::fixtures::reader(u2, "channel"));
         q.page.status = StatusFilter::All;
     }))
     .await;

@@ -319,8 +319,11 @@ pub async fn client_list_filters(s: &dyn Store) {
     let p = list(with(&|q| q.page.created_from = Some(at(4)))).await;
     assert_eq!(names(&p), ["other"]);
 
-    // Creator restriction.
-    let p = list(with(&|q| q.created_by = Some(u2))).await;
+    // Visibility: the creator is the admin of what they created.
+    let p = list(with(&|q| {
+        q.reader = Some(crate::fixtures::reader(u2, "client"))
+    }))
+    .await;
     assert_eq!(names(&p), ["other", "temp_probe"]);
 
     // Id.

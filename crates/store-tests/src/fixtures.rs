@@ -74,6 +74,16 @@ pub fn domain(created_by: Uuid, route: &str) -> Domain {
     }
 }
 
+/// The read filter of a member reaching `kind` ("client", "channel") through roles.
+pub fn reader(user: Uuid, kind: &str) -> switchyard_domain::Reader {
+    switchyard_domain::Reader {
+        user,
+        direct: "read".into(),
+        parent: format!("{kind}_read"),
+        ancestor: format!("subgroup_{kind}_read"),
+    }
+}
+
 pub fn client(domain: &Domain, name: &str) -> Client {
     Client {
         id: Uuid::new_v4(),
@@ -84,6 +94,7 @@ pub fn client(domain: &Domain, name: &str) -> Client {
         private_metadata: Metadata::new(),
         secret: Uuid::new_v4().to_string(),
         status: Status::Enabled,
+        parent_group_id: None,
         created_by: domain.created_by,
         created_at: now(),
         updated_at: None,
@@ -100,6 +111,7 @@ pub fn channel(domain: &Domain, name: &str) -> Channel {
         tags: Vec::new(),
         metadata: Metadata::new(),
         status: Status::Enabled,
+        parent_group_id: None,
         created_by: domain.created_by,
         created_at: now(),
         updated_at: None,

@@ -8,8 +8,9 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use switchyard_domain::{
-    BootstrapConfig, Channel, Client, Connection, Domain, DomainQuery, DomainRole, EntityQuery,
-    Invitation, InvitationQuery, Page, RefreshSession, Timestamp, User, UserQuery, UserWithSecret,
+    BootstrapConfig, Channel, Client, Connection, Domain, DomainQuery, DomainRole, EntityKind,
+    EntityQuery, Grant, Group, GroupQuery, Invitation, InvitationQuery, Page, RefreshSession, Role,
+    Timestamp, User, UserQuery, UserWithSecret,
 };
 
 /// Which uniqueness rule a write broke.
@@ -25,6 +26,8 @@ pub enum ConflictKind {
     ChannelId,
     ChannelRoute,
     ExternalId,
+    GroupId,
+    RoleName,
     Other,
 }
 
@@ -137,6 +140,114 @@ pub trait ConnectionRepo: Send + Sync {
     async fn client_connections(&self, client: Uuid) -> Result<Vec<Connection>>;
 }
 
+/// One role as memberships need it: its id, its entity (and that entity's domain), and
+/// whether it is the entity's built-in admin role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleRef {
+    pub id: String,
+    pub entity_id: Uuid,
+    pub domain_id: Uuid,
+    pub builtin: bool,
+}
+
+/// Roles and memberships on domains, groups, clients and channels; what a user holds.
+#[async_trait]
+pub trait AccessRepo: Send + Sync {
+    /// What `user` holds through roles on `entity` (depth 0), on `parent` and its
+    /// ancestors (depth 1, 2, …) and on `domain` (depth -1), in one query.
+    async fn grants(
+        &self,
+        user: Uuid,
+        entity: Uuid,
+        parent: Option<Uuid>,
+        domain: Option<Uuid>,
+    ) -> Result<Vec<Grant>>;
+    /// Members of a domain's built-in role (`admin` or `member`).
+    async fn domain_role_members(
+        &self,
+        domain: Uuid,
+        role: DomainRole,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Page<Uuid>>;
+    /// The role ids each of `members` holds on the entity.
+    async fn member_roles(&self, entity: Uuid, members: &[Uuid]) -> Result<Vec<(Uuid, String)>>;
+    /// Creates a custom role with its actions and members, in one transaction. A name
+    /// taken on the entity is `Conflict { kind: RoleName }`.
+    async fn create_role(&self, r: &Role, actions: &[String], members: &[Uuid]) -> Result<()>;
+    /// The custom roles of an entity, by name.
+    async fn roles(&self, entity: Uuid, offset: u64, limit: u64) -> Result<Page<Role>>;
+    async fn role(&self, entity: Uuid, id: &str) -> Result<Role>;
+    async fn rename_role(&self, r: &Role) -> Result<()>;
+    /// Deletes the role, its actions and its memberships, in one transaction.
+    async fn delete_role(&self, entity: Uuid, id: &str) -> Result<()>;
+    async fn add_role_actions(&self, role: &str, actions: &[String]) -> Result<()>;
+    /// Removes these actions (all of them when `None`).
+    async fn remove_role_actions(&self, role: &str, actions: Option<&[String]>) -> Result<()>;
+    async fn role_actions(&self, role: &str) -> Result<Vec<String>>;
+    /// Adds members (those already in are skipped), in one statement.
+    async fn add_role_members(&self, role: &RoleRef, members: &[Uuid]) -> Result<()>;
+    /// Removes these members (all of them when `None`).
+    async fn remove_role_members(&self, role: &str, members: Option<&[Uuid]>) -> Result<()>;
+    async fn role_members(&self, role: &str, offset: u64, limit: u64) -> Result<Page<Uuid>>;
+    /// Users holding any role on the entity.
+    async fn entity_members(&self, entity: Uuid, offset: u64, limit: u64) -> Result<Page<Uuid>>;
+    /// Removes these users from every role of the entity, in one statement.
+    async fn remove_entity_members(&self, entity: Uuid, members: &[Uuid]) -> Result<()>;
+    /// Those of `users` who are members of the domain.
+    async fn domain_members_among(&self, domain: Uuid, users: &[Uuid]) -> Result<Vec<Uuid>>;
+}
+
+/// Groups: a tree per domain. Moves and deletes keep the ancestor closure in the same
+/// transaction.
+#[async_trait]
+pub trait GroupRepo: Send + Sync {
+    /// Inserts every group or none (parents before children), with their creators as
+    /// admins and their place in the tree.
+    async fn create_groups(&self, gs: &[Group]) -> Result<()>;
+    async fn group(&self, domain: Uuid, id: Uuid) -> Result<Group>;
+    async fn list_groups(&self, domain: Uuid, q: &GroupQuery) -> Result<Page<Group>>;
+    async fn update_group(&self, g: &Group) -> Result<()>;
+    /// Deletes the group: its children become roots, its clients and channels lose
+    /// their parent, its roles go; one transaction.
+    async fn delete_group(&self, domain: Uuid, id: Uuid) -> Result<()>;
+    /// Moves the groups under `parent` (or to the root), all or none, in one
+    /// transaction. A parent inside a moved group's own subtree is
+    /// `Conflict { kind: GroupId }` and changes nothing.
+    async fn set_group_parent(
+        &self,
+        domain: Uuid,
+        ids: &[Uuid],
+        parent: Option<Uuid>,
+    ) -> Result<()>;
+    /// The group's ancestors (`up`) or descendants, at most `levels` away (0: all),
+    /// each with its distance as `level`; the group itself first.
+    async fn group_hierarchy(
+        &self,
+        domain: Uuid,
+        id: Uuid,
+        up: bool,
+        levels: u64,
+    ) -> Result<Vec<Group>>;
+    /// Descendants between `start` and `end` levels below (end 0: no bound), paged.
+    async fn group_children(
+        &self,
+        domain: Uuid,
+        id: Uuid,
+        start: u64,
+        end: u64,
+        q: &GroupQuery,
+    ) -> Result<Page<Group>>;
+    /// Sets or clears the parent group of clients or channels of the domain.
+    async fn set_entity_parent(
+        &self,
+        kind: EntityKind,
+        domain: Uuid,
+        ids: &[Uuid],
+        parent: Option<Uuid>,
+    ) -> Result<()>;
+}
+
 /// Everything `/mapping` creates, written in one transaction.
 #[derive(Debug, Clone)]
 pub struct ProvisionPlan {
@@ -197,7 +308,15 @@ pub struct FetchedConfig {
 /// Everything a backend provides.
 #[async_trait]
 pub trait Store:
-    UserRepo + DomainRepo + ClientRepo + ChannelRepo + ConnectionRepo + BootstrapRepo + CertRepo
+    UserRepo
+    + DomainRepo
+    + ClientRepo
+    + ChannelRepo
+    + ConnectionRepo
+    + BootstrapRepo
+    + CertRepo
+    + AccessRepo
+    + GroupRepo
 {
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;
