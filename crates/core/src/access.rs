@@ -55,8 +55,9 @@ impl Core {
         Ok(DomainRights::new(access, &g))
     }
 
-    /// Decides `action` on one entity: one it may not even read is "not found" (no
-    /// existence oracle), one it may read but not act on is 403.
+    /// Decides `action` on one entity. Refused: 403 when the caller may read it,
+    /// otherwise "not found" (no existence oracle). An action does not need `read`
+    /// (a channel shared with `connect_to_client` only can be connected to).
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn decide(
         &self,
@@ -87,13 +88,13 @@ impl Core {
             (dom, own)
         };
         let rights = DomainRights::new(access, &dom);
-        if !policy::allowed(kind, "read", &own, &rights) {
-            return Err(Error::NotFound);
+        if policy::allowed(kind, action, &own, &rights) {
+            return Ok(());
         }
-        if !policy::allowed(kind, action, &own, &rights) {
+        if policy::allowed(kind, "read", &own, &rights) {
             return Err(Error::Forbidden(NOT_ALLOWED));
         }
-        Ok(())
+        Err(Error::NotFound)
     }
 
     /// May the caller create entities of `kind` in the domain (and, with `parent`,
