@@ -2,6 +2,7 @@
 //! one channel (connect_to_client) and a group subtree (subgroup_client_read) with
 //! bob; bob sees and may do exactly that; revocations hold on the next request. On
 //! SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use reqwest::Method;
 use serde_json::{Value, json};
