@@ -27,4 +27,5 @@ pub mod pg;
 pub mod report;
 pub mod scenarios;
 pub mod server;
+pub mod shared;
 pub mod sqlcount;

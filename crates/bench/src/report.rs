@@ -11,6 +11,8 @@ pub const SCENARIOS: &[&str] = &[
     "bulk_provisioning",
     "api_read",
     "api_list",
+    "api_list_shared",
+    "api_read_shared",
     "mapping",
     "bootstrap_fetch",
     "http_publish",

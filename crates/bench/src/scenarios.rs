@@ -54,6 +54,8 @@ pub const STORAGE_SCENARIOS: &[&str] = &[
     "bulk_provisioning",
     "api_read",
     "api_list",
+    "api_list_shared",
+    "api_read_shared",
     "mapping",
     "bootstrap_fetch",
     "http_publish",
@@ -445,7 +447,7 @@ async fn bulk_via_api(
     Ok((took, ids))
 }
 
-async fn list_total(
+pub(crate) async fn list_total(
     http: &reqwest::Client,
     s: &Session,
     query: &[(&str, &str)],
@@ -483,7 +485,25 @@ pub(crate) struct Health {
     pub(crate) p99: Option<f64>,
 }
 
-/// api_read and api_list over the clients created by bulk_provisioning.
+/// The api_list queries. Names are dev-NNNNNN, so `dev-NNNN` matches 100 of them and
+/// half of those are sensors: every query matches 50 clients, and the page shows 10.
+pub(crate) fn list_urls(session: &Session, sizes: Sizes) -> Vec<String> {
+    let groups = (sizes.total_clients / 100).max(1);
+    let metadata = r#"{"kind":"sensor"}"#;
+    (0..groups)
+        .map(|g| {
+            let q = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("limit", "10")
+                .append_pair("name", &format!("dev-{g:04}"))
+                .append_pair("metadata", metadata)
+                .finish();
+            format!("{}/{}/clients?{q}", session.base, session.domain)
+        })
+        .collect()
+}
+
+/// api_read and api_list over the clients created by bulk_provisioning; returns
+/// api_list's rate.
 #[allow(clippy::too_many_arguments)]
 async fn reads(
     b: &str,
@@ -494,8 +514,9 @@ async fn reads(
     ids: &[String],
     base: Health,
     out: &mut Outcome,
-) {
+) -> Option<f64> {
     eprintln!("[{b}] api_read: GET /{{domainID}}/clients/{{id}}");
+    let mut list_rps = None;
     let step = (ids.len() / 10_000).max(1);
     let read_urls: Arc<Vec<String>> = Arc::new(
         ids.iter()
@@ -535,20 +556,8 @@ async fn reads(
         }
     }
 
-    // Names are dev-NNNNNN, so `dev-NNNN` matches 100 of them and half of those are
-    // sensors: every query below matches 50 clients, and the page shows 10.
-    let groups = (sizes.total_clients / 100).max(1);
     let metadata = r#"{"kind":"sensor"}"#;
-    let list_urls: Vec<String> = (0..groups)
-        .map(|g| {
-            let q = url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("limit", "10")
-                .append_pair("name", &format!("dev-{g:04}"))
-                .append_pair("metadata", metadata)
-                .finish();
-            format!("{}/{}/clients?{q}", session.base, session.domain)
-        })
-        .collect();
+    let list_urls = list_urls(session, sizes);
     eprintln!(
         "[{b}] api_list: GET /{{domainID}}/clients?limit=10&name=..&metadata=.. over {} clients",
         sizes.total_clients
@@ -573,6 +582,7 @@ async fn reads(
             let list = load::run(spec, make).await;
             load_note(out, &format!("api_list/{b}"), &list);
             if list.ok > 0 {
+                list_rps = Some(list.rps());
                 out.rows
                     .push(Row::new("api_list", b, list.rps(), "req/s", base.rps, None));
                 out.rows.push(Row::new(
@@ -595,6 +605,7 @@ async fn reads(
         ),
         Err(e) => out.fail(&format!("api_list/{b}"), e),
     }
+    list_rps
 }
 
 /// bulk_provisioning, api_read and api_list, then the device-facing scenarios
@@ -611,7 +622,13 @@ pub async fn storage(
         return;
     }
     // api_read and api_list read the clients bulk_provisioning creates.
-    let bulk = cfg.wants(&["bulk_provisioning", "api_read", "api_list"]);
+    let bulk = cfg.wants(&[
+        "bulk_provisioning",
+        "api_read",
+        "api_list",
+        "api_list_shared",
+        "api_read_shared",
+    ]);
     let raw = if bulk {
         eprintln!(
             "[{b}] baseline: raw insert of {} clients",
@@ -735,9 +752,12 @@ pub async fn storage(
     };
 
     if let Some(ids) = ids
-        && cfg.wants(&["api_read", "api_list"])
+        && cfg.wants(&["api_read", "api_list", "api_list_shared", "api_read_shared"])
     {
-        reads(b, sizes, spec, http, &session, &ids, base, out).await;
+        let list_rps = reads(b, sizes, spec, http, &session, &ids, base, out).await;
+        if cfg.wants(&["api_list_shared", "api_read_shared"]) {
+            crate::shared::run(b, sizes, spec, http, &session, &ids, list_rps, base, out).await;
+        }
     }
     crate::device::run(cfg, backend, sizes, spec, http, &session, base, out).await;
 
