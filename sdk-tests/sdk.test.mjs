@@ -420,17 +420,511 @@ await step("Channels.Disconnect", async () => {
   return r;
 });
 
-// ---- deletes ---------------------------------------------------------------------
+// ---- helpers for the sections below ----------------------------------------------
 const expect404 = async (fn, what) => {
   try {
     await fn();
   } catch (e) {
-    check(e?.status === 404, `${what}: expected 404 after delete, got ${describeErr(e)}`);
+    check(e?.status === 404, `${what}: expected 404, got ${describeErr(e)}`);
     return;
   }
-  throw new Error(`${what} still readable after delete`);
+  throw new Error(`${what} still readable (expected 404)`);
 };
+const sameSet = (a, b) => JSON.stringify([...(a || [])].sort()) === JSON.stringify([...(b || [])].sort());
+// RetrieveGroupHierarchy with tree=true nests groups under `children`; flatten to ids.
+const flatIds = (groups) => (groups || []).flatMap((g) => [g.id, ...flatIds(g.children)]);
+const findGroup = (groups, id) => {
+  for (const g of groups || []) {
+    if (g.id === id) return g;
+    const f = findGroup(g.children, id);
+    if (f) return f;
+  }
+  return undefined;
+};
+const parentOf = (g) => (g?.parent_id && typeof g.parent_id === "object" ? g.parent_id.id : g?.parent_id) || "";
 
+// ---- second user, invited into the domain -----------------------------------------
+const username2 = `sdk2${run}`.slice(0, 30);
+const user2 = await step("Users.Create(second user)", async () => {
+  const u = await sdk.Users.Create({
+    first_name: "Sdk",
+    last_name: "Member",
+    email: `${username2}@example.com`,
+    credentials: { username: username2, secret: password },
+    status: "enabled",
+  });
+  check(u && u.id, "user id returned");
+  return u;
+});
+const token2 = (
+  await step("Users.CreateToken(second user)", async () => {
+    need(user2);
+    const t = await sdk.Users.CreateToken({ username: username2, password });
+    check(typeof t?.access_token === "string" && t.access_token.length > 0, "access_token");
+    return t;
+  })
+)?.access_token;
+
+await step("Domains.SendInvitation", async () => {
+  need(token, dom, user2);
+  const r = await sdk.Domains.SendInvitation(user2.id, dom, "member", token);
+  check(r.status === 201, `status 201 (${r.status})`);
+  return r;
+});
+
+const member2 = await step("Domains.AcceptInvitation", async () => {
+  need(token2, dom);
+  const r = await sdk.Domains.AcceptInvitation(dom, token2);
+  check(r.status === 204, `status 204 (${r.status})`);
+  const page = await sdk.Domains.Domains({ offset: 0, limit: 10 }, token2);
+  check(ids(page.domains).includes(dom), "the domain is listed for the invitee");
+  return user2.id;
+});
+
+// ---- groups ----------------------------------------------------------------------
+const mkGroup = (label, body) =>
+  step(`Groups.CreateGroup(${label})`, async () => {
+    need(token, dom);
+    const g = await sdk.Groups.CreateGroup(body, dom, token);
+    check(g && g.id, "group id");
+    check(g.name === body.name, `name echoed (${g.name})`);
+    check(parentOf(g) === (body.parent_id || ""), `parent_id ${JSON.stringify(g.parent_id)} == ${body.parent_id || "none"}`);
+    return g;
+  });
+const gRoot = await mkGroup("root", {
+  name: `grp-root-${run}`,
+  description: "root group",
+  tags: ["g"],
+  metadata: { level: "top" },
+});
+const gChild = gRoot ? await mkGroup("child", { name: `grp-child-${run}`, parent_id: gRoot.id }) : undefined;
+const gOther = await mkGroup("second root", { name: `grp-other-${run}` });
+const gLeaf = await mkGroup("third root", { name: `grp-leaf-${run}` });
+
+await step("Groups.Group", async () => {
+  need(token, dom, gRoot, gChild);
+  const g = await sdk.Groups.Group(gChild.id, dom, token);
+  check(g.id === gChild.id && g.name === gChild.name, "same id/name");
+  check(parentOf(g) === gRoot.id, `parent_id ${JSON.stringify(g.parent_id)}`);
+  return g;
+});
+
+await step("Groups.Groups", async () => {
+  need(token, dom, gRoot, gChild, gOther, gLeaf);
+  const page = await sdk.Groups.Groups({ offset: 0, limit: 10 }, dom, token);
+  const got = ids(page.groups);
+  check(page.total === 4, `total 4, got ${page.total}`);
+  check([gRoot, gChild, gOther, gLeaf].every((g) => got.includes(g.id)), `all four listed (${got})`);
+  return page;
+});
+
+await step("Groups.Groups(root_group)", async () => {
+  need(token, dom, gRoot, gChild, gOther, gLeaf);
+  const page = await sdk.Groups.Groups({ offset: 0, limit: 10, root_group: true }, dom, token);
+  const got = ids(page.groups);
+  check(got.includes(gRoot.id) && got.includes(gOther.id) && got.includes(gLeaf.id), `roots listed (${got})`);
+  check(!got.includes(gChild.id), `child not listed (${got})`);
+  return page;
+});
+
+await step("Groups.UpdateGroup", async () => {
+  need(token, dom, gRoot);
+  const g = await sdk.Groups.UpdateGroup(
+    { id: gRoot.id, name: `grp-root-renamed-${run}`, description: "renamed", metadata: { level: "top", v: 2 } },
+    dom,
+    token,
+  );
+  check(g.name === `grp-root-renamed-${run}`, `name updated (${g.name})`);
+  check(g.description === "renamed", `description updated (${g.description})`);
+  check(g.metadata?.v === 2, `metadata updated (${JSON.stringify(g.metadata)})`);
+  return g;
+});
+
+await step("Groups.UpdateGroupTags", async () => {
+  need(token, dom, gRoot);
+  const g = await sdk.Groups.UpdateGroupTags({ id: gRoot.id, tags: ["g1", "g2"] }, dom, token);
+  check(sameSet(g.tags, ["g1", "g2"]), `tags updated (${JSON.stringify(g.tags)})`);
+  return g;
+});
+
+await step("Groups.DisableGroup", async () => {
+  need(token, dom, gLeaf);
+  const g = await sdk.Groups.DisableGroup(gLeaf.id, dom, token);
+  check(g.status === "disabled", `status disabled (${g.status})`);
+  const page = await sdk.Groups.Groups({ status: "disabled" }, dom, token);
+  check(ids(page.groups).includes(gLeaf.id), "listed with status=disabled");
+  return g;
+});
+
+await step("Groups.EnableGroup", async () => {
+  need(token, dom, gLeaf);
+  const g = await sdk.Groups.EnableGroup(gLeaf.id, dom, token);
+  check(g.status === "enabled", `status enabled (${g.status})`);
+  return g;
+});
+
+await step("Groups.RetrieveGroupHierarchy(descendants, tree)", async () => {
+  need(token, dom, gRoot, gChild);
+  const h = await sdk.Groups.RetrieveGroupHierarchy(gRoot.id, dom, { level: 5, direction: -1, tree: true }, token);
+  check(Array.isArray(h.groups), "groups array");
+  check(flatIds(h.groups).includes(gChild.id), `child in the tree (${flatIds(h.groups)})`);
+  check(!flatIds(h.groups).includes(gOther.id), "unrelated group not in the tree");
+  const root = findGroup(h.groups, gRoot.id);
+  if (root) check(ids(root.children).includes(gChild.id), "child nested under the root");
+  check(h.direction === -1, `direction -1 echoed (${h.direction})`);
+  return h;
+});
+
+await step("Groups.RetrieveGroupHierarchy(ancestors, tree)", async () => {
+  need(token, dom, gRoot, gChild);
+  const h = await sdk.Groups.RetrieveGroupHierarchy(gChild.id, dom, { level: 5, direction: 1, tree: true }, token);
+  check(Array.isArray(h.groups), "groups array");
+  check(flatIds(h.groups).includes(gRoot.id), `root in the tree (${flatIds(h.groups)})`);
+  check(!flatIds(h.groups).includes(gOther.id), "unrelated group not in the tree");
+  check(h.direction === 1, `direction 1 echoed (${h.direction})`);
+  return h;
+});
+
+await step("Groups.AddParentGroup", async () => {
+  need(token, dom, gRoot, gOther);
+  const r = await sdk.Groups.AddParentGroup(gOther.id, dom, gRoot.id, token);
+  check(r.status === 200, `status 200 (${r.status})`);
+  const g = await sdk.Groups.Group(gOther.id, dom, token);
+  check(parentOf(g) === gRoot.id, `parent_id set (${JSON.stringify(g.parent_id)})`);
+  return r;
+});
+
+await step("Groups.ListChildrenGroups", async () => {
+  need(token, dom, gRoot, gChild, gOther);
+  const page = await sdk.Groups.ListChildrenGroups(gRoot.id, dom, { offset: 0, limit: 10 }, token);
+  const got = ids(page.groups);
+  check(got.length === 2 && got.includes(gChild.id) && got.includes(gOther.id), `two children (${got})`);
+  return page;
+});
+
+await step("Groups.RemoveParentGroup", async () => {
+  need(token, dom, gRoot, gOther);
+  const r = await sdk.Groups.RemoveParentGroup(gOther.id, dom, token);
+  check(r.status === 204, `status 204 (${r.status})`);
+  const g = await sdk.Groups.Group(gOther.id, dom, token);
+  check(parentOf(g) === "", `parent_id cleared (${JSON.stringify(g.parent_id)})`);
+  const page = await sdk.Groups.ListChildrenGroups(gRoot.id, dom, { offset: 0, limit: 10 }, token);
+  check(!ids(page.groups).includes(gOther.id), "no longer a child of the root");
+  return r;
+});
+
+await step("Groups.AddChildrenGroups", async () => {
+  need(token, dom, gOther, gLeaf);
+  const r = await sdk.Groups.AddChildrenGroups(gOther.id, dom, [gLeaf.id], token);
+  check(r.status === 200, `status 200 (${r.status})`);
+  const page = await sdk.Groups.ListChildrenGroups(gOther.id, dom, { offset: 0, limit: 10 }, token);
+  check(ids(page.groups).join() === gLeaf.id, `leaf is the only child (${ids(page.groups)})`);
+  const g = await sdk.Groups.Group(gLeaf.id, dom, token);
+  check(parentOf(g) === gOther.id, `leaf parent_id (${JSON.stringify(g.parent_id)})`);
+  return r;
+});
+
+await step("Groups.RemoveChildrenGroups", async () => {
+  need(token, dom, gOther, gLeaf);
+  const r = await sdk.Groups.RemoveChildrenGroups(gOther.id, dom, [gLeaf.id], token);
+  check(r.status === 204, `status 204 (${r.status})`);
+  const page = await sdk.Groups.ListChildrenGroups(gOther.id, dom, { offset: 0, limit: 10 }, token);
+  check(ids(page.groups).length === 0, `no children left (${ids(page.groups)})`);
+  return r;
+});
+
+await step("Groups.RemoveAllChildrenGroups", async () => {
+  need(token, dom, gOther, gLeaf);
+  const add = await sdk.Groups.AddChildrenGroups(gOther.id, dom, [gLeaf.id], token);
+  check(add.status === 200, `re-add status 200 (${add.status})`);
+  const r = await sdk.Groups.RemoveAllChildrenGroups(gOther.id, dom, token);
+  check(r.status === 204, `status 204 (${r.status})`);
+  const page = await sdk.Groups.ListChildrenGroups(gOther.id, dom, { offset: 0, limit: 10 }, token);
+  check(ids(page.groups).length === 0, `no children left (${ids(page.groups)})`);
+  const g = await sdk.Groups.Group(gLeaf.id, dom, token);
+  check(parentOf(g) === "", `leaf parent_id cleared (${JSON.stringify(g.parent_id)})`);
+  return r;
+});
+
+// ---- parent groups of clients and channels ---------------------------------------
+const parentGroupOf = (e) => e?.parent_group_id || "";
+
+await step("Clients.setClientParentGroup", async () => {
+  need(token, dom, client, gRoot);
+  const r = await sdk.Clients.setClientParentGroup(dom, client.id, gRoot.id, token);
+  check(r.status === 200, `status 200 (${r.status})`);
+  const c = await sdk.Clients.Client(client.id, dom, token);
+  check(parentGroupOf(c) === gRoot.id, `parent_group_id set (${JSON.stringify(c.parent_group_id)})`);
+  return r;
+});
+
+await step("Clients.DeleteClientParentGroup", async () => {
+  need(token, dom, client, gRoot);
+  const r = await sdk.Clients.DeleteClientParentGroup(dom, client.id, token);
+  check(r.status === 204, `status 204 (${r.status})`);
+  const c = await sdk.Clients.Client(client.id, dom, token);
+  check(parentGroupOf(c) === "", `parent_group_id cleared (${JSON.stringify(c.parent_group_id)})`);
+  return r;
+});
+
+await step("Channels.SetChannelParentGroup", async () => {
+  need(token, dom, channel, gRoot);
+  const r = await sdk.Channels.SetChannelParentGroup(dom, channel.id, gRoot.id, token);
+  check(r.status === 200, `status 200 (${r.status})`);
+  const ch = await sdk.Channels.Channel(channel.id, dom, token);
+  check(parentGroupOf(ch) === gRoot.id, `parent_group_id set (${JSON.stringify(ch.parent_group_id)})`);
+  return r;
+});
+
+await step("Channels.DeleteChannelParentGroup", async () => {
+  need(token, dom, channel, gRoot);
+  const r = await sdk.Channels.DeleteChannelParentGroup(dom, channel.id, token);
+  check(r.status === 204, `status 204 (${r.status})`);
+  const ch = await sdk.Channels.Channel(channel.id, dom, token);
+  check(parentGroupOf(ch) === "", `parent_group_id cleared (${JSON.stringify(ch.parent_group_id)})`);
+  return r;
+});
+
+// ---- roles -----------------------------------------------------------------------
+// The four modules expose the same role operations under different names and
+// argument orders; `entityArgs` puts the entity id and domain id where each expects them.
+async function roleSuite({ mod, X, entityId, known, initial, added }) {
+  const api = sdk[mod];
+  const isDomain = X === "Domain";
+  const ent = (...rest) => (isDomain ? [dom, ...rest] : [entityId, dom, ...rest]);
+  const roleName = `role-${X.toLowerCase()}-${run}`;
+  const renamed = `${roleName}-renamed`;
+  const admin = `${entityId}_admin`;
+  const pre = () => need(token, dom, entityId, member2);
+  const listActions = (rid) => api[`List${X}RoleActions`](...ent(rid, token));
+  const listMembers = (rid) => api[`List${X}RoleMembers`](...ent(rid, { offset: 0, limit: 10 }, token));
+
+  await step(`${mod}.List${X}Actions`, async () => {
+    need(token, dom);
+    const a = isDomain ? await api.ListDomainActions(token) : await api[`List${X}Actions`](dom, token);
+    check(Array.isArray(a) && a.includes(known), `${known} among ${a?.length} available actions`);
+    check([...initial, ...added].every((x) => a.includes(x)), "every action used below is available");
+    return a;
+  });
+
+  const role = await step(`${mod}.Create${X}Role`, async () => {
+    pre();
+    const r = isDomain
+      ? await api.CreateDomainRole(dom, roleName, token, initial, [member2])
+      : X === "Group"
+        ? await api.CreateGroupRole(entityId, dom, roleName, token, initial, [member2])
+        : await api[`Create${X}Role`](entityId, roleName, dom, token, initial, [member2]);
+    check(r && r.id, "role id");
+    check(r.name === roleName, `name echoed (${r.name})`);
+    check(r.entity_id === entityId, `entity_id ${r.entity_id}`);
+    return r;
+  });
+  const rid = role?.id;
+
+  await step(`${mod}.List${X}Roles`, async () => {
+    pre();
+    need(rid);
+    const page = await api[`List${X}Roles`](...ent({ offset: 0, limit: 10 }, token));
+    const got = ids(page.roles);
+    check(got.includes(rid), `new role listed (${got})`);
+    check(got.includes(admin), `built-in ${admin} listed`);
+    check(page.total === got.length, `total ${page.total} == ${got.length}`);
+    return page;
+  });
+
+  await step(`${mod}.View${X}Role`, async () => {
+    pre();
+    need(rid);
+    const r = await api[`View${X}Role`](...ent(rid, token));
+    check(r.id === rid && r.name === roleName, `same id/name (${r.id}, ${r.name})`);
+    check(r.entity_id === entityId, "entity_id");
+    return r;
+  });
+
+  await step(`${mod}.Update${X}Role`, async () => {
+    pre();
+    need(rid);
+    const r = await api[`Update${X}Role`](...ent(rid, { name: renamed }, token));
+    check(r.id === rid && r.name === renamed, `renamed (${r.name})`);
+    const v = await api[`View${X}Role`](...ent(rid, token));
+    check(v.name === renamed, `view shows the new name (${v.name})`);
+    return r;
+  });
+
+  await step(`${mod}.List${X}RoleActions`, async () => {
+    pre();
+    need(rid);
+    const a = await listActions(rid);
+    check(sameSet(a, initial), `optional_actions stored (${JSON.stringify(a)})`);
+    return a;
+  });
+
+  await step(`${mod}.Add${X}RoleActions`, async () => {
+    pre();
+    need(rid);
+    const a = await api[`Add${X}RoleActions`](...ent(rid, added, token));
+    check(Array.isArray(a) && added.every((x) => a.includes(x)), `added actions returned (${JSON.stringify(a)})`);
+    const now = await listActions(rid);
+    check(sameSet(now, [...initial, ...added]), `role actions now ${JSON.stringify(now)}`);
+    return a;
+  });
+
+  await step(`${mod}.Delete${X}RoleActions`, async () => {
+    pre();
+    need(rid);
+    const r = await api[`Delete${X}RoleActions`](...ent(rid, initial, token));
+    check(r.status === 204, `status 204 (${r.status})`);
+    const now = await listActions(rid);
+    check(sameSet(now, added), `role actions now ${JSON.stringify(now)}`);
+    return r;
+  });
+
+  await step(`${mod}.DeleteAll${X}RoleActions`, async () => {
+    pre();
+    need(rid);
+    const r = await api[`DeleteAll${X}RoleActions`](...ent(rid, token));
+    check(r.status === 204, `status 204 (${r.status})`);
+    const now = await listActions(rid);
+    check(Array.isArray(now) && now.length === 0, `no actions left (${JSON.stringify(now)})`);
+    return r;
+  });
+
+  await step(`${mod}.List${X}RoleMembers`, async () => {
+    pre();
+    need(rid);
+    const page = await listMembers(rid);
+    check(JSON.stringify(page.members) === JSON.stringify([member2]), `optional_members stored (${JSON.stringify(page.members)})`);
+    check(page.total === 1, `total 1 (${page.total})`);
+    return page;
+  });
+
+  await step(`${mod}.Delete${X}RoleMembers`, async () => {
+    pre();
+    need(rid);
+    const r = await api[`Delete${X}RoleMembers`](...ent(rid, [member2], token));
+    check(r.status === 204, `status 204 (${r.status})`);
+    const page = await listMembers(rid);
+    check((page.members || []).length === 0 && page.total === 0, `no members left (${JSON.stringify(page.members)})`);
+    return r;
+  });
+
+  await step(`${mod}.Add${X}RoleMembers`, async () => {
+    pre();
+    need(rid);
+    const m = await api[`Add${X}RoleMembers`](...ent(rid, [member2], token));
+    check(JSON.stringify(m) === JSON.stringify([member2]), `added members returned (${JSON.stringify(m)})`);
+    const page = await listMembers(rid);
+    check(JSON.stringify(page.members) === JSON.stringify([member2]), `member listed (${JSON.stringify(page.members)})`);
+    return m;
+  });
+
+  await step(`${mod}.List${X}Members`, async () => {
+    pre();
+    need(rid, user);
+    const page = await api[`List${X}Members`](...ent({ offset: 0, limit: 10 }, token));
+    const byId = Object.fromEntries((page.members || []).map((m) => [m.member_id, m.roles || []]));
+    const roleIds = (u) => (byId[u] || []).map((r) => r.role_id);
+    check(roleIds(member2).includes(rid), `second user holds the new role (${JSON.stringify(byId[member2])})`);
+    const mine = (byId[member2] || []).find((r) => r.role_id === rid);
+    check(mine?.role_name === renamed, `role_name ${mine?.role_name}`);
+    check(roleIds(user.id).includes(admin), `creator holds ${admin} (${JSON.stringify(byId[user.id])})`);
+    if (isDomain) check(roleIds(member2).includes(`${dom}_member`), `invitee holds ${dom}_member (${JSON.stringify(byId[member2])})`);
+    check(page.total === Object.keys(byId).length, `total ${page.total} == ${Object.keys(byId).length} members`);
+    return page;
+  });
+
+  await step(`${mod}.DeleteAll${X}RoleMembers`, async () => {
+    pre();
+    need(rid);
+    const r = await api[`DeleteAll${X}RoleMembers`](...ent(rid, token));
+    check(r.status === 204, `status 204 (${r.status})`);
+    const page = await listMembers(rid);
+    check((page.members || []).length === 0 && page.total === 0, `no members left (${JSON.stringify(page.members)})`);
+    return r;
+  });
+
+  await step(`${mod}.Delete${X}Role`, async () => {
+    pre();
+    need(rid);
+    const r = await api[`Delete${X}Role`](...ent(rid, token));
+    check(r.status === 204, `status 204 (${r.status})`);
+    await expect404(() => api[`View${X}Role`](...ent(rid, token)), "deleted role");
+    const page = await api[`List${X}Roles`](...ent({ offset: 0, limit: 10 }, token));
+    check(!ids(page.roles).includes(rid), "deleted role not listed");
+    return r;
+  });
+}
+
+await roleSuite({
+  mod: "Clients",
+  X: "Client",
+  entityId: client?.id,
+  known: "connect_to_channel",
+  initial: ["read"],
+  added: ["update", "connect_to_channel"],
+});
+await roleSuite({
+  mod: "Channels",
+  X: "Channel",
+  entityId: channel?.id,
+  known: "publish",
+  initial: ["read"],
+  added: ["publish", "subscribe"],
+});
+await roleSuite({
+  mod: "Groups",
+  X: "Group",
+  entityId: gRoot?.id,
+  known: "subgroup_client_read",
+  initial: ["read"],
+  added: ["update", "subgroup_client_read"],
+});
+await roleSuite({
+  mod: "Domains",
+  X: "Domain",
+  entityId: dom,
+  known: "client_create",
+  initial: ["read"],
+  added: ["client_read", "group_create"],
+});
+
+// ---- sharing: a client role with `read` lets the second user see the client -------
+await step("Clients.Client(second user, no role: 404)", async () => {
+  need(token2, dom, client);
+  await expect404(() => sdk.Clients.Client(client.id, dom, token2), "client seen by a non-member");
+});
+
+const viewerRole = await step("Clients.CreateClientRole(read, second user)", async () => {
+  need(token, token2, dom, client, member2);
+  const r = await sdk.Clients.CreateClientRole(client.id, `viewer-${run}`, dom, token, ["read"], [member2]);
+  check(r && r.id, "role id");
+  const c = await sdk.Clients.Client(client.id, dom, token2);
+  check(c.id === client.id, "second user can now view the client");
+  return r;
+});
+
+await step("Clients.DeleteClientRoleMembers(second user: 404 again)", async () => {
+  need(token, token2, dom, client, member2, viewerRole);
+  const r = await sdk.Clients.DeleteClientRoleMembers(client.id, dom, viewerRole.id, [member2], token);
+  check(r.status === 204, `status 204 (${r.status})`);
+  await expect404(() => sdk.Clients.Client(client.id, dom, token2), "client seen after removal from the role");
+  return r;
+});
+
+// ---- group deletes ---------------------------------------------------------------
+await step("Groups.DeleteGroup", async () => {
+  need(token, dom, gLeaf, gOther);
+  for (const g of [gLeaf, gOther]) {
+    const r = await sdk.Groups.DeleteGroup(g.id, dom, token);
+    check(r.status === 204, `status 204 (${r.status})`);
+    await expect404(() => sdk.Groups.Group(g.id, dom, token), "group");
+  }
+  const page = await sdk.Groups.Groups({ offset: 0, limit: 10 }, dom, token);
+  check(!ids(page.groups).includes(gLeaf.id) && !ids(page.groups).includes(gOther.id), "deleted groups not listed");
+  return page;
+});
+
+// ---- deletes ---------------------------------------------------------------------
 await step("Clients.DeleteClient", async () => {
   need(token, dom, client);
   const r = await sdk.Clients.DeleteClient(client.id, dom, token);

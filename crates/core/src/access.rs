@@ -506,8 +506,29 @@ impl Core {
         offset: u64,
         limit: u64,
     ) -> Result<Page<MemberRoles>> {
-        let page = self.store.entity_members(t.id, offset, limit).await?;
-        let pairs = self.store.member_roles(t.id, &page.items).await?;
+        // A domain's users all hold one of its built-in roles (kept as memberships);
+        // other entities' members are their role members.
+        let (page, mut pairs) = if t.kind == EntityKind::Domain {
+            let users = self.store.domain_users(t.id, offset, limit).await?;
+            let pairs: Vec<(Uuid, String)> = users
+                .items
+                .iter()
+                .map(|(u, r)| (*u, r.role_id(t.id)))
+                .collect();
+            let page = Page {
+                total: users.total,
+                offset: users.offset,
+                limit: users.limit,
+                items: users.items.iter().map(|(u, _)| *u).collect(),
+            };
+            (page, pairs)
+        } else {
+            (
+                self.store.entity_members(t.id, offset, limit).await?,
+                Vec::new(),
+            )
+        };
+        pairs.extend(self.store.member_roles(t.id, &page.items).await?);
         let custom = self.store.roles(t.id, 0, 10_000).await?.items;
         let name_of = |id: &str| -> String {
             self.builtin(t, id)

@@ -3,7 +3,7 @@
 
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
-use switchyard_domain::{Channel, EntityQuery, Metadata, Page, Status, validate};
+use switchyard_domain::{Channel, Metadata, Page, QueryParams, Reader, Status, validate};
 use switchyard_store::{Result as StoreResult, Store};
 use uuid::Uuid;
 
@@ -101,9 +101,14 @@ impl Managed for Channel {
     fn list<'a>(
         store: &'a dyn Store,
         domain: Uuid,
-        q: &'a EntityQuery,
-    ) -> BoxFuture<'a, StoreResult<Page<Self>>> {
-        store.list_channels(domain, q)
+        q: &'a QueryParams,
+        reader: Option<Reader>,
+    ) -> BoxFuture<'a, Result<Page<Self>>> {
+        Box::pin(async move {
+            let mut eq = q.entity_query()?;
+            eq.reader = reader;
+            Ok(store.list_channels(domain, &eq).await?)
+        })
     }
     fn update<'a>(store: &'a dyn Store, e: &'a Self) -> BoxFuture<'a, StoreResult<()>> {
         store.update_channel(e)

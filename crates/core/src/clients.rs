@@ -4,7 +4,7 @@
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use switchyard_auth::policy::Action;
-use switchyard_domain::{Client, EntityQuery, Metadata, Page, Status, validate};
+use switchyard_domain::{Client, Metadata, Page, QueryParams, Reader, Status, validate};
 use switchyard_store::{Result as StoreResult, Store};
 use uuid::Uuid;
 
@@ -105,9 +105,14 @@ impl Managed for Client {
     fn list<'a>(
         store: &'a dyn Store,
         domain: Uuid,
-        q: &'a EntityQuery,
-    ) -> BoxFuture<'a, StoreResult<Page<Self>>> {
-        store.list_clients(domain, q)
+        q: &'a QueryParams,
+        reader: Option<Reader>,
+    ) -> BoxFuture<'a, Result<Page<Self>>> {
+        Box::pin(async move {
+            let mut eq = q.entity_query()?;
+            eq.reader = reader;
+            Ok(store.list_clients(domain, &eq).await?)
+        })
     }
     fn update<'a>(store: &'a dyn Store, e: &'a Self) -> BoxFuture<'a, StoreResult<()>> {
         store.update_client(e)

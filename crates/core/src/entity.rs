@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use futures::future::BoxFuture;
 use serde_json::Value;
 use switchyard_auth::policy::{self, Action, DomainAccess};
-use switchyard_domain::{EntityKind, EntityQuery, Page, QueryParams, Status, Timestamp};
+use switchyard_domain::{EntityKind, Page, QueryParams, Reader, Status, Timestamp};
 use switchyard_store::{Result as StoreResult, Store};
 use uuid::Uuid;
 
@@ -62,11 +62,13 @@ pub trait Managed: Sized + Send + Sync + 'static {
 
     fn insert<'a>(store: &'a dyn Store, items: &'a [Self]) -> BoxFuture<'a, StoreResult<()>>;
     fn get(store: &dyn Store, domain: Uuid, id: Uuid) -> BoxFuture<'_, StoreResult<Self>>;
+    /// A page of the domain's entities matching the query string, within `reader`.
     fn list<'a>(
         store: &'a dyn Store,
         domain: Uuid,
-        q: &'a EntityQuery,
-    ) -> BoxFuture<'a, StoreResult<Page<Self>>>;
+        q: &'a QueryParams,
+        reader: Option<Reader>,
+    ) -> BoxFuture<'a, Result<Page<Self>>>;
     fn update<'a>(store: &'a dyn Store, e: &'a Self) -> BoxFuture<'a, StoreResult<()>>;
     fn delete(store: &dyn Store, domain: Uuid, id: Uuid) -> BoxFuture<'_, StoreResult<()>>;
 }
@@ -257,9 +259,8 @@ impl Core {
         q: &QueryParams,
     ) -> Result<Page<E>> {
         let access = self.domain_access(caller, domain, true).await?;
-        let mut eq = q.entity_query()?;
-        eq.reader = self.reader(caller, domain, access, E::ENTITY).await?;
-        Ok(E::list(self.store.as_ref(), domain, &eq).await?)
+        let reader = self.reader(caller, domain, access, E::ENTITY).await?;
+        E::list(self.store.as_ref(), domain, q, reader).await
     }
 
     /// Loads, checks `action`, applies `f`, stamps and saves; emits `op`.

@@ -7,9 +7,7 @@
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use switchyard_auth::policy::{Action, DomainAccess};
-use switchyard_domain::{
-    EntityKind, EntityQuery, Group, GroupQuery, Metadata, Page, QueryParams, Status, validate,
-};
+use switchyard_domain::{EntityKind, Group, Metadata, Page, QueryParams, Reader, Status, validate};
 use switchyard_store::{ConflictKind, Result as StoreResult, Store, StoreError};
 use uuid::Uuid;
 
@@ -130,16 +128,13 @@ impl Managed for Group {
     fn list<'a>(
         store: &'a dyn Store,
         domain: Uuid,
-        q: &'a EntityQuery,
-    ) -> BoxFuture<'a, StoreResult<Page<Self>>> {
+        q: &'a QueryParams,
+        reader: Option<Reader>,
+    ) -> BoxFuture<'a, Result<Page<Self>>> {
         Box::pin(async move {
-            let gq = GroupQuery {
-                page: q.page.clone(),
-                root_only: false,
-                parent: None,
-                reader: q.reader.clone(),
-            };
-            store.list_groups(domain, &gq).await
+            let mut gq = q.group_query()?;
+            gq.reader = reader;
+            Ok(store.list_groups(domain, &gq).await?)
         })
     }
     fn update<'a>(store: &'a dyn Store, e: &'a Self) -> BoxFuture<'a, StoreResult<()>> {
@@ -343,7 +338,7 @@ impl Core {
             .await?)
     }
 
-    /// `GET …/hierarchy`: ancestors (`dir` < 0, the default) or descendants.
+    /// `GET …/hierarchy`: descendants (`direction` < 0, the default) or ancestors.
     pub async fn group_hierarchy(
         &self,
         caller: &Caller,
@@ -364,9 +359,11 @@ impl Core {
             .transpose()
             .map_err(|_| Error::InvalidInput("invalid direction".into()))?
             .unwrap_or(-1);
+        // As upstream: a direction of 0 or more walks up to the ancestors, a negative
+        // one (the default) down to the descendants.
         let groups = self
             .store
-            .group_hierarchy(domain, id, dir < 0, level)
+            .group_hierarchy(domain, id, dir >= 0, level)
             .await?;
         Ok(Hierarchy {
             level,

@@ -216,7 +216,7 @@ async fn hierarchy(Ctx(s, c): Ctx, Ids(d, i): Ids, Q(q): Q) -> ApiResult<Respons
     let h = s.core.group_hierarchy(&c, d, i, &q).await?;
     let tree = q.bool("tree").map_err(switchyard_core::Error::from)?;
     let groups = if tree {
-        nest(&h.groups, i, h.direction < 0)
+        nest(&h.groups, i, h.direction >= 0)
     } else {
         h.groups.iter().map(group_res).collect()
     };

@@ -406,6 +406,41 @@ impl<D: Dialect> AccessRepo for SqlStore<D> {
         })
     }
 
+    async fn domain_users(
+        &self,
+        domain: Uuid,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Page<(Uuid, DomainRole)>> {
+        let total = D::int(
+            &sql::<D>("SELECT COUNT(*) AS n FROM domain_members WHERE domain_id = $1")
+                .id(domain)
+                .fetch_one(&self.pool)
+                .await?,
+            "n",
+        )?;
+        let mut qb =
+            QueryBuilder::<D>::new("SELECT user_id, role FROM domain_members WHERE domain_id = ");
+        D::push_bind(&mut qb, Val::Id(domain));
+        qb.push(" ORDER BY user_id");
+        push_limit(&mut qb, limit, offset);
+        let items = Sql::from(qb.build())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                let role = DomainRole::parse(&D::text(r, "role")?).unwrap_or(DomainRole::Member);
+                Ok((D::id(r, "user_id")?, role))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Page {
+            total: u64::try_from(total).unwrap_or(0),
+            offset,
+            limit,
+            items,
+        })
+    }
+
     async fn member_roles(&self, entity: Uuid, members: &[Uuid]) -> Result<Vec<(Uuid, String)>> {
         if members.is_empty() {
             return Ok(Vec::new());

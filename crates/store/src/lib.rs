@@ -170,6 +170,13 @@ pub trait AccessRepo: Send + Sync {
         offset: u64,
         limit: u64,
     ) -> Result<Page<Uuid>>;
+    /// The users of a domain with their built-in role, by user id.
+    async fn domain_users(
+        &self,
+        domain: Uuid,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Page<(Uuid, DomainRole)>>;
     /// The role ids each of `members` holds on the entity.
     async fn member_roles(&self, entity: Uuid, members: &[Uuid]) -> Result<Vec<(Uuid, String)>>;
     /// Creates a custom role with its actions and members, in one transaction. A name

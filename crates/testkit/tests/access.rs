@@ -287,15 +287,16 @@ async fn story(b: Backend) {
     let r = bad(format!("/{d}/groups/{g3}/parent"), json!({"parent_id": og})).await;
     assert_eq!(r.status, 400, "foreign parent: {}", r.text);
 
-    // Hierarchy, both ways.
+    // Hierarchy, both ways: up (direction >= 0) to the ancestors, down (< 0) to the
+    // descendants.
     let r = app
-        .get(&format!("/{d}/groups/{g3}/hierarchy?direction=-1"), &alice)
+        .get(&format!("/{d}/groups/{g3}/hierarchy?direction=1"), &alice)
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["groups"].as_array().unwrap().len(), 3, "{}", r.text);
     let r = app
         .get(
-            &format!("/{d}/groups/{g1}/hierarchy?direction=1&tree=true"),
+            &format!("/{d}/groups/{g1}/hierarchy?direction=-1&tree=true"),
             &alice,
         )
         .await;
@@ -350,7 +351,7 @@ async fn story(b: Backend) {
     let r = app.get(&format!("/{d}/groups/{g3}"), &alice).await;
     assert!(r.body.get("parent_id").is_none(), "{}", r.text);
     let r = app
-        .get(&format!("/{d}/groups/{g3}/hierarchy?direction=-1"), &alice)
+        .get(&format!("/{d}/groups/{g3}/hierarchy?direction=1"), &alice)
         .await;
     assert_eq!(r.body["groups"].as_array().unwrap().len(), 1, "{}", r.text);
     let r = app
