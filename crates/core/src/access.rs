@@ -37,6 +37,26 @@ pub struct MemberRoles {
     pub roles: Vec<(String, String)>,
 }
 
+/// The decision on `action` over an entity of `kind`, from the caller's standing in the
+/// domain and their grants (depth -1: on the domain; 0: on the entity; 1…: on its
+/// group chain). Refused: 403 when the caller may read the entity, else 404.
+pub(crate) fn judge(
+    access: DomainAccess,
+    kind: EntityKind,
+    action: &str,
+    grants: Vec<Grant>,
+) -> Result<()> {
+    let (dom, own): (Vec<Grant>, Vec<Grant>) = grants.into_iter().partition(|g| g.depth < 0);
+    let rights = DomainRights::new(access, &dom);
+    if policy::allowed(kind, action, &own, &rights) {
+        return Ok(());
+    }
+    if policy::allowed(kind, "read", &own, &rights) {
+        return Err(Error::Forbidden(NOT_ALLOWED));
+    }
+    Err(Error::NotFound)
+}
+
 impl Core {
     /// What the caller holds on the domain.
     pub(crate) async fn domain_rights(
@@ -72,29 +92,18 @@ impl Core {
         if policy::domain_admin(access) {
             return Ok(());
         }
-        let (dom, own) = if kind == EntityKind::Domain {
-            let g = self.store.grants(caller.user, domain, None, None).await?;
-            (g, Vec::new())
-        } else {
-            let all = self
-                .store
-                .grants(caller.user, id, parent, Some(domain))
-                .await?;
-            let (mut dom, own): (Vec<Grant>, Vec<Grant>) =
-                all.into_iter().partition(|g| g.depth < 0);
-            for g in &mut dom {
-                g.depth = 0;
+        let grants = if kind == EntityKind::Domain {
+            let mut g = self.store.grants(caller.user, domain, None, None).await?;
+            for x in &mut g {
+                x.depth = -1;
             }
-            (dom, own)
+            g
+        } else {
+            self.store
+                .grants(caller.user, id, parent, Some(domain))
+                .await?
         };
-        let rights = DomainRights::new(access, &dom);
-        if policy::allowed(kind, action, &own, &rights) {
-            return Ok(());
-        }
-        if policy::allowed(kind, "read", &own, &rights) {
-            return Err(Error::Forbidden(NOT_ALLOWED));
-        }
-        Err(Error::NotFound)
+        judge(access, kind, action, grants)
     }
 
     /// May the caller create entities of `kind` in the domain (and, with `parent`,

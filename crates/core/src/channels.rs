@@ -95,6 +95,14 @@ impl Managed for Channel {
     fn insert<'a>(store: &'a dyn Store, items: &'a [Self]) -> BoxFuture<'a, StoreResult<()>> {
         store.create_channels(items)
     }
+    fn get_for(
+        store: &dyn Store,
+        user: Uuid,
+        domain: Uuid,
+        id: Uuid,
+    ) -> BoxFuture<'_, StoreResult<(Self, Vec<switchyard_domain::Grant>)>> {
+        store.channel_for(user, domain, id)
+    }
     fn get(store: &dyn Store, domain: Uuid, id: Uuid) -> BoxFuture<'_, StoreResult<Self>> {
         store.channel(domain, id)
     }

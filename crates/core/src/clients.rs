@@ -99,6 +99,14 @@ impl Managed for Client {
     fn insert<'a>(store: &'a dyn Store, items: &'a [Self]) -> BoxFuture<'a, StoreResult<()>> {
         store.create_clients(items)
     }
+    fn get_for(
+        store: &dyn Store,
+        user: Uuid,
+        domain: Uuid,
+        id: Uuid,
+    ) -> BoxFuture<'_, StoreResult<(Self, Vec<switchyard_domain::Grant>)>> {
+        store.client_for(user, domain, id)
+    }
     fn get(store: &dyn Store, domain: Uuid, id: Uuid) -> BoxFuture<'_, StoreResult<Self>> {
         store.client(domain, id)
     }

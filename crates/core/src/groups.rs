@@ -122,6 +122,14 @@ impl Managed for Group {
     fn insert<'a>(store: &'a dyn Store, items: &'a [Self]) -> BoxFuture<'a, StoreResult<()>> {
         store.create_groups(items)
     }
+    fn get_for(
+        store: &dyn Store,
+        user: Uuid,
+        domain: Uuid,
+        id: Uuid,
+    ) -> BoxFuture<'_, StoreResult<(Self, Vec<switchyard_domain::Grant>)>> {
+        store.group_for(user, domain, id)
+    }
     fn get(store: &dyn Store, domain: Uuid, id: Uuid) -> BoxFuture<'_, StoreResult<Self>> {
         store.group(domain, id)
     }

@@ -67,6 +67,58 @@ pub(crate) fn push_reader<D: Dialect>(qb: &mut QueryBuilder<D>, r: &Reader, pare
     qb.push(" END))))");
 }
 
+/// Pushes the grants of `user` on the entity `id` of `table` (depth 0), on its parent
+/// group's chain (depth 1, 2, …, the parent read from the entity's `parent` column) and
+/// on `domain` (depth -1), as rows `(depth, builtin, action)`.
+pub(crate) fn push_grants<D: Dialect>(
+    qb: &mut QueryBuilder<D>,
+    user: Uuid,
+    id: Uuid,
+    parent: (&str, &str),
+    domain: Uuid,
+) {
+    let (table, col) = parent;
+    qb.push(
+        "SELECT CAST(0 AS smallint) AS depth, rm.builtin, ra.action FROM role_members rm \
+         LEFT JOIN role_actions ra ON ra.role_id = rm.role_id WHERE rm.member_id = ",
+    );
+    D::push_bind(qb, Val::Id(user));
+    qb.push(" AND rm.entity_id = ");
+    D::push_bind(qb, Val::Id(id));
+    qb.push(
+        " UNION ALL SELECT CAST(ga.depth + 1 AS smallint) AS depth, rm.builtin, ra.action \
+         FROM group_ancestors ga \
+         JOIN role_members rm ON rm.entity_id = ga.ancestor_id AND rm.member_id = ",
+    );
+    D::push_bind(qb, Val::Id(user));
+    qb.push(format!(
+        " LEFT JOIN role_actions ra ON ra.role_id = rm.role_id \
+         WHERE ga.group_id = (SELECT p.{col} FROM {table} p WHERE p.id = "
+    ));
+    D::push_bind(qb, Val::Id(id));
+    qb.push(
+        ") UNION ALL SELECT CAST(-1 AS smallint) AS depth, rm.builtin, ra.action \
+         FROM role_members rm LEFT JOIN role_actions ra ON ra.role_id = rm.role_id \
+         WHERE rm.member_id = ",
+    );
+    D::push_bind(qb, Val::Id(user));
+    qb.push(" AND rm.entity_id = ");
+    D::push_bind(qb, Val::Id(domain));
+}
+
+/// A grant from the columns `g_depth`, `g_builtin`, `g_action`; `None` for the row of
+/// an entity with no grants.
+pub(crate) fn row_grant<D: Dialect>(r: &D::Row) -> Result<Option<Grant>> {
+    let Some(depth) = D::opt_small(r, "g_depth")? else {
+        return Ok(None);
+    };
+    Ok(Some(Grant {
+        depth,
+        builtin: D::small(r, "g_builtin")? == 1,
+        action: D::opt_text(r, "g_action")?,
+    }))
+}
+
 fn row_role<D: Dialect>(r: &D::Row) -> Result<Role> {
     Ok(Role {
         id: D::text(r, "id")?,

@@ -113,6 +113,15 @@ impl<D: Dialect> ChannelRepo for SqlStore<D> {
         self.create_entities(cs).await
     }
 
+    async fn channel_for(
+        &self,
+        user: Uuid,
+        domain: Uuid,
+        id: Uuid,
+    ) -> Result<(Channel, Vec<switchyard_domain::Grant>)> {
+        self.entity_for(user, domain, id).await
+    }
+
     async fn channel(&self, domain: Uuid, id: Uuid) -> Result<Channel> {
         self.entity(domain, id).await
     }

@@ -100,6 +100,15 @@ impl<D: Dialect> ClientRepo for SqlStore<D> {
         self.create_entities(cs).await
     }
 
+    async fn client_for(
+        &self,
+        user: Uuid,
+        domain: Uuid,
+        id: Uuid,
+    ) -> Result<(Client, Vec<switchyard_domain::Grant>)> {
+        self.entity_for(user, domain, id).await
+    }
+
     async fn client(&self, domain: Uuid, id: Uuid) -> Result<Client> {
         self.entity(domain, id).await
     }

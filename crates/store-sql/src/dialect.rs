@@ -98,6 +98,7 @@ pub trait Dialect: Database + Sized {
     fn id(r: &Self::Row, col: &str) -> Result<Uuid>;
     fn opt_id(r: &Self::Row, col: &str) -> Result<Option<Uuid>>;
     fn small(r: &Self::Row, col: &str) -> Result<i16>;
+    fn opt_small(r: &Self::Row, col: &str) -> Result<Option<i16>>;
     fn time(r: &Self::Row, col: &str) -> Result<Timestamp>;
     fn opt_time(r: &Self::Row, col: &str) -> Result<Option<Timestamp>>;
     fn json<T: DeserializeOwned>(r: &Self::Row, col: &str) -> Result<T>;
@@ -381,6 +382,11 @@ impl Dialect for Sqlite {
         let n: i64 = r.try_get(col).map_err(Self::err)?;
         i16::try_from(n).map_err(|e| decode_err(col, e))
     }
+    fn opt_small(r: &Self::Row, col: &str) -> Result<Option<i16>> {
+        let n: Option<i64> = r.try_get(col).map_err(Self::err)?;
+        n.map(|n| i16::try_from(n).map_err(|e| decode_err(col, e)))
+            .transpose()
+    }
     fn time(r: &Self::Row, col: &str) -> Result<Timestamp> {
         Ok(from_nanos(r.try_get(col).map_err(Self::err)?))
     }
@@ -496,6 +502,9 @@ impl Dialect for Postgres {
         r.try_get(col).map_err(Self::err)
     }
     fn small(r: &Self::Row, col: &str) -> Result<i16> {
+        r.try_get(col).map_err(Self::err)
+    }
+    fn opt_small(r: &Self::Row, col: &str) -> Result<Option<i16>> {
         r.try_get(col).map_err(Self::err)
     }
     fn time(r: &Self::Row, col: &str) -> Result<Timestamp> {

@@ -172,6 +172,36 @@ impl<D: Dialect> SqlStore<D> {
         E::from_row::<D>(&r)
     }
 
+    /// The entity and `user`'s grants on it, in one query: the entity row joined with
+    /// every grant row (one row with empty grant columns when there is none).
+    pub(crate) async fn entity_for<E: Entity>(
+        &self,
+        user: Uuid,
+        domain: Uuid,
+        id: Uuid,
+    ) -> Result<(E, Vec<switchyard_domain::Grant>)> {
+        let mut qb = QueryBuilder::<D>::new(format!(
+            "SELECT t.*, g.depth AS g_depth, g.builtin AS g_builtin, g.action AS g_action \
+             FROM {} t LEFT JOIN (",
+            E::TABLE
+        ));
+        crate::access::push_grants(&mut qb, user, id, (E::TABLE, E::PARENT), domain);
+        qb.push(") g ON 1 = 1 WHERE t.id = ");
+        D::push_bind(&mut qb, Val::Id(id));
+        qb.push(" AND t.domain_id = ");
+        D::push_bind(&mut qb, Val::Id(domain));
+        let rows = Sql::from(qb.build()).fetch_all(&self.pool).await?;
+        let first = rows.first().ok_or(StoreError::NotFound)?;
+        let e = E::from_row::<D>(first)?;
+        let mut grants = Vec::with_capacity(rows.len());
+        for r in &rows {
+            if let Some(g) = crate::access::row_grant::<D>(r)? {
+                grants.push(g);
+            }
+        }
+        Ok((e, grants))
+    }
+
     pub(crate) async fn entity_any_domain<E: Entity>(&self, id: Uuid) -> Result<E> {
         let r = sql::<D>(E::BY_ID_ANY_DOMAIN)
             .id(id)

@@ -226,6 +226,15 @@ impl<D: Dialect> GroupRepo for SqlStore<D> {
         tx.commit().await.map_err(D::err)
     }
 
+    async fn group_for(
+        &self,
+        user: Uuid,
+        domain: Uuid,
+        id: Uuid,
+    ) -> Result<(Group, Vec<switchyard_domain::Grant>)> {
+        self.entity_for(user, domain, id).await
+    }
+
     async fn group(&self, domain: Uuid, id: Uuid) -> Result<Group> {
         self.entity(domain, id).await
     }

@@ -105,6 +105,8 @@ pub trait ClientRepo: Send + Sync {
     /// Inserts every client or none (multi-row, one transaction).
     async fn create_clients(&self, cs: &[Client]) -> Result<()>;
     async fn client(&self, domain: Uuid, id: Uuid) -> Result<Client>;
+    /// The client and what `user` holds on it (see [`AccessRepo::grants`]), in one query.
+    async fn client_for(&self, user: Uuid, domain: Uuid, id: Uuid) -> Result<(Client, Vec<Grant>)>;
     /// Any domain; for the message plane, which knows only the client id.
     async fn client_any_domain(&self, id: Uuid) -> Result<Client>;
     /// The enabled client of a domain holding this secret (message-plane login).
@@ -119,6 +121,13 @@ pub trait ClientRepo: Send + Sync {
 pub trait ChannelRepo: Send + Sync {
     async fn create_channels(&self, cs: &[Channel]) -> Result<()>;
     async fn channel(&self, domain: Uuid, id: Uuid) -> Result<Channel>;
+    /// The channel and what `user` holds on it, in one query.
+    async fn channel_for(
+        &self,
+        user: Uuid,
+        domain: Uuid,
+        id: Uuid,
+    ) -> Result<(Channel, Vec<Grant>)>;
     async fn channel_by_route(&self, domain: Uuid, route: &str) -> Result<Channel>;
     /// Any domain; for the document-era publish path that names only the channel.
     async fn channel_any_domain(&self, id: Uuid) -> Result<Channel>;
@@ -213,6 +222,8 @@ pub trait GroupRepo: Send + Sync {
     /// admins and their place in the tree.
     async fn create_groups(&self, gs: &[Group]) -> Result<()>;
     async fn group(&self, domain: Uuid, id: Uuid) -> Result<Group>;
+    /// The group and what `user` holds on it, in one query.
+    async fn group_for(&self, user: Uuid, domain: Uuid, id: Uuid) -> Result<(Group, Vec<Grant>)>;
     async fn list_groups(&self, domain: Uuid, q: &GroupQuery) -> Result<Page<Group>>;
     async fn update_group(&self, g: &Group) -> Result<()>;
     /// Deletes the group: its children become roots, its clients and channels lose
