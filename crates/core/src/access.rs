@@ -57,6 +57,21 @@ pub(crate) fn judge(
     Err(Error::NotFound)
 }
 
+/// A page of an entity's admins (or members) with its creator, who belongs to the
+/// built-in admin role without a stored membership, first.
+fn with_creator(mut page: Page<Uuid>, creator: Uuid) -> Page<Uuid> {
+    if page.items.contains(&creator) {
+        return page;
+    }
+    page.total += 1;
+    if page.offset == 0 {
+        page.items.insert(0, creator);
+        page.items
+            .truncate(usize::try_from(page.limit).unwrap_or(usize::MAX));
+    }
+    page
+}
+
 impl Core {
     /// What the caller holds on the domain.
     pub(crate) async fn domain_rights(
@@ -71,7 +86,10 @@ impl Core {
                 ..Default::default()
             });
         }
-        let g = self.store.grants(caller.user, domain, None, None).await?;
+        let g = self
+            .store
+            .grants(caller.user, EntityKind::Domain, domain, None)
+            .await?;
         Ok(DomainRights::new(access, &g))
     }
 
@@ -86,21 +104,23 @@ impl Core {
         kind: EntityKind,
         domain: Uuid,
         id: Uuid,
-        parent: Option<Uuid>,
         action: &str,
     ) -> Result<()> {
         if policy::domain_admin(access) {
             return Ok(());
         }
         let grants = if kind == EntityKind::Domain {
-            let mut g = self.store.grants(caller.user, domain, None, None).await?;
+            let mut g = self
+                .store
+                .grants(caller.user, EntityKind::Domain, domain, None)
+                .await?;
             for x in &mut g {
                 x.depth = -1;
             }
             g
         } else {
             self.store
-                .grants(caller.user, id, parent, Some(domain))
+                .grants(caller.user, kind, id, Some(domain))
                 .await?
         };
         judge(access, kind, action, grants)
@@ -122,21 +142,12 @@ impl Core {
             _ => ("group_create", "subgroup_create"),
         };
         if let Some(p) = parent {
-            let g = self
-                .store
+            self.store
                 .group(domain, p)
                 .await
                 .map_err(|_| Error::InvalidInput("invalid parent group".into()))?;
             return self
-                .decide(
-                    caller,
-                    access,
-                    EntityKind::Group,
-                    domain,
-                    p,
-                    g.parent_id,
-                    group_action,
-                )
+                .decide(caller, access, EntityKind::Group, domain, p, group_action)
                 .await;
         }
         let rights = self.domain_rights(caller, domain, access).await?;
@@ -156,25 +167,25 @@ impl Core {
         action: &str,
     ) -> Result<Target> {
         let access = self.domain_access(caller, domain, true).await?;
-        let (parent, created_by, created_at) = match kind {
+        let (created_by, created_at) = match kind {
             EntityKind::Domain => {
                 let d = self.store.domain(domain).await?;
-                (None, d.created_by, d.created_at)
+                (d.created_by, d.created_at)
             }
             EntityKind::Group => {
                 let g = self.store.group(domain, id).await?;
-                (g.parent_id, g.created_by, g.created_at)
+                (g.created_by, g.created_at)
             }
             EntityKind::Client => {
                 let c = self.store.client(domain, id).await?;
-                (c.parent_group_id, c.created_by, c.created_at)
+                (c.created_by, c.created_at)
             }
             EntityKind::Channel => {
                 let c = self.store.channel(domain, id).await?;
-                (c.parent_group_id, c.created_by, c.created_at)
+                (c.created_by, c.created_at)
             }
         };
-        self.decide(caller, access, kind, domain, id, parent, action)
+        self.decide(caller, access, kind, domain, id, action)
             .await?;
         Ok(Target {
             kind,
@@ -468,7 +479,7 @@ impl Core {
         role: &str,
         members: Option<Vec<String>>,
     ) -> Result<()> {
-        self.member_role(t, role).await?;
+        let r = self.member_role(t, role).await?;
         let ids = match members {
             None => None,
             Some(m) if m.is_empty() => {
@@ -481,6 +492,11 @@ impl Core {
                     .map_err(|_| Error::InvalidInput("invalid member id".into()))?,
             ),
         };
+        if r.builtin && ids.as_ref().is_some_and(|ids| ids.contains(&t.created_by)) {
+            return Err(Error::InvalidInput(
+                "the creator of an entity stays a member of its admin role".into(),
+            ));
+        }
         self.store.remove_role_members(role, ids.as_deref()).await?;
         self.changed(t, "remove_members", role).await;
         Ok(())
@@ -504,8 +520,10 @@ impl Core {
         }
         if self.builtin(t, role).is_none() {
             self.store.role(t.id, role).await?;
+            return Ok(self.store.role_members(role, offset, limit).await?);
         }
-        Ok(self.store.role_members(role, offset, limit).await?)
+        let page = self.store.role_members(role, offset, limit).await?;
+        Ok(with_creator(page, t.created_by))
     }
 
     /// Users holding any role on the entity, with those roles.
@@ -532,9 +550,10 @@ impl Core {
             };
             (page, pairs)
         } else {
+            let page = self.store.entity_members(t.id, offset, limit).await?;
             (
-                self.store.entity_members(t.id, offset, limit).await?,
-                Vec::new(),
+                with_creator(page, t.created_by),
+                vec![(t.created_by, builtin_role_id(t.id))],
             )
         };
         pairs.extend(self.store.member_roles(t.id, &page.items).await?);

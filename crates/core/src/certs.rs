@@ -387,7 +387,6 @@ impl Core {
                     EntityKind::Client,
                     domain,
                     c.id,
-                    c.parent_group_id,
                     action.name(EntityKind::Client),
                 )
                 .await?

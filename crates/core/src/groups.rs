@@ -196,16 +196,8 @@ impl Core {
         action: &str,
     ) -> Result<Group> {
         let g = self.store.group(domain, id).await?;
-        self.decide(
-            caller,
-            access,
-            EntityKind::Group,
-            domain,
-            id,
-            g.parent_id,
-            action,
-        )
-        .await?;
+        self.decide(caller, access, EntityKind::Group, domain, id, action)
+            .await?;
         Ok(g)
     }
 
@@ -400,7 +392,6 @@ impl Core {
             kind,
             domain,
             id,
-            current,
             Action::SetParent.name(kind),
         )
         .await?;

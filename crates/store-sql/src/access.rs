@@ -12,23 +12,6 @@ use crate::{
     list::push_limit,
 };
 
-/// Pushes the INSERT making each entity's creator a member of its built-in admin role.
-pub(crate) fn push_insert_admins<D: Dialect>(
-    qb: &mut QueryBuilder<D>,
-    items: impl IntoIterator<Item = (Uuid, Uuid, Uuid)>,
-) {
-    qb.push("INSERT INTO role_members (role_id, entity_id, member_id, domain_id, builtin) ");
-    push_values(qb, items, |t, (entity, domain, creator)| {
-        let role = switchyard_domain::builtin_role_id(entity);
-        t.v(Val::Text(&role))
-            .v(Val::Id(entity))
-            .v(Val::Id(creator))
-            .v(Val::Id(domain))
-            .v(Val::Small(1));
-    });
-    qb.push(" ON CONFLICT DO NOTHING");
-}
-
 /// Removes every role of an entity and their memberships (before the entity goes).
 pub(crate) async fn drop_roles<D: Dialect>(conn: &mut D::Connection, entity: Uuid) -> Result<()> {
     sql::<D>("DELETE FROM role_members WHERE entity_id = $1")
@@ -43,9 +26,12 @@ pub(crate) async fn drop_roles<D: Dialect>(conn: &mut D::Connection, entity: Uui
 }
 
 /// ` AND (…)`: the row `t` (with parent-group column `parent`) is one the reader
-/// holds the read action on, through a role on it or on its parent group's chain.
+/// holds the read action on: they created it (its admin), or a role on it holds `read`,
+/// or they created or hold the matching action on its parent group or an ancestor.
 pub(crate) fn push_reader<D: Dialect>(qb: &mut QueryBuilder<D>, r: &Reader, parent: &str) {
-    qb.push(" AND (t.id IN (SELECT rm.entity_id FROM role_members rm WHERE rm.member_id = ");
+    qb.push(" AND (t.created_by = ");
+    D::push_bind(qb, Val::Id(r.user));
+    qb.push(" OR t.id IN (SELECT rm.entity_id FROM role_members rm WHERE rm.member_id = ");
     D::push_bind(qb, Val::Id(r.user));
     qb.push(
         " AND (rm.builtin = 1 OR EXISTS (SELECT 1 FROM role_actions ra \
@@ -54,6 +40,11 @@ pub(crate) fn push_reader<D: Dialect>(qb: &mut QueryBuilder<D>, r: &Reader, pare
     D::push_bind(qb, Val::Text(&r.direct));
     qb.push(format!(
         "))) OR t.{parent} IN (SELECT ga.group_id FROM group_ancestors ga \
+         JOIN groups g ON g.id = ga.ancestor_id WHERE g.created_by = "
+    ));
+    D::push_bind(qb, Val::Id(r.user));
+    qb.push(format!(
+        ") OR t.{parent} IN (SELECT ga.group_id FROM group_ancestors ga \
          JOIN role_members rm ON rm.entity_id = ga.ancestor_id AND rm.member_id = "
     ));
     D::push_bind(qb, Val::Id(r.user));
@@ -67,17 +58,18 @@ pub(crate) fn push_reader<D: Dialect>(qb: &mut QueryBuilder<D>, r: &Reader, pare
     qb.push(" END))))");
 }
 
-/// Pushes the grants of `user` on the entity `id` of `table` (depth 0), on its parent
-/// group's chain (depth 1, 2, …, the parent read from the entity's `parent` column) and
-/// on `domain` (depth -1), as rows `(depth, builtin, action)`.
+/// Pushes the grants of `user` as rows `(depth, builtin, action)`: roles on the entity
+/// `id` (depth 0); with `table` = (its table, its parent column), also its creator's
+/// admin role (depth 0), and roles and creators on its parent group's chain (depth 1,
+/// 2, …, the parent read from the entity's row); with `domain`, roles on the domain
+/// (depth -1).
 pub(crate) fn push_grants<D: Dialect>(
     qb: &mut QueryBuilder<D>,
     user: Uuid,
     id: Uuid,
-    parent: (&str, &str),
-    domain: Uuid,
+    table: Option<(&str, &str)>,
+    domain: Option<Uuid>,
 ) {
-    let (table, col) = parent;
     qb.push(
         "SELECT CAST(0 AS smallint) AS depth, rm.builtin, ra.action FROM role_members rm \
          LEFT JOIN role_actions ra ON ra.role_id = rm.role_id WHERE rm.member_id = ",
@@ -85,25 +77,45 @@ pub(crate) fn push_grants<D: Dialect>(
     D::push_bind(qb, Val::Id(user));
     qb.push(" AND rm.entity_id = ");
     D::push_bind(qb, Val::Id(id));
-    qb.push(
-        " UNION ALL SELECT CAST(ga.depth + 1 AS smallint) AS depth, rm.builtin, ra.action \
-         FROM group_ancestors ga \
-         JOIN role_members rm ON rm.entity_id = ga.ancestor_id AND rm.member_id = ",
-    );
-    D::push_bind(qb, Val::Id(user));
-    qb.push(format!(
-        " LEFT JOIN role_actions ra ON ra.role_id = rm.role_id \
-         WHERE ga.group_id = (SELECT p.{col} FROM {table} p WHERE p.id = "
-    ));
-    D::push_bind(qb, Val::Id(id));
-    qb.push(
-        ") UNION ALL SELECT CAST(-1 AS smallint) AS depth, rm.builtin, ra.action \
-         FROM role_members rm LEFT JOIN role_actions ra ON ra.role_id = rm.role_id \
-         WHERE rm.member_id = ",
-    );
-    D::push_bind(qb, Val::Id(user));
-    qb.push(" AND rm.entity_id = ");
-    D::push_bind(qb, Val::Id(domain));
+    if let Some((table, col)) = table {
+        qb.push(format!(
+            " UNION ALL SELECT CAST(0 AS smallint), CAST(1 AS smallint), NULL \
+             FROM {table} c WHERE c.id = "
+        ));
+        D::push_bind(qb, Val::Id(id));
+        qb.push(" AND c.created_by = ");
+        D::push_bind(qb, Val::Id(user));
+        let parent = format!("(SELECT p.{col} FROM {table} p WHERE p.id = ");
+        qb.push(
+            " UNION ALL SELECT CAST(ga.depth + 1 AS smallint), rm.builtin, ra.action \
+             FROM group_ancestors ga \
+             JOIN role_members rm ON rm.entity_id = ga.ancestor_id AND rm.member_id = ",
+        );
+        D::push_bind(qb, Val::Id(user));
+        qb.push(format!(
+            " LEFT JOIN role_actions ra ON ra.role_id = rm.role_id WHERE ga.group_id = {parent}"
+        ));
+        D::push_bind(qb, Val::Id(id));
+        qb.push(
+            ") UNION ALL SELECT CAST(ga.depth + 1 AS smallint), CAST(1 AS smallint), NULL \
+             FROM group_ancestors ga JOIN groups g ON g.id = ga.ancestor_id \
+             WHERE g.created_by = ",
+        );
+        D::push_bind(qb, Val::Id(user));
+        qb.push(format!(" AND ga.group_id = {parent}"));
+        D::push_bind(qb, Val::Id(id));
+        qb.push(")");
+    }
+    if let Some(d) = domain {
+        qb.push(
+            " UNION ALL SELECT CAST(-1 AS smallint) AS depth, rm.builtin, ra.action \
+             FROM role_members rm LEFT JOIN role_actions ra ON ra.role_id = rm.role_id \
+             WHERE rm.member_id = ",
+        );
+        D::push_bind(qb, Val::Id(user));
+        qb.push(" AND rm.entity_id = ");
+        D::push_bind(qb, Val::Id(d));
+    }
 }
 
 /// A grant from the columns `g_depth`, `g_builtin`, `g_action`; `None` for the row of
@@ -213,32 +225,22 @@ impl<D: Dialect> AccessRepo for SqlStore<D> {
     async fn grants(
         &self,
         user: Uuid,
+        kind: EntityKind,
         entity: Uuid,
-        parent: Option<Uuid>,
         domain: Option<Uuid>,
     ) -> Result<Vec<Grant>> {
-        let rows = sql::<D>(
-            "SELECT CAST(0 AS smallint) AS depth, rm.builtin, ra.action FROM role_members rm \
-             LEFT JOIN role_actions ra ON ra.role_id = rm.role_id \
-             WHERE rm.member_id = $1 AND rm.entity_id = $2 \
-             UNION ALL \
-             SELECT CAST(ga.depth + 1 AS smallint) AS depth, rm.builtin, ra.action \
-             FROM group_ancestors ga \
-             JOIN role_members rm ON rm.entity_id = ga.ancestor_id AND rm.member_id = $1 \
-             LEFT JOIN role_actions ra ON ra.role_id = rm.role_id \
-             WHERE ga.group_id = $3 \
-             UNION ALL \
-             SELECT CAST(-1 AS smallint) AS depth, rm.builtin, ra.action FROM role_members rm \
-             LEFT JOIN role_actions ra ON ra.role_id = rm.role_id \
-             WHERE rm.member_id = $1 AND rm.entity_id = $4",
-        )
-        .id(user)
-        .id(entity)
-        .opt_id(parent)
-        .opt_id(domain)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
+        let table = match kind {
+            EntityKind::Domain => None,
+            EntityKind::Group => Some(("groups", "parent_id")),
+            EntityKind::Client => Some(("clients", "parent_group_id")),
+            EntityKind::Channel => Some(("channels", "parent_group_id")),
+        };
+        let mut qb = QueryBuilder::<D>::new("");
+        push_grants(&mut qb, user, entity, table, domain);
+        Sql::from(qb.build())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
             .map(|r| {
                 Ok(Grant {
                     depth: D::small(r, "depth")?,

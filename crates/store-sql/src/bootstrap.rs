@@ -70,13 +70,9 @@ pub(crate) fn push_plans<D: Dialect>(qb: &mut QueryBuilder<D>, plans: &[&Provisi
     if plans.iter().any(|p| !p.clients.is_empty()) {
         entity::push_insert::<D, Client>(qb, plans.iter().flat_map(|p| &p.clients));
         qb.push("; ");
-        entity::push_insert_admins::<D, Client>(qb, plans.iter().flat_map(|p| &p.clients));
-        qb.push("; ");
     }
     if plans.iter().any(|p| !p.channels.is_empty()) {
         entity::push_insert::<D, Channel>(qb, plans.iter().flat_map(|p| &p.channels));
-        qb.push("; ");
-        entity::push_insert_admins::<D, Channel>(qb, plans.iter().flat_map(|p| &p.channels));
         qb.push("; ");
     }
     if plans.iter().any(|p| !p.connections.is_empty()) {

@@ -59,9 +59,6 @@ impl Entity for Channel {
     fn domain_id(&self) -> Uuid {
         self.domain_id
     }
-    fn created_by(&self) -> Uuid {
-        self.created_by
-    }
     fn key(&self) -> Option<&str> {
         self.route.as_deref()
     }

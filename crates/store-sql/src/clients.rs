@@ -30,9 +30,6 @@ impl Entity for Client {
     fn domain_id(&self) -> Uuid {
         self.domain_id
     }
-    fn created_by(&self) -> Uuid {
-        self.created_by
-    }
     fn key(&self) -> Option<&str> {
         Some(&self.secret)
     }

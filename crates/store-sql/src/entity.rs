@@ -38,7 +38,6 @@ pub(crate) trait Entity: Sized + Send + Sync {
 
     fn id(&self) -> Uuid;
     fn domain_id(&self) -> Uuid;
-    fn created_by(&self) -> Uuid;
     /// The per-domain unique key, if set.
     fn key(&self) -> Option<&str>;
     /// The other side's id a listing filters by (a channel for clients, a client for
@@ -64,22 +63,7 @@ pub(crate) fn push_insert<'a, D: Dialect, E: Entity + 'a>(
     push_values(qb, items, |t, e| E::push_row(t, e));
 }
 
-/// Pushes the INSERT making the creators of `items` their admins (a statement of its
-/// own, with as many rows as [`push_insert`]'s and fewer binds each).
-pub(crate) fn push_insert_admins<'a, D: Dialect, E: Entity + 'a>(
-    qb: &mut QueryBuilder<D>,
-    items: impl IntoIterator<Item = &'a E>,
-) {
-    crate::access::push_insert_admins(
-        qb,
-        items
-            .into_iter()
-            .map(|e| (e.id(), e.domain_id(), e.created_by())),
-    );
-}
-
-/// Inserts the rows (and their creators' admin memberships) with multi-row statements
-/// on an open transaction.
+/// Inserts the rows with multi-row statements on an open transaction.
 pub(crate) async fn insert<D: Dialect, E: Entity>(
     conn: &mut D::Connection,
     items: &[E],
@@ -87,9 +71,6 @@ pub(crate) async fn insert<D: Dialect, E: Entity>(
     for part in items.chunks(chunk::<D, E>()) {
         let mut qb = QueryBuilder::<D>::new("");
         push_insert(&mut qb, part);
-        Sql::from(qb.build()).execute(Ex::Conn(&mut *conn)).await?;
-        let mut qb = QueryBuilder::<D>::new("");
-        push_insert_admins(&mut qb, part);
         Sql::from(qb.build()).execute(Ex::Conn(&mut *conn)).await?;
     }
     Ok(())
@@ -185,7 +166,7 @@ impl<D: Dialect> SqlStore<D> {
              FROM {} t LEFT JOIN (",
             E::TABLE
         ));
-        crate::access::push_grants(&mut qb, user, id, (E::TABLE, E::PARENT), domain);
+        crate::access::push_grants(&mut qb, user, id, Some((E::TABLE, E::PARENT)), Some(domain));
         qb.push(") g ON 1 = 1 WHERE t.id = ");
         D::push_bind(&mut qb, Val::Id(id));
         qb.push(" AND t.domain_id = ");

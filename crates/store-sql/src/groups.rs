@@ -37,9 +37,6 @@ impl Entity for Group {
     fn domain_id(&self) -> Uuid {
         self.domain_id
     }
-    fn created_by(&self) -> Uuid {
-        self.created_by
-    }
     fn key(&self) -> Option<&str> {
         None
     }

@@ -162,13 +162,14 @@ pub struct RoleRef {
 /// Roles and memberships on domains, groups, clients and channels; what a user holds.
 #[async_trait]
 pub trait AccessRepo: Send + Sync {
-    /// What `user` holds through roles on `entity` (depth 0), on `parent` and its
-    /// ancestors (depth 1, 2, …) and on `domain` (depth -1), in one query.
+    /// What `user` holds on `entity` of `kind`: its roles and (for all but domains) its
+    /// creator's admin role (depth 0), the roles and creators of its parent group's
+    /// chain (depth 1, 2, …), and with `domain` the domain's roles (depth -1); one query.
     async fn grants(
         &self,
         user: Uuid,
+        kind: EntityKind,
         entity: Uuid,
-        parent: Option<Uuid>,
         domain: Option<Uuid>,
     ) -> Result<Vec<Grant>>;
     /// Members of a domain's built-in role (`admin` or `member`).

@@ -62,8 +62,3 @@ ALTER TABLE clients ADD COLUMN parent_group_id uuid;
 ALTER TABLE channels ADD COLUMN parent_group_id uuid;
 CREATE INDEX clients_parent ON clients (parent_group_id);
 CREATE INDEX channels_parent ON channels (parent_group_id);
-
-INSERT INTO role_members (role_id, entity_id, member_id, domain_id, builtin)
-    SELECT id::text || '_admin', id, created_by, domain_id, 1 FROM clients;
-INSERT INTO role_members (role_id, entity_id, member_id, domain_id, builtin)
-    SELECT id::text || '_admin', id, created_by, domain_id, 1 FROM channels;

@@ -1,9 +1,10 @@
 -- Access control: roles on domains, clients, channels and groups; groups as a tree.
 --
--- role_members holds every membership, built-in or not. `builtin` = 1 marks the
--- entity's built-in admin role (id '<entity>_admin'), which holds every action of its
--- kind and has no row in `roles`; the creator of an entity is its first member.
--- Custom roles live in `roles` with their actions in `role_actions`.
+-- Every entity has a built-in admin role (id '<entity>_admin') holding every action
+-- of its kind, with no row in `roles`: its creator (the entity's created_by, so
+-- creating costs no extra row) and the members in role_members with `builtin` = 1.
+-- Custom roles live in `roles`, their actions in `role_actions`, their members in
+-- role_members.
 CREATE TABLE roles (
     id         TEXT PRIMARY KEY,
     domain_id  TEXT NOT NULL,
@@ -67,9 +68,3 @@ ALTER TABLE clients ADD COLUMN parent_group_id TEXT;
 ALTER TABLE channels ADD COLUMN parent_group_id TEXT;
 CREATE INDEX clients_parent ON clients (parent_group_id);
 CREATE INDEX channels_parent ON channels (parent_group_id);
-
--- Entities created before roles: their creators are their admins.
-INSERT INTO role_members (role_id, entity_id, member_id, domain_id, builtin)
-    SELECT id || '_admin', id, created_by, domain_id, 1 FROM clients;
-INSERT INTO role_members (role_id, entity_id, member_id, domain_id, builtin)
-    SELECT id || '_admin', id, created_by, domain_id, 1 FROM channels;
