@@ -59,15 +59,16 @@ pub(crate) fn push_reader<D: Dialect>(qb: &mut QueryBuilder<D>, r: &Reader, pare
 }
 
 /// Pushes the grants of `user` as rows `(depth, builtin, action)`: roles on the entity
-/// `id` (depth 0); with `table` = (its table, its parent column), also its creator's
-/// admin role (depth 0), and roles and creators on its parent group's chain (depth 1,
-/// 2, …, the parent read from the entity's row); with `domain`, roles on the domain
-/// (depth -1).
+/// `id` (depth 0); with `table` = (its table, its parent column), roles and creators on
+/// its parent group's chain (depth 1, 2, …, the parent read from the entity's row) and,
+/// with `creator`, the entity creator's admin role (depth 0); with `domain`, roles on
+/// the domain (depth -1).
 pub(crate) fn push_grants<D: Dialect>(
     qb: &mut QueryBuilder<D>,
     user: Uuid,
     id: Uuid,
     table: Option<(&str, &str)>,
+    creator: bool,
     domain: Option<Uuid>,
 ) {
     qb.push(
@@ -78,13 +79,15 @@ pub(crate) fn push_grants<D: Dialect>(
     qb.push(" AND rm.entity_id = ");
     D::push_bind(qb, Val::Id(id));
     if let Some((table, col)) = table {
-        qb.push(format!(
-            " UNION ALL SELECT CAST(0 AS smallint), CAST(1 AS smallint), NULL \
-             FROM {table} c WHERE c.id = "
-        ));
-        D::push_bind(qb, Val::Id(id));
-        qb.push(" AND c.created_by = ");
-        D::push_bind(qb, Val::Id(user));
+        if creator {
+            qb.push(format!(
+                " UNION ALL SELECT CAST(0 AS smallint), CAST(1 AS smallint), NULL \
+                 FROM {table} c WHERE c.id = "
+            ));
+            D::push_bind(qb, Val::Id(id));
+            qb.push(" AND c.created_by = ");
+            D::push_bind(qb, Val::Id(user));
+        }
         let parent = format!("(SELECT p.{col} FROM {table} p WHERE p.id = ");
         qb.push(
             " UNION ALL SELECT CAST(ga.depth + 1 AS smallint), rm.builtin, ra.action \
@@ -236,7 +239,7 @@ impl<D: Dialect> AccessRepo for SqlStore<D> {
             EntityKind::Channel => Some(("channels", "parent_group_id")),
         };
         let mut qb = QueryBuilder::<D>::new("");
-        push_grants(&mut qb, user, entity, table, domain);
+        push_grants(&mut qb, user, entity, table, true, domain);
         Sql::from(qb.build())
             .fetch_all(&self.pool)
             .await?

@@ -153,8 +153,9 @@ impl<D: Dialect> SqlStore<D> {
         E::from_row::<D>(&r)
     }
 
-    /// The entity and `user`'s grants on it, in one query: the entity row joined with
-    /// every grant row (one row with empty grant columns when there is none).
+    /// The entity and `user`'s grants on it (but for the creator's admin role, which the
+    /// caller sees on the row) in one query: the entity row joined with every grant row
+    /// (one row with empty grant columns when there is none).
     pub(crate) async fn entity_for<E: Entity>(
         &self,
         user: Uuid,
@@ -166,7 +167,15 @@ impl<D: Dialect> SqlStore<D> {
              FROM {} t LEFT JOIN (",
             E::TABLE
         ));
-        crate::access::push_grants(&mut qb, user, id, Some((E::TABLE, E::PARENT)), Some(domain));
+        // The creator's own admin role is read off the row by the caller.
+        crate::access::push_grants(
+            &mut qb,
+            user,
+            id,
+            Some((E::TABLE, E::PARENT)),
+            false,
+            Some(domain),
+        );
         qb.push(") g ON 1 = 1 WHERE t.id = ");
         D::push_bind(&mut qb, Val::Id(id));
         qb.push(" AND t.domain_id = ");

@@ -105,7 +105,8 @@ pub trait ClientRepo: Send + Sync {
     /// Inserts every client or none (multi-row, one transaction).
     async fn create_clients(&self, cs: &[Client]) -> Result<()>;
     async fn client(&self, domain: Uuid, id: Uuid) -> Result<Client>;
-    /// The client and what `user` holds on it (see [`AccessRepo::grants`]), in one query.
+    /// The client and what `user` holds on it (see [`AccessRepo::grants`]; the creator's
+    /// admin role is left to the caller, who has `created_by`), in one query.
     async fn client_for(&self, user: Uuid, domain: Uuid, id: Uuid) -> Result<(Client, Vec<Grant>)>;
     /// Any domain; for the message plane, which knows only the client id.
     async fn client_any_domain(&self, id: Uuid) -> Result<Client>;
