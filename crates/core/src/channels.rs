@@ -1,10 +1,8 @@
 //! Channels (message groups): the shared entity path (`entity.rs`) plus a route that
 //! is unique in its domain.
 
-use futures::future::BoxFuture;
 use serde_json::{Value, json};
-use switchyard_domain::{Channel, Metadata, Page, QueryParams, Reader, Status, validate};
-use switchyard_store::{Result as StoreResult, Store};
+use switchyard_domain::{Channel, Metadata, Status, validate};
 use uuid::Uuid;
 
 use crate::{
@@ -92,36 +90,12 @@ impl Managed for Channel {
         json!({"name": self.name, "metadata": self.metadata})
     }
 
-    fn insert<'a>(store: &'a dyn Store, items: &'a [Self]) -> BoxFuture<'a, StoreResult<()>> {
-        store.create_channels(items)
-    }
-    fn get_for(
-        store: &dyn Store,
-        user: Uuid,
-        domain: Uuid,
-        id: Uuid,
-    ) -> BoxFuture<'_, StoreResult<(Self, Vec<switchyard_domain::Grant>)>> {
-        store.channel_for(user, domain, id)
-    }
-    fn get(store: &dyn Store, domain: Uuid, id: Uuid) -> BoxFuture<'_, StoreResult<Self>> {
-        store.channel(domain, id)
-    }
-    fn list<'a>(
-        store: &'a dyn Store,
-        domain: Uuid,
-        q: &'a QueryParams,
-        reader: Option<Reader>,
-    ) -> BoxFuture<'a, Result<Page<Self>>> {
-        Box::pin(async move {
-            let mut eq = q.entity_query()?;
-            eq.reader = reader;
-            Ok(store.list_channels(domain, &eq).await?)
-        })
-    }
-    fn update<'a>(store: &'a dyn Store, e: &'a Self) -> BoxFuture<'a, StoreResult<()>> {
-        store.update_channel(e)
-    }
-    fn delete(store: &dyn Store, domain: Uuid, id: Uuid) -> BoxFuture<'_, StoreResult<()>> {
-        store.delete_channel(domain, id)
-    }
+    crate::entity::store_calls!(
+        create_channels,
+        channel,
+        channel_for,
+        update_channel,
+        delete_channel,
+        list_channels
+    );
 }

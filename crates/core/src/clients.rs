@@ -1,11 +1,9 @@
 //! Clients (devices and services): the shared entity path (`entity.rs`) plus a secret
 //! that is unique in its domain and generated when not given.
 
-use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use switchyard_auth::policy::Action;
-use switchyard_domain::{Client, Metadata, Page, QueryParams, Reader, Status, validate};
-use switchyard_store::{Result as StoreResult, Store};
+use switchyard_domain::{Client, Metadata, Status, validate};
 use uuid::Uuid;
 
 use crate::{
@@ -96,38 +94,14 @@ impl Managed for Client {
         json!({})
     }
 
-    fn insert<'a>(store: &'a dyn Store, items: &'a [Self]) -> BoxFuture<'a, StoreResult<()>> {
-        store.create_clients(items)
-    }
-    fn get_for(
-        store: &dyn Store,
-        user: Uuid,
-        domain: Uuid,
-        id: Uuid,
-    ) -> BoxFuture<'_, StoreResult<(Self, Vec<switchyard_domain::Grant>)>> {
-        store.client_for(user, domain, id)
-    }
-    fn get(store: &dyn Store, domain: Uuid, id: Uuid) -> BoxFuture<'_, StoreResult<Self>> {
-        store.client(domain, id)
-    }
-    fn list<'a>(
-        store: &'a dyn Store,
-        domain: Uuid,
-        q: &'a QueryParams,
-        reader: Option<Reader>,
-    ) -> BoxFuture<'a, Result<Page<Self>>> {
-        Box::pin(async move {
-            let mut eq = q.entity_query()?;
-            eq.reader = reader;
-            Ok(store.list_clients(domain, &eq).await?)
-        })
-    }
-    fn update<'a>(store: &'a dyn Store, e: &'a Self) -> BoxFuture<'a, StoreResult<()>> {
-        store.update_client(e)
-    }
-    fn delete(store: &dyn Store, domain: Uuid, id: Uuid) -> BoxFuture<'_, StoreResult<()>> {
-        store.delete_client(domain, id)
-    }
+    crate::entity::store_calls!(
+        create_clients,
+        client,
+        client_for,
+        update_client,
+        delete_client,
+        list_clients
+    );
 }
 
 impl Core {

@@ -106,6 +106,67 @@ macro_rules! common_fields {
 }
 pub(crate) use common_fields;
 
+/// The store calls of a managed entity, by the names of its store methods:
+/// `store_calls!(create_clients, client, client_for, update_client, delete_client)`.
+macro_rules! store_calls {
+    // Clients and channels: also the list, over the shared entity query.
+    ($insert:ident, $get:ident, $get_for:ident, $update:ident, $delete:ident, $list:ident) => {
+        $crate::entity::store_calls!($insert, $get, $get_for, $update, $delete);
+        fn list<'a>(
+            store: &'a dyn switchyard_store::Store,
+            domain: uuid::Uuid,
+            q: &'a switchyard_domain::QueryParams,
+            reader: Option<switchyard_domain::Reader>,
+        ) -> futures::future::BoxFuture<'a, $crate::Result<switchyard_domain::Page<Self>>> {
+            Box::pin(async move {
+                let mut eq = q.entity_query()?;
+                eq.reader = reader;
+                Ok(store.$list(domain, &eq).await?)
+            })
+        }
+    };
+    ($insert:ident, $get:ident, $get_for:ident, $update:ident, $delete:ident) => {
+        fn insert<'a>(
+            store: &'a dyn switchyard_store::Store,
+            items: &'a [Self],
+        ) -> futures::future::BoxFuture<'a, switchyard_store::Result<()>> {
+            store.$insert(items)
+        }
+        fn get(
+            store: &dyn switchyard_store::Store,
+            domain: uuid::Uuid,
+            id: uuid::Uuid,
+        ) -> futures::future::BoxFuture<'_, switchyard_store::Result<Self>> {
+            store.$get(domain, id)
+        }
+        fn get_for(
+            store: &dyn switchyard_store::Store,
+            user: uuid::Uuid,
+            domain: uuid::Uuid,
+            id: uuid::Uuid,
+        ) -> futures::future::BoxFuture<
+            '_,
+            switchyard_store::Result<(Self, Vec<switchyard_domain::Grant>)>,
+        > {
+            store.$get_for(user, domain, id)
+        }
+        fn update<'a>(
+            store: &'a dyn switchyard_store::Store,
+            e: &'a Self,
+        ) -> futures::future::BoxFuture<'a, switchyard_store::Result<()>> {
+            store.$update(e)
+        }
+        fn delete(
+            store: &dyn switchyard_store::Store,
+            domain: uuid::Uuid,
+            id: uuid::Uuid,
+        ) -> futures::future::BoxFuture<'_, switchyard_store::Result<()>> {
+            store.$delete(domain, id)
+        }
+    };
+}
+pub(crate) use store_calls;
+
 /// A parent group id from a request: absent or empty means none.
 pub(crate) fn parent_id(s: Option<&str>) -> Result<Option<Uuid>> {
     match s.map(str::trim) {

@@ -8,7 +8,7 @@ use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use switchyard_auth::policy::{Action, DomainAccess};
 use switchyard_domain::{EntityKind, Group, Metadata, Page, QueryParams, Reader, Status, validate};
-use switchyard_store::{ConflictKind, Result as StoreResult, Store, StoreError};
+use switchyard_store::{ConflictKind, Store, StoreError};
 use uuid::Uuid;
 
 use crate::{
@@ -119,20 +119,7 @@ impl Managed for Group {
         json!({"parent_id": self.parent_id})
     }
 
-    fn insert<'a>(store: &'a dyn Store, items: &'a [Self]) -> BoxFuture<'a, StoreResult<()>> {
-        store.create_groups(items)
-    }
-    fn get_for(
-        store: &dyn Store,
-        user: Uuid,
-        domain: Uuid,
-        id: Uuid,
-    ) -> BoxFuture<'_, StoreResult<(Self, Vec<switchyard_domain::Grant>)>> {
-        store.group_for(user, domain, id)
-    }
-    fn get(store: &dyn Store, domain: Uuid, id: Uuid) -> BoxFuture<'_, StoreResult<Self>> {
-        store.group(domain, id)
-    }
+    crate::entity::store_calls!(create_groups, group, group_for, update_group, delete_group);
     fn list<'a>(
         store: &'a dyn Store,
         domain: Uuid,
@@ -145,11 +132,13 @@ impl Managed for Group {
             Ok(store.list_groups(domain, &gq).await?)
         })
     }
-    fn update<'a>(store: &'a dyn Store, e: &'a Self) -> BoxFuture<'a, StoreResult<()>> {
-        store.update_group(e)
-    }
-    fn delete(store: &dyn Store, domain: Uuid, id: Uuid) -> BoxFuture<'_, StoreResult<()>> {
-        store.delete_group(domain, id)
+}
+
+/// A parent group the caller cannot see is bad input, not a missing path.
+fn unknown_parent(e: Error) -> Error {
+    match e {
+        Error::NotFound => Error::InvalidInput("invalid parent group".into()),
+        other => other,
     }
 }
 
@@ -218,10 +207,7 @@ impl Core {
             }
             self.group_for(caller, access, domain, p, "set_child")
                 .await
-                .map_err(|e| match e {
-                    Error::NotFound => Error::InvalidInput("invalid parent group".into()),
-                    other => other,
-                })?;
+                .map_err(unknown_parent)?;
         }
         for c in children {
             let g = self
@@ -401,10 +387,7 @@ impl Core {
             }
             self.group_for(caller, access, domain, p, "set_child")
                 .await
-                .map_err(|e| match e {
-                    Error::NotFound => Error::InvalidInput("invalid parent group".into()),
-                    other => other,
-                })?;
+                .map_err(unknown_parent)?;
         } else if let Some(p) = current {
             self.group_for(caller, access, domain, p, "set_child")
                 .await?;

@@ -189,6 +189,32 @@ async fn insert_members<D: Dialect>(
 }
 
 impl<D: Dialect> SqlStore<D> {
+    /// A page: `count` (selecting `n`) gives the total, `rows` (ordered, without LIMIT)
+    /// the items.
+    async fn paged<T>(
+        &self,
+        mut count: QueryBuilder<D>,
+        mut rows: QueryBuilder<D>,
+        offset: u64,
+        limit: u64,
+        row: impl Fn(&D::Row) -> Result<T>,
+    ) -> Result<Page<T>> {
+        let total = D::int(&Sql::from(count.build()).fetch_one(&self.pool).await?, "n")?;
+        push_limit(&mut rows, limit, offset);
+        let items = Sql::from(rows.build())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(row)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Page {
+            total: u64::try_from(total).unwrap_or(0),
+            offset,
+            limit,
+            items,
+        })
+    }
+
     /// A page of member ids: `SELECT … FROM role_members WHERE <col> = <key>`.
     async fn member_page(
         &self,
@@ -201,25 +227,13 @@ impl<D: Dialect> SqlStore<D> {
             "SELECT COUNT(DISTINCT member_id) AS n FROM role_members WHERE {col} = "
         ));
         D::push_bind(&mut count, key);
-        let total = D::int(&Sql::from(count.build()).fetch_one(&self.pool).await?, "n")?;
-        let mut qb = QueryBuilder::<D>::new(format!(
+        let mut rows = QueryBuilder::<D>::new(format!(
             "SELECT DISTINCT member_id FROM role_members WHERE {col} = "
         ));
-        D::push_bind(&mut qb, key);
-        qb.push(" ORDER BY member_id");
-        push_limit(&mut qb, limit, offset);
-        let items = Sql::from(qb.build())
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| D::id(r, "member_id"))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Page {
-            total: u64::try_from(total).unwrap_or(0),
-            offset,
-            limit,
-            items,
-        })
+        D::push_bind(&mut rows, key);
+        rows.push(" ORDER BY member_id");
+        self.paged(count, rows, offset, limit, |r| D::id(r, "member_id"))
+            .await
     }
 }
 
@@ -283,29 +297,13 @@ impl<D: Dialect> AccessRepo for SqlStore<D> {
     }
 
     async fn roles(&self, entity: Uuid, offset: u64, limit: u64) -> Result<Page<Role>> {
-        let total = D::int(
-            &sql::<D>("SELECT COUNT(*) AS n FROM roles WHERE entity_id = $1")
-                .id(entity)
-                .fetch_one(&self.pool)
-                .await?,
-            "n",
-        )?;
-        let mut qb = QueryBuilder::<D>::new("SELECT * FROM roles WHERE entity_id = ");
-        D::push_bind(&mut qb, Val::Id(entity));
-        qb.push(" ORDER BY name, id");
-        push_limit(&mut qb, limit, offset);
-        let items = Sql::from(qb.build())
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(row_role::<D>)
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Page {
-            total: u64::try_from(total).unwrap_or(0),
-            offset,
-            limit,
-            items,
-        })
+        let mut count =
+            QueryBuilder::<D>::new("SELECT COUNT(*) AS n FROM roles WHERE entity_id = ");
+        D::push_bind(&mut count, Val::Id(entity));
+        let mut rows = QueryBuilder::<D>::new("SELECT * FROM roles WHERE entity_id = ");
+        D::push_bind(&mut rows, Val::Id(entity));
+        rows.push(" ORDER BY name, id");
+        self.paged(count, rows, offset, limit, row_role::<D>).await
     }
 
     async fn role(&self, entity: Uuid, id: &str) -> Result<Role> {
@@ -432,35 +430,20 @@ impl<D: Dialect> AccessRepo for SqlStore<D> {
         offset: u64,
         limit: u64,
     ) -> Result<Page<Uuid>> {
-        let total = D::int(
-            &sql::<D>(
-                "SELECT COUNT(*) AS n FROM domain_members WHERE domain_id = $1 AND role = $2",
-            )
-            .id(domain)
-            .text(role.as_str())
-            .fetch_one(&self.pool)
-            .await?,
-            "n",
-        )?;
-        let mut qb =
+        let filter = |qb: &mut QueryBuilder<D>| {
+            D::push_bind(qb, Val::Id(domain));
+            qb.push(" AND role = ");
+            D::push_bind(qb, Val::Text(role.as_str()));
+        };
+        let mut count =
+            QueryBuilder::<D>::new("SELECT COUNT(*) AS n FROM domain_members WHERE domain_id = ");
+        filter(&mut count);
+        let mut rows =
             QueryBuilder::<D>::new("SELECT user_id FROM domain_members WHERE domain_id = ");
-        D::push_bind(&mut qb, Val::Id(domain));
-        qb.push(" AND role = ");
-        D::push_bind(&mut qb, Val::Text(role.as_str()));
-        qb.push(" ORDER BY user_id");
-        push_limit(&mut qb, limit, offset);
-        let items = Sql::from(qb.build())
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| D::id(r, "user_id"))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Page {
-            total: u64::try_from(total).unwrap_or(0),
-            offset,
-            limit,
-            items,
-        })
+        filter(&mut rows);
+        rows.push(" ORDER BY user_id");
+        self.paged(count, rows, offset, limit, |r| D::id(r, "user_id"))
+            .await
     }
 
     async fn domain_users(
@@ -469,33 +452,18 @@ impl<D: Dialect> AccessRepo for SqlStore<D> {
         offset: u64,
         limit: u64,
     ) -> Result<Page<(Uuid, DomainRole)>> {
-        let total = D::int(
-            &sql::<D>("SELECT COUNT(*) AS n FROM domain_members WHERE domain_id = $1")
-                .id(domain)
-                .fetch_one(&self.pool)
-                .await?,
-            "n",
-        )?;
-        let mut qb =
+        let mut count =
+            QueryBuilder::<D>::new("SELECT COUNT(*) AS n FROM domain_members WHERE domain_id = ");
+        D::push_bind(&mut count, Val::Id(domain));
+        let mut rows =
             QueryBuilder::<D>::new("SELECT user_id, role FROM domain_members WHERE domain_id = ");
-        D::push_bind(&mut qb, Val::Id(domain));
-        qb.push(" ORDER BY user_id");
-        push_limit(&mut qb, limit, offset);
-        let items = Sql::from(qb.build())
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| {
-                let role = DomainRole::parse(&D::text(r, "role")?).unwrap_or(DomainRole::Member);
-                Ok((D::id(r, "user_id")?, role))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Page {
-            total: u64::try_from(total).unwrap_or(0),
-            offset,
-            limit,
-            items,
+        D::push_bind(&mut rows, Val::Id(domain));
+        rows.push(" ORDER BY user_id");
+        self.paged(count, rows, offset, limit, |r| {
+            let role = DomainRole::parse(&D::text(r, "role")?).unwrap_or(DomainRole::Member);
+            Ok((D::id(r, "user_id")?, role))
         })
+        .await
     }
 
     async fn member_roles(&self, entity: Uuid, members: &[Uuid]) -> Result<Vec<(Uuid, String)>> {
