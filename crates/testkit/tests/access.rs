@@ -245,6 +245,13 @@ async fn story(b: Backend) {
     )
     .await;
     assert_eq!(r.status, 403);
+    // Listing by parent group: one group's clients, or those with no group.
+    let r = app.get(&format!("/{d}/clients?group={g3}"), &alice).await;
+    assert_eq!(ids(&r, "clients"), vec![c3.clone()], "{}", r.text);
+    let r = app.get(&format!("/{d}/clients?group="), &alice).await;
+    assert_eq!(r.body["total"], 3, "{}", r.text);
+    let r = app.get(&format!("/{d}/clients?group={g1}"), &bob).await;
+    assert_eq!(r.body["total"], 0, "c4 is in g1 but not shared: {}", r.text);
     // The admin sees all five of the domain's clients, bob's own among them.
     let r = app.get(&format!("/{d}/clients"), &alice).await;
     assert_eq!(r.body["total"], 5, "{}", r.text);
