@@ -77,10 +77,15 @@ pub struct MembersPage {
     pub members: Vec<String>,
 }
 
+/// A role through which a user reaches an entity.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct MemberRoleRes {
     pub role_id: String,
     pub role_name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub access_provider_id: String,
     pub access_type: String,
 }
 
@@ -149,6 +154,9 @@ pub struct GroupRes {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schema(no_recursion)]
     pub children: Vec<GroupRes>,
+    /// With `?roles=true`: the roles through which the caller reaches the group.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<MemberRoleRes>,
     pub created_at: String,
     pub updated_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -355,6 +355,9 @@ pub struct ClientRes {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_by: Option<String>,
     pub status: String,
+    /// With `?roles=true`: the roles through which the caller reaches the client.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<MemberRoleRes>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -427,6 +430,9 @@ pub struct ChannelRes {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_by: Option<String>,
     pub status: String,
+    /// With `?roles=true`: the roles through which the caller reaches the channel.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<MemberRoleRes>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

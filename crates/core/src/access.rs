@@ -29,6 +29,18 @@ pub struct Target {
     created_at: Timestamp,
 }
 
+/// A role through which the caller reaches an entity (`?roles=true` on a view).
+#[derive(Debug, Clone)]
+pub struct AccessRole {
+    pub role_id: String,
+    pub role_name: String,
+    pub actions: Vec<String>,
+    /// The entity holding the role: the entity itself, an ancestor group or the domain.
+    pub provider: Uuid,
+    /// `direct`, `group` or `domain`.
+    pub access_type: &'static str,
+}
+
 /// One member of an entity and the roles they hold on it.
 #[derive(Debug, Clone)]
 pub struct MemberRoles {
@@ -597,6 +609,83 @@ impl Core {
         self.store.remove_entity_members(t.id, &ids).await?;
         self.changed(t, "remove_members", "*").await;
         Ok(())
+    }
+
+    /// The roles through which the caller reaches an entity they may read: on it, on its
+    /// ancestor groups, on the domain (built-in and custom).
+    pub async fn caller_roles(
+        &self,
+        caller: &Caller,
+        kind: EntityKind,
+        domain: Uuid,
+        id: Uuid,
+    ) -> Result<Vec<AccessRole>> {
+        let access = self.domain_access(caller, domain, true).await?;
+        let rows = self
+            .store
+            .held_roles(caller.user, kind, id, Some(domain))
+            .await?;
+        let mut out: Vec<AccessRole> = Vec::new();
+        for h in rows {
+            if let Some(r) = out.iter_mut().find(|r| r.role_id == h.role_id) {
+                if let Some(a) = h.grant.action
+                    && !r.actions.contains(&a)
+                {
+                    r.actions.push(a);
+                }
+                continue;
+            }
+            let (provider_kind, access_type) = match h.grant.depth {
+                0 => (kind, "direct"),
+                d if d < 0 => (EntityKind::Domain, "domain"),
+                _ => (EntityKind::Group, "group"),
+            };
+            let (role_name, actions) = if h.grant.builtin {
+                (
+                    "admin".to_string(),
+                    policy::available_actions(provider_kind),
+                )
+            } else {
+                let name = self
+                    .store
+                    .role(h.provider, &h.role_id)
+                    .await
+                    .map(|r| r.name)
+                    .unwrap_or_default();
+                (name, h.grant.action.into_iter().collect())
+            };
+            out.push(AccessRole {
+                role_id: h.role_id,
+                role_name,
+                actions,
+                provider: h.provider,
+                access_type,
+            });
+        }
+        let builtin = match access {
+            DomainAccess::Role(DomainRole::Admin) => Some((
+                DomainRole::Admin,
+                policy::available_actions(EntityKind::Domain),
+            )),
+            DomainAccess::Role(DomainRole::Member) => Some((
+                DomainRole::Member,
+                policy::DOMAIN_MEMBER_ACTIONS
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect(),
+            )),
+            DomainAccess::SuperAdmin => None,
+        };
+        if let Some((role, actions)) = builtin {
+            out.push(AccessRole {
+                role_id: role.role_id(domain),
+                role_name: role.as_str().to_string(),
+                actions,
+                provider: domain,
+                access_type: "domain",
+            });
+        }
+        Ok(out)
     }
 
     /// `GET <collection>/roles/available-actions`.

@@ -53,6 +53,9 @@ impl Resource for Channel {
     fn res(&self, _full: bool) -> api::ChannelRes {
         convert::channel(self)
     }
+    fn set_roles(res: &mut api::ChannelRes, roles: Vec<api::MemberRoleRes>) {
+        res.roles = roles;
+    }
     fn page(p: Page<Channel>) -> api::ChannelsPage {
         convert::channels(p)
     }

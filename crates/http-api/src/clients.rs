@@ -54,6 +54,9 @@ impl Resource for Client {
     fn res(&self, full: bool) -> api::ClientRes {
         convert::client(self, full)
     }
+    fn set_roles(res: &mut api::ClientRes, roles: Vec<api::MemberRoleRes>) {
+        res.roles = roles;
+    }
     fn page(p: Page<Client>) -> api::ClientsPage {
         convert::clients(p)
     }

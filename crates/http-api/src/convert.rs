@@ -114,6 +114,7 @@ pub fn client(c: &Client, with_secret: bool) -> api::ClientRes {
         updated_at: ts_opt(c.updated_at),
         updated_by: c.updated_by.map(|x| x.to_string()),
         status: c.status.as_str().into(),
+        roles: Vec::new(),
     }
 }
 
@@ -140,6 +141,7 @@ pub fn channel(c: &Channel) -> api::ChannelRes {
         updated_at: ts_opt(c.updated_at),
         updated_by: c.updated_by.map(|x| x.to_string()),
         status: c.status.as_str().into(),
+        roles: Vec::new(),
     }
 }
 
@@ -150,4 +152,18 @@ pub fn channels(p: Page<Channel>) -> api::ChannelsPage {
         total: p.total,
         channels: p.items.iter().map(channel).collect(),
     }
+}
+
+/// The roles through which the caller reaches an entity, as the API shows them.
+pub fn access_roles(roles: Vec<switchyard_core::access::AccessRole>) -> Vec<api::MemberRoleRes> {
+    roles
+        .into_iter()
+        .map(|r| api::MemberRoleRes {
+            role_id: r.role_id,
+            role_name: r.role_name,
+            actions: r.actions,
+            access_provider_id: r.provider.to_string(),
+            access_type: r.access_type.to_string(),
+        })
+        .collect()
 }

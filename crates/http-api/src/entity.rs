@@ -80,7 +80,7 @@ pub(crate) trait Resource: Managed {
     const WIRE: Wire;
     type Req: DeserializeOwned + Send + 'static;
     type UpdateReq: DeserializeOwned + Send + 'static;
-    type Res: Serialize;
+    type Res: Serialize + Send;
     type Page: Serialize;
 
     fn new(r: Self::Req) -> Self::New;
@@ -88,6 +88,8 @@ pub(crate) trait Resource: Managed {
     fn tags(tags: Vec<String>) -> Self::Update;
     /// `full`: whether secrets are shown (enable/disable answers omit them).
     fn res(&self, full: bool) -> Self::Res;
+    /// Adds the caller's roles (`?roles=true`).
+    fn set_roles(res: &mut Self::Res, roles: Vec<switchyard_api_types::MemberRoleRes>);
     fn page(p: Page<Self>) -> Self::Page;
 }
 
@@ -189,9 +191,14 @@ async fn list<E: Resource>(Ctx(s, c): Ctx, Id(d): Id, Q(q): Q) -> ApiResult<Resp
     Ok(Json(E::page(page)).into_response())
 }
 
-async fn view<E: Resource>(Ctx(s, c): Ctx, Ids(d, i): Ids) -> ApiResult<Response> {
+async fn view<E: Resource>(Ctx(s, c): Ctx, Ids(d, i): Ids, Q(q): Q) -> ApiResult<Response> {
     let e = s.core.view::<E>(&c, d, i).await?;
-    Ok(Json(e.res(true)).into_response())
+    let mut res = e.res(true);
+    if q.bool("roles").map_err(switchyard_core::Error::from)? {
+        let roles = s.core.caller_roles(&c, E::ENTITY, d, i).await?;
+        E::set_roles(&mut res, crate::convert::access_roles(roles));
+    }
+    Ok(Json(res).into_response())
 }
 
 async fn update<E: Resource>(

@@ -32,6 +32,7 @@ pub(crate) fn group_res(g: &Group) -> api::GroupRes {
         metadata: g.metadata.clone(),
         level: u64::try_from(g.level).unwrap_or(0),
         children: Vec::new(),
+        roles: Vec::new(),
         created_at: ts(g.created_at),
         updated_at: ts_opt(g.updated_at),
         updated_by: g.updated_by.map(|u| u.to_string()),
@@ -85,6 +86,9 @@ impl Resource for Group {
     }
     fn res(&self, _full: bool) -> api::GroupRes {
         group_res(self)
+    }
+    fn set_roles(res: &mut api::GroupRes, roles: Vec<api::MemberRoleRes>) {
+        res.roles = roles;
     }
     fn page(p: Page<Group>) -> api::GroupsPage {
         groups_page(p)

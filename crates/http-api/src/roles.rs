@@ -405,6 +405,8 @@ async fn entity_members<const K: u8>(Ctx(s, c): Ctx, p: RolePath, Q(q): Q) -> Ap
                     .map(|(role_id, role_name)| api::MemberRoleRes {
                         role_id,
                         role_name,
+                        actions: Vec::new(),
+                        access_provider_id: String::new(),
                         access_type: "direct".into(),
                     })
                     .collect(),

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use sqlx::QueryBuilder;
 use switchyard_domain::{DomainRole, EntityKind, Grant, Page, Reader, Role};
-use switchyard_store::{AccessRepo, Result, RoleRef};
+use switchyard_store::{AccessRepo, HeldRole, Result, RoleRef};
 use uuid::Uuid;
 
 use crate::{
@@ -72,7 +72,8 @@ pub(crate) fn push_grants<D: Dialect>(
     domain: Option<Uuid>,
 ) {
     qb.push(
-        "SELECT CAST(0 AS smallint) AS depth, rm.builtin, ra.action FROM role_members rm \
+        "SELECT CAST(0 AS smallint) AS depth, rm.builtin, ra.action, rm.role_id, \
+         rm.entity_id AS provider FROM role_members rm \
          LEFT JOIN role_actions ra ON ra.role_id = rm.role_id WHERE rm.member_id = ",
     );
     D::push_bind(qb, Val::Id(user));
@@ -81,7 +82,7 @@ pub(crate) fn push_grants<D: Dialect>(
     if let Some((table, col)) = table {
         if creator {
             qb.push(format!(
-                " UNION ALL SELECT CAST(0 AS smallint), CAST(1 AS smallint), NULL \
+                " UNION ALL SELECT CAST(0 AS smallint), CAST(1 AS smallint), NULL, NULL, c.id \
                  FROM {table} c WHERE c.id = "
             ));
             D::push_bind(qb, Val::Id(id));
@@ -90,8 +91,8 @@ pub(crate) fn push_grants<D: Dialect>(
         }
         let parent = format!("(SELECT p.{col} FROM {table} p WHERE p.id = ");
         qb.push(
-            " UNION ALL SELECT CAST(ga.depth + 1 AS smallint), rm.builtin, ra.action \
-             FROM group_ancestors ga \
+            " UNION ALL SELECT CAST(ga.depth + 1 AS smallint), rm.builtin, ra.action, \
+             rm.role_id, rm.entity_id FROM group_ancestors ga \
              JOIN role_members rm ON rm.entity_id = ga.ancestor_id AND rm.member_id = ",
         );
         D::push_bind(qb, Val::Id(user));
@@ -100,8 +101,8 @@ pub(crate) fn push_grants<D: Dialect>(
         ));
         D::push_bind(qb, Val::Id(id));
         qb.push(
-            ") UNION ALL SELECT CAST(ga.depth + 1 AS smallint), CAST(1 AS smallint), NULL \
-             FROM group_ancestors ga JOIN groups g ON g.id = ga.ancestor_id \
+            ") UNION ALL SELECT CAST(ga.depth + 1 AS smallint), CAST(1 AS smallint), NULL, \
+             NULL, g.id FROM group_ancestors ga JOIN groups g ON g.id = ga.ancestor_id \
              WHERE g.created_by = ",
         );
         D::push_bind(qb, Val::Id(user));
@@ -111,8 +112,9 @@ pub(crate) fn push_grants<D: Dialect>(
     }
     if let Some(d) = domain {
         qb.push(
-            " UNION ALL SELECT CAST(-1 AS smallint) AS depth, rm.builtin, ra.action \
-             FROM role_members rm LEFT JOIN role_actions ra ON ra.role_id = rm.role_id \
+            " UNION ALL SELECT CAST(-1 AS smallint) AS depth, rm.builtin, ra.action, \
+             rm.role_id, rm.entity_id FROM role_members rm \
+             LEFT JOIN role_actions ra ON ra.role_id = rm.role_id \
              WHERE rm.member_id = ",
         );
         D::push_bind(qb, Val::Id(user));
@@ -246,6 +248,21 @@ impl<D: Dialect> AccessRepo for SqlStore<D> {
         entity: Uuid,
         domain: Option<Uuid>,
     ) -> Result<Vec<Grant>> {
+        Ok(self
+            .held_roles(user, kind, entity, domain)
+            .await?
+            .into_iter()
+            .map(|h| h.grant)
+            .collect())
+    }
+
+    async fn held_roles(
+        &self,
+        user: Uuid,
+        kind: EntityKind,
+        entity: Uuid,
+        domain: Option<Uuid>,
+    ) -> Result<Vec<HeldRole>> {
         let table = match kind {
             EntityKind::Domain => None,
             EntityKind::Group => Some(("groups", "parent_id")),
@@ -259,10 +276,16 @@ impl<D: Dialect> AccessRepo for SqlStore<D> {
             .await?
             .iter()
             .map(|r| {
-                Ok(Grant {
-                    depth: D::small(r, "depth")?,
-                    builtin: D::small(r, "builtin")? == 1,
-                    action: D::opt_text(r, "action")?,
+                let provider = D::id(r, "provider")?;
+                Ok(HeldRole {
+                    grant: Grant {
+                        depth: D::small(r, "depth")?,
+                        builtin: D::small(r, "builtin")? == 1,
+                        action: D::opt_text(r, "action")?,
+                    },
+                    role_id: D::opt_text(r, "role_id")?
+                        .unwrap_or_else(|| switchyard_domain::builtin_role_id(provider)),
+                    provider,
                 })
             })
             .collect()

@@ -160,6 +160,16 @@ pub struct RoleRef {
     pub builtin: bool,
 }
 
+/// One role a user holds, as [`AccessRepo::held_roles`] finds it: the grant (one row per
+/// action), the role's id and the entity that provides it (the entity itself, an
+/// ancestor group or the domain).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldRole {
+    pub grant: Grant,
+    pub role_id: String,
+    pub provider: Uuid,
+}
+
 /// Roles and memberships on domains, groups, clients and channels; what a user holds.
 #[async_trait]
 pub trait AccessRepo: Send + Sync {
@@ -173,6 +183,14 @@ pub trait AccessRepo: Send + Sync {
         entity: Uuid,
         domain: Option<Uuid>,
     ) -> Result<Vec<Grant>>;
+    /// As [`AccessRepo::grants`], with each row's role and providing entity.
+    async fn held_roles(
+        &self,
+        user: Uuid,
+        kind: EntityKind,
+        entity: Uuid,
+        domain: Option<Uuid>,
+    ) -> Result<Vec<HeldRole>>;
     /// Members of a domain's built-in role (`admin` or `member`).
     async fn domain_role_members(
         &self,

@@ -236,6 +236,34 @@ async fn story(b: Backend) {
         app.get(&format!("/{d}/clients/{c4}"), &bob).await.status,
         404
     );
+    // `?roles=true` says through which roles: the auditor role on g1, and his domain role.
+    let r = app
+        .get(&format!("/{d}/clients/{c3}?roles=true"), &bob)
+        .await;
+    let roles = r.body["roles"].as_array().cloned().unwrap_or_default();
+    let via_group = roles
+        .iter()
+        .find(|x| x["access_type"] == "group")
+        .unwrap_or_else(|| panic!("no group role: {}", r.text));
+    assert_eq!(s(&via_group["access_provider_id"]), g1);
+    assert_eq!(via_group["role_name"], "auditor");
+    assert_eq!(via_group["actions"], json!(["subgroup_client_read"]));
+    let member_role = json!(format!("{d}_member"));
+    assert!(
+        roles.iter().any(|x| x["role_id"] == member_role),
+        "{}",
+        r.text
+    );
+    let r = app
+        .get(&format!("/{d}/clients/{c1}?roles=true"), &alice)
+        .await;
+    assert!(
+        r.text.contains(&format!("{c1}_admin")),
+        "creator is admin: {}",
+        r.text
+    );
+    let r = app.get(&format!("/{d}/clients/{c1}"), &alice).await;
+    assert!(r.body.get("roles").is_none(), "{}", r.text);
     let r = send(
         &app,
         Method::DELETE,
