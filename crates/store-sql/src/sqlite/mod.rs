@@ -161,25 +161,27 @@ impl SqlStore<sqlx::Sqlite> {
         // No ping before handing out a connection: an in-process SQLite connection
         // cannot have gone away, and the ping is a round trip to its thread on every
         // acquire.
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .min_connections(1)
-            .test_before_acquire(false)
-            .connect_with(opts.clone())
-            .await
-            .map_err(other)?;
-        // An in-memory database exists per connection: there, reads and writes share one pool.
-        let writer = if url.contains(":memory:") {
-            pool.clone()
-        } else {
+        let pool_of = |n: u32| {
             SqlitePoolOptions::new()
-                .max_connections(1)
+                .max_connections(n)
                 .min_connections(1)
                 .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(30))
-                .connect_with(opts)
-                .await
-                .map_err(other)?
+                .connect_with(opts.clone())
+        };
+        // The migrations run before any reader connection exists: a connection opened
+        // earlier keeps the old schema cached, and its first `SELECT *` of a table a
+        // migration altered would come back with more columns than it was prepared for.
+        // An in-memory database exists per connection: there, reads and writes share
+        // one pool.
+        let (pool, writer) = if url.contains(":memory:") {
+            let pool = pool_of(8).await.map_err(other)?;
+            migrate(&pool).await?;
+            (pool.clone(), pool)
+        } else {
+            let writer = pool_of(1).await.map_err(other)?;
+            migrate(&writer).await?;
+            (pool_of(8).await.map_err(other)?, writer)
         };
         let memory = url.contains(":memory:");
         let checkpoints = (!memory).then(|| {
@@ -195,16 +197,19 @@ impl SqlStore<sqlx::Sqlite> {
                 group,
             })),
         };
-        store.migrate().await?;
         Ok(store)
     }
 
     pub async fn migrate(&self) -> Result<()> {
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&self.writer)
-            .await
-            .map_err(|e| StoreError::Other(format!("migration failed: {e}")))
+        migrate(&self.writer).await
     }
+}
+
+async fn migrate(writer: &SqlitePool) -> Result<()> {
+    sqlx::migrate!("./migrations/sqlite")
+        .run(writer)
+        .await
+        .map_err(|e| StoreError::Other(format!("migration failed: {e}")))
 }
 
 fn other(e: impl std::fmt::Display) -> StoreError {
