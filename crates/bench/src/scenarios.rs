@@ -336,16 +336,20 @@ pub(crate) async fn expect_json(
     serde_json::from_slice(&body).map_err(|e| format!("{what}: response is not JSON: {e}"))
 }
 
-/// Registers a regular user, logs in, and creates a domain the user administers.
-pub(crate) async fn setup(http: &reqwest::Client, base: &str) -> Result<Session, String> {
+/// Registers a regular user and logs in: their id and `Authorization` header.
+pub(crate) async fn new_user(
+    http: &reqwest::Client,
+    base: &str,
+    username: &str,
+) -> Result<(String, HeaderValue), String> {
     let password = format!("pw-{}", Uuid::new_v4().simple());
-    expect_json(
+    let u = expect_json(
         http.post(format!("{base}/users"))
             .json(&json!({
                 "first_name": "Bench",
                 "last_name": "User",
-                "email": "bench@example.com",
-                "credentials": {"username": "bench", "secret": password},
+                "email": format!("{username}@example.com"),
+                "credentials": {"username": username, "secret": password},
             }))
             .send()
             .await,
@@ -353,9 +357,13 @@ pub(crate) async fn setup(http: &reqwest::Client, base: &str) -> Result<Session,
         201,
     )
     .await?;
+    let id = u["id"]
+        .as_str()
+        .ok_or("no id in the user response")?
+        .to_string();
     let tok = expect_json(
         http.post(format!("{base}/users/tokens/issue"))
-            .json(&json!({"username": "bench", "password": password}))
+            .json(&json!({"username": username, "password": password}))
             .send()
             .await,
         "POST /users/tokens/issue",
@@ -366,6 +374,12 @@ pub(crate) async fn setup(http: &reqwest::Client, base: &str) -> Result<Session,
         .as_str()
         .ok_or("no access_token in the token response")?;
     let auth = HeaderValue::from_str(&format!("Bearer {access}")).map_err(|e| e.to_string())?;
+    Ok((id, auth))
+}
+
+/// Registers a regular user, logs in, and creates a domain the user administers.
+pub(crate) async fn setup(http: &reqwest::Client, base: &str) -> Result<Session, String> {
+    let (_, auth) = new_user(http, base, "bench").await?;
     let d = expect_json(
         http.post(format!("{base}/domains"))
             .header(AUTHORIZATION, auth.clone())

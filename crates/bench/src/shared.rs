@@ -25,36 +25,7 @@ const PARALLEL: usize = 32;
 /// A second user, invited into the admin's domain as a plain member.
 async fn member(http: &reqwest::Client, admin: &Session) -> Result<(String, HeaderValue), String> {
     let base = &admin.base;
-    let password = format!("pw-{}", uuid::Uuid::new_v4().simple());
-    let u = expect_json(
-        http.post(format!("{base}/users"))
-            .json(&json!({
-                "first_name": "Shared",
-                "last_name": "Reader",
-                "email": "reader@example.com",
-                "credentials": {"username": "reader", "secret": password},
-            }))
-            .send()
-            .await,
-        "POST /users (member)",
-        201,
-    )
-    .await?;
-    let id = u["id"].as_str().ok_or("no user id")?.to_string();
-    let tok = expect_json(
-        http.post(format!("{base}/users/tokens/issue"))
-            .json(&json!({"username": "reader", "password": password}))
-            .send()
-            .await,
-        "member token",
-        201,
-    )
-    .await?;
-    let auth = HeaderValue::from_str(&format!(
-        "Bearer {}",
-        tok["access_token"].as_str().ok_or("no access_token")?
-    ))
-    .map_err(|e| e.to_string())?;
+    let (id, auth) = crate::scenarios::new_user(http, base, "reader").await?;
     expect_status(
         http.post(format!("{base}/domains/{}/invitations", admin.domain))
             .header(AUTHORIZATION, admin.auth.clone())

@@ -10,7 +10,7 @@ use switchyard_domain::{
 use switchyard_store::StoreError;
 use uuid::Uuid;
 
-use crate::{Caller, Core, Error, Result, is_admin_role};
+use crate::{Caller, Core, Error, Result};
 
 #[derive(Debug, Clone, Default)]
 pub struct NewDomain {
@@ -73,7 +73,7 @@ impl Core {
 
     async fn admin_domain(&self, caller: &Caller, id: Uuid) -> Result<Domain> {
         let access = self.domain_access(caller, id, false).await?;
-        if !is_admin_role(access) {
+        if !switchyard_auth::policy::domain_admin(access) {
             return Err(Error::Forbidden(
                 "failed to perform authorization over the domain",
             ));

@@ -190,13 +190,15 @@ impl Core {
         Ok(g)
     }
 
-    /// Moves `children` under `parent` (or to the root), all or none.
+    /// Moves `children` under `parent` (or to the root), all or none; with `from`, each
+    /// must be a child of that group now.
     async fn move_groups(
         &self,
         caller: &Caller,
         domain: Uuid,
         children: &[Uuid],
         parent: Option<Uuid>,
+        from: Option<Uuid>,
     ) -> Result<()> {
         let access = self.domain_access(caller, domain, true).await?;
         if let Some(p) = parent {
@@ -215,6 +217,11 @@ impl Core {
                 .await?;
             if parent.is_some() && g.parent_id.is_some() && g.parent_id != parent {
                 return Err(Error::Conflict("group already has a parent"));
+            }
+            if from.is_some() && g.parent_id != from {
+                return Err(Error::InvalidInput(format!(
+                    "group {c} is not a child of this group"
+                )));
             }
         }
         self.store
@@ -241,11 +248,12 @@ impl Core {
         id: Uuid,
         parent: Uuid,
     ) -> Result<()> {
-        self.move_groups(caller, domain, &[id], Some(parent)).await
+        self.move_groups(caller, domain, &[id], Some(parent), None)
+            .await
     }
 
     pub async fn remove_group_parent(&self, caller: &Caller, domain: Uuid, id: Uuid) -> Result<()> {
-        self.move_groups(caller, domain, &[id], None).await
+        self.move_groups(caller, domain, &[id], None, None).await
     }
 
     pub async fn add_group_children(
@@ -258,7 +266,8 @@ impl Core {
         if children.is_empty() {
             return Err(Error::InvalidInput("missing children ids".into()));
         }
-        self.move_groups(caller, domain, children, Some(id)).await
+        self.move_groups(caller, domain, children, Some(id), None)
+            .await
     }
 
     /// Makes these children (or every child, with `None`) of the group roots.
@@ -291,15 +300,8 @@ impl Core {
                 &listed
             }
         };
-        for c in children {
-            let g = self.store.group(domain, *c).await?;
-            if g.parent_id != Some(id) {
-                return Err(Error::InvalidInput(format!(
-                    "group {c} is not a child of this group"
-                )));
-            }
-        }
-        self.move_groups(caller, domain, children, None).await
+        self.move_groups(caller, domain, children, None, Some(id))
+            .await
     }
 
     /// Descendants between `start_level` and `end_level` below the group.

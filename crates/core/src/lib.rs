@@ -25,7 +25,7 @@ use std::{
 
 use switchyard_auth::{Clock, Tokenizer, policy::DomainAccess};
 use switchyard_bus::{Event, MessageBus};
-use switchyard_domain::{DomainRole, Status, Timestamp, UserRole};
+use switchyard_domain::{Status, Timestamp, UserRole};
 use switchyard_store::Store;
 use uuid::Uuid;
 
@@ -300,13 +300,6 @@ impl Core {
         }
         Ok(access)
     }
-}
-
-pub(crate) fn is_admin_role(a: DomainAccess) -> bool {
-    matches!(
-        a,
-        DomainAccess::SuperAdmin | DomainAccess::Role(DomainRole::Admin)
-    )
 }
 
 /// A fresh random secret/id (UUID v4 from the OS CSPRNG).

@@ -274,9 +274,7 @@ async fn remove_all_children(Ctx(s, c): Ctx, Ids(d, i): Ids) -> ApiResult<Respon
 
 async fn children(Ctx(s, c): Ctx, Ids(d, i): Ids, Q(q): Q) -> ApiResult<Response> {
     let p = s.core.group_children(&c, d, i, &q).await?;
-    let mut page = groups_page(p);
-    page.limit = q.u64("limit", 10).unwrap_or(10);
-    Ok(Json(page).into_response())
+    Ok(Json(groups_page(p)).into_response())
 }
 
 async fn set_entity_parent<const CLIENT: bool>(

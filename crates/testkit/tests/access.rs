@@ -343,6 +343,40 @@ async fn story(b: Backend) {
     );
     let r = app.get(&format!("/{d}/groups/{g1}/children"), &alice).await;
     assert_eq!(r.body["total"], 2, "{}", r.text);
+    let r = app
+        .get(&format!("/{d}/groups/{g1}/hierarchy?level=21"), &alice)
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    // Only a child can be removed as one; nothing moves otherwise.
+    let r = send(
+        &app,
+        Method::DELETE,
+        &format!("/{d}/groups/{g1}/children"),
+        &alice,
+        Some(json!({"children_ids": [g3]})),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    let r = app.get(&format!("/{d}/groups/{g3}"), &alice).await;
+    assert_eq!(s(&r.body["parent_id"]), g2);
+    // Built-in roles are fixed, and the creator stays in the admin role.
+    let r = send(
+        &app,
+        Method::PUT,
+        &format!("/{d}/clients/{c1}/roles/{c1}_admin"),
+        &alice,
+        Some(json!({"name": "boss"})),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    let r = app
+        .post(
+            &format!("/{d}/clients/{c1}/roles/{c1}_admin/members/delete"),
+            &alice,
+            json!({"members": [alice_id]}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
 
     // Revocations hold on the next request.
     let r = app
