@@ -911,6 +911,130 @@ await step("Clients.DeleteClientRoleMembers(second user: 404 again)", async () =
   return r;
 });
 
+// ---- personal access tokens: the PATs module, and a PAT used as a Bearer ----------
+const expectStatus = async (fn, status, what) => {
+  try {
+    await fn();
+  } catch (e) {
+    check(e?.status === status, `${what}: expected ${status}, got ${describeErr(e)}`);
+    return;
+  }
+  throw new Error(`${what}: succeeded (expected ${status})`);
+};
+const pat = await step("PATs.CreatePAT", async () => {
+  need(token);
+  const p = await sdk.PATs.CreatePAT(`ci-${run}`, "30d", token, "SDK run");
+  check(p && p.id, "pat id");
+  check(typeof p.secret === "string" && p.secret.startsWith("pat_"), `secret pat_… (${p.secret})`);
+  check(p.name === `ci-${run}` && p.description === "SDK run", "name and description echoed");
+  return p;
+});
+await step("PATs.AddScope(clients list+read in the domain)", async () => {
+  need(token, pat, dom);
+  const scopes = ["list", "read"].map((operation) => ({
+    domain_id: dom,
+    entity_type: "clients",
+    entity_id: "*",
+    operation,
+  }));
+  const r = await sdk.PATs.AddScope(scopes, pat.id, token);
+  check(r.status === 200, `status 200 (${r.status})`);
+  return r;
+});
+const scopes = await step("PATs.ListScopes", async () => {
+  need(token, pat);
+  const page = await sdk.PATs.ListScopes(pat.id, { offset: 0, limit: 10 }, token);
+  check(page.total === 2 && page.scopes.length === 2, `2 scopes (${page.total})`);
+  check(page.scopes.every((x) => x.entity_type === "clients" && x.entity_id === "*"), "scope fields");
+  return page.scopes;
+});
+await step("Clients.Clients(with the PAT)", async () => {
+  need(pat, dom, client);
+  const page = await sdk.Clients.Clients({ offset: 0, limit: 10 }, dom, pat.secret);
+  check(ids(page.clients).includes(client.id), "the PAT lists the domain's clients");
+  const c = await sdk.Clients.Client(client.id, dom, pat.secret);
+  check(c.id === client.id, "the PAT reads a client");
+  return page;
+});
+await step("Clients.CreateClient(with the PAT: 403)", async () => {
+  need(pat, dom);
+  await expectStatus(
+    () => sdk.Clients.CreateClient({ name: `pat-${run}` }, dom, pat.secret),
+    403,
+    "create with a read-only PAT",
+  );
+});
+await step("PATs.ViewPAT", async () => {
+  need(token, pat);
+  const p = await sdk.PATs.ViewPAT(pat.id, token);
+  check(p.id === pat.id && p.secret === undefined, "viewed without its secret");
+  return p;
+});
+await step("PATs.ListPATS", async () => {
+  need(token, pat);
+  const page = await sdk.PATs.ListPATS({ offset: 0, limit: 10 }, token);
+  check(ids(page.pats).includes(pat.id), "listed");
+  return page;
+});
+await step("PATs.UpdateName", async () => {
+  need(token, pat);
+  const p = await sdk.PATs.UpdateName(`renamed-${run}`, pat.id, token);
+  check(p.name === `renamed-${run}`, `renamed (${p.name})`);
+  return p;
+});
+await step("PATs.UpdateDescription", async () => {
+  need(token, pat);
+  const p = await sdk.PATs.UpdateDescription("nightly jobs", pat.id, token);
+  check(p.description === "nightly jobs", "described");
+  return p;
+});
+await step("PATs.DeleteScopes", async () => {
+  need(token, pat, scopes, dom, client);
+  const read = scopes.find((x) => x.operation === "read");
+  const r = await sdk.PATs.DeleteScopes(pat.id, [read.id], token);
+  check(r.status === 200, `status 200 (${r.status})`);
+  await expectStatus(() => sdk.Clients.Client(client.id, dom, pat.secret), 403, "read after its scope went");
+  return r;
+});
+await step("PATs.RevokePAT(then 401)", async () => {
+  need(token, pat, dom);
+  const r = await sdk.PATs.RevokePAT(pat.id, token);
+  check(r.status === 204, `status 204 (${r.status})`);
+  await expectStatus(() => sdk.Clients.Clients({}, dom, pat.secret), 401, "list with a revoked PAT");
+  return r;
+});
+const reset = await step("PATs.ResetSecret", async () => {
+  need(token, pat, dom);
+  const p = await sdk.PATs.ResetSecret("1d", pat.id, token);
+  check(p.secret && p.secret !== pat.secret, "a new secret");
+  const page = await sdk.Clients.Clients({ offset: 0, limit: 10 }, dom, p.secret);
+  check(Array.isArray(page.clients), "the new secret lists clients");
+  return p;
+});
+await step("PATs.DeleteAllScopes", async () => {
+  need(token, pat, reset, dom);
+  const r = await sdk.PATs.DeleteAllScopes(pat.id, token);
+  check(r.status === 200, `status 200 (${r.status})`);
+  await expectStatus(() => sdk.Clients.Clients({}, dom, reset.secret), 403, "list without scopes");
+  return r;
+});
+await step("PATs.DeletePAT", async () => {
+  need(token, pat);
+  const r = await sdk.PATs.DeletePAT(pat.id, token);
+  check(r.status === 204, `status 204 (${r.status})`);
+  await expectStatus(() => sdk.PATs.ViewPAT(pat.id, token), 404, "deleted PAT");
+  return r;
+});
+await step("PATs.DeleteAllPATs", async () => {
+  need(token);
+  await sdk.PATs.CreatePAT(`extra-${run}`, "1h", token);
+  const r = await sdk.PATs.DeleteAllPATs(token);
+  check(r.status === 200, `status 200 (${r.status})`);
+  const page = await sdk.PATs.ListPATS({ offset: 0, limit: 10 }, token);
+  check(page.total === 0, `none left (${page.total})`);
+  return r;
+});
+
 // ---- group deletes ---------------------------------------------------------------
 await step("Groups.DeleteGroup", async () => {
   need(token, dom, gLeaf, gOther);

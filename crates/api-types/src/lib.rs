@@ -9,10 +9,12 @@ pub mod access;
 pub use access::*;
 pub mod bootstrap;
 pub mod certs;
+pub mod pats;
 pub mod provision;
 
 pub use bootstrap::*;
 pub use certs::*;
+pub use pats::*;
 pub use provision::*;
 
 use serde_json::{Map, Value};

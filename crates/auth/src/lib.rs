@@ -2,6 +2,7 @@
 //! clock, and the authorization policy as pure functions.
 
 pub mod password;
+pub mod pat;
 pub mod policy;
 pub mod token;
 

@@ -18,7 +18,7 @@
 
 use std::collections::HashSet;
 
-use switchyard_domain::{DomainRole, EntityKind, Grant, Reader};
+use switchyard_domain::{DomainRole, EntityKind, Grant, PatScope, Reader, ScopeEntity, ScopeOp};
 use uuid::Uuid;
 
 /// The caller's standing in one domain.
@@ -304,9 +304,89 @@ pub fn sees_all(access: DomainAccess) -> bool {
     domain_admin(access)
 }
 
+/// The PAT scope entity type of an entity kind.
+pub fn scope_entity(kind: EntityKind) -> ScopeEntity {
+    match kind {
+        EntityKind::Domain => ScopeEntity::Domains,
+        EntityKind::Group => ScopeEntity::Groups,
+        EntityKind::Client => ScopeEntity::Clients,
+        EntityKind::Channel => ScopeEntity::Channels,
+    }
+}
+
+/// The PAT operation a role action counts as; `None`: no PAT may do it. Reading
+/// (including role members) is `read`; changing an entity, its status or its place in
+/// the tree is `update`; giving others access (roles, members, connections) is `share`,
+/// taking it away `unshare`.
+pub fn scope_operation(action: &str) -> Option<ScopeOp> {
+    Some(match action {
+        "read" | "view_role_users" | "membership" => ScopeOp::Read,
+        "update" | "enable" | "disable" | "set_parent" | "set_parent_group" | "set_child" => {
+            ScopeOp::Update
+        }
+        "delete" => ScopeOp::Delete,
+        "manage_role" | "add_role_users" | "connect_to_channel" | "connect_to_client" => {
+            ScopeOp::Share
+        }
+        "remove_role_users" => ScopeOp::Unshare,
+        "publish" => ScopeOp::Publish,
+        "subscribe" => ScopeOp::Subscribe,
+        a if a.ends_with("_create") => ScopeOp::Create,
+        _ => return None,
+    })
+}
+
+/// Whether a PAT holding `scopes` may do `op` on entities of `entity_type` in `domain`,
+/// on entity `id` (`None` for a list or a create: only a `*` scope allows those).
+/// The PAT's user must also be allowed by their roles: this is the first half of one
+/// decision, never a replacement for it.
+pub fn scope_allows(
+    scopes: &[PatScope],
+    entity_type: ScopeEntity,
+    op: ScopeOp,
+    domain: Option<Uuid>,
+    id: Option<Uuid>,
+) -> bool {
+    scopes.iter().any(|s| s.allows(entity_type, op, domain, id))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every action a request can ask for on an entity has a PAT operation (so a scope
+    /// can allow it), and the role-management actions map to share/unshare/read.
+    #[test]
+    fn every_requested_action_has_a_scope_operation() {
+        let handler_actions = [
+            Action::View,
+            Action::Update,
+            Action::Delete,
+            Action::SetStatus,
+            Action::Connect,
+            Action::SetParent,
+        ];
+        for kind in EntityKind::ALL {
+            for a in handler_actions {
+                if kind == EntityKind::Group && a == Action::Connect {
+                    continue; // groups are not connected
+                }
+                let name = a.name(kind);
+                assert!(scope_operation(name).is_some(), "{kind:?} {name}");
+                assert!(
+                    is_action(kind, name) || kind == EntityKind::Domain,
+                    "{kind:?} {name}"
+                );
+            }
+        }
+        assert_eq!(scope_operation("manage_role"), Some(ScopeOp::Share));
+        assert_eq!(scope_operation("add_role_users"), Some(ScopeOp::Share));
+        assert_eq!(scope_operation("remove_role_users"), Some(ScopeOp::Unshare));
+        assert_eq!(scope_operation("view_role_users"), Some(ScopeOp::Read));
+        assert_eq!(scope_operation("set_child"), Some(ScopeOp::Update));
+        assert_eq!(scope_operation("client_create"), Some(ScopeOp::Create));
+        assert_eq!(scope_operation("no_such_action"), None);
+    }
 
     /// Where a test puts one grant.
     #[derive(Debug, Clone, Copy)]

@@ -9,7 +9,7 @@
 use serde_json::json;
 use switchyard_auth::policy::{self, DomainAccess, DomainRights};
 use switchyard_domain::{
-    DomainRole, EntityKind, Grant, Page, Role, Timestamp, builtin_role_id, validate,
+    DomainRole, EntityKind, Grant, Page, Role, ScopeOp, Timestamp, builtin_role_id, validate,
 };
 use switchyard_store::RoleRef;
 use uuid::Uuid;
@@ -118,6 +118,29 @@ impl Core {
         id: Uuid,
         action: &str,
     ) -> Result<()> {
+        self.scope_check(
+            caller,
+            policy::scope_entity(kind),
+            policy::scope_operation(action),
+            Some(domain),
+            Some(id),
+        )
+        .await?;
+        self.decide_roles(caller, access, kind, domain, id, action)
+            .await
+    }
+
+    /// The roles half of [`Core::decide`].
+    #[allow(clippy::too_many_arguments)]
+    async fn decide_roles(
+        &self,
+        caller: &Caller,
+        access: DomainAccess,
+        kind: EntityKind,
+        domain: Uuid,
+        id: Uuid,
+        action: &str,
+    ) -> Result<()> {
         if policy::domain_admin(access) {
             return Ok(());
         }
@@ -148,6 +171,14 @@ impl Core {
         domain: Uuid,
         parent: Option<Uuid>,
     ) -> Result<()> {
+        self.scope_check(
+            caller,
+            policy::scope_entity(kind),
+            Some(ScopeOp::Create),
+            Some(domain),
+            None,
+        )
+        .await?;
         let (domain_action, group_action) = match kind {
             EntityKind::Client => ("client_create", "client_create"),
             EntityKind::Channel => ("channel_create", "channel_create"),
@@ -159,7 +190,7 @@ impl Core {
                 .await
                 .map_err(|_| Error::InvalidInput("invalid parent group".into()))?;
             return self
-                .decide(caller, access, EntityKind::Group, domain, p, group_action)
+                .decide_roles(caller, access, EntityKind::Group, domain, p, group_action)
                 .await;
         }
         let rights = self.domain_rights(caller, domain, access).await?;

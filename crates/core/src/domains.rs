@@ -5,7 +5,8 @@
 use serde_json::json;
 use switchyard_auth::policy::DomainAccess;
 use switchyard_domain::{
-    Domain, DomainRole, Invitation, InvitationQuery, Metadata, Page, QueryParams, Status, validate,
+    Domain, DomainRole, Invitation, InvitationQuery, Metadata, Page, QueryParams, ScopeEntity,
+    ScopeOp, Status, validate,
 };
 use switchyard_store::StoreError;
 use uuid::Uuid;
@@ -60,6 +61,14 @@ impl Core {
 
     pub async fn list_domains(&self, caller: &Caller, q: &QueryParams) -> Result<Page<Domain>> {
         let mut dq = q.domain_query()?;
+        self.scope_check(
+            caller,
+            ScopeEntity::Domains,
+            Some(ScopeOp::List),
+            None,
+            None,
+        )
+        .await?;
         if !caller.is_super_admin() {
             dq.member = Some(caller.user);
         }
@@ -68,11 +77,27 @@ impl Core {
 
     pub async fn view_domain(&self, caller: &Caller, id: Uuid) -> Result<(Domain, DomainAccess)> {
         let access = self.domain_access(caller, id, false).await?;
+        self.scope_check(
+            caller,
+            ScopeEntity::Domains,
+            Some(ScopeOp::Read),
+            Some(id),
+            Some(id),
+        )
+        .await?;
         Ok((self.store.domain(id).await?, access))
     }
 
     async fn admin_domain(&self, caller: &Caller, id: Uuid) -> Result<Domain> {
         let access = self.domain_access(caller, id, false).await?;
+        self.scope_check(
+            caller,
+            ScopeEntity::Domains,
+            Some(ScopeOp::Update),
+            Some(id),
+            Some(id),
+        )
+        .await?;
         if !switchyard_auth::policy::domain_admin(access) {
             return Err(Error::Forbidden(
                 "failed to perform authorization over the domain",

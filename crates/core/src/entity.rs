@@ -284,6 +284,14 @@ impl Core {
         access: DomainAccess,
         kind: EntityKind,
     ) -> Result<Option<switchyard_domain::Reader>> {
+        self.scope_check(
+            caller,
+            policy::scope_entity(kind),
+            Some(switchyard_domain::ScopeOp::List),
+            Some(domain),
+            None,
+        )
+        .await?;
         if policy::sees_all(access) {
             return Ok(None);
         }
@@ -300,13 +308,22 @@ impl Core {
         id: Uuid,
         action: Action,
     ) -> Result<E> {
+        let name = action.name(E::ENTITY);
+        self.scope_check(
+            caller,
+            policy::scope_entity(E::ENTITY),
+            policy::scope_operation(name),
+            Some(domain),
+            Some(id),
+        )
+        .await?;
         if policy::domain_admin(access) {
             return Ok(E::get(self.store.as_ref(), domain, id).await?);
         }
         let (e, grants) = E::get_for(self.store.as_ref(), caller.user, domain, id).await?;
         // Its creator is in its built-in admin role: every action.
         if e.created_by() != caller.user {
-            crate::access::judge(access, E::ENTITY, action.name(E::ENTITY), grants)?;
+            crate::access::judge(access, E::ENTITY, name, grants)?;
         }
         Ok(e)
     }

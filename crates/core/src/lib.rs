@@ -15,6 +15,7 @@ mod error;
 mod groups;
 mod hashing;
 pub mod messaging;
+mod pats;
 pub mod provision;
 mod users;
 
@@ -34,6 +35,7 @@ pub use clients::{ClientUpdate, NewClient};
 pub use domains::{DomainUpdate, NewDomain};
 pub use error::{Error, Result};
 pub use groups::{GroupUpdate, Hierarchy, NewGroup};
+pub use pats::{IssuedPat, ScopeInput};
 pub use users::{NewUser, TokenPair, UserUpdate};
 
 type VerifiedTokens = std::collections::HashMap<String, (Caller, Option<Uuid>, i64)>;
@@ -41,12 +43,15 @@ type VerifiedTokens = std::collections::HashMap<String, (Caller, Option<Uuid>, i
 /// Most verified access tokens remembered (the map starts over when full).
 pub const VERIFIED_TOKENS_MAX: usize = 50_000;
 
-/// Who is calling: an authenticated user (from a verified access token).
+/// Who is calling: an authenticated user (from a verified access token), or a user's
+/// personal access token, which may do only what its scopes allow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caller {
     pub user: Uuid,
     pub role: UserRole,
     pub verified: bool,
+    /// The PAT the request came with (`None`: the user's own token).
+    pub pat: Option<Uuid>,
 }
 
 impl Caller {
@@ -111,6 +116,8 @@ pub struct Core {
     verified_tokens: RwLock<VerifiedTokens>,
     /// Where passwords are hashed and checked (bounded).
     hashing: hashing::HashPool,
+    /// Verified personal access tokens.
+    pats: pats::PatCache,
     /// The access token `/mapping` logs in for with the configured provision credentials.
     provision_token: tokio::sync::Mutex<Option<String>>,
 }
@@ -141,6 +148,7 @@ impl Core {
             certs: RwLock::new(None),
             hashing: hashing::HashPool::new(cfg_workers, cfg_queue),
             provision_token: tokio::sync::Mutex::new(None),
+            pats: Default::default(),
         });
         core.clone().follow_events().await?;
         Ok(core)
@@ -227,6 +235,8 @@ impl Core {
                     self.access.forget_member(d, id);
                 }
             }
+            ("pat", _) => self.pats.forget(id),
+            ("user", _) => self.pats.forget_user(id),
             _ => {}
         }
         let Ok(mut r) = self.revoked.write() else {

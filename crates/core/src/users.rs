@@ -325,6 +325,7 @@ impl Core {
                     user,
                     role,
                     verified: c.verified,
+                    pat: None,
                 };
                 if let Ok(mut m) = self.verified_tokens.write() {
                     if m.len() >= crate::VERIFIED_TOKENS_MAX {
@@ -368,6 +369,14 @@ impl Core {
     }
 
     pub async fn profile(&self, caller: &Caller) -> Result<User> {
+        self.scope_check(
+            caller,
+            switchyard_domain::ScopeEntity::Users,
+            Some(switchyard_domain::ScopeOp::Read),
+            None,
+            Some(caller.user),
+        )
+        .await?;
         Ok(self.store.user(caller.user).await.map_err(not_found)?.user)
     }
 

@@ -3,11 +3,13 @@
 
 pub mod access;
 pub mod entity;
+pub mod pat;
 pub mod query;
 pub mod validate;
 
 pub use access::*;
 pub use entity::*;
+pub use pat::*;
 pub use query::*;
 
 /// Why a value from outside was refused. The message is the contract's text and is

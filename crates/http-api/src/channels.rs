@@ -1,6 +1,6 @@
 //! Channels over HTTP: the shared entity routes (`entity.rs`) plus connections.
 
-use crate::extract::{Ctx, Id, Ids};
+use crate::extract::{Id, Ids, Scoped};
 use axum::{
     Json,
     extract::Path,
@@ -113,7 +113,7 @@ pub fn routes(a: Api) -> Api {
 }
 
 async fn connect_one(
-    Ctx(s, c): Ctx,
+    Scoped(s, c): Scoped,
     Path((d, ch)): Path<(String, String)>,
     AppJson(r): AppJson<api::ConnectionReq>,
 ) -> ApiResult<Response> {
@@ -124,7 +124,7 @@ async fn connect_one(
 }
 
 async fn disconnect_one(
-    Ctx(s, c): Ctx,
+    Scoped(s, c): Scoped,
     Path((d, ch)): Path<(String, String)>,
     AppJson(r): AppJson<api::ConnectionReq>,
 ) -> ApiResult<Response> {
@@ -137,7 +137,7 @@ async fn disconnect_one(
 /// The document's `DELETE .../disconnect` is sent by curl without a JSON content
 /// type; accept a JSON body whatever the header says.
 async fn disconnect_one_lenient(
-    Ctx(s, c): Ctx,
+    Scoped(s, c): Scoped,
     Path((d, ch)): Path<(String, String)>,
     headers: axum::http::HeaderMap,
     body: Bytes,
@@ -151,7 +151,7 @@ async fn disconnect_one_lenient(
 }
 
 async fn connect_many(
-    Ctx(s, c): Ctx,
+    Scoped(s, c): Scoped,
     Id(d): Id,
     AppJson(r): AppJson<api::ConnectionReq>,
 ) -> ApiResult<Response> {
@@ -162,7 +162,7 @@ async fn connect_many(
 }
 
 async fn disconnect_many(
-    Ctx(s, c): Ctx,
+    Scoped(s, c): Scoped,
     Id(d): Id,
     AppJson(r): AppJson<api::ConnectionReq>,
 ) -> ApiResult<Response> {
@@ -172,7 +172,7 @@ async fn disconnect_many(
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-async fn clients_of(Ctx(s, c): Ctx, Ids(d, ch): Ids, Q(q): Q) -> ApiResult<Response> {
+async fn clients_of(Scoped(s, c): Scoped, Ids(d, ch): Ids, Q(q): Q) -> ApiResult<Response> {
     let p = s.core.clients_of_channel(&c, d, ch, &q).await?;
     Ok(Json(convert::clients(p)).into_response())
 }

@@ -1,7 +1,7 @@
 //! Clients over HTTP: the shared entity routes (`entity.rs`) plus the secret and the
 //! channels a client is connected to.
 
-use crate::extract::{Ctx, Id, Ids};
+use crate::extract::{Id, Ids, Scoped};
 use axum::{
     Json,
     http::Method,
@@ -92,7 +92,7 @@ pub fn routes(a: Api) -> Api {
 }
 
 async fn secret(
-    Ctx(s, c): Ctx,
+    Scoped(s, c): Scoped,
     Ids(d, i): Ids,
     AppJson(r): AppJson<api::ClientSecretReq>,
 ) -> ApiResult<Response> {
@@ -103,12 +103,12 @@ async fn secret(
     .into_response())
 }
 
-async fn channels_of(Ctx(s, c): Ctx, Ids(d, i): Ids, Q(q): Q) -> ApiResult<Response> {
+async fn channels_of(Scoped(s, c): Scoped, Ids(d, i): Ids, Q(q): Q) -> ApiResult<Response> {
     let p = s.core.channels_of_client(&c, Some(d), i, &q).await?;
     Ok(Json(convert::channels(p)).into_response())
 }
 
-async fn channels_of_any(Ctx(s, c): Ctx, Id(i): Id, Q(q): Q) -> ApiResult<Response> {
+async fn channels_of_any(Scoped(s, c): Scoped, Id(i): Id, Q(q): Q) -> ApiResult<Response> {
     let p = s.core.channels_of_client(&c, None, i, &q).await?;
     Ok(Json(convert::channels(p)).into_response())
 }

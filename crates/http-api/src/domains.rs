@@ -1,5 +1,5 @@
 use crate::extract::path_id as id;
-use crate::extract::{Ctx, Id};
+use crate::extract::{Ctx, Id, Scoped};
 use axum::{
     Json,
     extract::Path,
@@ -139,7 +139,7 @@ async fn create(Ctx(s, c): Ctx, AppJson(r): AppJson<api::DomainReq>) -> ApiResul
         .into_response())
 }
 
-async fn list(Ctx(s, c): Ctx, Q(q): Q) -> ApiResult<Response> {
+async fn list(Scoped(s, c): Scoped, Q(q): Q) -> ApiResult<Response> {
     let p = s.core.list_domains(&c, &q).await?;
     Ok(Json(api::DomainsPage {
         total: p.total,
@@ -150,13 +150,13 @@ async fn list(Ctx(s, c): Ctx, Q(q): Q) -> ApiResult<Response> {
     .into_response())
 }
 
-async fn view(Ctx(s, c): Ctx, Id(p): Id) -> ApiResult<Response> {
+async fn view(Scoped(s, c): Scoped, Id(p): Id) -> ApiResult<Response> {
     let (d, access) = s.core.view_domain(&c, p).await?;
     Ok(Json(convert::domain(&d, role_of(access))).into_response())
 }
 
 async fn update(
-    Ctx(s, c): Ctx,
+    Scoped(s, c): Scoped,
     Id(p): Id,
     AppJson(r): AppJson<api::DomainUpdateReq>,
 ) -> ApiResult<Response> {
@@ -185,13 +185,13 @@ async fn status(
     Ok(empty(StatusCode::OK))
 }
 
-async fn enable(Ctx(s, c): Ctx, Path(p): Path<String>) -> ApiResult<Response> {
+async fn enable(Scoped(s, c): Scoped, Path(p): Path<String>) -> ApiResult<Response> {
     status(&s, &c, &p, Status::Enabled).await
 }
-async fn disable(Ctx(s, c): Ctx, Path(p): Path<String>) -> ApiResult<Response> {
+async fn disable(Scoped(s, c): Scoped, Path(p): Path<String>) -> ApiResult<Response> {
     status(&s, &c, &p, Status::Disabled).await
 }
-async fn freeze(Ctx(s, c): Ctx, Path(p): Path<String>) -> ApiResult<Response> {
+async fn freeze(Scoped(s, c): Scoped, Path(p): Path<String>) -> ApiResult<Response> {
     status(&s, &c, &p, Status::Frozen).await
 }
 

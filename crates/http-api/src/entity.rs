@@ -3,7 +3,7 @@
 //! through one set of generic handlers over core's generic entity methods. Each entity
 //! says only its wire types and names (`clients.rs`, `channels.rs`).
 
-use crate::extract::{Ctx, Id, Ids};
+use crate::extract::{Id, Ids, Scoped};
 use axum::{
     Json,
     http::{Method, StatusCode},
@@ -154,7 +154,7 @@ pub(crate) fn routes<E: Resource>(a: Api) -> Api {
 }
 
 async fn create<E: Resource>(
-    Ctx(s, c): Ctx,
+    Scoped(s, c): Scoped,
     Id(d): Id,
     AppJson(r): AppJson<E::Req>,
 ) -> ApiResult<Response> {
@@ -169,7 +169,7 @@ async fn create<E: Resource>(
 }
 
 async fn bulk<E: Resource>(
-    Ctx(s, c): Ctx,
+    Scoped(s, c): Scoped,
     Id(d): Id,
     AppJson(r): AppJson<Vec<E::Req>>,
 ) -> ApiResult<Response> {
@@ -186,12 +186,12 @@ async fn bulk<E: Resource>(
     Ok(Json(E::page(page)).into_response())
 }
 
-async fn list<E: Resource>(Ctx(s, c): Ctx, Id(d): Id, Q(q): Q) -> ApiResult<Response> {
+async fn list<E: Resource>(Scoped(s, c): Scoped, Id(d): Id, Q(q): Q) -> ApiResult<Response> {
     let page = s.core.list::<E>(&c, d, &q).await?;
     Ok(Json(E::page(page)).into_response())
 }
 
-async fn view<E: Resource>(Ctx(s, c): Ctx, Ids(d, i): Ids, Q(q): Q) -> ApiResult<Response> {
+async fn view<E: Resource>(Scoped(s, c): Scoped, Ids(d, i): Ids, Q(q): Q) -> ApiResult<Response> {
     let e = s.core.view::<E>(&c, d, i).await?;
     let mut res = e.res(true);
     if q.bool("roles").map_err(switchyard_core::Error::from)? {
@@ -202,7 +202,7 @@ async fn view<E: Resource>(Ctx(s, c): Ctx, Ids(d, i): Ids, Q(q): Q) -> ApiResult
 }
 
 async fn update<E: Resource>(
-    Ctx(s, c): Ctx,
+    Scoped(s, c): Scoped,
     Ids(d, i): Ids,
     AppJson(r): AppJson<E::UpdateReq>,
 ) -> ApiResult<Response> {
@@ -211,7 +211,7 @@ async fn update<E: Resource>(
 }
 
 async fn tags<E: Resource>(
-    Ctx(s, c): Ctx,
+    Scoped(s, c): Scoped,
     Ids(d, i): Ids,
     AppJson(r): AppJson<switchyard_api_types::TagsReq>,
 ) -> ApiResult<Response> {
@@ -220,7 +220,7 @@ async fn tags<E: Resource>(
 }
 
 async fn status<E: Resource, const ENABLE: bool>(
-    Ctx(s, c): Ctx,
+    Scoped(s, c): Scoped,
     Ids(d, i): Ids,
 ) -> ApiResult<Response> {
     let to = if ENABLE {
@@ -232,7 +232,7 @@ async fn status<E: Resource, const ENABLE: bool>(
     Ok(Json(e.res(false)).into_response())
 }
 
-async fn delete<E: Resource>(Ctx(s, c): Ctx, Ids(d, i): Ids) -> ApiResult<Response> {
+async fn delete<E: Resource>(Scoped(s, c): Scoped, Ids(d, i): Ids) -> ApiResult<Response> {
     s.core.delete::<E>(&c, d, i).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }

@@ -11,7 +11,9 @@ use switchyard_domain::QueryParams;
 
 use crate::{AppState, error::ApiError};
 
-/// The authenticated user, from `Authorization: Bearer <access token>`.
+/// The authenticated user, from `Authorization: Bearer <access token>`. A personal
+/// access token is refused here (403 once verified): only the routes whose core path
+/// checks PAT scopes take [`Scoped`], so a new route refuses PATs unless it opts in.
 pub struct Auth(pub Caller);
 
 /// The app and the authenticated user: what nearly every handler starts from.
@@ -23,6 +25,32 @@ impl FromRequestParts<AppState> for Ctx {
         let Auth(c) = Auth::from_request_parts(parts, s).await?;
         Ok(Ctx(s.clone(), c))
     }
+}
+
+/// As [`Ctx`], also accepting a personal access token (`Bearer pat_…`). Only for
+/// handlers whose core calls check the PAT's scopes (the entity, role, domain and
+/// profile paths).
+pub struct Scoped(pub AppState, pub Caller);
+
+impl FromRequestParts<AppState> for Scoped {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or(Error::Unauthenticated(
+            "missing or invalid bearer user token",
+        ))?;
+        Ok(Scoped(s.clone(), s.core.authenticate_any(token).await?))
+    }
+}
+
+/// A user's own token; a valid PAT is 403 (an invalid one 401).
+async fn user_token(s: &AppState, token: &str) -> Result<Caller, ApiError> {
+    let c = s.core.authenticate_any(token).await?;
+    if c.pat.is_some() {
+        return Err(
+            Error::Forbidden("personal access tokens cannot be used for this operation").into(),
+        );
+    }
+    Ok(c)
 }
 
 /// The path's ids, each parsed as a UUID (400 in the contract's words otherwise).
@@ -78,7 +106,7 @@ impl FromRequestParts<AppState> for Auth {
         let token = bearer(parts).ok_or(Error::Unauthenticated(
             "missing or invalid bearer user token",
         ))?;
-        Ok(Auth(s.core.authenticate(token)?))
+        Ok(Auth(user_token(s, token).await?))
     }
 }
 
@@ -87,7 +115,7 @@ impl FromRequestParts<AppState> for OptAuth {
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
         match bearer(parts) {
             None => Ok(OptAuth(None)),
-            Some(t) => Ok(OptAuth(Some(s.core.authenticate(t)?))),
+            Some(t) => Ok(OptAuth(Some(user_token(s, t).await?))),
         }
     }
 }

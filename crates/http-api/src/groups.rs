@@ -18,7 +18,7 @@ use crate::{
     doc, empty,
     entity::{self, Resource, wire},
     error::ApiResult,
-    extract::{AppJson, Ctx, Ids, MaybeJson, Q, path_id},
+    extract::{AppJson, Ids, MaybeJson, Q, Scoped, path_id},
 };
 
 pub(crate) fn group_res(g: &Group) -> api::GroupRes {
@@ -216,7 +216,7 @@ fn nest(groups: &[Group], root: Uuid, up: bool) -> Vec<api::GroupRes> {
         .collect()
 }
 
-async fn hierarchy(Ctx(s, c): Ctx, Ids(d, i): Ids, Q(q): Q) -> ApiResult<Response> {
+async fn hierarchy(Scoped(s, c): Scoped, Ids(d, i): Ids, Q(q): Q) -> ApiResult<Response> {
     let h = s.core.group_hierarchy(&c, d, i, &q).await?;
     let tree = q.bool("tree").map_err(switchyard_core::Error::from)?;
     let groups = if tree {
@@ -233,7 +233,7 @@ async fn hierarchy(Ctx(s, c): Ctx, Ids(d, i): Ids, Q(q): Q) -> ApiResult<Respons
 }
 
 async fn set_parent(
-    Ctx(s, c): Ctx,
+    Scoped(s, c): Scoped,
     Ids(d, i): Ids,
     AppJson(r): AppJson<api::GroupParentReq>,
 ) -> ApiResult<Response> {
@@ -242,13 +242,13 @@ async fn set_parent(
     Ok(empty(StatusCode::OK))
 }
 
-async fn remove_parent(Ctx(s, c): Ctx, Ids(d, i): Ids) -> ApiResult<Response> {
+async fn remove_parent(Scoped(s, c): Scoped, Ids(d, i): Ids) -> ApiResult<Response> {
     s.core.remove_group_parent(&c, d, i).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
 async fn add_children(
-    Ctx(s, c): Ctx,
+    Scoped(s, c): Scoped,
     Ids(d, i): Ids,
     AppJson(r): AppJson<api::ChildrenReq>,
 ) -> ApiResult<Response> {
@@ -258,7 +258,7 @@ async fn add_children(
 }
 
 async fn remove_children(
-    Ctx(s, c): Ctx,
+    Scoped(s, c): Scoped,
     Ids(d, i): Ids,
     MaybeJson(r): MaybeJson<api::ChildrenReq>,
 ) -> ApiResult<Response> {
@@ -267,18 +267,18 @@ async fn remove_children(
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-async fn remove_all_children(Ctx(s, c): Ctx, Ids(d, i): Ids) -> ApiResult<Response> {
+async fn remove_all_children(Scoped(s, c): Scoped, Ids(d, i): Ids) -> ApiResult<Response> {
     s.core.remove_group_children(&c, d, i, None).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-async fn children(Ctx(s, c): Ctx, Ids(d, i): Ids, Q(q): Q) -> ApiResult<Response> {
+async fn children(Scoped(s, c): Scoped, Ids(d, i): Ids, Q(q): Q) -> ApiResult<Response> {
     let p = s.core.group_children(&c, d, i, &q).await?;
     Ok(Json(groups_page(p)).into_response())
 }
 
 async fn set_entity_parent<const CLIENT: bool>(
-    Ctx(s, c): Ctx,
+    Scoped(s, c): Scoped,
     Ids(d, i): Ids,
     AppJson(r): AppJson<api::ParentGroupReq>,
 ) -> ApiResult<Response> {
@@ -293,7 +293,7 @@ async fn set_entity_parent<const CLIENT: bool>(
 }
 
 async fn remove_entity_parent<const CLIENT: bool>(
-    Ctx(s, c): Ctx,
+    Scoped(s, c): Scoped,
     Ids(d, i): Ids,
 ) -> ApiResult<Response> {
     s.core

@@ -15,6 +15,7 @@ pub mod extract;
 mod groups;
 mod health;
 mod messages;
+mod pats;
 mod provision;
 pub mod ratelimit;
 mod roles;
@@ -260,6 +261,7 @@ pub fn api() -> Api {
     let a = groups::routes(a);
     let a = roles::routes(a);
     let a = certs::routes(a);
+    let a = pats::routes(a);
     let a = provision::routes(a);
     let a = bootstrap::routes(a);
     let a = messages::routes(a);
@@ -298,6 +300,17 @@ fn http_method(m: &Method) -> HttpMethod {
     switchyard_api_types::DomainReq,
     switchyard_api_types::DomainUpdateReq,
     switchyard_api_types::DomainRes,
+    switchyard_api_types::PatCreateReq,
+    switchyard_api_types::PatNameReq,
+    switchyard_api_types::PatDescriptionReq,
+    switchyard_api_types::PatResetReq,
+    switchyard_api_types::PatRes,
+    switchyard_api_types::PatsPage,
+    switchyard_api_types::ScopeReq,
+    switchyard_api_types::ScopesAddReq,
+    switchyard_api_types::ScopesRemoveReq,
+    switchyard_api_types::ScopeRes,
+    switchyard_api_types::ScopesPage,
     switchyard_api_types::DomainsPage,
     switchyard_api_types::RolesPage,
     switchyard_api_types::RoleRes,

@@ -17,7 +17,7 @@ use crate::{
     convert::ts,
     doc, empty,
     error::ApiResult,
-    extract::{AppJson, Ctx, Q, path_id},
+    extract::{AppJson, Q, Scoped, path_id},
 };
 
 /// Kind codes as const generics (`EntityKind::code`).
@@ -90,7 +90,7 @@ fn role_res(r: &Role) -> api::RoleRes {
     }
 }
 
-fn page_args(q: &switchyard_domain::QueryParams) -> ApiResult<(u64, u64)> {
+pub(crate) fn page_args(q: &switchyard_domain::QueryParams) -> ApiResult<(u64, u64)> {
     let offset = q.u64("offset", 0).map_err(switchyard_core::Error::from)?;
     let limit = q.u64("limit", 10).map_err(switchyard_core::Error::from)?;
     if !(1..=100).contains(&limit) {
@@ -250,7 +250,7 @@ pub fn routes(a: Api) -> Api {
     )
 }
 
-async fn available<const K: u8>(Ctx(s, _c): Ctx) -> ApiResult<Response> {
+async fn available<const K: u8>(Scoped(s, _c): Scoped) -> ApiResult<Response> {
     Ok(Json(api::AvailableActionsRes {
         available_actions: s.core.available_actions(kind(K)),
     })
@@ -258,7 +258,7 @@ async fn available<const K: u8>(Ctx(s, _c): Ctx) -> ApiResult<Response> {
 }
 
 async fn create<const K: u8>(
-    Ctx(s, c): Ctx,
+    Scoped(s, c): Scoped,
     p: RolePath,
     AppJson(r): AppJson<api::RoleCreateReq>,
 ) -> ApiResult<Response> {
@@ -270,7 +270,7 @@ async fn create<const K: u8>(
     Ok((StatusCode::CREATED, Json(role_res(&role))).into_response())
 }
 
-async fn list<const K: u8>(Ctx(s, c): Ctx, p: RolePath, Q(q): Q) -> ApiResult<Response> {
+async fn list<const K: u8>(Scoped(s, c): Scoped, p: RolePath, Q(q): Q) -> ApiResult<Response> {
     let t = p.target(&s, &c, K, "view_role_users").await?;
     let (offset, limit) = page_args(&q)?;
     let page = s.core.list_roles(&t, offset, limit).await?;
@@ -283,13 +283,13 @@ async fn list<const K: u8>(Ctx(s, c): Ctx, p: RolePath, Q(q): Q) -> ApiResult<Re
     .into_response())
 }
 
-async fn view<const K: u8>(Ctx(s, c): Ctx, p: RolePath) -> ApiResult<Response> {
+async fn view<const K: u8>(Scoped(s, c): Scoped, p: RolePath) -> ApiResult<Response> {
     let t = p.target(&s, &c, K, "view_role_users").await?;
     Ok(Json(role_res(&s.core.view_role(&t, p.role()).await?)).into_response())
 }
 
 async fn rename<const K: u8>(
-    Ctx(s, c): Ctx,
+    Scoped(s, c): Scoped,
     p: RolePath,
     AppJson(r): AppJson<api::RoleUpdateReq>,
 ) -> ApiResult<Response> {
@@ -298,14 +298,14 @@ async fn rename<const K: u8>(
     Ok(Json(role_res(&role)).into_response())
 }
 
-async fn delete<const K: u8>(Ctx(s, c): Ctx, p: RolePath) -> ApiResult<Response> {
+async fn delete<const K: u8>(Scoped(s, c): Scoped, p: RolePath) -> ApiResult<Response> {
     let t = p.target(&s, &c, K, "manage_role").await?;
     s.core.delete_role(&t, p.role()).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
 async fn add_actions<const K: u8>(
-    Ctx(s, c): Ctx,
+    Scoped(s, c): Scoped,
     p: RolePath,
     AppJson(r): AppJson<api::ActionsReq>,
 ) -> ApiResult<Response> {
@@ -314,14 +314,14 @@ async fn add_actions<const K: u8>(
     Ok(Json(api::ActionsReq { actions }).into_response())
 }
 
-async fn actions<const K: u8>(Ctx(s, c): Ctx, p: RolePath) -> ApiResult<Response> {
+async fn actions<const K: u8>(Scoped(s, c): Scoped, p: RolePath) -> ApiResult<Response> {
     let t = p.target(&s, &c, K, "view_role_users").await?;
     let actions = s.core.role_actions(&t, p.role()).await?;
     Ok(Json(api::ActionsReq { actions }).into_response())
 }
 
 async fn remove_actions<const K: u8>(
-    Ctx(s, c): Ctx,
+    Scoped(s, c): Scoped,
     p: RolePath,
     AppJson(r): AppJson<api::ActionsReq>,
 ) -> ApiResult<Response> {
@@ -332,14 +332,14 @@ async fn remove_actions<const K: u8>(
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-async fn remove_all_actions<const K: u8>(Ctx(s, c): Ctx, p: RolePath) -> ApiResult<Response> {
+async fn remove_all_actions<const K: u8>(Scoped(s, c): Scoped, p: RolePath) -> ApiResult<Response> {
     let t = p.target(&s, &c, K, "manage_role").await?;
     s.core.remove_role_actions(&t, p.role(), None).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
 async fn add_members<const K: u8>(
-    Ctx(s, c): Ctx,
+    Scoped(s, c): Scoped,
     p: RolePath,
     AppJson(r): AppJson<api::MembersReq>,
 ) -> ApiResult<Response> {
@@ -351,7 +351,7 @@ async fn add_members<const K: u8>(
     .into_response())
 }
 
-async fn members<const K: u8>(Ctx(s, c): Ctx, p: RolePath, Q(q): Q) -> ApiResult<Response> {
+async fn members<const K: u8>(Scoped(s, c): Scoped, p: RolePath, Q(q): Q) -> ApiResult<Response> {
     let t = p.target(&s, &c, K, "view_role_users").await?;
     let (offset, limit) = page_args(&q)?;
     let page = s.core.role_members(&t, p.role(), offset, limit).await?;
@@ -359,7 +359,7 @@ async fn members<const K: u8>(Ctx(s, c): Ctx, p: RolePath, Q(q): Q) -> ApiResult
 }
 
 async fn remove_members<const K: u8>(
-    Ctx(s, c): Ctx,
+    Scoped(s, c): Scoped,
     p: RolePath,
     AppJson(r): AppJson<api::MembersReq>,
 ) -> ApiResult<Response> {
@@ -370,14 +370,14 @@ async fn remove_members<const K: u8>(
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-async fn remove_all_members<const K: u8>(Ctx(s, c): Ctx, p: RolePath) -> ApiResult<Response> {
+async fn remove_all_members<const K: u8>(Scoped(s, c): Scoped, p: RolePath) -> ApiResult<Response> {
     let t = p.target(&s, &c, K, "remove_role_users").await?;
     s.core.remove_role_members(&t, p.role(), None).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
 async fn remove_everywhere<const K: u8>(
-    Ctx(s, c): Ctx,
+    Scoped(s, c): Scoped,
     p: RolePath,
     AppJson(r): AppJson<api::RemoveMembersReq>,
 ) -> ApiResult<Response> {
@@ -386,7 +386,11 @@ async fn remove_everywhere<const K: u8>(
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-async fn entity_members<const K: u8>(Ctx(s, c): Ctx, p: RolePath, Q(q): Q) -> ApiResult<Response> {
+async fn entity_members<const K: u8>(
+    Scoped(s, c): Scoped,
+    p: RolePath,
+    Q(q): Q,
+) -> ApiResult<Response> {
     let t = p.target(&s, &c, K, "view_role_users").await?;
     let (offset, limit) = page_args(&q)?;
     let page = s.core.entity_members(&t, offset, limit).await?;

@@ -1,4 +1,4 @@
-use crate::extract::{Ctx, Id};
+use crate::extract::{Ctx, Id, Scoped};
 use axum::{
     Json,
     extract::State,
@@ -272,7 +272,7 @@ async fn sessions(Ctx(s, c): Ctx) -> ApiResult<Response> {
     .into_response())
 }
 
-async fn profile(Ctx(s, c): Ctx) -> ApiResult<Response> {
+async fn profile(Scoped(s, c): Scoped) -> ApiResult<Response> {
     Ok(ok_user(&s.core.profile(&c).await?))
 }
 

@@ -193,7 +193,7 @@ async fn insert_members<D: Dialect>(
 impl<D: Dialect> SqlStore<D> {
     /// A page: `count` (selecting `n`) gives the total, `rows` (ordered, without LIMIT)
     /// the items.
-    async fn paged<T>(
+    pub(crate) async fn paged<T>(
         &self,
         mut count: QueryBuilder<D>,
         mut rows: QueryBuilder<D>,

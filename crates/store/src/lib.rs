@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use switchyard_domain::{
     BootstrapConfig, Channel, Client, Connection, Domain, DomainQuery, DomainRole, EntityKind,
-    EntityQuery, Grant, Group, GroupQuery, Invitation, InvitationQuery, Page, RefreshSession, Role,
-    Timestamp, User, UserQuery, UserWithSecret,
+    EntityQuery, Grant, Group, GroupQuery, Invitation, InvitationQuery, Page, Pat, PatScope,
+    RefreshSession, Role, Timestamp, User, UserQuery, UserWithSecret,
 };
 
 /// Which uniqueness rule a write broke.
@@ -343,6 +343,31 @@ pub struct FetchedConfig {
     pub channels: Vec<Channel>,
 }
 
+/// Personal access tokens and their scopes. Reads and writes that name a user only see
+/// that user's PATs (another user's id is `NotFound`).
+#[async_trait]
+pub trait PatRepo: Send + Sync {
+    async fn create_pat(&self, p: &Pat) -> Result<()>;
+    /// Any user's PAT (authentication).
+    async fn pat(&self, id: Uuid) -> Result<Pat>;
+    async fn user_pat(&self, user: Uuid, id: Uuid) -> Result<Pat>;
+    /// Newest first.
+    async fn list_pats(&self, user: Uuid, offset: u64, limit: u64) -> Result<Page<Pat>>;
+    /// Saves name, description, secret, expiry, revocation and `updated_at`.
+    async fn update_pat(&self, p: &Pat) -> Result<()>;
+    async fn touch_pat(&self, id: Uuid, at: Timestamp) -> Result<()>;
+    /// Deletes one PAT of the user with its scopes.
+    async fn delete_pat(&self, user: Uuid, id: Uuid) -> Result<()>;
+    /// Deletes every PAT of the user, in one transaction; their ids.
+    async fn delete_user_pats(&self, user: Uuid) -> Result<Vec<Uuid>>;
+    /// Adds scopes to a PAT in one transaction.
+    async fn add_scopes(&self, scopes: &[PatScope]) -> Result<()>;
+    async fn all_scopes(&self, pat: Uuid) -> Result<Vec<PatScope>>;
+    async fn scopes(&self, pat: Uuid, offset: u64, limit: u64) -> Result<Page<PatScope>>;
+    /// Removes the listed scopes (`None`: all) of the PAT; how many went.
+    async fn remove_scopes(&self, pat: Uuid, ids: Option<&[Uuid]>) -> Result<u64>;
+}
+
 /// Everything a backend provides.
 #[async_trait]
 pub trait Store:
@@ -355,6 +380,7 @@ pub trait Store:
     + CertRepo
     + AccessRepo
     + GroupRepo
+    + PatRepo
 {
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;

@@ -1,0 +1,111 @@
+//! Personal access tokens (`/pats`, auth.yaml).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct PatCreateReq {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// A duration such as `30d`, `24h` or `1y`.
+    #[serde(default)]
+    pub duration: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct PatNameReq {
+    #[serde(default)]
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct PatDescriptionReq {
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct PatResetReq {
+    #[serde(default)]
+    pub duration: String,
+}
+
+/// A PAT. `secret` is present only in the answers to a create and a secret reset.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PatRes {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    pub issued_at: String,
+    pub expires_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<String>,
+    pub revoked: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+    /// `active`, `revoked` or `expired`.
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PatsPage {
+    pub total: u64,
+    pub offset: u64,
+    pub limit: u64,
+    pub pats: Vec<PatRes>,
+}
+
+/// One scope: an entity type, an operation, a domain (absent: any) and `*` or an id.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct ScopeReq {
+    /// The domain (upstream's name); `domain_id` is accepted too.
+    #[serde(default, alias = "domain_id")]
+    pub optional_domain_id: Option<String>,
+    #[serde(default)]
+    pub entity_type: String,
+    #[serde(default)]
+    pub entity_id: String,
+    #[serde(default)]
+    pub operation: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct ScopesAddReq {
+    #[serde(default)]
+    pub scopes: Vec<ScopeReq>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct ScopesRemoveReq {
+    #[serde(default)]
+    pub scopes_id: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ScopeRes {
+    pub id: String,
+    pub pat_id: String,
+    /// The domain, under upstream's name and the SDK's (`domain_id`); absent: any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optional_domain_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain_id: Option<String>,
+    pub entity_type: String,
+    pub entity_id: String,
+    pub operation: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ScopesPage {
+    pub total: u64,
+    pub offset: u64,
+    pub limit: u64,
+    pub scopes: Vec<ScopeRes>,
+}
