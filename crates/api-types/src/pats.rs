@@ -109,3 +109,34 @@ pub struct ScopesPage {
     pub limit: u64,
     pub scopes: Vec<ScopeRes>,
 }
+
+/// `POST /keys`: `type` 3 (API key; the default) and `duration`, in nanoseconds as
+/// upstream sends it, or a duration string such as `"90d"`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct KeyReq {
+    #[serde(default, rename = "type")]
+    pub kind: Option<i64>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub duration: serde_json::Value,
+}
+
+/// The answer to `POST /keys`; `value` is the key, shown once.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct KeyIssuedRes {
+    pub id: String,
+    pub value: String,
+    pub issued_at: String,
+    pub expires_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct KeyRes {
+    pub id: String,
+    pub issuer_id: String,
+    pub subject: String,
+    #[serde(rename = "type")]
+    pub kind: i64,
+    pub issued_at: String,
+    pub expires_at: String,
+}

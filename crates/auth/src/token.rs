@@ -17,6 +17,8 @@ pub const ISSUER: &str = "supermq.auth";
 pub enum TokenKind {
     Access = 0,
     Refresh = 1,
+    /// A user's long-lived service credential (`POST /keys`), acting as the user.
+    ApiKey = 3,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -203,9 +205,46 @@ impl Tokenizer {
         now: OffsetDateTime,
     ) -> Result<String, String> {
         let ttl = match kind {
-            TokenKind::Access => self.access_ttl,
             TokenKind::Refresh => self.refresh_ttl,
+            _ => self.access_ttl,
         };
+        self.issue_claims(kind, user, role, verified, jti, rid, now, ttl)
+    }
+
+    /// An API key valid for `ttl`; its id is the `jti`.
+    pub fn issue_key(
+        &self,
+        user: Uuid,
+        role: u8,
+        verified: bool,
+        id: Uuid,
+        now: OffsetDateTime,
+        ttl: Duration,
+    ) -> Result<String, String> {
+        self.issue_claims(
+            TokenKind::ApiKey,
+            user,
+            role,
+            verified,
+            Some(id),
+            None,
+            now,
+            ttl,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn issue_claims(
+        &self,
+        kind: TokenKind,
+        user: Uuid,
+        role: u8,
+        verified: bool,
+        jti: Option<Uuid>,
+        rid: Option<&str>,
+        now: OffsetDateTime,
+        ttl: Duration,
+    ) -> Result<String, String> {
         let claims = Claims {
             iss: ISSUER.into(),
             sub: user.to_string(),

@@ -35,7 +35,7 @@ pub use clients::{ClientUpdate, NewClient};
 pub use domains::{DomainUpdate, NewDomain};
 pub use error::{Error, Result};
 pub use groups::{GroupUpdate, Hierarchy, NewGroup};
-pub use pats::{IssuedPat, ScopeInput};
+pub use pats::{IssuedKey, IssuedPat, ScopeInput};
 pub use users::{NewUser, TokenPair, UserUpdate};
 
 type VerifiedTokens = std::collections::HashMap<String, (Caller, Option<Uuid>, i64)>;
@@ -93,8 +93,9 @@ impl Default for CoreConfig {
 }
 
 /// In-memory revocations so access-token checks need no database query: users that
-/// are disabled/deleted and refresh sessions that were revoked. Kept fresh on every
-/// node by the change events.
+/// are disabled/deleted, and refresh sessions and API keys that were revoked (revoked
+/// API keys are loaded at start: they live long). Kept fresh on every node by the
+/// change events.
 #[derive(Default)]
 struct Revocations {
     users: HashSet<Uuid>,
@@ -131,6 +132,7 @@ impl Core {
         cfg: CoreConfig,
     ) -> Result<Arc<Core>> {
         let inactive = store.inactive_user_ids().await?;
+        let revoked_keys = store.revoked_keys(clock.now()).await?;
         let (cfg_workers, cfg_queue) = (cfg.password_workers, cfg.password_queue);
         let core = Arc::new(Core {
             store,
@@ -140,7 +142,7 @@ impl Core {
             cfg,
             revoked: RwLock::new(Revocations {
                 users: inactive.into_iter().collect(),
-                sessions: HashSet::new(),
+                sessions: revoked_keys.into_iter().collect(),
             }),
             access: access_cache::AccessCache::default(),
             auth_cache: messaging::AuthCache::default(),
@@ -249,7 +251,7 @@ impl Core {
             ("user", "enable") => {
                 r.users.remove(&id);
             }
-            ("session", "revoke") => {
+            ("session" | "key", "revoke") => {
                 r.sessions.insert(id);
             }
             _ => {}

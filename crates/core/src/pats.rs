@@ -1,5 +1,6 @@
 //! Personal access tokens: the `/pats` API, PAT authentication and the scope half of
-//! every decision a PAT caller asks for.
+//! every decision a PAT caller asks for. Also API keys (`/keys`): signed tokens of
+//! type 3 that act as their issuer, revocable by id.
 //!
 //! A PAT acts as its user, limited by its scopes. The scope check is made by the same
 //! decision functions as roles (`decide`, `entity_for`, `authorize_create`, `reader`,
@@ -23,7 +24,8 @@ use std::{
 use serde_json::json;
 use switchyard_auth::{pat as secret, policy};
 use switchyard_domain::{
-    Page, Pat, PatScope, ScopeEntity, ScopeOp, ScopeTarget, Status, Timestamp, UserRole, validate,
+    ApiKey, Page, Pat, PatScope, ScopeEntity, ScopeOp, ScopeTarget, Status, Timestamp, UserRole,
+    validate,
 };
 use uuid::Uuid;
 
@@ -87,6 +89,16 @@ pub struct IssuedPat {
     pub pat: Pat,
     pub secret: String,
 }
+
+/// An API key with its token, which is shown only once.
+#[derive(Debug, Clone)]
+pub struct IssuedKey {
+    pub key: ApiKey,
+    pub value: String,
+}
+
+/// Longest API key life.
+const KEY_MAX_DAYS: i64 = 3650;
 
 /// A scope as the API sends it: strings, checked here.
 #[derive(Debug, Clone, Default)]
@@ -367,6 +379,47 @@ impl Core {
         };
         self.store.remove_scopes(id, ids.as_deref()).await?;
         self.emit_pat("scope", &pat).await;
+        Ok(())
+    }
+
+    /// `POST /keys`: an API key acting as the caller for `ttl`.
+    pub async fn issue_key(&self, caller: &Caller, ttl: time::Duration) -> Result<IssuedKey> {
+        let user = self.pat_owner(caller)?;
+        if ttl <= time::Duration::ZERO || ttl > time::Duration::days(KEY_MAX_DAYS) {
+            return Err(Error::InvalidInput(format!(
+                "invalid duration: between 1ns and {KEY_MAX_DAYS} days"
+            )));
+        }
+        let now = self.now();
+        let key = ApiKey {
+            id: crate::random_uuid(),
+            issuer_id: user,
+            subject: user.to_string(),
+            issued_at: now,
+            expires_at: now + ttl,
+            revoked: false,
+        };
+        let value = self
+            .tokens
+            .issue_key(user, caller.role.claim(), caller.verified, key.id, now, ttl)
+            .map_err(Error::Internal)?;
+        self.store.create_key(&key).await?;
+        self.emit("key", "create", key.id, None, json!({"issuer_id": user}))
+            .await;
+        Ok(IssuedKey { key, value })
+    }
+
+    pub async fn view_key(&self, caller: &Caller, id: Uuid) -> Result<ApiKey> {
+        let user = self.pat_owner(caller)?;
+        Ok(self.store.key(user, id).await?)
+    }
+
+    /// Revokes an API key: refused from the next request on, on every node.
+    pub async fn revoke_key(&self, caller: &Caller, id: Uuid) -> Result<()> {
+        let user = self.pat_owner(caller)?;
+        self.store.revoke_key(user, id).await?;
+        self.emit("key", "revoke", id, None, json!({"issuer_id": user}))
+            .await;
         Ok(())
     }
 

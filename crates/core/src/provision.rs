@@ -173,7 +173,13 @@ impl Core {
     /// a login with the configured username and password; else 401.
     pub async fn provision_caller(&self, bearer: Option<&str>) -> Result<Caller> {
         if let Some(t) = bearer {
-            return self.authenticate(t);
+            let c = self.authenticate_any(t).await?;
+            if c.pat.is_some() {
+                return Err(Error::Forbidden(
+                    "personal access tokens cannot be used for this operation",
+                ));
+            }
+            return Ok(c);
         }
         let p = &self.cfg.provision;
         if !p.api_key.is_empty() {

@@ -314,10 +314,15 @@ impl Core {
         let (caller, session, exp) = match cached {
             Some(v) => v,
             None => {
-                let c = self
-                    .tokens
-                    .verify(token, TokenKind::Access, now)
-                    .map_err(|_| unauth())?;
+                // An access token, or an API key (whose id is its jti, revoked like a
+                // session).
+                let c = match self.tokens.verify(token, TokenKind::Access, now) {
+                    Err(switchyard_auth::TokenError::WrongKind) => self
+                        .tokens
+                        .verify(token, TokenKind::ApiKey, now)
+                        .map_err(|_| unauth())?,
+                    other => other.map_err(|_| unauth())?,
+                };
                 let user = Uuid::parse_str(&c.sub).map_err(|_| unauth())?;
                 let session = c.jti.as_deref().and_then(|j| Uuid::parse_str(j).ok());
                 let role = UserRole::from_claim(c.role).ok_or_else(unauth)?;

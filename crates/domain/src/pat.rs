@@ -36,6 +36,19 @@ impl Pat {
     }
 }
 
+/// An API key (`POST /keys`): a long-lived signed token of type 3 that acts as the user
+/// who issued it, for services (as `MG_PROVISION_API_KEY`). Only its record is stored;
+/// the token itself is shown once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKey {
+    pub id: Uuid,
+    pub issuer_id: Uuid,
+    pub subject: String,
+    pub issued_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub revoked: bool,
+}
+
 /// The entity types a scope can name (the contract's enum).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ScopeEntity {

@@ -1,5 +1,5 @@
-//! Personal access tokens (`/pats`, 13 routes of auth.yaml). Managed with the user's
-//! own token: a PAT cannot manage PATs.
+//! Personal access tokens (`/pats`, 13 routes of auth.yaml) and API keys (`/keys`, 3
+//! routes). Managed with the user's own token: a PAT cannot manage either.
 
 use axum::{
     Json,
@@ -21,7 +21,31 @@ use crate::{
 
 pub fn routes(a: Api) -> Api {
     let t = "pats";
+    let k = "keys";
     a.route(
+        Method::POST,
+        "/keys",
+        doc(
+            k,
+            "Issue an API key (type 3) acting as the caller; shown once",
+        )
+        .body("KeyReq")
+        .ok(201, Some("KeyIssuedRes")),
+        issue_key,
+    )
+    .route(
+        Method::GET,
+        "/keys/{keyID}",
+        doc(k, "View one of the caller's API keys").ok(200, Some("KeyRes")),
+        view_key,
+    )
+    .route(
+        Method::DELETE,
+        "/keys/{keyID}",
+        doc(k, "Revoke an API key (effective on the next request)").ok(204, None),
+        revoke_key,
+    )
+    .route(
         Method::POST,
         "/pats",
         doc(
@@ -271,4 +295,61 @@ async fn remove_scopes(
 ) -> ApiResult<Response> {
     s.core.remove_pat_scopes(&c, id, Some(r.scopes_id)).await?;
     Ok(empty(StatusCode::OK))
+}
+
+/// Upstream sends the duration as Go's `time.Duration` (nanoseconds); a duration
+/// string (`"90d"`) is accepted too.
+fn key_ttl(v: &serde_json::Value) -> Result<time::Duration, switchyard_core::Error> {
+    let bad = || {
+        switchyard_core::Error::InvalidInput(
+            "invalid duration: nanoseconds, or a string such as 90d".into(),
+        )
+    };
+    match v {
+        serde_json::Value::Number(n) => {
+            let ns = n.as_i64().filter(|n| *n > 0).ok_or_else(bad)?;
+            Ok(time::Duration::nanoseconds(ns))
+        }
+        serde_json::Value::String(s) => switchyard_domain::parse_duration(s).map_err(|_| bad()),
+        _ => Err(bad()),
+    }
+}
+
+async fn issue_key(Ctx(s, c): Ctx, AppJson(r): AppJson<api::KeyReq>) -> ApiResult<Response> {
+    if !matches!(r.kind, None | Some(3)) {
+        return Err(switchyard_core::Error::InvalidInput(
+            "invalid key type: only API keys (type 3) are issued here".into(),
+        )
+        .into());
+    }
+    let ttl = key_ttl(&r.duration)?;
+    let k = s.core.issue_key(&c, ttl).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(api::KeyIssuedRes {
+            id: k.key.id.to_string(),
+            value: k.value,
+            issued_at: ts(k.key.issued_at),
+            expires_at: ts(k.key.expires_at),
+        }),
+    )
+        .into_response())
+}
+
+async fn view_key(Ctx(s, c): Ctx, Id(id): Id) -> ApiResult<Response> {
+    let k = s.core.view_key(&c, id).await?;
+    Ok(Json(api::KeyRes {
+        id: k.id.to_string(),
+        issuer_id: k.issuer_id.to_string(),
+        subject: k.subject,
+        kind: 3,
+        issued_at: ts(k.issued_at),
+        expires_at: ts(k.expires_at),
+    })
+    .into_response())
+}
+
+async fn revoke_key(Ctx(s, c): Ctx, Id(id): Id) -> ApiResult<Response> {
+    s.core.revoke_key(&c, id).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
 }

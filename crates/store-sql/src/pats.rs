@@ -1,9 +1,11 @@
-//! Personal access tokens and their scopes.
+//! Personal access tokens with their scopes, and API key records.
 
 use async_trait::async_trait;
 use sqlx::QueryBuilder;
-use switchyard_domain::{Page, Pat, PatScope, ScopeEntity, ScopeOp, ScopeTarget, Timestamp};
-use switchyard_store::{PatRepo, Result, StoreError};
+use switchyard_domain::{
+    ApiKey, Page, Pat, PatScope, ScopeEntity, ScopeOp, ScopeTarget, Timestamp,
+};
+use switchyard_store::{KeyRepo, PatRepo, Result, StoreError};
 use uuid::Uuid;
 
 use crate::{
@@ -205,5 +207,62 @@ impl<D: Dialect> PatRepo for SqlStore<D> {
             push_in(&mut qb, ids.iter().map(|i| Val::Id(*i)));
         }
         Sql::from(qb.build()).execute(&self.writer).await
+    }
+}
+
+fn row_key<D: Dialect>(r: &D::Row) -> Result<ApiKey> {
+    Ok(ApiKey {
+        id: D::id(r, "id")?,
+        issuer_id: D::id(r, "issuer_id")?,
+        subject: D::text(r, "subject")?,
+        issued_at: D::time(r, "issued_at")?,
+        expires_at: D::time(r, "expires_at")?,
+        revoked: D::small(r, "revoked")? != 0,
+    })
+}
+
+#[async_trait]
+impl<D: Dialect> KeyRepo for SqlStore<D> {
+    async fn create_key(&self, k: &ApiKey) -> Result<()> {
+        sql::<D>(
+            "INSERT INTO api_keys (id, issuer_id, subject, issued_at, expires_at, revoked) \
+             VALUES ($1,$2,$3,$4,$5,$6)",
+        )
+        .id(k.id)
+        .id(k.issuer_id)
+        .text(&k.subject)
+        .time(k.issued_at)
+        .time(k.expires_at)
+        .small(i16::from(k.revoked))
+        .execute(&self.writer)
+        .await
+        .map(|_| ())
+    }
+
+    async fn key(&self, issuer: Uuid, id: Uuid) -> Result<ApiKey> {
+        let r = sql::<D>("SELECT * FROM api_keys WHERE id = $1 AND issuer_id = $2 AND revoked = 0")
+            .id(id)
+            .id(issuer)
+            .fetch_one(&self.pool)
+            .await?;
+        row_key::<D>(&r)
+    }
+
+    async fn revoke_key(&self, issuer: Uuid, id: Uuid) -> Result<()> {
+        sql::<D>("UPDATE api_keys SET revoked = 1 WHERE id = $1 AND issuer_id = $2 AND revoked = 0")
+            .id(id)
+            .id(issuer)
+            .execute_one(&self.writer)
+            .await
+    }
+
+    async fn revoked_keys(&self, now: Timestamp) -> Result<Vec<Uuid>> {
+        sql::<D>("SELECT id FROM api_keys WHERE revoked = 1 AND expires_at > $1")
+            .time(now)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| D::id(r, "id"))
+            .collect()
     }
 }

@@ -8,9 +8,9 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use switchyard_domain::{
-    BootstrapConfig, Channel, Client, Connection, Domain, DomainQuery, DomainRole, EntityKind,
-    EntityQuery, Grant, Group, GroupQuery, Invitation, InvitationQuery, Page, Pat, PatScope,
-    RefreshSession, Role, Timestamp, User, UserQuery, UserWithSecret,
+    ApiKey, BootstrapConfig, Channel, Client, Connection, Domain, DomainQuery, DomainRole,
+    EntityKind, EntityQuery, Grant, Group, GroupQuery, Invitation, InvitationQuery, Page, Pat,
+    PatScope, RefreshSession, Role, Timestamp, User, UserQuery, UserWithSecret,
 };
 
 /// Which uniqueness rule a write broke.
@@ -368,6 +368,18 @@ pub trait PatRepo: Send + Sync {
     async fn remove_scopes(&self, pat: Uuid, ids: Option<&[Uuid]>) -> Result<u64>;
 }
 
+/// API key records (the keys themselves are signed tokens, never stored).
+#[async_trait]
+pub trait KeyRepo: Send + Sync {
+    async fn create_key(&self, k: &ApiKey) -> Result<()>;
+    /// One of the issuer's keys that is not revoked.
+    async fn key(&self, issuer: Uuid, id: Uuid) -> Result<ApiKey>;
+    /// Marks one of the issuer's keys revoked (`NotFound` if none or already revoked).
+    async fn revoke_key(&self, issuer: Uuid, id: Uuid) -> Result<()>;
+    /// Ids of revoked keys that have not expired at `now` (loaded at start).
+    async fn revoked_keys(&self, now: Timestamp) -> Result<Vec<Uuid>>;
+}
+
 /// Everything a backend provides.
 #[async_trait]
 pub trait Store:
@@ -381,6 +393,7 @@ pub trait Store:
     + AccessRepo
     + GroupRepo
     + PatRepo
+    + KeyRepo
 {
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;

@@ -360,3 +360,71 @@ async fn story(b: Backend) {
 }
 
 both!(story);
+
+/// API keys: issued by a user, act as that user (here for `/mapping`, as the document's
+/// `Authorization: Bearer Token|ApiKey`), revoked by id, and stay revoked across a
+/// restart.
+async fn api_keys(b: Backend) {
+    let mut app = TestServer::spawn(b).await;
+    let (alice_id, alice) = app.user("alice").await;
+    let (_, bob) = app.user("bob").await;
+    let d = app.domain(&alice, "edge").await;
+    let hour_ns = 3_600_000_000_000_i64;
+    let r = app
+        .post("/keys", &alice, json!({"type": 3, "duration": hour_ns}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let kid = s(&r.body["id"]);
+    let key = s(&r.body["value"]);
+    assert!(r.body["expires_at"].is_string(), "{}", r.text);
+    for (body, why) in [
+        (json!({"type": 0, "duration": hour_ns}), "type"),
+        (json!({"type": 3, "duration": -5}), "negative"),
+        (json!({"type": 3, "duration": "soon"}), "string"),
+        (json!({"type": 3}), "missing"),
+        (json!({"type": 3, "duration": "99999d"}), "too long"),
+    ] {
+        let r = app.post("/keys", &alice, body).await;
+        assert_eq!(r.status, 400, "{why}: {}", r.text);
+    }
+    let r = app.post("/keys", &alice, json!({"duration": "90d"})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    let r = app.get(&format!("/keys/{kid}"), &alice).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["type"], 3);
+    assert_eq!(r.body["issuer_id"], alice_id.as_str());
+    assert!(r.body.get("value").is_none(), "{}", r.text);
+    assert_eq!(app.get(&format!("/keys/{kid}"), &bob).await.status, 404);
+    assert_eq!(
+        delete(&app, &format!("/keys/{kid}"), &bob).await.status,
+        404
+    );
+
+    // The key acts as alice.
+    let r = app.get(&format!("/{d}/clients"), &key).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app
+        .post(
+            &format!("/{d}/mapping"),
+            &key,
+            json!({"name": "gw", "external_id": "gw-1", "external_key": "k1"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    assert_eq!(
+        delete(&app, &format!("/keys/{kid}"), &alice).await.status,
+        204
+    );
+    assert_eq!(app.get(&format!("/{d}/clients"), &key).await.status, 401);
+    assert_eq!(app.get(&format!("/keys/{kid}"), &alice).await.status, 404);
+    assert_eq!(
+        delete(&app, &format!("/keys/{kid}"), &alice).await.status,
+        404
+    );
+    app.restart().await;
+    assert_eq!(app.get(&format!("/{d}/clients"), &key).await.status, 401);
+}
+
+both!(api_keys);

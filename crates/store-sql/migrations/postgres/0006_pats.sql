@@ -25,3 +25,14 @@ CREATE TABLE pat_scopes (
     CONSTRAINT pat_scopes_pkey PRIMARY KEY (id)
 );
 CREATE INDEX pat_scopes_pat ON pat_scopes (pat_id);
+
+CREATE TABLE api_keys (
+    id         uuid NOT NULL,
+    issuer_id  uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    subject    text NOT NULL,
+    issued_at  timestamptz NOT NULL,
+    expires_at timestamptz NOT NULL,
+    revoked    smallint NOT NULL DEFAULT 0,
+    CONSTRAINT api_keys_pkey PRIMARY KEY (id)
+);
+CREATE INDEX api_keys_revoked ON api_keys (revoked, expires_at);

@@ -26,3 +26,15 @@ CREATE TABLE pat_scopes (
     operation   TEXT NOT NULL
 );
 CREATE INDEX pat_scopes_pat ON pat_scopes (pat_id);
+
+-- API key records (POST /keys). The key is a signed token shown once; this row lets
+-- its issuer view and revoke it.
+CREATE TABLE api_keys (
+    id         TEXT PRIMARY KEY,
+    issuer_id  TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    subject    TEXT NOT NULL,
+    issued_at  INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    revoked    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX api_keys_revoked ON api_keys (revoked, expires_at);
