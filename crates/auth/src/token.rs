@@ -131,6 +131,9 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
 }
 
 pub struct Tokenizer {
+    /// Hex SHA-256 of what verifies tokens (the public key; for HMAC the algorithm and
+    /// secret), so nodes can check they agree without sharing the key.
+    fingerprint: String,
     alg: Algorithm,
     enc: EncodingKey,
     dec: DecodingKey,
@@ -145,12 +148,16 @@ impl Tokenizer {
         access_ttl: Duration,
         refresh_ttl: Duration,
     ) -> Result<Tokenizer, String> {
+        use sha2::{Digest, Sha256};
+        let hex = |b: &[u8]| -> String { b.iter().map(|x| format!("{x:02x}")).collect() };
+        let fingerprint;
         let (alg, enc, dec) = match keys {
             KeyMaterial::EdDsa { pkcs8 } => {
                 let pair = aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8(pkcs8)
                     .map_err(|e| e.to_string())?;
                 use aws_lc_rs::signature::KeyPair;
                 let public = pair.public_key().as_ref().to_vec();
+                fingerprint = hex(&Sha256::digest([b"EdDSA:".as_slice(), &public].concat()));
                 (
                     Algorithm::EdDSA,
                     EncodingKey::from_ed_der(pkcs8),
@@ -158,7 +165,11 @@ impl Tokenizer {
                 )
             }
             KeyMaterial::Hmac { alg, secret } => (
-                *alg,
+                {
+                    let tag = format!("{alg:?}:");
+                    fingerprint = hex(&Sha256::digest([tag.as_bytes(), secret].concat()));
+                    *alg
+                },
                 EncodingKey::from_secret(secret),
                 DecodingKey::from_secret(secret),
             ),
@@ -171,6 +182,7 @@ impl Tokenizer {
         validation.set_required_spec_claims(&["exp", "iat", "sub", "iss"]);
         validation.set_issuer(&[ISSUER]);
         Ok(Tokenizer {
+            fingerprint,
             alg,
             enc,
             dec,
@@ -178,6 +190,11 @@ impl Tokenizer {
             access_ttl,
             refresh_ttl,
         })
+    }
+
+    /// Hex SHA-256 of the verification key (never the key itself).
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     pub fn issue(

@@ -158,6 +158,17 @@ impl CertAuthority {
     pub fn ca(&self) -> &Ca {
         &self.ca
     }
+
+    /// Hex SHA-256 of the CA certificate and of the sealing secret, so nodes can check
+    /// they agree without sharing either.
+    pub fn fingerprints(&self) -> (String, String) {
+        use sha2::Digest;
+        let hex = |b: &[u8]| -> String { b.iter().map(|x| format!("{x:02x}")).collect() };
+        (
+            hex(&sha2::Sha256::digest(self.ca.ca_der())),
+            hex(&sha2::Sha256::digest(self.secret)),
+        )
+    }
 }
 
 /// A 32-byte secret from 64 hex digits, base64, or 32 raw characters.

@@ -161,6 +161,55 @@ impl Core {
         self.store.ping().await.is_ok()
     }
     /// `"sqlite"` or `"postgres"`.
+    /// Checks that this node agrees with the others on this database about the keys
+    /// they must share (by fingerprint: the token verification key, the certs CA and
+    /// sealing secret, the bootstrap key). The first node records them; a node with other
+    /// keys gets a clear error instead of silently rejecting the others' tokens.
+    pub async fn agree_on_keys(&self) -> std::result::Result<(), String> {
+        use sha2::Digest;
+        let hex = |b: &[u8]| -> String { b.iter().map(|x| format!("{x:02x}")).collect() };
+        let mut facts = vec![(
+            "token_key",
+            self.tokens.fingerprint().to_string(),
+            "token key (MG_AUTH_KEYS_ACTIVE_KEY_PATH for EdDSA, MG_AUTH_SECRET_KEY for HS*)",
+        )];
+        if let Some(c) = self.certs.read().ok().and_then(|c| c.clone()) {
+            let (ca, seal) = c.fingerprints();
+            facts.push((
+                "certs_ca",
+                ca,
+                "certs CA (MG_CERTS_CA_CERT_PATH and MG_CERTS_CA_KEY_PATH)",
+            ));
+            facts.push(("certs_key", seal, "sealing secret (SWITCHYARD_CERTS_KEY)"));
+        }
+        if let Some(k) = &self.cfg.bootstrap_encrypt_key {
+            facts.push((
+                "bootstrap_key",
+                hex(&sha2::Sha256::digest(k)),
+                "bootstrap key (MG_BOOTSTRAP_ENCRYPT_KEY)",
+            ));
+        }
+        for (name, fp, what) in facts {
+            let agreed = self
+                .store
+                .agree(name, &fp)
+                .await
+                .map_err(|e| format!("recording the {name} fingerprint: {e}"))?;
+            if agreed != fp {
+                return Err(format!(
+                    "this node's {what} differs from the one the other nodes on this database \
+                     use: give every node the same one. (If this is an intended rotation, \
+                     delete the old fingerprint: DELETE FROM cluster_facts WHERE name = '{name}'.)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the store (at shutdown, after the listeners stopped).
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
     pub fn store_backend(&self) -> &'static str {
         self.store.backend()
     }

@@ -171,13 +171,23 @@ impl Core {
             verified_at: Some(now),
         };
         let hash = self.hash_password(password.to_string()).await?;
-        self.store
+        match self
+            .store
             .create_user(&UserWithSecret {
                 user: user.clone(),
                 password_hash: hash,
             })
-            .await?;
-        Ok((user, true))
+            .await
+        {
+            Ok(()) => Ok((user, true)),
+            // Another node, started at the same instant, seeded it first: that is the
+            // admin (nodes of one deployment share their settings).
+            Err(StoreError::Conflict { .. }) => {
+                let u = self.store.user_by_login(username).await?;
+                Ok((u.user, false))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn pair(&self, user: &User, session: Uuid) -> Result<TokenPair> {

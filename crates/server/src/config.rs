@@ -61,6 +61,10 @@ pub struct Settings {
     /// connection) before the connection is closed.
     #[arg(long, env = "SWITCHYARD_HTTP_HEADER_TIMEOUT", default_value = "20s")]
     pub http_header_timeout: String,
+    /// On SIGTERM or SIGINT: how long in-flight HTTP requests and MQTT sessions get to
+    /// finish before the process exits (a second signal exits at once).
+    #[arg(long, env = "SWITCHYARD_SHUTDOWN_TIMEOUT", default_value = "10s")]
+    pub shutdown_timeout: String,
     /// HTTP connections open at once; more are closed on accept.
     #[arg(
         long,

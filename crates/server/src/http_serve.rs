@@ -23,14 +23,13 @@ use hyper_util::{
 use tokio::{net::TcpListener, sync::Semaphore};
 use tower::ServiceExt;
 
-/// How long shutdown waits for open requests.
-const DRAIN: Duration = Duration::from_secs(5);
-
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub header_timeout: Duration,
     pub max_connections: usize,
     pub per_source: usize,
+    /// How long shutdown waits for open requests.
+    pub drain: Duration,
 }
 
 /// Open connections per source address; an entry goes when its last connection does.
@@ -121,5 +120,5 @@ pub async fn serve(
         });
     }
     drop(listener);
-    let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;
+    let _ = tokio::time::timeout(limits.drain, graceful.shutdown()).await;
 }

@@ -2,6 +2,7 @@
 //! them. Used by `main` and by the black-box tests (which bind port 0).
 
 pub mod config;
+pub mod entry;
 mod http_serve;
 mod mqtt_ws;
 pub mod mtls;
@@ -35,11 +36,15 @@ pub struct Running {
 }
 
 impl Running {
+    /// Stops accepting, lets in-flight HTTP requests finish and closes MQTT sessions
+    /// (v5 DISCONNECT 0x8B), each within the shutdown timeout, then closes the store
+    /// (on SQLite after a final WAL checkpoint).
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         for t in self.tasks {
             let _ = t.await;
         }
+        self.core.close().await;
     }
     pub fn url(&self) -> String {
         format!("http://{}", self.http_addrs[0])
@@ -86,6 +91,14 @@ pub async fn open_store(s: &Settings) -> Result<(Arc<dyn Store>, String), String
             config::redact_url(&url)
         ))
     }
+}
+
+/// `SWITCHYARD_SHUTDOWN_TIMEOUT`.
+pub fn shutdown_timeout(s: &Settings) -> Result<std::time::Duration, String> {
+    config::parse_duration(&s.shutdown_timeout)
+        .ok()
+        .and_then(|d| std::time::Duration::try_from(d).ok())
+        .ok_or_else(|| "SWITCHYARD_SHUTDOWN_TIMEOUT must be a duration such as 10s".into())
 }
 
 fn tokenizer(s: &Settings) -> Result<Tokenizer, String> {
@@ -250,6 +263,8 @@ pub async fn start(
         core.now(),
     )?));
 
+    core.agree_on_keys().await?;
+
     let (password, generated) = admin_password(&s)?;
     let (_, created) = core
         .seed_admin(
@@ -355,6 +370,7 @@ pub async fn start(
             .ok_or("SWITCHYARD_HTTP_HEADER_TIMEOUT must be a duration such as 20s")?,
         max_connections: s.http_max_connections,
         per_source: s.http_max_connections_per_source,
+        drain: shutdown_timeout(&s)?,
     };
     for a in addrs {
         let l = TcpListener::bind(a.trim())

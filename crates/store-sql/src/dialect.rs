@@ -74,6 +74,9 @@ pub trait Dialect: Database + Sized {
     const MAX_INSERT_ROWS: usize;
     /// How a write transaction begins (SQLite takes the write lock up front).
     const BEGIN_WRITE: &'static str;
+    /// Run once at shutdown so the database files hold everything (SQLite: fold the WAL
+    /// into the main file).
+    const FINAL_CHECKPOINT: Option<&'static str>;
     /// The bootstrap fetch's join condition: channel `c` is listed in config `b`'s JSON
     /// array of channel ids (joined on the channels' primary key alone).
     const CHANNEL_IN_CONFIG: &'static str;
@@ -337,6 +340,7 @@ impl Dialect for Sqlite {
     const MAX_BINDS: usize = 32_766;
     const MAX_INSERT_ROWS: usize = 1000;
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+    const FINAL_CHECKPOINT: Option<&'static str> = Some("PRAGMA wal_checkpoint(TRUNCATE)");
     const CHANNEL_IN_CONFIG: &'static str = "c.id IN (SELECT value FROM json_each(b.channels))";
 
     fn bind<'q>(q: Stmt<'q, Self>, v: Val<'_>) -> Stmt<'q, Self> {
@@ -462,6 +466,7 @@ impl Dialect for Postgres {
     const MAX_BINDS: usize = 65_535;
     const MAX_INSERT_ROWS: usize = usize::MAX;
     const BEGIN_WRITE: &'static str = "BEGIN";
+    const FINAL_CHECKPOINT: Option<&'static str> = None;
     const CHANNEL_IN_CONFIG: &'static str =
         "c.id = ANY (ARRAY(SELECT jsonb_array_elements_text(b.channels)::uuid))";
 

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use sqlx::{Pool, Transaction};
 use switchyard_domain::Timestamp;
-use switchyard_store::{Result, Store};
+use switchyard_store::{ClusterRepo, Result, Store};
 
 pub use dialect::Dialect;
 use dialect::sql;
@@ -75,6 +75,34 @@ impl<D: Dialect> Store for SqlStore<D> {
     }
     async fn ping(&self) -> Result<()> {
         sql::<D>("SELECT 1").execute(&self.writer).await.map(|_| ())
+    }
+    async fn close(&self) {
+        if let Some(q) = D::FINAL_CHECKPOINT
+            && let Err(e) = sql::<D>(q).execute(&self.writer).await
+        {
+            tracing::warn!(error = %e, "final checkpoint");
+        }
+        self.writer.close().await;
+        self.pool.close().await;
+    }
+}
+
+#[async_trait]
+impl<D: Dialect> ClusterRepo for SqlStore<D> {
+    async fn agree(&self, name: &str, value: &str) -> Result<String> {
+        sql::<D>(
+            "INSERT INTO cluster_facts (name, value) VALUES ($1, $2) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .text(name)
+        .text(value)
+        .execute(&self.writer)
+        .await?;
+        let r = sql::<D>("SELECT value FROM cluster_facts WHERE name = $1")
+            .text(name)
+            .fetch_one(&self.writer)
+            .await?;
+        D::text(&r, "value")
     }
 }
 

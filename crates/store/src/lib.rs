@@ -380,6 +380,14 @@ pub trait KeyRepo: Send + Sync {
     async fn revoked_keys(&self, now: Timestamp) -> Result<Vec<Uuid>>;
 }
 
+/// Facts every node on one database must agree on.
+#[async_trait]
+pub trait ClusterRepo: Send + Sync {
+    /// Records `value` under `name` unless a value is there already (race-free across
+    /// processes); returns the recorded value.
+    async fn agree(&self, name: &str, value: &str) -> Result<String>;
+}
+
 /// Everything a backend provides.
 #[async_trait]
 pub trait Store:
@@ -394,10 +402,14 @@ pub trait Store:
     + GroupRepo
     + PatRepo
     + KeyRepo
+    + ClusterRepo
 {
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> Result<()>;
+    /// Finishes: waits for open work, makes everything durable in the database's own
+    /// files (SQLite: a final WAL checkpoint) and closes the connections.
+    async fn close(&self);
 }
 
 /// Helper for backends: the position of the first item whose key is in `taken`.

@@ -293,3 +293,165 @@ macro_rules! both {
         }
     };
 }
+
+/// A fresh database for processes a test starts itself: SQLite (`""`: each process
+/// keeps it in its data dir) or a new PostgreSQL database, dropped with the value.
+pub struct TestDatabase {
+    pub url: String,
+    pg: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    pub async fn new(b: Backend) -> TestDatabase {
+        match b {
+            Backend::Sqlite => TestDatabase {
+                url: String::new(),
+                pg: None,
+            },
+            Backend::Postgres => {
+                let admin = pg_admin_url();
+                let (url, name) = switchyard_store_tests::pg::create_test_database(&admin)
+                    .await
+                    .unwrap_or_else(|e| panic!("PostgreSQL at {admin}: {e}"));
+                TestDatabase {
+                    url,
+                    pg: Some((admin, name)),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.pg.take() {
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
+                rt.block_on(switchyard_store_tests::pg::drop_test_database(
+                    &admin, &name,
+                ))
+                .ok()
+            })
+            .join();
+        }
+    }
+}
+
+/// The real `switchyard serve` as a child process, on an address it picks; its
+/// stdout lines are collected.
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    pub url: String,
+    pub stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    pub stderr_path: std::path::PathBuf,
+}
+
+impl ServerProcess {
+    /// Starts `bin serve` with the data dir and database, plus `env`; waits until it
+    /// prints its HTTP address (panics with its stderr if it exits first).
+    pub fn start(
+        bin: &str,
+        data_dir: &std::path::Path,
+        db_url: &str,
+        env: &[(&str, &str)],
+    ) -> ServerProcess {
+        ServerProcess::try_start(bin, data_dir, db_url, env).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// As [`ServerProcess::start`], returning the reason when the server does not come
+    /// up (its exit and stderr).
+    pub fn try_start(
+        bin: &str,
+        data_dir: &std::path::Path,
+        db_url: &str,
+        env: &[(&str, &str)],
+    ) -> Result<ServerProcess, String> {
+        use std::io::BufRead;
+        std::fs::create_dir_all(data_dir).map_err(|e| e.to_string())?;
+        static STARTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let stderr_path = data_dir.join(format!("stderr-{n}.log"));
+        let stderr = std::fs::File::create(&stderr_path).map_err(|e| e.to_string())?;
+        let mut cmd = std::process::Command::new(bin);
+        cmd.arg("serve")
+            .env("SWITCHYARD_DATA_DIR", data_dir)
+            .env("SWITCHYARD_DATABASE_URL", db_url)
+            .env("SWITCHYARD_HTTP_ADDR", "127.0.0.1:0")
+            .env("SWITCHYARD_MQTT_ADDR", "")
+            .env("MG_USERS_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("SWITCHYARD_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(stderr);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().map_err(|e| format!("{bin}: {e}"))?;
+        let out = child.stdout.take().ok_or("no stdout")?;
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let keep = lines.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if let Some(a) = line.trim().strip_prefix("HTTP API") {
+                    let _ = tx.send(a.trim().to_string());
+                }
+                if let Ok(mut l) = keep.lock() {
+                    l.push(line);
+                }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(url) => Ok(ServerProcess {
+                child,
+                url,
+                stdout: lines,
+                stderr_path,
+            }),
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait().ok();
+                let err = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+                Err(format!("server did not start ({status:?}): {err}"))
+            }
+        }
+    }
+
+    /// Sends a signal (`"TERM"`, `"INT"`, `"KILL"`).
+    pub fn signal(&self, sig: &str) {
+        let st = std::process::Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success(), "kill -{sig} failed");
+    }
+
+    /// Waits for the process to exit, at most `within`; `None` if it is still running.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let end = std::time::Instant::now() + within;
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Some(st);
+            }
+            if std::time::Instant::now() >= end {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

@@ -368,13 +368,20 @@ async fn two_nodes_share_postgres_and_nats() {
     let a = TestServer::spawn_with(Backend::Postgres, move |s| s.bus_url = n1).await;
     let db = a.db_url.clone();
     let dir = tempfile::tempdir().unwrap();
-    // Node B: same database, same NATS, same token keys (so tokens work on both).
-    std::fs::create_dir_all(dir.path().join("keys")).unwrap();
-    std::fs::copy(
-        a.dir.path().join("keys/active.key"),
-        dir.path().join("keys/active.key"),
-    )
-    .unwrap();
+    // Node B: same database, same NATS, same keys (token key, CA, sealing and
+    // bootstrap keys: a node with others is refused at start).
+    for sub in ["keys", "ca"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+    }
+    for f in [
+        "keys/active.key",
+        "keys/certs.key",
+        "keys/bootstrap.key",
+        "ca/ca.crt",
+        "ca/ca.key",
+    ] {
+        std::fs::copy(a.dir.path().join(f), dir.path().join(f)).unwrap();
+    }
     let mut s = switchyard::settings_for(dir.path(), &db);
     s.bus_url = nats.clone();
     s.admin_password = switchyard_testkit::ADMIN_PASSWORD.into();

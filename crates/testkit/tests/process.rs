@@ -1,0 +1,265 @@
+//! The real `switchyard serve` process: SIGTERM in the middle of concurrent writes
+//! drains and exits 0 within the deadline, and every acknowledged write is there after
+//! a restart; several nodes started at the same instant on one fresh database all
+//! serve. On SQLite (one node) and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use serde_json::{Value, json};
+use switchyard_testkit::{ADMIN_PASSWORD, Backend, ServerProcess, TestDatabase, both};
+
+const BIN: &str = env!("CARGO_BIN_EXE_switchyard-under-test");
+
+async fn call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Result<(u16, Value), reqwest::Error> {
+    let mut r = http.request(method, url);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let res = r.send().await?;
+    let status = res.status().as_u16();
+    let text = res.text().await?;
+    Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+}
+
+async fn admin_token(http: &reqwest::Client, url: &str) -> String {
+    let (st, b) = call(
+        http,
+        reqwest::Method::POST,
+        format!("{url}/users/tokens/issue"),
+        None,
+        Some(json!({"username": "admin", "password": ADMIN_PASSWORD})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(st, 201, "{b}");
+    b["access_token"].as_str().unwrap().to_string()
+}
+
+async fn sigterm_under_load(b: Backend) {
+    let db = TestDatabase::new(b).await;
+    let dir = tempfile::tempdir().unwrap();
+    let timeout = Duration::from_secs(5);
+    let env = [("SWITCHYARD_SHUTDOWN_TIMEOUT", "5s")];
+    let mut p = ServerProcess::start(BIN, dir.path(), &db.url, &env);
+    let http = reqwest::Client::new();
+    let url = p.url.clone();
+    let t = admin_token(&http, &url).await;
+    let (st, d) = call(
+        &http,
+        reqwest::Method::POST,
+        format!("{url}/domains"),
+        Some(&t),
+        Some(json!({"name": "fleet", "route": "fleet"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(st, 201, "{d}");
+    let d = d["id"].as_str().unwrap().to_string();
+
+    // Writers: single creates, bulks of 20 and /mapping, until the server goes away.
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let mut writers = Vec::new();
+    for w in 0..6 {
+        let (http, url, t, d, acked) = (
+            http.clone(),
+            url.clone(),
+            t.clone(),
+            d.clone(),
+            acked.clone(),
+        );
+        writers.push(tokio::spawn(async move {
+            for n in 0.. {
+                let (path, body) = match w % 3 {
+                    0 => (format!("/{d}/clients"), json!({"name": format!("w{w}-{n}")})),
+                    1 => (
+                        format!("/{d}/clients/bulk"),
+                        Value::Array(
+                            (0..20)
+                                .map(|i| json!({"name": format!("b{w}-{n}-{i}")}))
+                                .collect(),
+                        ),
+                    ),
+                    _ => (
+                        format!("/{d}/mapping"),
+                        json!({"name": format!("gw{w}-{n}"), "external_id": format!("x{w}-{n}"), "external_key": "k"}),
+                    ),
+                };
+                let Ok((st, b)) =
+                    call(&http, reqwest::Method::POST, format!("{url}{path}"), Some(&t), Some(body)).await
+                else {
+                    break;
+                };
+                match st {
+                    201 | 200 => {
+                        let mut ids: Vec<String> = Vec::new();
+                        if let Some(id) = b["id"].as_str() {
+                            ids.push(id.into());
+                        }
+                        for c in b["clients"].as_array().into_iter().flatten() {
+                            ids.push(c["id"].as_str().unwrap().into());
+                        }
+                        assert!(!ids.is_empty(), "acknowledged without ids: {b}");
+                        acked.lock().unwrap().extend(ids);
+                    }
+                    // Refused while stopping (or throttled): not acknowledged.
+                    _ => tokio::time::sleep(Duration::from_millis(5)).await,
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let before = acked.lock().unwrap().len();
+    assert!(before > 0, "no write was acknowledged before the signal");
+    let sent = Instant::now();
+    p.signal("TERM");
+    let status = tokio::task::spawn_blocking(move || {
+        let st = p.wait_exit(timeout + Duration::from_secs(3));
+        (st, p.stderr())
+    })
+    .await
+    .unwrap();
+    let took = sent.elapsed();
+    let (st, stderr) = status;
+    let st = st.unwrap_or_else(|| panic!("still running {took:?} after SIGTERM"));
+    assert!(st.success(), "exit {st:?}: {stderr}");
+    assert!(took <= timeout + Duration::from_secs(1), "took {took:?}");
+    for w in writers {
+        w.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+
+    // Every acknowledged write is there after a restart.
+    let p2 = ServerProcess::start(BIN, dir.path(), &db.url, &env);
+    let t = admin_token(&http, &p2.url).await;
+    let (st, page) = call(
+        &http,
+        reqwest::Method::GET,
+        format!("{}/{d}/clients?limit=1", p2.url),
+        Some(&t),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(st, 200, "{page}");
+    let total = page["total"].as_u64().unwrap() as usize;
+    assert!(
+        total >= acked.len(),
+        "{total} clients stored, {} acknowledged",
+        acked.len()
+    );
+    for id in &acked {
+        let (st, b) = call(
+            &http,
+            reqwest::Method::GET,
+            format!("{}/{d}/clients/{id}", p2.url),
+            Some(&t),
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(st, 200, "acknowledged client {id} lost: {b}");
+    }
+}
+
+both!(sigterm_under_load);
+
+/// Three nodes started at the same instant on one fresh PostgreSQL database, sharing
+/// their keys as one deployment's nodes do (generated once, here by a throwaway
+/// single-node start): all three serve and take each other's tokens. A node with keys
+/// of its own is refused at start with a clear error instead of silently rejecting the
+/// others' tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_start_at_once() {
+    if switchyard_testkit::skip_postgres() {
+        eprintln!("skipped (SWITCHYARD_SKIP_POSTGRES=1)");
+        return;
+    }
+    // The deployment's key material.
+    let shared = tempfile::tempdir().unwrap();
+    drop(ServerProcess::start(BIN, shared.path(), "", &[]));
+    let sp = |p: &str| shared.path().join(p).to_str().unwrap().to_string();
+    let read = |p: &str| {
+        std::fs::read_to_string(shared.path().join(p))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let env: Vec<(String, String)> = vec![
+        ("MG_AUTH_KEYS_ACTIVE_KEY_PATH".into(), sp("keys/active.key")),
+        ("MG_CERTS_CA_CERT_PATH".into(), sp("ca/ca.crt")),
+        ("MG_CERTS_CA_KEY_PATH".into(), sp("ca/ca.key")),
+        ("SWITCHYARD_CERTS_KEY".into(), read("keys/certs.key")),
+        (
+            "MG_BOOTSTRAP_ENCRYPT_KEY".into(),
+            read("keys/bootstrap.key"),
+        ),
+    ];
+
+    let db = TestDatabase::new(Backend::Postgres).await;
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let barrier = Arc::new(std::sync::Barrier::new(3));
+    let starts: Vec<_> = dirs
+        .iter()
+        .map(|d| {
+            let (dir, url, env, barrier) = (
+                d.path().to_path_buf(),
+                db.url.clone(),
+                env.clone(),
+                barrier.clone(),
+            );
+            std::thread::spawn(move || {
+                let env: Vec<(&str, &str)> =
+                    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                barrier.wait();
+                ServerProcess::try_start(BIN, &dir, &url, &env)
+            })
+        })
+        .collect();
+    let nodes: Vec<ServerProcess> = starts
+        .into_iter()
+        .map(|h| {
+            h.join()
+                .unwrap()
+                .unwrap_or_else(|e| panic!("a node failed: {e}"))
+        })
+        .collect();
+    let http = reqwest::Client::new();
+    let t = admin_token(&http, &nodes[0].url).await;
+    for n in &nodes {
+        let (st, b) = call(
+            &http,
+            reqwest::Method::GET,
+            format!("{}/users/profile", n.url),
+            Some(&t),
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(st, 200, "{}: {b}", n.url);
+        assert_eq!(b["credentials"]["username"], "admin");
+    }
+
+    // A fourth node with keys of its own.
+    let odd = tempfile::tempdir().unwrap();
+    let err = match ServerProcess::try_start(BIN, odd.path(), &db.url, &[]) {
+        Ok(_) => panic!("a node with other keys started"),
+        Err(e) => e,
+    };
+    assert!(
+        err.contains("differs from the one the other nodes"),
+        "{err}"
+    );
+}
