@@ -19,6 +19,7 @@
 
 pub mod burst;
 pub mod device;
+pub mod fresh;
 pub mod load;
 pub mod machine;
 pub mod mqtt;

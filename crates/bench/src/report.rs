@@ -9,6 +9,7 @@ use serde_json::Value;
 /// Scenario names that may appear in a report.
 pub const SCENARIOS: &[&str] = &[
     "bulk_provisioning",
+    "api_list_channel",
     "api_read",
     "api_list",
     "api_list_shared",

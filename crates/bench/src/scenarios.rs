@@ -52,6 +52,7 @@ pub fn wanted(only: &[String], scenarios: &[&str]) -> bool {
 /// The scenarios that run on the storage scenarios' server, on each backend.
 pub const STORAGE_SCENARIOS: &[&str] = &[
     "bulk_provisioning",
+    "api_list_channel",
     "api_read",
     "api_list",
     "api_list_shared",
@@ -638,6 +639,7 @@ pub async fn storage(
     // api_read and api_list read the clients bulk_provisioning creates.
     let bulk = cfg.wants(&[
         "bulk_provisioning",
+        "api_list_channel",
         "api_read",
         "api_list",
         "api_list_shared",
@@ -747,6 +749,12 @@ pub async fn storage(
         duration: sizes.duration,
         max_requests: sizes.max_requests,
     };
+    // Right after the load, before anything else touches the database.
+    if let Some(ids) = &ids
+        && cfg.wants(&["api_list_channel"])
+    {
+        crate::fresh::run(b, spec, http, &session, ids, out).await;
+    }
 
     eprintln!(
         "[{b}] baseline: GET /health, {} workers, {:?}",

@@ -140,7 +140,9 @@ impl<D: Dialect> BootstrapRepo for SqlStore<D> {
         if let Some(group) = self.extra.as_ref().and_then(|x| x.group.as_ref())
             && group.takes(p)
         {
-            return group.submit(p.clone()).await;
+            group.submit(p.clone()).await?;
+            self.wrote_plan(p);
+            return Ok(());
         }
         let mut tx = self.write_tx().await?;
         entity::insert::<D, Client>(&mut tx, &p.clients).await?;
@@ -154,7 +156,9 @@ impl<D: Dialect> BootstrapRepo for SqlStore<D> {
         for c in &p.certs {
             crate::certs::insert_cert::<D>(Ex::from(&mut tx), c).await?;
         }
-        tx.commit().await.map_err(D::err)
+        tx.commit().await.map_err(D::err)?;
+        self.wrote_plan(p);
+        Ok(())
     }
 
     async fn bootstrap_fetch(&self, external_id: &str) -> Result<FetchedConfig> {

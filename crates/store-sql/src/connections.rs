@@ -53,6 +53,7 @@ impl<D: Dialect> ConnectionRepo for SqlStore<D> {
             }
         }
         tx.commit().await.map_err(D::err)?;
+        self.wrote("connections", added.len());
         Ok(added)
     }
 

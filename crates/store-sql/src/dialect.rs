@@ -77,6 +77,9 @@ pub trait Dialect: Database + Sized {
     /// Run once at shutdown so the database files hold everything (SQLite: fold the WAL
     /// into the main file).
     const FINAL_CHECKPOINT: Option<&'static str>;
+    /// Run before `ANALYZE <table>` on the writer (SQLite: sample instead of reading
+    /// whole indexes, so the single writer is not held for long).
+    const ANALYZE_PREP: Option<&'static str>;
     /// The bootstrap fetch's join condition: channel `c` is listed in config `b`'s JSON
     /// array of channel ids (joined on the channels' primary key alone).
     const CHANNEL_IN_CONFIG: &'static str;
@@ -341,6 +344,7 @@ impl Dialect for Sqlite {
     const MAX_INSERT_ROWS: usize = 1000;
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
     const FINAL_CHECKPOINT: Option<&'static str> = Some("PRAGMA wal_checkpoint(TRUNCATE)");
+    const ANALYZE_PREP: Option<&'static str> = Some("PRAGMA analysis_limit = 1000");
     const CHANNEL_IN_CONFIG: &'static str = "c.id IN (SELECT value FROM json_each(b.channels))";
 
     fn bind<'q>(q: Stmt<'q, Self>, v: Val<'_>) -> Stmt<'q, Self> {
@@ -467,6 +471,7 @@ impl Dialect for Postgres {
     const MAX_INSERT_ROWS: usize = usize::MAX;
     const BEGIN_WRITE: &'static str = "BEGIN";
     const FINAL_CHECKPOINT: Option<&'static str> = None;
+    const ANALYZE_PREP: Option<&'static str> = None;
     const CHANNEL_IN_CONFIG: &'static str =
         "c.id = ANY (ARRAY(SELECT jsonb_array_elements_text(b.channels)::uuid))";
 

@@ -93,7 +93,9 @@ impl<D: Dialect> SqlStore<D> {
                 other => other,
             });
         }
-        tx.commit().await.map_err(D::err)
+        tx.commit().await.map_err(D::err)?;
+        self.wrote(E::TABLE, items.len());
+        Ok(())
     }
 
     /// After a failed batch insert: which item collided with an existing row.

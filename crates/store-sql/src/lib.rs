@@ -21,6 +21,7 @@ mod list;
 mod pats;
 pub mod postgres;
 pub mod sqlite;
+mod stats;
 mod users;
 
 use std::sync::Arc;
@@ -45,6 +46,7 @@ pub struct SqlStore<D: Dialect> {
     pool: Pool<D>,
     writer: Pool<D>,
     extra: Option<Arc<sqlite::Extra>>,
+    fresh: Arc<stats::Freshness>,
 }
 
 impl<D: Dialect> Clone for SqlStore<D> {
@@ -53,6 +55,7 @@ impl<D: Dialect> Clone for SqlStore<D> {
             pool: self.pool.clone(),
             writer: self.writer.clone(),
             extra: self.extra.clone(),
+            fresh: self.fresh.clone(),
         }
     }
 }

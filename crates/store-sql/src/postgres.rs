@@ -23,6 +23,7 @@ impl SqlStore<sqlx::Postgres> {
             writer: pool.clone(),
             pool,
             extra: None,
+            fresh: Default::default(),
         };
         store.migrate().await?;
         Ok(store)

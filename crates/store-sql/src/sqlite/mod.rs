@@ -196,6 +196,7 @@ impl SqlStore<sqlx::Sqlite> {
                 _checkpoints: checkpoints,
                 group,
             })),
+            fresh: Default::default(),
         };
         Ok(store)
     }
