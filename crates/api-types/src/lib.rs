@@ -476,4 +476,13 @@ pub struct HealthRes {
     pub description: String,
     pub build_time: String,
     pub instance_id: String,
+    /// `sqlite` or `postgres`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub store: String,
+    /// `local` (in-process) or `nats`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub bus: String,
+    /// Seconds since this process started serving.
+    #[serde(default)]
+    pub uptime_seconds: u64,
 }

@@ -31,6 +31,9 @@ async fn health(State(s): State<AppState>) -> Response {
         description: "switchyard service".into(),
         build_time: String::new(),
         instance_id: s.cfg.instance_id.clone(),
+        store: s.core.store_backend().into(),
+        bus: s.core.bus().kind().into(),
+        uptime_seconds: s.started.elapsed().as_secs(),
     };
     let status = if store_ok {
         StatusCode::OK

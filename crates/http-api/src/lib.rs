@@ -7,6 +7,7 @@ mod bootstrap;
 mod certs;
 mod channels;
 mod clients;
+mod console;
 pub mod convert;
 mod domains;
 mod entity;
@@ -102,6 +103,8 @@ pub struct AppState {
     /// Failed logins per source and per account (see [`HttpConfig::login_failures_per_minute`]).
     pub login_sources: Arc<ratelimit::RateLimiter>,
     pub login_accounts: Arc<ratelimit::RateLimiter<String>>,
+    /// When this process started serving (`uptime` in `/health`).
+    pub started: std::time::Instant,
 }
 
 impl AppState {
@@ -123,6 +126,7 @@ impl AppState {
             cfg: Arc::new(cfg),
             metrics,
             limiter,
+            started: std::time::Instant::now(),
         }
     }
 
@@ -549,6 +553,7 @@ pub fn router_with(state: AppState, extra: impl FnOnce(Api) -> Api) -> Router {
     let router = Router::new()
         .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/docs/openapi.json", spec))
         .route("/openapi.json", spec_route)
+        .merge(console::router())
         .merge(api.router.with_state(state))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body))

@@ -2626,3 +2626,66 @@ async fn nul_and_oversized_strings_are_refused(b: Backend) {
     app.stop().await;
 }
 both!(nul_and_oversized_strings_are_refused);
+
+/// The console is served from the binary: `/console` redirects, the page and its
+/// assets come with their types and a content security policy; the API it calls is the
+/// public one (no extra routes in `/openapi.json`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_is_served_from_the_binary() {
+    let app = TestServer::spawn(Backend::Sqlite).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = http
+        .get(format!("{}/console", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 308);
+    assert_eq!(r.headers()["location"], "/console/");
+    for (path, ct, needle) in [
+        ("/console/", "text/html", "/console/app.js"),
+        ("/console/app.js", "text/javascript", "Username or email"),
+        ("/console/style.css", "text/css", "nav.side"),
+    ] {
+        let r = http.get(format!("{}{path}", app.url)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(ct),
+            "{path}"
+        );
+        assert!(
+            r.headers()["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("script-src 'self'"),
+            "{path}"
+        );
+        assert!(r.text().await.unwrap().contains(needle), "{path}");
+    }
+    let r = http
+        .get(format!("{}/console/nope.js", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let spec = app
+        .http
+        .get(format!("{}/openapi.json", app.url))
+        .send()
+        .await
+        .unwrap();
+    let spec: serde_json::Value = spec.json().await.unwrap();
+    assert!(
+        spec["paths"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .all(|p| !p.starts_with("/console")),
+        "console pages are not API routes"
+    );
+}
