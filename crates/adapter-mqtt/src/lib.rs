@@ -43,11 +43,18 @@
 //!   await PUBREL (announced as v5 Receive Maximum; more → DISCONNECT `0x93`). Messages go
 //!   out at the lower of the publish QoS and the subscription's granted QoS (HTTP and
 //!   WebSocket publishes, which have none, at the granted QoS), QoS 1 with a packet id, at most [`MqttConfig::max_inflight`] unacknowledged (or the
-//!   v5 client's Receive Maximum if lower). Nothing is redelivered after a reconnect.
-//! - **Sessions do not persist**: clean session / clean start is honoured; a client that
-//!   asks to keep its session (v3 clean session 0, v5 session expiry > 0) is accepted
-//!   with Session Present 0, and v5 clients are told Session Expiry Interval 0.
-//!   Subscriptions and in-flight messages end with the connection.
+//!   v5 client's Receive Maximum if lower).
+//! - **Persistent sessions** (v3 clean session 0; v5 Session Expiry Interval > 0, at
+//!   most [`MqttConfig::session_expiry_max`], which v5 clients are told): when the
+//!   connection ends, the session's subscriptions keep collecting messages into its
+//!   bounded queue, and QoS 1 messages sent but not acknowledged are kept. A reconnect
+//!   with the same client and identifier and without clean start resumes it (Session
+//!   Present 1): the unacknowledged messages are sent again with DUP, then the queue;
+//!   subscriptions to channels the client may no longer read are dropped. Clean start
+//!   discards a kept session. Sessions are kept in this process's memory: they do not
+//!   survive a restart, and a revoked client's or a stopping server's sessions are not
+//!   kept. Without persistence, subscriptions and in-flight messages end with the
+//!   connection.
 //! - **Keep-alive**: nothing received for 1.5 × keep-alive closes the connection (v5
 //!   DISCONNECT `0x8D`). v3 values are honoured as sent (0 = none); a v5 client asking 0
 //!   or more than [`MqttConfig::keep_alive_max`] is given that maximum as Server Keep
@@ -135,6 +142,11 @@ pub struct MqttConfig {
     pub retained_max_bytes: usize,
     /// Connections one listener serves at once; more are closed on accept.
     pub max_connections: usize,
+    /// Longest a persistent session (3.1.1 clean session 0; v5 Session Expiry Interval)
+    /// is kept after its connection ends, with its subscriptions and the messages that
+    /// arrive meanwhile (up to the outbound queue's bounds). v5 clients asking for longer
+    /// are told this value.
+    pub session_expiry_max: Duration,
 }
 
 impl Default for MqttConfig {
@@ -153,6 +165,7 @@ impl Default for MqttConfig {
             retained_max_messages: 10_000,
             retained_max_bytes: 64 * 1024 * 1024,
             max_connections: 100_000,
+            session_expiry_max: Duration::from_secs(24 * 3600),
         }
     }
 }

@@ -64,3 +64,14 @@ pub(crate) fn denied(op: &'static str) {
 pub(crate) fn ended(reason: &'static str) {
     metrics::counter!("switchyard_mqtt_sessions_ended_total", "reason" => reason).increment(1);
 }
+
+/// A persistent session was parked (its client away) or left the parked set (resumed,
+/// discarded by a clean start, or expired).
+pub(crate) fn parked(added: bool) {
+    let g = metrics::gauge!("switchyard_mqtt_parked_sessions");
+    if added {
+        g.increment(1.0);
+    } else {
+        g.decrement(1.0);
+    }
+}

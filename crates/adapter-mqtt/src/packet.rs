@@ -53,6 +53,8 @@ pub struct Connect {
     pub max_packet_size: Option<u32>,
     /// v5: enhanced authentication method (unsupported: refused).
     pub auth_method: Option<String>,
+    /// v5: Session Expiry Interval in seconds (0: the session ends with the connection).
+    pub session_expiry: u32,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -273,6 +275,7 @@ fn from_v3(p: v3::Packet) -> Packet {
             receive_max: None,
             max_packet_size: None,
             auth_method: None,
+            session_expiry: 0,
         })),
         P::ConnectAck(a) => Packet::ConnAck(Box::new(ConnAck {
             code: a.return_code.into(),
@@ -361,6 +364,7 @@ fn from_v5(p: v5::Packet) -> Packet {
             receive_max: c.receive_max.map(NonZeroU16::get),
             max_packet_size: c.max_packet_size.map(|m| m.get()),
             auth_method: c.auth_method.map(|m| m.to_string()),
+            session_expiry: c.session_expiry_interval_secs,
         })),
         P::ConnectAck(a) => Packet::ConnAck(Box::new(ConnAck {
             code: a.reason_code.into(),
@@ -657,6 +661,7 @@ mod tests {
             receive_max: None,
             max_packet_size: None,
             auth_method: None,
+            session_expiry: 0,
         }))
     }
 

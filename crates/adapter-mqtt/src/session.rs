@@ -39,8 +39,66 @@ use crate::{
 
 /// (client id, MQTT client identifier): one live session each.
 type SessionKey = (Uuid, String);
-/// The live session's number and the bell that tells it it was taken over.
-type SessionSlot = (u64, Arc<Notify>);
+/// The live session's number, the bell that tells it it was taken over, and the signal
+/// it gives once it has ended (and parked its state, if persistent).
+type SessionSlot = (u64, Arc<Notify>, Arc<Ended>);
+
+/// Set once a session has fully ended; a session taking over waits for it, so it finds
+/// the state its predecessor parked.
+#[derive(Default)]
+pub(crate) struct Ended {
+    done: std::sync::atomic::AtomicBool,
+    bell: Notify,
+}
+
+impl Ended {
+    fn finish(&self) {
+        self.done.store(true, Ordering::SeqCst);
+        self.bell.notify_waiters();
+    }
+    async fn wait(&self) {
+        loop {
+            let rung = self.bell.notified();
+            if self.done.load(Ordering::SeqCst) {
+                return;
+            }
+            rung.await;
+        }
+    }
+}
+
+/// Finishes [`Ended`] however `run` returns.
+struct EndGuard(Arc<Ended>);
+
+impl Drop for EndGuard {
+    fn drop(&mut self) {
+        self.0.finish();
+    }
+}
+
+/// A QoS 1 message sent and not yet acknowledged: sent again (DUP) when a persistent
+/// session resumes.
+#[derive(Debug, Clone)]
+struct Unacked {
+    topic: String,
+    payload: Bytes,
+    retain: bool,
+}
+
+/// A persistent session between connections: its subscriptions keep collecting into
+/// its bounded queue until the client comes back or the session expires.
+struct Parked {
+    no: u64,
+    subs: HashMap<String, SubEntry>,
+    active: HashSet<u64>,
+    next_sub_id: u64,
+    out: Option<Outbound>,
+    out_rx: Option<mpsc::Receiver<Delivery>>,
+    slow: Arc<Notify>,
+    unacked: Vec<(u16, Unacked)>,
+    /// The expiry timer (aborted when the session is resumed).
+    _expiry: Forwarder,
+}
 
 /// State shared by the sessions of one adapter.
 pub(crate) struct Shared {
@@ -49,6 +107,8 @@ pub(crate) struct Shared {
     pub retained: RetainedStore,
     /// (client id, MQTT client identifier) → the live session, for take-over.
     sessions: std::sync::Mutex<HashMap<SessionKey, SessionSlot>>,
+    /// Persistent sessions whose client is away.
+    parked: std::sync::Mutex<HashMap<SessionKey, Parked>>,
     next_session: AtomicU64,
     pub meters: crate::metrics::Meters,
 }
@@ -61,25 +121,67 @@ impl Shared {
             cfg,
             retained,
             sessions: std::sync::Mutex::new(HashMap::new()),
+            parked: std::sync::Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(1),
             meters: crate::metrics::Meters::new(),
         }
     }
 
-    fn register(&self, key: SessionKey) -> (u64, Arc<Notify>) {
+    /// Registers a live session; its number, its take-over bell, its end signal, and
+    /// the end signal of the session it took over, if any.
+    fn register(&self, key: SessionKey) -> (u64, Arc<Notify>, Arc<Ended>, Option<Arc<Ended>>) {
         let no = self.next_session.fetch_add(1, Ordering::Relaxed);
         let me = Arc::new(Notify::new());
+        let ended = Arc::new(Ended::default());
+        let mut previous = None;
         if let Ok(mut m) = self.sessions.lock()
-            && let Some((_, old)) = m.insert(key, (no, me.clone()))
+            && let Some((_, old, old_ended)) = m.insert(key, (no, me.clone(), ended.clone()))
         {
             old.notify_one();
+            previous = Some(old_ended);
         }
-        (no, me)
+        (no, me, ended, previous)
+    }
+
+    fn take_parked(&self, key: &SessionKey) -> Option<Parked> {
+        self.parked.lock().ok()?.remove(key)
+    }
+
+    /// Keeps a persistent session for `expiry`.
+    fn park(self: &Arc<Self>, key: SessionKey, mut p: Parked, expiry: Duration) {
+        let weak = Arc::downgrade(self);
+        let (k, no) = (key.clone(), p.no);
+        p._expiry = Forwarder(tokio::spawn(async move {
+            tokio::time::sleep(expiry).await;
+            if let Some(shared) = weak.upgrade() {
+                let gone = shared.parked.lock().ok().and_then(|mut m| {
+                    if m.get(&k).is_some_and(|p| p.no == no) {
+                        m.remove(&k)
+                    } else {
+                        None
+                    }
+                });
+                if let Some(mut gone) = gone {
+                    // Dropping it would abort this very task first.
+                    std::mem::forget(std::mem::replace(
+                        &mut gone._expiry,
+                        Forwarder(tokio::spawn(async {})),
+                    ));
+                    crate::metrics::parked(false);
+                    tracing::debug!(client = %k.0, client_id = %k.1, "mqtt: persistent session expired");
+                }
+            }
+        }));
+        if let Ok(mut m) = self.parked.lock()
+            && m.insert(key, p).is_none()
+        {
+            crate::metrics::parked(true);
+        }
     }
 
     fn unregister(&self, key: &SessionKey, no: u64) {
         if let Ok(mut m) = self.sessions.lock()
-            && m.get(key).is_some_and(|(n, _)| *n == no)
+            && m.get(key).is_some_and(|(n, _, _)| *n == no)
         {
             m.remove(key);
         }
@@ -196,7 +298,17 @@ impl Drop for Forwarder {
 struct SubEntry {
     channel: Uuid,
     sub_id: u64,
+    /// The QoS granted and v5 No Local, to subscribe again after a resume.
+    granted: u8,
+    no_local: bool,
     _tasks: Vec<Forwarder>,
+}
+
+impl SubEntry {
+    /// Whether a forwarder stopped (its queue stayed full while the client was away).
+    fn broken(&self) -> bool {
+        self._tasks.iter().any(|t| t.0.is_finished())
+    }
 }
 
 /// What one subscription's forwarder needs besides its bus subscription.
@@ -464,15 +576,43 @@ pub(crate) async fn run<S>(
         None => usize::from(cfg.max_inflight),
     }
     .max(1);
+    // How long the session outlives the connection: 3.1.1 without clean session, or
+    // the v5 Session Expiry Interval, at most the configured maximum.
+    let persist: Option<Duration> = match version {
+        Version::V3 => (!connect.clean_start).then_some(cfg.session_expiry_max),
+        Version::V5 => (connect.session_expiry > 0).then(|| {
+            Duration::from_secs(u64::from(connect.session_expiry)).min(cfg.session_expiry_max)
+        }),
+    }
+    .filter(|d| !d.is_zero());
     if version == Version::V5 {
         connack.max_packet_size = u32::try_from(cfg.max_packet_size).ok();
         connack.receive_max = Some(cfg.max_inbound_qos2.max(1));
-        // Sessions do not outlive the connection (see the crate docs).
-        connack.session_expiry = Some(0);
+        connack.session_expiry =
+            Some(persist.map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX)));
     }
 
     let key = (who.id, client_id.clone());
-    let (session_no, taken_over) = shared.register(key.clone());
+    let (session_no, taken_over, ended, previous) = shared.register(key.clone());
+    let _end_guard = EndGuard(ended);
+    if let Some(prev) = previous {
+        // The session taken over parks its state as it ends: wait for it (briefly).
+        let _ = tokio::time::timeout(Duration::from_secs(3), prev.wait()).await;
+    }
+    // Clean start discards a kept session; otherwise it is resumed.
+    let resumed = shared.take_parked(&key);
+    let resumed = if connect.clean_start {
+        if resumed.is_some() {
+            crate::metrics::parked(false);
+        }
+        None
+    } else {
+        if resumed.is_some() {
+            crate::metrics::parked(false);
+        }
+        resumed
+    };
+    connack.session_present = resumed.is_some();
 
     if codec
         .encode(Packet::ConnAck(Box::new(connack)), &mut wbuf)
@@ -496,7 +636,7 @@ pub(crate) async fn run<S>(
         subs: HashMap::new(),
         active: HashSet::new(),
         next_sub_id: 1,
-        inflight: HashSet::new(),
+        inflight: HashMap::new(),
         inflight_max,
         next_pid: 0,
         awaiting_rel: HashSet::new(),
@@ -506,6 +646,18 @@ pub(crate) async fn run<S>(
         client_max_packet: connect.max_packet_size.map(|m| m as usize),
         wbuf,
     };
+    if let Some(p) = resumed {
+        s.subs = p.subs;
+        s.active = p.active;
+        s.next_sub_id = p.next_sub_id;
+        s.out_tx = p.out;
+        s.new_out_rx = p.out_rx;
+        s.slow = p.slow;
+        s.next_pid = p.unacked.last().map_or(0, |(id, _)| *id);
+        s.resend(p.unacked);
+        s.revalidate().await;
+        tracing::debug!(client = %s.who.id, client_id = %client_id, "mqtt: session resumed");
+    }
     let end = s
         .main_loop(
             &mut io,
@@ -535,7 +687,15 @@ pub(crate) async fn run<S>(
         }
     }
     close(&mut io).await;
-    drop(s.subs);
+    // A persistent session is kept unless the client was refused or the server is
+    // stopping; its subscriptions keep collecting until the client comes back.
+    match persist {
+        Some(expiry) if !matches!(end, End::Revoked | End::Shutdown) => {
+            let parked = s.take_parked_state(session_no);
+            shared.park(key.clone(), parked, expiry);
+        }
+        _ => drop(std::mem::take(&mut s.subs)),
+    }
     if end.publishes_will()
         && let Some(w) = s.will.take()
     {
@@ -758,8 +918,8 @@ struct Session {
     /// Ids of live subscriptions (queued deliveries of others are discarded).
     active: HashSet<u64>,
     next_sub_id: u64,
-    /// Packet ids of QoS 1 messages sent and not yet acknowledged.
-    inflight: HashSet<u16>,
+    /// QoS 1 messages sent and not yet acknowledged, by packet id.
+    inflight: HashMap<u16, Unacked>,
     inflight_max: usize,
     next_pid: u16,
     /// Inbound QoS 2 packet ids waiting for PUBREL.
@@ -823,7 +983,7 @@ impl Session {
         if let Err(end) = self.process(io, rbuf).await {
             return end;
         }
-        loop {
+        let end = 'main: loop {
             if out_rx.is_none() {
                 out_rx = self.new_out_rx.take();
             }
@@ -835,35 +995,35 @@ impl Session {
                     match r {
                         Ok(rev) => {
                             if let Some(end) = self.on_revocation(rev).await {
-                                return end;
+                                break 'main end;
                             }
                         }
                         Err(broadcast::error::RecvError::Lagged(_)) => {
                             if let Some(end) = self.recheck_all().await {
-                                return end;
+                                break 'main end;
                             }
                         }
                         Err(broadcast::error::RecvError::Closed) => revocations = None,
                     }
                 }
-                _ = taken_over.notified() => return End::TakenOver,
-                _ = slow.notified() => return End::SlowConsumer,
-                _ = wait_shutdown(shutdown) => return End::Shutdown,
-                _ = &mut ka => return End::KeepAlive,
+                _ = taken_over.notified() => break 'main End::TakenOver,
+                _ = slow.notified() => break 'main End::SlowConsumer,
+                _ = wait_shutdown(shutdown) => break 'main End::Shutdown,
+                _ = &mut ka => break 'main End::KeepAlive,
                 r = io.read_buf(rbuf) => {
                     match r {
-                        Ok(0) | Err(_) => return End::Closed,
+                        Ok(0) | Err(_) => break 'main End::Closed,
                         Ok(n) => room_to_read.after_read(n),
                     }
                     if let Some(g) = grace {
                         ka.as_mut().reset(Instant::now() + g);
                     }
                     if let Err(end) = self.process(io, rbuf).await {
-                        return end;
+                        break 'main end;
                     }
                 }
                 d = recv_delivery(&mut out_rx), if room => {
-                    let Some(d) = d else { return End::Closed };
+                    let Some(d) = d else { break 'main End::Closed };
                     self.deliver(d);
                     // Batch what is already queued into one write.
                     if let Some(rx) = out_rx.as_mut() {
@@ -878,11 +1038,16 @@ impl Session {
                         }
                     }
                     if !flush(io, &mut self.wbuf, write_timeout).await {
-                        return End::Closed;
+                        break 'main End::Closed;
                     }
                 }
             }
+        };
+        // What a persistent session keeps: the queue's receiving end goes back.
+        if out_rx.is_some() {
+            self.new_out_rx = out_rx;
         }
+        end
     }
 
     /// Handles every whole packet in `rbuf`, then writes the replies.
@@ -922,7 +1087,7 @@ impl Session {
         for _ in 0..=u16::MAX {
             self.next_pid = self.next_pid.wrapping_add(1);
             if let Some(id) = NonZeroU16::new(self.next_pid)
-                && !self.inflight.contains(&id.get())
+                && !self.inflight.contains_key(&id.get())
             {
                 return Some(id);
             }
@@ -948,6 +1113,11 @@ impl Session {
             None
         };
         let before = self.wbuf.len();
+        let kept = packet_id.map(|_| Unacked {
+            topic: d.topic.clone(),
+            payload: d.payload.clone(),
+            retain: d.retain,
+        });
         let p = Publish {
             topic: d.topic,
             payload: d.payload,
@@ -975,8 +1145,76 @@ impl Session {
             return;
         }
         self.shared.meters.delivered(qos, self.wbuf.len() - before);
-        if let Some(id) = packet_id {
-            self.inflight.insert(id.get());
+        if let (Some(id), Some(k)) = (packet_id, kept) {
+            self.inflight.insert(id.get(), k);
+        }
+    }
+
+    /// Sends again, with DUP set, what the previous connection of a resumed session
+    /// had not had acknowledged.
+    fn resend(&mut self, unacked: Vec<(u16, Unacked)>) {
+        for (id, u) in unacked {
+            let Some(pid) = NonZeroU16::new(id) else {
+                continue;
+            };
+            let p = Publish {
+                topic: u.topic.clone(),
+                payload: u.payload.clone(),
+                qos: 1,
+                retain: u.retain,
+                dup: true,
+                packet_id: Some(pid),
+                topic_alias: None,
+            };
+            if self
+                .codec
+                .encode(Packet::Publish(Box::new(p)), &mut self.wbuf)
+                .is_ok()
+            {
+                self.inflight.insert(id, u);
+            }
+        }
+    }
+
+    /// After a resume: drops subscriptions whose channel the client may no longer
+    /// read, and subscribes again those whose forwarder stopped while it was away.
+    async fn revalidate(&mut self) {
+        let channels: HashSet<Uuid> = self.subs.values().map(|e| e.channel).collect();
+        for ch in channels {
+            self.recheck_channel(ch).await;
+        }
+        let broken: Vec<(String, u8, bool)> = self
+            .subs
+            .iter()
+            .filter(|(_, e)| e.broken())
+            .map(|(f, e)| (f.clone(), e.granted, e.no_local))
+            .collect();
+        for (filter, qos, no_local) in broken {
+            let mut retained = Vec::new();
+            let f = SubscribeFilter {
+                filter,
+                qos,
+                no_local,
+                retain_handling: 2,
+            };
+            self.subscribe(f, &mut retained).await;
+        }
+    }
+
+    /// Moves what a persistent session keeps out of this connection's session.
+    fn take_parked_state(&mut self, no: u64) -> Parked {
+        let mut unacked: Vec<(u16, Unacked)> = self.inflight.drain().collect();
+        unacked.sort_by_key(|(id, _)| *id);
+        Parked {
+            no,
+            subs: std::mem::take(&mut self.subs),
+            active: std::mem::take(&mut self.active),
+            next_sub_id: self.next_sub_id,
+            out: self.out_tx.take(),
+            out_rx: self.new_out_rx.take(),
+            slow: self.slow.clone(),
+            unacked,
+            _expiry: Forwarder(tokio::spawn(async {})),
         }
     }
 
@@ -1141,8 +1379,15 @@ impl Session {
             }
         };
         let granted = f.qos.min(1);
-        let sub_id = self.next_sub_id;
-        self.next_sub_id += 1;
+        // Subscribing again to a filter keeps its id, so what is already queued for it
+        // (a resumed session's messages) is still delivered.
+        let sub_id = match self.subs.get(&f.filter) {
+            Some(e) => e.sub_id,
+            None => {
+                self.next_sub_id += 1;
+                self.next_sub_id - 1
+            }
+        };
         let skip = f.no_local.then(|| self.mqtt_id.clone());
         let out = self.out_tx();
         let tasks = bus_subs
@@ -1164,6 +1409,8 @@ impl Session {
             SubEntry {
                 channel,
                 sub_id,
+                granted,
+                no_local: f.no_local,
                 _tasks: tasks,
             },
         ) {

@@ -134,6 +134,10 @@ pub struct Settings {
     /// Topic and payload bytes queued per MQTT session between the bus and its socket.
     #[arg(long, env = "SWITCHYARD_MQTT_QUEUE_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub mqtt_queue_bytes: usize,
+    /// Longest an MQTT persistent session (3.1.1 clean session 0, v5 Session Expiry
+    /// Interval) is kept while its client is away.
+    #[arg(long, env = "SWITCHYARD_MQTT_SESSION_EXPIRY", default_value = "24h")]
+    pub mqtt_session_expiry: String,
     /// How long a full subscriber queue is waited for, slowing its publishers down,
     /// before the subscriber counts as stuck: its QoS 0 messages are then dropped
     /// (counted in /metrics) and a QoS 1 MQTT subscriber is disconnected.

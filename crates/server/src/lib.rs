@@ -304,6 +304,10 @@ pub async fn start(
             outbound_queue: s.mqtt_queue,
             outbound_bytes: s.mqtt_queue_bytes,
             subscriber_wait: subscriber_wait(&s)?,
+            session_expiry_max: config::parse_duration(&s.mqtt_session_expiry)
+                .ok()
+                .and_then(|d| std::time::Duration::try_from(d).ok())
+                .ok_or("SWITCHYARD_MQTT_SESSION_EXPIRY must be a duration such as 24h")?,
             ..Default::default()
         },
     );

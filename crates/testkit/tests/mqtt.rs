@@ -1501,3 +1501,201 @@ async fn no_local_is_per_mqtt_client_identifier() {
     assert!(!has(b"from-a"), "its own message does not: {got:?}");
     env.stop().await;
 }
+
+/// Runs `mosquitto_sub` with `args` until it exits or `wait` passes; its stdout lines.
+async fn mosquitto_sub_lines(port: &str, args: &[&str], wait: Duration) -> Vec<String> {
+    let child = tokio::process::Command::new("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", port])
+        .args(args)
+        .kill_on_drop(true)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("mosquitto_sub (apt-get install mosquitto-clients)");
+    let out = tokio::time::timeout(wait, child.wait_with_output())
+        .await
+        .expect("mosquitto_sub did not exit")
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+async fn mosquitto_pub_one(port: &str, ver: &str, user: &str, pass: &str, topic: &str, m: &str) {
+    let st = tokio::process::Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", port, "-V", ver, "-q", "1"])
+        .args(["-u", user, "-P", pass, "-t", topic, "-m", m])
+        .status()
+        .await
+        .unwrap();
+    assert!(st.success(), "mosquitto_pub {m}");
+}
+
+/// A persistent session keeps what arrives while its client is away: `mosquitto_sub
+/// -c` (3.1.1 clean session 0; v5 with a session expiry) receives, when it comes back,
+/// the QoS 1 messages published meanwhile, in order; a clean start discards the kept
+/// session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persistent_sessions_keep_messages_while_away() {
+    let env = Env::start().await;
+    let (publisher, subscriber) = (env.client("pub").await, env.client("sub").await);
+    let ch = env.channel("away").await;
+    env.connect(&ch, &publisher.0, &["publish"]).await;
+    env.connect(&ch, &subscriber.0, &["subscribe"]).await;
+    let port = env.mqtt.port().to_string();
+    for (ver, extra) in [("mqttv311", vec![]), ("mqttv5", vec!["-x", "600"])] {
+        let topic = format!("{}/{ver}", env.topic(&ch));
+        let id = format!("keeper-{ver}");
+        let mut base: Vec<&str> = vec!["-V", ver, "-q", "1", "-c", "-i", &id];
+        base.extend(extra.iter().copied());
+        base.extend(["-u", &subscriber.0, "-P", &subscriber.1, "-t", &topic]);
+
+        // First visit: subscribe, take one message, disconnect.
+        let first = {
+            let (port, base) = (
+                port.clone(),
+                base.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            );
+            tokio::spawn(async move {
+                let mut a: Vec<&str> = base.iter().map(String::as_str).collect();
+                a.extend(["-C", "1", "-W", "10"]);
+                mosquitto_sub_lines(&port, &a, Duration::from_secs(15)).await
+            })
+        };
+        let mut n = 0;
+        while !first.is_finished() && n < 40 {
+            mosquitto_pub_one(&port, ver, &publisher.0, &publisher.1, &topic, "hello").await;
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            n += 1;
+        }
+        assert_eq!(first.await.unwrap(), vec!["hello"], "{ver}: first visit");
+
+        // Away: five messages.
+        for i in 1..=5 {
+            mosquitto_pub_one(
+                &port,
+                ver,
+                &publisher.0,
+                &publisher.1,
+                &topic,
+                &format!("m{i}"),
+            )
+            .await;
+        }
+        // Back: they are delivered (after any late "hello"), in order.
+        let mut a = base.clone();
+        a.extend(["-W", "3"]);
+        let got = mosquitto_sub_lines(&port, &a, Duration::from_secs(10)).await;
+        let kept: Vec<&str> = got
+            .iter()
+            .map(String::as_str)
+            .filter(|l| *l != "hello")
+            .collect();
+        assert_eq!(kept, vec!["m1", "m2", "m3", "m4", "m5"], "{ver}: {got:?}");
+
+        // A clean start discards the kept session: what is published after it, while
+        // the client is away again, is not kept.
+        let mut clean: Vec<&str> = vec!["-V", ver, "-q", "1", "-i", &id];
+        clean.extend([
+            "-u",
+            &subscriber.0,
+            "-P",
+            &subscriber.1,
+            "-t",
+            &topic,
+            "-W",
+            "1",
+        ]);
+        mosquitto_sub_lines(&port, &clean, Duration::from_secs(10)).await;
+        mosquitto_pub_one(&port, ver, &publisher.0, &publisher.1, &topic, "lost").await;
+        let mut a = base.clone();
+        a.extend(["-W", "2"]);
+        let got = mosquitto_sub_lines(&port, &a, Duration::from_secs(10)).await;
+        assert!(
+            got.is_empty(),
+            "{ver}: nothing kept after a clean start: {got:?}"
+        );
+    }
+    env.stop().await;
+}
+
+/// A QoS 1 message sent to a persistent session and not acknowledged is sent again,
+/// with DUP, when the session resumes (3.1.1, raw bytes), and CONNACK says Session
+/// Present; a clean session resumes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unacknowledged_messages_are_resent_on_resume() {
+    let env = Env::start().await;
+    let (publisher, subscriber) = (env.client("pub").await, env.client("sub").await);
+    let ch = env.channel("resend").await;
+    env.connect(&ch, &publisher.0, &["publish"]).await;
+    env.connect(&ch, &subscriber.0, &["subscribe"]).await;
+    let topic = env.topic(&ch);
+    let addr = env.mqtt;
+    let creds = Some((subscriber.0.as_str(), subscriber.1.as_str()));
+
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(&raw_connect(4, "resender", creds, 60, false))
+        .await
+        .unwrap();
+    s.write_all(&raw_subscribe(false, 1, &topic, 1))
+        .await
+        .unwrap();
+    let (got, _) = read_all(&mut s, Duration::from_millis(400)).await;
+    let ps = packets(&got);
+    assert_eq!(ps[0], (0x20, vec![0, 0]), "CONNACK, no session yet");
+    assert_eq!(ps[1].0, 0x90, "SUBACK");
+    let mut p = TcpStream::connect(addr).await.unwrap();
+    p.write_all(&raw_connect(
+        4,
+        "sender",
+        Some((publisher.0.as_str(), publisher.1.as_str())),
+        60,
+        true,
+    ))
+    .await
+    .unwrap();
+    p.write_all(&raw_publish(false, &topic, 1, 7, b"unacked"))
+        .await
+        .unwrap();
+    // The subscriber receives it and never acknowledges; then its connection drops.
+    let (got, _) = read_all(&mut s, Duration::from_millis(600)).await;
+    let ps = packets(&got);
+    assert!(
+        ps.iter()
+            .any(|(f, b)| f & 0xF0 == 0x30 && f & 0x08 == 0 && b.ends_with(b"unacked")),
+        "first delivery: {ps:?}"
+    );
+    drop(s);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(&raw_connect(4, "resender", creds, 60, false))
+        .await
+        .unwrap();
+    let (got, _) = read_all(&mut s, Duration::from_millis(600)).await;
+    let ps = packets(&got);
+    assert_eq!(ps[0], (0x20, vec![1, 0]), "CONNACK with Session Present");
+    let again = ps
+        .iter()
+        .find(|(f, b)| f & 0xF0 == 0x30 && b.ends_with(b"unacked"))
+        .unwrap_or_else(|| panic!("not sent again: {ps:?}"));
+    assert_eq!(again.0 & 0x08, 0x08, "DUP set");
+    assert_eq!((again.0 >> 1) & 0x03, 1, "QoS 1");
+    drop(s);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // Clean session: nothing is resumed.
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(&raw_connect(4, "resender", creds, 60, true))
+        .await
+        .unwrap();
+    let (got, _) = read_all(&mut s, Duration::from_millis(400)).await;
+    let ps = packets(&got);
+    assert_eq!(
+        ps,
+        vec![(0x20, vec![0, 0])],
+        "clean: no session, nothing resent"
+    );
+    env.stop().await;
+}
