@@ -51,10 +51,11 @@
 //!   with the same client and identifier and without clean start resumes it (Session
 //!   Present 1): the unacknowledged messages are sent again with DUP, then the queue;
 //!   subscriptions to channels the client may no longer read are dropped. Clean start
-//!   discards a kept session. Sessions are kept in this process's memory: they do not
-//!   survive a restart, and a revoked client's or a stopping server's sessions are not
-//!   kept. Without persistence, subscriptions and in-flight messages end with the
-//!   connection.
+//!   discards a kept session; a revoked client's session is not kept. Kept sessions
+//!   live in memory; [`MqttAdapter::save_sessions`] writes them (with those of the
+//!   clients still connected) to the store when the server stops, and
+//!   [`MqttAdapter::restore_sessions`] subscribes them again at the next start. Without
+//!   persistence, subscriptions and in-flight messages end with the connection.
 //! - **Keep-alive**: nothing received for 1.5 × keep-alive closes the connection (v5
 //!   DISCONNECT `0x8D`). v3 values are honoured as sent (0 = none); a v5 client asking 0
 //!   or more than [`MqttConfig::keep_alive_max`] is given that maximum as Server Keep
@@ -185,6 +186,38 @@ impl MqttAdapter {
         MqttAdapter {
             shared: Arc::new(Shared::new(core, cfg)),
         }
+    }
+
+    /// Saves the persistent sessions — those kept while their clients are away and
+    /// those of clients connected when the server stopped — for the next start. Call
+    /// once the listeners have stopped. Returns how many were saved.
+    pub async fn save_sessions(&self) -> usize {
+        let sessions = self.shared.export_parked();
+        let n = sessions.len();
+        if let Err(e) = self.shared.core.save_mqtt_sessions(&sessions).await {
+            tracing::warn!(error = %e, "mqtt: persistent sessions not saved");
+            return 0;
+        }
+        n
+    }
+
+    /// Restores the persistent sessions the last stop saved (subscribed again, their
+    /// messages waiting). Call before serving. Returns how many were restored.
+    pub async fn restore_sessions(&self) -> usize {
+        let saved = match self.shared.core.take_mqtt_sessions().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "mqtt: persistent sessions not restored");
+                return 0;
+            }
+        };
+        let mut n = 0;
+        for rec in saved {
+            if self.shared.import(rec).await {
+                n += 1;
+            }
+        }
+        n
     }
 
     /// Serves one connection to its end, over any byte stream.

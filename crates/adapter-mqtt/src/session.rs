@@ -96,8 +96,52 @@ struct Parked {
     out_rx: Option<mpsc::Receiver<Delivery>>,
     slow: Arc<Notify>,
     unacked: Vec<(u16, Unacked)>,
+    /// Messages restored from storage after a restart, sent first on resume.
+    pending: Vec<switchyard_domain::StoredMessage>,
+    /// When it expires.
+    deadline: Instant,
     /// The expiry timer (aborted when the session is resumed).
     _expiry: Forwarder,
+}
+
+/// A new bounded outbound queue for a session.
+fn new_outbound(cfg: &MqttConfig) -> (Outbound, mpsc::Receiver<Delivery>) {
+    let (tx, rx) = mpsc::channel(cfg.outbound_queue.max(1));
+    let budget = cfg.outbound_bytes.clamp(1, Semaphore::MAX_PERMITS);
+    (
+        Outbound {
+            tx,
+            bytes: Arc::new(Semaphore::new(budget)),
+            budget,
+        },
+        rx,
+    )
+}
+
+/// Forwarders moving one subscription's bus messages into the session's queue.
+fn spawn_forwarders(
+    bus_subs: Vec<switchyard_bus::Subscription>,
+    out: &Outbound,
+    slow: &Arc<Notify>,
+    sub_id: u64,
+    granted: u8,
+    skip_publisher: Option<String>,
+    patience: Duration,
+) -> Vec<Forwarder> {
+    bus_subs
+        .into_iter()
+        .map(|s| {
+            let route = Route {
+                out: out.clone(),
+                slow: slow.clone(),
+                sub_id,
+                granted,
+                skip_publisher: skip_publisher.clone(),
+                patience,
+            };
+            Forwarder(tokio::spawn(forward(s.rx, route)))
+        })
+        .collect()
 }
 
 /// State shared by the sessions of one adapter.
@@ -149,6 +193,7 @@ impl Shared {
 
     /// Keeps a persistent session for `expiry`.
     fn park(self: &Arc<Self>, key: SessionKey, mut p: Parked, expiry: Duration) {
+        p.deadline = Instant::now() + expiry;
         let weak = Arc::downgrade(self);
         let (k, no) = (key.clone(), p.no);
         p._expiry = Forwarder(tokio::spawn(async move {
@@ -177,6 +222,130 @@ impl Shared {
         {
             crate::metrics::parked(true);
         }
+    }
+
+    /// Every kept session, as storage keeps it (the server is stopping).
+    pub(crate) fn export_parked(&self) -> Vec<switchyard_domain::StoredMqttSession> {
+        use switchyard_domain::{MqttSessionState, StoredMessage, StoredSubscription};
+        let all: Vec<(SessionKey, Parked)> = match self.parked.lock() {
+            Ok(mut m) => m.drain().collect(),
+            Err(_) => return Vec::new(),
+        };
+        let now_wall = self.core.now();
+        all.into_iter()
+            .map(|((client_id, mqtt_id), mut p)| {
+                let mut messages: Vec<StoredMessage> = p
+                    .unacked
+                    .drain(..)
+                    .map(|(_, u)| StoredMessage {
+                        topic: u.topic,
+                        payload: u.payload.to_vec(),
+                        qos: 1,
+                        retain: u.retain,
+                    })
+                    .collect();
+                messages.append(&mut p.pending);
+                if let Some(rx) = p.out_rx.as_mut() {
+                    while let Ok(d) = rx.try_recv() {
+                        if p.active.contains(&d.sub_id) {
+                            messages.push(StoredMessage {
+                                topic: d.topic,
+                                payload: d.payload.to_vec(),
+                                qos: d.qos,
+                                retain: d.retain,
+                            });
+                        }
+                    }
+                }
+                let left = p.deadline.saturating_duration_since(Instant::now());
+                switchyard_domain::StoredMqttSession {
+                    client_id,
+                    mqtt_id,
+                    expires_at: now_wall + left,
+                    state: MqttSessionState {
+                        subscriptions: p
+                            .subs
+                            .iter()
+                            .map(|(f, e)| StoredSubscription {
+                                filter: f.clone(),
+                                qos: e.granted,
+                                no_local: e.no_local,
+                            })
+                            .collect(),
+                        messages,
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// Keeps a session restored from storage, subscribed again, until its client
+    /// comes back or it expires. Sessions of clients no longer enabled are dropped.
+    pub(crate) async fn import(
+        self: &Arc<Self>,
+        rec: switchyard_domain::StoredMqttSession,
+    ) -> bool {
+        let now_wall = self.core.now();
+        let Ok(ms) = u64::try_from((rec.expires_at - now_wall).whole_milliseconds()) else {
+            return false;
+        };
+        let left = Duration::from_millis(ms);
+        if left.is_zero() {
+            return false;
+        }
+        let Ok(who) = self.core.client_identity(rec.client_id).await else {
+            return false;
+        };
+        let (out, rx) = new_outbound(&self.cfg);
+        let slow = Arc::new(Notify::new());
+        let mut subs = HashMap::new();
+        let mut active = HashSet::new();
+        let mut next_sub_id = 1;
+        for sub in rec.state.subscriptions {
+            let Ok(topic) = parse_topic(&sub.filter, true) else {
+                continue;
+            };
+            let Ok((channel, bus_subs)) = self.core.subscribe(&who, &topic).await else {
+                continue;
+            };
+            let sub_id = next_sub_id;
+            next_sub_id += 1;
+            let tasks = spawn_forwarders(
+                bus_subs,
+                &out,
+                &slow,
+                sub_id,
+                sub.qos.min(1),
+                sub.no_local.then(|| rec.mqtt_id.clone()),
+                self.cfg.subscriber_wait,
+            );
+            subs.insert(
+                sub.filter,
+                SubEntry {
+                    channel,
+                    sub_id,
+                    granted: sub.qos.min(1),
+                    no_local: sub.no_local,
+                    _tasks: tasks,
+                },
+            );
+            active.insert(sub_id);
+        }
+        let parked = Parked {
+            no: self.next_session.fetch_add(1, Ordering::Relaxed),
+            subs,
+            active,
+            next_sub_id,
+            out: Some(out),
+            out_rx: Some(rx),
+            slow,
+            unacked: Vec::new(),
+            pending: rec.state.messages,
+            deadline: Instant::now(),
+            _expiry: Forwarder(tokio::spawn(async {})),
+        };
+        self.park((rec.client_id, rec.mqtt_id), parked, left);
+        true
     }
 
     fn unregister(&self, key: &SessionKey, no: u64) {
@@ -655,6 +824,7 @@ pub(crate) async fn run<S>(
         s.slow = p.slow;
         s.next_pid = p.unacked.last().map_or(0, |(id, _)| *id);
         s.resend(p.unacked);
+        s.send_pending(p.pending);
         s.revalidate().await;
         tracing::debug!(client = %s.who.id, client_id = %client_id, "mqtt: session resumed");
     }
@@ -687,10 +857,11 @@ pub(crate) async fn run<S>(
         }
     }
     close(&mut io).await;
-    // A persistent session is kept unless the client was refused or the server is
-    // stopping; its subscriptions keep collecting until the client comes back.
+    // A persistent session is kept unless the client was refused; its subscriptions
+    // keep collecting until the client comes back.
     match persist {
-        Some(expiry) if !matches!(end, End::Revoked | End::Shutdown) => {
+        // At shutdown it is kept too: the adapter saves kept sessions to storage.
+        Some(expiry) if end != End::Revoked => {
             let parked = s.take_parked_state(session_no);
             shared.park(key.clone(), parked, expiry);
         }
@@ -944,14 +1115,7 @@ impl Session {
         if let Some(out) = &self.out_tx {
             return out.clone();
         }
-        let cfg = &self.shared.cfg;
-        let (tx, rx) = mpsc::channel(cfg.outbound_queue.max(1));
-        let budget = cfg.outbound_bytes.clamp(1, Semaphore::MAX_PERMITS);
-        let out = Outbound {
-            tx,
-            bytes: Arc::new(Semaphore::new(budget)),
-            budget,
-        };
+        let (out, rx) = new_outbound(&self.shared.cfg);
         self.out_tx = Some(out.clone());
         self.new_out_rx = Some(rx);
         out
@@ -1214,7 +1378,49 @@ impl Session {
             out_rx: self.new_out_rx.take(),
             slow: self.slow.clone(),
             unacked,
+            pending: Vec::new(),
+            deadline: Instant::now(),
             _expiry: Forwarder(tokio::spawn(async {})),
+        }
+    }
+
+    /// Sends the messages a session restored from storage was holding.
+    fn send_pending(&mut self, pending: Vec<switchyard_domain::StoredMessage>) {
+        for m in pending {
+            let qos = m.qos.min(1);
+            let packet_id = if qos > 0 {
+                match self.alloc_pid() {
+                    Some(id) => Some(id),
+                    None => continue,
+                }
+            } else {
+                None
+            };
+            let payload = Bytes::from(m.payload);
+            let p = Publish {
+                topic: m.topic.clone(),
+                payload: payload.clone(),
+                qos,
+                retain: m.retain,
+                dup: false,
+                packet_id,
+                topic_alias: None,
+            };
+            if self
+                .codec
+                .encode(Packet::Publish(Box::new(p)), &mut self.wbuf)
+                .is_ok()
+                && let Some(id) = packet_id
+            {
+                self.inflight.insert(
+                    id.get(),
+                    Unacked {
+                        topic: m.topic,
+                        payload,
+                        retain: m.retain,
+                    },
+                );
+            }
         }
     }
 
@@ -1390,20 +1596,15 @@ impl Session {
         };
         let skip = f.no_local.then(|| self.mqtt_id.clone());
         let out = self.out_tx();
-        let tasks = bus_subs
-            .into_iter()
-            .map(|s| {
-                let route = Route {
-                    out: out.clone(),
-                    slow: self.slow.clone(),
-                    sub_id,
-                    granted,
-                    skip_publisher: skip.clone(),
-                    patience: self.shared.cfg.subscriber_wait,
-                };
-                Forwarder(tokio::spawn(forward(s.rx, route)))
-            })
-            .collect();
+        let tasks = spawn_forwarders(
+            bus_subs,
+            &out,
+            &self.slow,
+            sub_id,
+            granted,
+            skip,
+            self.shared.cfg.subscriber_wait,
+        );
         if let Some(old) = self.subs.insert(
             f.filter.clone(),
             SubEntry {

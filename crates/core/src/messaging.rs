@@ -434,6 +434,32 @@ impl Core {
         })
     }
 
+    /// The identity of an enabled client, by id (a persistent MQTT session restored
+    /// at start acts as it again; the client authenticates when it reconnects).
+    pub async fn client_identity(&self, id: Uuid) -> Result<ClientIdentity> {
+        let c = self.cached_client(id).await?.ok_or_else(unauthorized)?;
+        if !c.enabled {
+            return Err(unauthorized());
+        }
+        Ok(ClientIdentity {
+            id,
+            domain: c.domain,
+        })
+    }
+
+    /// Saves the MQTT persistent sessions of a stopping adapter.
+    pub async fn save_mqtt_sessions(
+        &self,
+        sessions: &[switchyard_domain::StoredMqttSession],
+    ) -> Result<()> {
+        Ok(self.store.save_mqtt_sessions(sessions).await?)
+    }
+
+    /// Takes the MQTT persistent sessions saved by the last stop (once).
+    pub async fn take_mqtt_sessions(&self) -> Result<Vec<switchyard_domain::StoredMqttSession>> {
+        Ok(self.store.take_mqtt_sessions().await?)
+    }
+
     /// `Authorization: Client <secret>` within the topic's domain.
     pub async fn authenticate_client_secret(
         &self,

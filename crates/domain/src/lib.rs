@@ -3,12 +3,14 @@
 
 pub mod access;
 pub mod entity;
+pub mod mqtt;
 pub mod pat;
 pub mod query;
 pub mod validate;
 
 pub use access::*;
 pub use entity::*;
+pub use mqtt::*;
 pub use pat::*;
 pub use query::*;
 

@@ -33,16 +33,22 @@ pub struct Running {
     pub store_description: String,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    mqtt: switchyard_adapter_mqtt::MqttAdapter,
 }
 
 impl Running {
     /// Stops accepting, lets in-flight HTTP requests finish and closes MQTT sessions
-    /// (v5 DISCONNECT 0x8B), each within the shutdown timeout, then closes the store
-    /// (on SQLite after a final WAL checkpoint).
+    /// (v5 DISCONNECT 0x8B), each within the shutdown timeout, saves the MQTT persistent
+    /// sessions for the next start, then closes the store (on SQLite after a final WAL
+    /// checkpoint).
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         for t in self.tasks {
             let _ = t.await;
+        }
+        let saved = self.mqtt.save_sessions().await;
+        if saved > 0 {
+            tracing::info!(saved, "mqtt: persistent sessions saved for the next start");
         }
         self.core.close().await;
     }
@@ -311,6 +317,10 @@ pub async fn start(
             ..Default::default()
         },
     );
+    let restored = mqtt.restore_sessions().await;
+    if restored > 0 {
+        tracing::info!(restored, "mqtt: persistent sessions restored");
+    }
     let app = switchyard_http_api::router_with(state, mqtt_ws::routes(mqtt.clone()));
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
@@ -402,6 +412,7 @@ pub async fn start(
         store_description,
         stop,
         tasks,
+        mqtt,
     })
 }
 

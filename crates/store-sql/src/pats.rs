@@ -1,4 +1,5 @@
-//! Personal access tokens with their scopes, and API key records.
+//! Personal access tokens with their scopes, API key records, and MQTT sessions kept
+//! across a restart.
 
 use async_trait::async_trait;
 use sqlx::QueryBuilder;
@@ -264,5 +265,59 @@ impl<D: Dialect> KeyRepo for SqlStore<D> {
             .iter()
             .map(|r| D::id(r, "id"))
             .collect()
+    }
+}
+
+#[async_trait]
+impl<D: Dialect> switchyard_store::MqttSessionRepo for SqlStore<D> {
+    async fn save_mqtt_sessions(
+        &self,
+        sessions: &[switchyard_domain::StoredMqttSession],
+    ) -> Result<()> {
+        if sessions.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write_tx().await?;
+        for s in sessions {
+            sql::<D>("DELETE FROM mqtt_sessions WHERE client_id = $1 AND mqtt_id = $2")
+                .id(s.client_id)
+                .text(&s.mqtt_id)
+                .execute(&mut tx)
+                .await?;
+            sql::<D>(
+                "INSERT INTO mqtt_sessions (client_id, mqtt_id, expires_at, state) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .id(s.client_id)
+            .text(&s.mqtt_id)
+            .time(s.expires_at)
+            .json(&s.state)
+            .execute(&mut tx)
+            .await?;
+        }
+        tx.commit().await.map_err(D::err)
+    }
+
+    async fn take_mqtt_sessions(&self) -> Result<Vec<switchyard_domain::StoredMqttSession>> {
+        let mut tx = self.write_tx().await?;
+        let rows = sql::<D>("SELECT * FROM mqtt_sessions")
+            .fetch_all(&mut tx)
+            .await?;
+        let out = rows
+            .iter()
+            .map(|r| {
+                Ok(switchyard_domain::StoredMqttSession {
+                    client_id: D::id(r, "client_id")?,
+                    mqtt_id: D::text(r, "mqtt_id")?,
+                    expires_at: D::time(r, "expires_at")?,
+                    state: D::json(r, "state")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        sql::<D>("DELETE FROM mqtt_sessions")
+            .execute(&mut tx)
+            .await?;
+        tx.commit().await.map_err(D::err)?;
+        Ok(out)
     }
 }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use switchyard_domain::{
     ApiKey, BootstrapConfig, Channel, Client, Connection, Domain, DomainQuery, DomainRole,
     EntityKind, EntityQuery, Grant, Group, GroupQuery, Invitation, InvitationQuery, Page, Pat,
-    PatScope, RefreshSession, Role, Timestamp, User, UserQuery, UserWithSecret,
+    PatScope, RefreshSession, Role, StoredMqttSession, Timestamp, User, UserQuery, UserWithSecret,
 };
 
 /// Which uniqueness rule a write broke.
@@ -380,6 +380,17 @@ pub trait KeyRepo: Send + Sync {
     async fn revoked_keys(&self, now: Timestamp) -> Result<Vec<Uuid>>;
 }
 
+/// MQTT persistent sessions between a stop and the next start.
+#[async_trait]
+pub trait MqttSessionRepo: Send + Sync {
+    /// Saves these sessions (replacing any saved under the same keys), in one
+    /// transaction.
+    async fn save_mqtt_sessions(&self, sessions: &[StoredMqttSession]) -> Result<()>;
+    /// Removes and returns every saved session, in one transaction (a session is
+    /// restored by one node once).
+    async fn take_mqtt_sessions(&self) -> Result<Vec<StoredMqttSession>>;
+}
+
 /// Facts every node on one database must agree on.
 #[async_trait]
 pub trait ClusterRepo: Send + Sync {
@@ -403,6 +414,7 @@ pub trait Store:
     + PatRepo
     + KeyRepo
     + ClusterRepo
+    + MqttSessionRepo
 {
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;

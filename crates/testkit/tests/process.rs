@@ -263,3 +263,149 @@ async fn three_nodes_start_at_once() {
         "{err}"
     );
 }
+
+/// The server's MQTT address, from what it printed at start.
+fn mqtt_port(p: &ServerProcess) -> String {
+    for _ in 0..100 {
+        let lines = p.stdout.lock().unwrap().clone();
+        if let Some(l) = lines.iter().find(|l| l.trim_start().starts_with("MQTT ")) {
+            let addr = l
+                .split("mqtt://")
+                .nth(1)
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap();
+            return addr.rsplit(':').next().unwrap().to_string();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("no MQTT address printed: {:?}", p.stdout.lock().unwrap());
+}
+
+async fn sub_lines(port: &str, args: &[&str]) -> Vec<String> {
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::process::Command::new("mosquitto_sub")
+            .args(["-h", "127.0.0.1", "-p", port])
+            .args(args)
+            .kill_on_drop(true)
+            .stderr(std::process::Stdio::null())
+            .output(),
+    )
+    .await
+    .expect("mosquitto_sub did not exit")
+    .expect("mosquitto_sub (apt-get install mosquitto-clients)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The target: a `mosquitto_sub -c -q 1` subscriber disconnects, 100 QoS 1
+/// messages are published, the server is restarted (SIGTERM), and the subscriber
+/// reconnecting with the same client id receives all 100, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persistent_session_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("SWITCHYARD_MQTT_ADDR", "127.0.0.1:0")];
+    let mut p = ServerProcess::start(BIN, dir.path(), "", &env);
+    let http = reqwest::Client::new();
+    let url = p.url.clone();
+    let t = admin_token(&http, &url).await;
+    let post = |path: String, body: Value| {
+        let (http, t) = (http.clone(), t.clone());
+        async move {
+            let (st, b) = call(&http, reqwest::Method::POST, path, Some(&t), Some(body))
+                .await
+                .unwrap();
+            assert!(st == 201 || st == 200, "{st} {b}");
+            b
+        }
+    };
+    let d = post(format!("{url}/domains"), json!({"name": "m", "route": "m"})).await;
+    let d = d["id"].as_str().unwrap().to_string();
+    let publisher = post(format!("{url}/{d}/clients"), json!({"name": "pub"})).await;
+    let subscriber = post(format!("{url}/{d}/clients"), json!({"name": "sub"})).await;
+    let ch = post(format!("{url}/{d}/channels"), json!({"name": "ch"})).await;
+    let (pid, psec) = (
+        publisher["id"].as_str().unwrap(),
+        publisher["credentials"]["secret"].as_str().unwrap(),
+    );
+    let (sid, ssec) = (
+        subscriber["id"].as_str().unwrap(),
+        subscriber["credentials"]["secret"].as_str().unwrap(),
+    );
+    let ch = ch["id"].as_str().unwrap();
+    post(
+        format!("{url}/{d}/channels/{ch}/connect"),
+        json!({"client_ids": [pid], "types": ["publish"]}),
+    )
+    .await;
+    post(
+        format!("{url}/{d}/channels/{ch}/connect"),
+        json!({"client_ids": [sid], "types": ["subscribe"]}),
+    )
+    .await;
+    let topic = format!("m/{d}/c/{ch}");
+    let port = mqtt_port(&p);
+    let sub_args = [
+        "-q", "1", "-c", "-i", "keeper", "-u", sid, "-P", ssec, "-t", &topic,
+    ];
+
+    // First visit: subscribed once, then away.
+    let first = {
+        let (port, args): (String, Vec<String>) = (
+            port.clone(),
+            sub_args.iter().map(|s| s.to_string()).collect(),
+        );
+        tokio::spawn(async move {
+            let mut a: Vec<&str> = args.iter().map(String::as_str).collect();
+            a.extend(["-C", "1", "-W", "10"]);
+            sub_lines(&port, &a).await
+        })
+    };
+    let publish = |lines: String| {
+        let port = port.clone();
+        let (pid, psec, topic) = (pid.to_string(), psec.to_string(), topic.clone());
+        async move {
+            use tokio::io::AsyncWriteExt;
+            let mut child = tokio::process::Command::new("mosquitto_pub")
+                .args(["-h", "127.0.0.1", "-p", &port, "-q", "1", "-l"])
+                .args(["-u", &pid, "-P", &psec, "-t", &topic])
+                .stdin(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(lines.as_bytes()).await.unwrap();
+            drop(stdin);
+            assert!(child.wait().await.unwrap().success());
+        }
+    };
+    let mut n = 0;
+    while !first.is_finished() && n < 40 {
+        publish("hello\n".into()).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        n += 1;
+    }
+    assert_eq!(first.await.unwrap(), vec!["hello"]);
+
+    let want: Vec<String> = (1..=100).map(|i| format!("m{i}")).collect();
+    publish(want.iter().map(|m| format!("{m}\n")).collect()).await;
+
+    p.signal("TERM");
+    let st = tokio::task::spawn_blocking(move || p.wait_exit(Duration::from_secs(15)))
+        .await
+        .unwrap()
+        .expect("server did not stop");
+    assert!(st.success(), "{st:?}");
+
+    let p2 = ServerProcess::start(BIN, dir.path(), "", &env);
+    let port = mqtt_port(&p2);
+    // Until 3 s pass without a message (a late "hello" may come first).
+    let mut a: Vec<&str> = sub_args.to_vec();
+    a.extend(["-W", "3"]);
+    let got = sub_lines(&port, &a).await;
+    let kept: Vec<String> = got.into_iter().filter(|l| l != "hello").collect();
+    assert_eq!(kept, want);
+}
