@@ -1263,6 +1263,11 @@ impl Session {
         if !self.active.contains(&d.sub_id) {
             return;
         }
+        self.write_message(d);
+    }
+
+    /// Encodes one message for the client (QoS 1 with a packet id, kept until acked).
+    fn write_message(&mut self, d: Delivery) {
         if d.topic.len() + d.payload.len() + 64 > MQTT_MAX_REMAINING {
             count_drop("too_large");
             return;
@@ -1387,40 +1392,14 @@ impl Session {
     /// Sends the messages a session restored from storage was holding.
     fn send_pending(&mut self, pending: Vec<switchyard_domain::StoredMessage>) {
         for m in pending {
-            let qos = m.qos.min(1);
-            let packet_id = if qos > 0 {
-                match self.alloc_pid() {
-                    Some(id) => Some(id),
-                    None => continue,
-                }
-            } else {
-                None
-            };
-            let payload = Bytes::from(m.payload);
-            let p = Publish {
-                topic: m.topic.clone(),
-                payload: payload.clone(),
-                qos,
+            self.write_message(Delivery {
+                sub_id: 0,
+                topic: m.topic,
+                payload: Bytes::from(m.payload),
+                qos: m.qos,
                 retain: m.retain,
-                dup: false,
-                packet_id,
-                topic_alias: None,
-            };
-            if self
-                .codec
-                .encode(Packet::Publish(Box::new(p)), &mut self.wbuf)
-                .is_ok()
-                && let Some(id) = packet_id
-            {
-                self.inflight.insert(
-                    id.get(),
-                    Unacked {
-                        topic: m.topic,
-                        payload,
-                        retain: m.retain,
-                    },
-                );
-            }
+                _bytes: None,
+            });
         }
     }
 
