@@ -145,6 +145,26 @@ pub struct RefreshTokenInfo {
     pub description: String,
 }
 
+/// `POST /password/reset-request`. `host` (upstream's link base) is accepted and
+/// ignored: the link is the server's configured reset page, so a request cannot point
+/// the e-mail elsewhere.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct PasswordResetRequestReq {
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub host: Option<String>,
+}
+
+/// `PUT /password/reset` (with the reset token as the Bearer).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct PasswordResetReq {
+    #[serde(default)]
+    pub password: String,
+    #[serde(default)]
+    pub confirm_password: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RefreshTokensRes {
     pub refresh_tokens: Vec<RefreshTokenInfo>,

@@ -17,6 +17,8 @@ pub const ISSUER: &str = "supermq.auth";
 pub enum TokenKind {
     Access = 0,
     Refresh = 1,
+    /// A password-reset token (sent by e-mail), good for one reset.
+    Recovery = 2,
     /// A user's long-lived service credential (`POST /keys`), acting as the user.
     ApiKey = 3,
 }
@@ -226,6 +228,28 @@ impl Tokenizer {
             _ => self.access_ttl,
         };
         self.issue_claims(kind, user, role, verified, jti, rid, now, ttl)
+    }
+
+    /// A password-reset token valid for `ttl`; `rid` binds it to the password it may
+    /// replace, so it works once.
+    pub fn issue_recovery(
+        &self,
+        user: Uuid,
+        role: u8,
+        rid: &str,
+        now: OffsetDateTime,
+        ttl: Duration,
+    ) -> Result<String, String> {
+        self.issue_claims(
+            TokenKind::Recovery,
+            user,
+            role,
+            false,
+            None,
+            Some(rid),
+            now,
+            ttl,
+        )
     }
 
     /// An API key valid for `ttl`; its id is the `jti`.

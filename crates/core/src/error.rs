@@ -29,6 +29,9 @@ pub enum Error {
     /// `Retry-After`); nothing was done.
     #[error("server busy, try again shortly")]
     Busy,
+    /// A feature this server is not configured for (503, no `Retry-After`).
+    #[error("{0}")]
+    Unavailable(&'static str),
     /// Everything else (500); the cause is logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),

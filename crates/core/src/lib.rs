@@ -60,7 +60,14 @@ impl Caller {
     }
 }
 
-#[derive(Debug, Clone)]
+/// Sends e-mail (password reset). The server wires an SMTP implementation; tests use
+/// their own.
+#[async_trait::async_trait]
+pub trait Mailer: Send + Sync {
+    async fn send(&self, to: &str, subject: &str, body: &str) -> std::result::Result<(), String>;
+}
+
+#[derive(Clone)]
 pub struct CoreConfig {
     pub allow_self_register: bool,
     pub allow_unverified: bool,
@@ -75,6 +82,24 @@ pub struct CoreConfig {
     pub password_workers: usize,
     /// … and waiting; more are refused with [`Error::Busy`].
     pub password_queue: usize,
+    /// Where password-reset e-mails go out (`None`: reset by e-mail is off, 503).
+    pub mailer: Option<Arc<dyn Mailer>>,
+    /// The page users open to set a new password; the e-mail links to
+    /// `<url>?token=<reset token>` (empty: the e-mail carries the token only).
+    pub reset_url: String,
+    /// How long a reset token is good for.
+    pub reset_ttl: time::Duration,
+}
+
+impl std::fmt::Debug for CoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoreConfig")
+            .field("allow_self_register", &self.allow_self_register)
+            .field("bulk_max", &self.bulk_max)
+            .field("mailer", &self.mailer.is_some())
+            .field("reset_url", &self.reset_url)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for CoreConfig {
@@ -88,6 +113,9 @@ impl Default for CoreConfig {
             bootstrap_encrypt_key: None,
             password_workers: 0,
             password_queue: 32,
+            mailer: None,
+            reset_url: String::new(),
+            reset_ttl: time::Duration::minutes(15),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! injected clock, and the in-memory revocation cache).
 
 use serde_json::json;
+use subtle::ConstantTimeEq;
 use switchyard_auth::{TokenKind, password};
 use switchyard_domain::{
     Metadata, Page, QueryParams, RefreshSession, Status, User, UserQuery, UserRole, UserWithSecret,
@@ -552,20 +553,119 @@ impl Core {
             return Err(Error::Unauthenticated("invalid credentials"));
         }
         let hash = self.hash_password(new.to_string()).await?;
-        let now = self.now();
-        // Every session ends: tokens issued before the change stop working (here at
-        // once, on other nodes when the events arrive).
-        let ended = self.store.update_password(caller.user, &hash, now).await?;
+        // Every session ends: tokens issued before the change stop working.
+        self.replace_password(caller.user, &hash).await?;
+        let mut user = u.user;
+        user.updated_at = Some(self.now());
+        Ok(user)
+    }
+
+    /// Sets a new password hash, ending every session of the user (here at once, on
+    /// other nodes when the events arrive).
+    async fn replace_password(&self, user: Uuid, hash: &str) -> Result<()> {
+        let ended = self.store.update_password(user, hash, self.now()).await?;
         if let Ok(mut r) = self.revoked.write() {
             r.sessions.extend(ended.iter().copied());
         }
         for sid in ended {
-            self.emit("session", "revoke", sid, None, json!({"user": caller.user}))
+            self.emit("session", "revoke", sid, None, json!({"user": user}))
                 .await;
         }
-        let mut user = u.user;
-        user.updated_at = Some(now);
-        Ok(user)
+        Ok(())
+    }
+
+    /// `POST /password/reset-request`: e-mails a reset token to the address when a user
+    /// has it. The answer is the same for unknown addresses (no account oracle).
+    pub async fn request_password_reset(&self, email: &str) -> Result<()> {
+        let Some(mailer) = self.cfg.mailer.clone() else {
+            return Err(Error::Unavailable(
+                "password reset by e-mail is not configured on this server",
+            ));
+        };
+        let email = email.trim();
+        if email.is_empty() {
+            return Err(Error::InvalidInput("missing email".into()));
+        }
+        let u = match self.store.user_by_login(email).await {
+            Ok(u)
+                if u.user.email.eq_ignore_ascii_case(email) && u.user.status == Status::Enabled =>
+            {
+                u
+            }
+            Ok(_) | Err(StoreError::NotFound) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let token = self
+            .tokens
+            .issue_recovery(
+                u.user.id,
+                u.user.role.claim(),
+                &password_tag(&u.password_hash),
+                self.now(),
+                self.cfg.reset_ttl,
+            )
+            .map_err(Error::Internal)?;
+        let minutes = self.cfg.reset_ttl.whole_minutes();
+        let how = if self.cfg.reset_url.is_empty() {
+            format!("Use this reset token within {minutes} minutes:\r\n\r\n{token}\r\n")
+        } else {
+            format!(
+                "Open this link within {minutes} minutes to choose a new password:\r\n\r\n{}?token={token}\r\n",
+                self.cfg.reset_url
+            )
+        };
+        let body = format!(
+            "Hello {},\r\n\r\nSomeone asked to reset the password of your Switchyard account \
+             ({}). {how}\r\nIf it was not you, ignore this e-mail: your password stays as it is.\r\n",
+            u.user.first_name, u.user.username
+        );
+        // Sent in the background: the answer does not tell, by its timing, whether the
+        // address has an account.
+        let to = u.user.email.clone();
+        tokio::spawn(async move {
+            if let Err(e) = mailer
+                .send(&to, "Reset your Switchyard password", &body)
+                .await
+            {
+                tracing::warn!(error = %e, "password reset e-mail not sent");
+            }
+        });
+        Ok(())
+    }
+
+    /// `PUT /password/reset` with the e-mailed token: sets the new password (which must
+    /// match its confirmation and the password rules) and ends every session. The token
+    /// works once: it names the password it replaces.
+    pub async fn reset_password(&self, token: &str, password: &str, confirm: &str) -> Result<()> {
+        let bad = || Error::Unauthenticated("invalid or expired reset token");
+        let c = self
+            .tokens
+            .verify(token, TokenKind::Recovery, self.now())
+            .map_err(|_| bad())?;
+        let user = Uuid::parse_str(&c.sub).map_err(|_| bad())?;
+        if password.is_empty() {
+            return Err(Error::InvalidInput("missing password".into()));
+        }
+        if password != confirm {
+            return Err(Error::InvalidInput(
+                "password and confirm_password do not match".into(),
+            ));
+        }
+        self.check_password(password)?;
+        let u = self.store.user(user).await.map_err(|_| bad())?;
+        let tag = password_tag(&u.password_hash);
+        let same: bool = c
+            .rid
+            .as_deref()
+            .unwrap_or("")
+            .as_bytes()
+            .ct_eq(tag.as_bytes())
+            .into();
+        if !same || u.user.status != Status::Enabled {
+            return Err(bad());
+        }
+        let hash = self.hash_password(password.to_string()).await?;
+        self.replace_password(user, &hash).await
     }
 
     pub async fn set_user_status(&self, caller: &Caller, id: Uuid, status: Status) -> Result<User> {
@@ -598,4 +698,14 @@ impl Core {
         self.emit("user", op, id, None, json!({})).await;
         Ok(u)
     }
+}
+
+/// A short digest of a password hash: a reset token carries the one it may replace.
+fn password_tag(hash: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(hash.as_bytes())
+        .iter()
+        .take(12)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -82,6 +82,7 @@ impl IntoResponse for ApiError {
                     r
                 }
                 Error::Conflict(m) => message(StatusCode::UNPROCESSABLE_ENTITY, m),
+                Error::Unavailable(m) => message(StatusCode::SERVICE_UNAVAILABLE, m),
                 Error::TooLarge(m) => message(StatusCode::PAYLOAD_TOO_LARGE, m),
                 Error::Internal(cause) => {
                     tracing::error!(%cause, "internal error");

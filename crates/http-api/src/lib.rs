@@ -304,6 +304,8 @@ fn http_method(m: &Method) -> HttpMethod {
     switchyard_api_types::DomainReq,
     switchyard_api_types::DomainUpdateReq,
     switchyard_api_types::DomainRes,
+    switchyard_api_types::PasswordResetRequestReq,
+    switchyard_api_types::PasswordResetReq,
     switchyard_api_types::KeyReq,
     switchyard_api_types::KeyIssuedRes,
     switchyard_api_types::KeyRes,

@@ -60,6 +60,25 @@ pub fn routes(a: Api) -> Api {
         sessions,
     )
     .route(
+        Method::POST,
+        "/password/reset-request",
+        doc(
+            t,
+            "E-mail a password-reset token (same answer for unknown addresses)",
+        )
+        .body("PasswordResetRequestReq")
+        .ok(201, None),
+        reset_request,
+    )
+    .route(
+        Method::PUT,
+        "/password/reset",
+        doc(t, "Set a new password with the e-mailed token (Bearer)")
+            .body("PasswordResetReq")
+            .ok(201, None),
+        reset,
+    )
+    .route(
         Method::GET,
         "/users/profile",
         doc(t, "The caller's profile").ok(200, Some("UserRes")),
@@ -247,6 +266,55 @@ async fn refresh(State(s): State<AppState>, req: axum::extract::Request) -> ApiR
         Ok(p) => Ok((StatusCode::CREATED, Json(tokens(p))).into_response()),
         Err(e @ switchyard_core::Error::Unauthenticated(_)) => {
             let _ = s.login_sources.check(ip, "refresh");
+            Err(e.into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn reset_request(
+    State(s): State<AppState>,
+    parts: axum::http::request::Parts,
+    AppJson(r): AppJson<api::PasswordResetRequestReq>,
+) -> ApiResult<Response> {
+    // Every request counts, per source and per address: each one may send an e-mail.
+    let ip = crate::source_ip(&parts);
+    crate::over_limit(s.login_sources.check(ip, "reset"))?;
+    crate::over_limit(
+        s.login_accounts
+            .check(r.email.trim().to_lowercase(), "reset"),
+    )?;
+    s.core.request_password_reset(&r.email).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"msg": "Email with reset link is sent"})),
+    )
+        .into_response())
+}
+
+async fn reset(State(s): State<AppState>, req: axum::extract::Request) -> ApiResult<Response> {
+    let (parts, body) = req.into_parts();
+    let ip = crate::source_ip(&parts);
+    crate::over_limit(s.login_sources.peek(ip, "reset-token"))?;
+    let token = crate::extract::bearer(&parts)
+        .ok_or(switchyard_core::Error::Unauthenticated(
+            "missing reset token",
+        ))?
+        .to_string();
+    let req = axum::extract::Request::from_parts(parts, body);
+    let AppJson(r) =
+        <AppJson<api::PasswordResetReq> as axum::extract::FromRequest<AppState>>::from_request(
+            req, &s,
+        )
+        .await?;
+    match s
+        .core
+        .reset_password(&token, &r.password, &r.confirm_password)
+        .await
+    {
+        Ok(()) => Ok((StatusCode::CREATED, Json(serde_json::json!({}))).into_response()),
+        Err(e @ switchyard_core::Error::Unauthenticated(_)) => {
+            let _ = s.login_sources.check(ip, "reset-token");
             Err(e.into())
         }
         Err(e) => Err(e.into()),

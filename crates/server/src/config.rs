@@ -134,6 +134,35 @@ pub struct Settings {
     /// Topic and payload bytes queued per MQTT session between the bus and its socket.
     #[arg(long, env = "SWITCHYARD_MQTT_QUEUE_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub mqtt_queue_bytes: usize,
+    /// SMTP server for password-reset e-mails; empty: reset by e-mail is off.
+    #[arg(long, env = "MG_EMAIL_HOST", default_value = "")]
+    pub email_host: String,
+    #[arg(long, env = "MG_EMAIL_PORT", default_value_t = 587)]
+    pub email_port: u16,
+    #[arg(long, env = "MG_EMAIL_USERNAME", default_value = "")]
+    pub email_username: String,
+    #[arg(
+        long,
+        env = "MG_EMAIL_PASSWORD",
+        default_value = "",
+        hide_env_values = true
+    )]
+    pub email_password: String,
+    #[arg(
+        long,
+        env = "MG_EMAIL_FROM_ADDRESS",
+        default_value = "switchyard@localhost"
+    )]
+    pub email_from_address: String,
+    #[arg(long, env = "MG_EMAIL_FROM_NAME", default_value = "Switchyard")]
+    pub email_from_name: String,
+    /// `starttls` (port 587), `tls` (port 465) or `none` (a local relay only).
+    #[arg(long, env = "SWITCHYARD_EMAIL_TLS", default_value = "starttls")]
+    pub email_tls: String,
+    /// The page users open to set a new password: the e-mail links to
+    /// `<url>?token=…`. Empty: the e-mail carries the token.
+    #[arg(long, env = "SWITCHYARD_PASSWORD_RESET_URL", default_value = "")]
+    pub password_reset_url: String,
     /// Longest an MQTT persistent session (3.1.1 clean session 0, v5 Session Expiry
     /// Interval) is kept while its client is away.
     #[arg(long, env = "SWITCHYARD_MQTT_SESSION_EXPIRY", default_value = "24h")]

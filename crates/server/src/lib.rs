@@ -4,6 +4,7 @@
 pub mod config;
 pub mod entry;
 mod http_serve;
+mod mail;
 mod mqtt_ws;
 pub mod mtls;
 
@@ -254,6 +255,10 @@ pub async fn start(
         bootstrap_encrypt_key: Some(bootstrap_key(&s)?),
         password_workers: s.password_workers,
         password_queue: s.password_queue,
+        mailer: mail::SmtpMailer::from_settings(&s)?
+            .map(|m| Arc::new(m) as Arc<dyn switchyard_core::Mailer>),
+        reset_url: s.password_reset_url.trim().to_string(),
+        ..CoreConfig::default()
     };
     let core = Core::new(store, tokenizer(&s)?, clock, bus, cfg)
         .await
