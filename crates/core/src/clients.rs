@@ -115,6 +115,7 @@ impl Core {
         if secret.is_empty() {
             return Err(Error::InvalidInput("missing secret".into()));
         }
+        validate::text(&secret)?;
         self.modify(
             caller,
             domain,

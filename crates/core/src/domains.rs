@@ -36,6 +36,7 @@ impl Core {
             return Err(Error::InvalidInput("missing identity name".into()));
         }
         validate::name(&n.name)?;
+        validate::tags(&n.tags)?;
         validate::domain_route(&n.route)?;
         let id = match n.id.as_deref() {
             None | Some("") => Uuid::new_v4(),
@@ -121,6 +122,7 @@ impl Core {
             d.name = n;
         }
         if let Some(t) = up.tags {
+            validate::tags(&t)?;
             d.tags = t;
         }
         if let Some(m) = up.metadata {

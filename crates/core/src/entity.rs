@@ -10,7 +10,9 @@ use std::collections::HashSet;
 use futures::future::BoxFuture;
 use serde_json::Value;
 use switchyard_auth::policy::{self, Action, DomainAccess};
-use switchyard_domain::{EntityKind, Grant, Page, QueryParams, Reader, Status, Timestamp};
+use switchyard_domain::{
+    EntityKind, Grant, Page, QueryParams, Reader, Status, Timestamp, validate,
+};
 use switchyard_store::{Result as StoreResult, Store};
 use uuid::Uuid;
 
@@ -51,6 +53,7 @@ pub trait Managed: Sized + Send + Sync + 'static {
     fn id(&self) -> Uuid;
     /// The per-domain unique key (secret, route), if set.
     fn key(&self) -> Option<&str>;
+    fn tag_list(&self) -> &[String];
     fn created_by(&self) -> Uuid;
     /// Its parent group, if any.
     fn parent(&self) -> Option<Uuid>;
@@ -101,6 +104,9 @@ macro_rules! common_fields {
         fn stamp(&mut self, at: switchyard_domain::Timestamp, by: uuid::Uuid) {
             self.updated_at = Some(at);
             self.updated_by = Some(by);
+        }
+        fn tag_list(&self) -> &[String] {
+            &self.tags
         }
     };
 }
@@ -204,7 +210,15 @@ impl Core {
         let mut ids = HashSet::with_capacity(items.len());
         let mut keys = HashSet::with_capacity(items.len());
         for (i, n) in items.into_iter().enumerate() {
-            let e = E::build(self, who, domain, n).map_err(|e| at(i, many, e))?;
+            let e = E::build(self, who, domain, n)
+                .and_then(|e| {
+                    validate::tags(e.tag_list())?;
+                    if let Some(k) = e.key() {
+                        validate::text(k)?;
+                    }
+                    Ok(e)
+                })
+                .map_err(|e| at(i, many, e))?;
             if !ids.insert(e.id()) {
                 return Err(Error::AlreadyExists(format!(
                     "{} (item {i})",
@@ -376,7 +390,7 @@ impl Core {
         E::check(&up)?;
         self.modify(caller, domain, id, Action::Update, "update", |e: &mut E| {
             e.apply(up);
-            Ok(())
+            Ok(validate::tags(e.tag_list())?)
         })
         .await
     }

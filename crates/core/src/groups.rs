@@ -53,6 +53,7 @@ impl Managed for Group {
 
     fn build(core: &Core, who: &Verified<'_>, domain: Uuid, n: NewGroup) -> Result<Group> {
         check_name(&n.name)?;
+        validate::text(&n.description)?;
         let id = match n.id.as_deref() {
             None | Some("") => Uuid::now_v7(),
             Some(s) => validate::explicit_id(s)?,
@@ -77,6 +78,9 @@ impl Managed for Group {
         if let Some(n) = &up.name {
             check_name(n)?;
         }
+        if let Some(d) = &up.description {
+            validate::text(d)?;
+        }
         Ok(())
     }
     fn apply(&mut self, up: GroupUpdate) {
@@ -95,6 +99,9 @@ impl Managed for Group {
     }
     fn id(&self) -> Uuid {
         self.id
+    }
+    fn tag_list(&self) -> &[String] {
+        &self.tags
     }
     fn key(&self) -> Option<&str> {
         None

@@ -95,6 +95,7 @@ impl Core {
             return Err(Error::InvalidInput("missing last name".into()));
         }
         validate::name(&n.first_name)?;
+        validate::tags(&n.tags)?;
         validate::name(&n.last_name)?;
         validate::email(&n.email)?;
         validate::username(&n.username)?;
@@ -240,6 +241,7 @@ impl Core {
         if password.is_empty() {
             return Err(Error::InvalidInput("missing password".into()));
         }
+        validate::text(description)?;
         let u = self.store.user_by_login(login).await.map_err(not_found)?;
         if !self
             .verify_password(password.to_string(), u.password_hash.clone())
@@ -513,6 +515,7 @@ impl Core {
         id: Uuid,
         tags: Vec<String>,
     ) -> Result<User> {
+        validate::tags(&tags)?;
         self.modify_user(caller, id, |u| {
             u.tags = tags;
             Ok(())

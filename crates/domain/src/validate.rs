@@ -27,6 +27,32 @@ pub fn name(n: &str) -> Result<(), Invalid> {
     no_nul(n)
 }
 
+/// Most tags one entity carries.
+pub const MAX_TAGS: usize = 100;
+
+/// Tags: at most [`MAX_TAGS`], each at most [`MAX_NAME_BYTES`], no NUL.
+pub fn tags(t: &[String]) -> Result<(), Invalid> {
+    if t.len() > MAX_TAGS {
+        return Err(Invalid("too many tags"));
+    }
+    for x in t {
+        if x.len() > MAX_NAME_BYTES {
+            return Err(Invalid("invalid tag size"));
+        }
+        no_nul(x)?;
+    }
+    Ok(())
+}
+
+/// Free text (descriptions, secrets chosen by the caller): at most
+/// [`MAX_NAME_BYTES`], no NUL.
+pub fn text(s: &str) -> Result<(), Invalid> {
+    if s.len() > MAX_NAME_BYTES {
+        return Err(Invalid("value longer than 1024 bytes"));
+    }
+    no_nul(s)
+}
+
 /// A NUL byte would be cut off by some clients and stores: refused everywhere.
 pub fn no_nul(s: &str) -> Result<(), Invalid> {
     if s.contains('\0') {

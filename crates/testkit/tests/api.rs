@@ -2623,6 +2623,73 @@ async fn nul_and_oversized_strings_are_refused(b: Backend) {
         .await;
     assert_eq!(r.status, 400, "{}", r.text);
     assert!(!r.msg().is_empty());
+    // Every other free string field: tags, a chosen secret, a group description, a
+    // session description; each refused with a message and nothing written.
+    let long = "x".repeat(1025);
+    for (path, body) in [
+        (
+            format!("/{d}/clients"),
+            json!({"name": "c", "tags": [long]}),
+        ),
+        (
+            format!("/{d}/clients"),
+            json!({"name": "c", "tags": ["a\u{0}b"]}),
+        ),
+        (
+            format!("/{d}/clients"),
+            json!({"name": "c", "credentials": {"secret": long}}),
+        ),
+        (
+            format!("/{d}/channels"),
+            json!({"name": "c", "tags": [long]}),
+        ),
+        (
+            format!("/{d}/groups"),
+            json!({"name": "g", "description": long}),
+        ),
+        (format!("/{d}/groups"), json!({"name": "g", "tags": [long]})),
+        (
+            "/domains".to_string(),
+            json!({"name": "n", "route": "n2", "tags": [long]}),
+        ),
+    ] {
+        let r = app.post(&path, &t, body.clone()).await;
+        assert_eq!(r.status, 400, "{path} {body}: {}", r.text);
+        assert!(!r.msg().is_empty(), "{path}");
+    }
+    for path in ["clients", "channels", "groups"] {
+        let r = app.get(&format!("/{d}/{path}"), &t).await;
+        assert_eq!(r.body["total"], 0, "{path}: {}", r.text);
+    }
+    let c = app.client(&t, &d, "ok").await;
+    let id = c["id"].as_str().unwrap();
+    let r = app
+        .req(
+            reqwest::Method::PATCH,
+            &format!("/{d}/clients/{id}/tags"),
+            Some(&t),
+            Some(json!({"tags": vec!["t"; 101]})),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    let r = app
+        .req(
+            reqwest::Method::PATCH,
+            &format!("/{d}/clients/{id}/secret"),
+            Some(&t),
+            Some(json!({"secret": long})),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    let r = app
+        .req(
+            reqwest::Method::POST,
+            "/users/tokens/issue",
+            None,
+            Some(json!({"username": "strict", "password": "12345678", "description": long})),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
     app.stop().await;
 }
 both!(nul_and_oversized_strings_are_refused);
