@@ -249,6 +249,74 @@ await step("health shows version, store and counters", async () => {
   check((await page.getByText("sqlite").or(page.getByText("postgres")).count()) >= 1, "store shown");
   await page.screenshot({ path: join(SHOTS, "health.png") });
 });
+await step("certificates: issue, download, revoke", async () => {
+  page.once("dialog", (d) => d.accept());
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Certificates" }).click();
+  await page.getByLabel("Client").selectOption({ label: clientName });
+  await page.getByRole("button", { name: "Issue certificate" }).click();
+  const row = page.getByRole("row").filter({ hasText: "valid" }).first();
+  await row.waitFor();
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    row.getByRole("button", { name: /^Download/ }).click(),
+  ]);
+  check(download.suggestedFilename().endsWith(".pem"), download.suggestedFilename());
+  await row.getByRole("button", { name: /^Revoke/ }).click();
+  await page.getByRole("row").filter({ hasText: "revoked" }).first().waitFor();
+  await page.screenshot({ path: join(SHOTS, "certificates.png") });
+});
+
+await step("an expired access token is refreshed without signing in again", async () => {
+  expectStatus = { status: 401, path: `/${domain.id}/clients` };
+  await page.evaluate(() => sessionStorage.setItem("sy.access", "expired.token.value"));
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Clients" }).click();
+  await page.getByRole("row").getByRole("link", { name: clientName }).waitFor();
+  check(!(await page.getByRole("button", { name: "Sign in" }).isVisible()), "still signed in");
+  expectStatus = null;
+});
+
+// A second operator, invited from the console, accepts in the console.
+const second = `op2${run}`;
+await http("POST", "/users", {
+  first_name: "Ben", last_name: "Second", email: `${second}@example.com`,
+  credentials: { username: second, secret: password },
+});
+await step("invite a second user to the domain", async () => {
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Domains" }).click();
+  await page.getByRole("link", { name: domainName }).click();
+  await page.getByRole("heading", { name: "Invitations" }).waitFor();
+  await page.getByRole("textbox", { name: "Username" }).fill(second);
+  await page.getByRole("button", { name: "Send invitation" }).click();
+  await page.getByText(`Invitation sent to ${second}`).waitFor();
+  await page.getByRole("cell", { name: "pending" }).waitFor();
+});
+let signedOutRefresh = null;
+await step("the second user accepts and sees the domain", async () => {
+  signedOutRefresh = await page.evaluate(() => sessionStorage.getItem("sy.refresh"));
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByRole("textbox", { name: "Username or email" }).fill(second);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Your invitations" }).waitFor();
+  await page.getByRole("button", { name: /^Accept invitation/ }).click();
+  await page.getByRole("table").getByRole("link", { name: domainName }).waitFor();
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByRole("textbox", { name: "Username or email" }).fill(username);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("navigation", { name: "Main" }).waitFor();
+  await page.getByRole("table").getByRole("link", { name: domainName }).click();
+  await page.getByRole("heading", { level: 1, name: domainName }).waitFor();
+});
+
+await step("signing out ended the session on the server (its refresh token is dead)", async () => {
+  check(signedOutRefresh, "had a refresh token");
+  const r = await fetch(`${BASE}/users/tokens/refresh`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${signedOutRefresh}` },
+  });
+  check(r.status === 401, `refresh after sign-out: ${r.status}`);
+});
 await step("phone width: navigation and tables still usable", async () => {
   await page.setViewportSize({ width: 390, height: 844 });
   await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Clients" }).click();

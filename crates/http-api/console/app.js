@@ -51,7 +51,8 @@ function check(label, attrs = {}) {
   return { input, el: h("label", { class: "check" }, input, label) };
 }
 const pill = (status) => h("span", { class: `pill ${status}` }, status);
-const fmtTime = (t) => (t && !t.startsWith("0001") ? new Date(t).toLocaleString() : "—");
+const isSet = (t) => Boolean(t) && !String(t).startsWith("0001");
+const fmtTime = (t) => (isSet(t) ? new Date(t).toLocaleString() : "—");
 
 // Errors from the API are shown with the API's own message.
 function alertBox(msg) { return h("div", { class: "alert", role: "alert" }, msg); }
@@ -149,14 +150,27 @@ function shell() {
   return h("div", {}, top, h("div", { class: "layout" }, nav, h("main", { id: "main", tabindex: "-1" })));
 }
 
+// A JWT's claims (not verified: only to read the session id the server gave us).
+function tokenClaims(t) {
+  try {
+    let b = t.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    while (b.length % 4) b += "=";
+    return JSON.parse(atob(b));
+  } catch {
+    return {};
+  }
+}
+
 async function signOut() {
   const rt = session.refresh;
-  if (rt) {
-    // End the refresh session on the server too (best effort).
+  const sid = rt && tokenClaims(rt).jti;
+  if (sid) {
+    // End the refresh session on the server too (best effort): its id is the
+    // refresh token's jti.
     await fetch("/users/tokens/revoke", {
       method: "POST",
       headers: { Authorization: `Bearer ${session.access}`, "Content-Type": "application/json" },
-      body: JSON.stringify({ refresh_token: rt }),
+      body: JSON.stringify({ token_id: sid }),
     }).catch(() => {});
   }
   session.clear();
@@ -327,14 +341,14 @@ async function domainsPage(m) {
 
   // Invitations to the signed-in user.
   const inv = await api("GET", `/invitations?${qs({ limit: 100, state: "pending" })}`).catch(() => null);
-  const pending = (inv && inv.invitations || []).filter((i) => !i.confirmed_at && !i.rejected_at && i.invitee_user_id === me?.id);
+  const pending = (inv && inv.invitations || []).filter((i) => !isSet(i.confirmed_at) && !isSet(i.rejected_at) && i.invitee_user_id === me?.id);
   if (pending.length) {
     m.append(h("h2", {}, "Your invitations"), h("table", {}, h("tbody", {}, pending.map((i) =>
-      h("tr", {}, h("td", {}, h("code", {}, i.domain_id)), h("td", {}, i.role_name || i.role_id || ""),
+      h("tr", {}, h("td", {}, i.domain_name || h("code", {}, i.domain_id)), h("td", {}, i.role_name || i.role_id || ""),
         h("td", {},
-          action("Accept", async () => { await api("POST", "/invitations/accept", { domain_id: i.domain_id }); await render(); }),
+          action("Accept", async () => { await api("POST", "/invitations/accept", { domain_id: i.domain_id }); await render(); }, { label: `Accept invitation to ${i.domain_name || i.domain_id}` }),
           " ",
-          action("Reject", async () => { await api("POST", "/invitations/reject", { domain_id: i.domain_id }); await render(); }, { class: "danger" })))))));
+          action("Reject", async () => { await api("POST", "/invitations/reject", { domain_id: i.domain_id }); await render(); }, { class: "danger", label: `Reject invitation to ${i.domain_name || i.domain_id}` })))))));
   }
 }
 
@@ -378,7 +392,7 @@ async function domainPage(m, id) {
     invList.replaceChildren(h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Invitee"), h("th", {}, "Role"), h("th", {}, "State"))),
       h("tbody", {}, (r.invitations || []).map((i) => h("tr", {},
         h("td", {}, h("code", {}, i.invitee_user_id)), h("td", {}, i.role_name || i.role_id || ""),
-        h("td", {}, i.confirmed_at && !i.confirmed_at.startsWith("0001") ? "accepted" : i.rejected_at && !i.rejected_at.startsWith("0001") ? "rejected" : "pending"))))));
+        h("td", {}, isSet(i.confirmed_at) ? "accepted" : isSet(i.rejected_at) ? "rejected" : "pending"))))));
   }
   m.append(box, form, invList);
   await showInvitations().catch((e) => invList.replaceChildren(h("p", { class: "muted" }, e.message)));
@@ -855,7 +869,7 @@ async function certsPage(m) {
         }, { class: "danger", label: `Revoke ${c.serial_number || c.id}`, confirm: "Revoke this certificate?" }))),
     async (offset) => {
       const r = await api("GET", `/${d()}/certs?${qs({ offset, limit: PAGE })}`);
-      return { total: r.total, items: r.certs || [] };
+      return { total: r.total, items: r.certificates || r.certs || [] };
     });
   const clients = await domainClients();
   const who = h("select", { id: "cert-client" }, clients.map((c) => h("option", { value: c.id }, c.name)));
