@@ -243,6 +243,17 @@ await step("groups: create a group and a subgroup", async () => {
   await page.getByRole("button", { name: "Create group" }).click();
   await page.getByRole("listitem").filter({ hasText: `site-${run}` }).getByRole("link", { name: `floor-${run}` }).waitFor();
 });
+await step("place a client in a group, then see it on the group's page", async () => {
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Clients" }).click();
+  await page.getByRole("row").getByRole("link", { name: clientName }).click();
+  await page.getByLabel("Parent group").selectOption({ label: `floor-${run}` });
+  await page.getByRole("button", { name: "Set parent" }).click();
+  await page.getByRole("heading", { level: 1, name: clientName }).waitFor();
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Groups" }).click();
+  await page.getByRole("link", { name: `floor-${run}` }).click();
+  await page.getByRole("heading", { name: "Clients in this group" }).waitFor();
+  await page.getByRole("listitem").getByRole("link", { name: clientName }).waitFor();
+});
 await step("health shows version, store and counters", async () => {
   await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Health" }).click();
   await page.getByRole("heading", { name: "Counters" }).waitFor();

@@ -529,6 +529,7 @@ async function entityPage(kind, id, m = main()) {
 
   m.append(h("p", {}, h("a", { href: `#/${kind}` }, `← ${K.title}`)), heading, props, h("div", { class: "bar" }, toggle, del),
     h("h2", {}, "Edit"), editBox, edit);
+  await parentControl(m, kind, id, x.parent_group_id);
   if (kind === "clients") await clientChannels(m, id);
   else await channelConnections(m, x);
   await rolesSection(m, kind, id);
@@ -695,6 +696,23 @@ async function rolesSection(m, kind, id) {
   await show().catch((e) => box.replaceChildren(h("p", { class: "muted" }, e.message)));
 }
 
+// A "Parent group" picker with Set/Remove, for a client, channel or group.
+async function parentControl(m, kind, id, current) {
+  const r = await api("GET", `/${d()}/groups?${qs({ limit: 100 })}`);
+  const groups = (r.groups || []).filter((g) => g.id !== id);
+  const box = h("div", {});
+  const pick = h("select", { id: "parent-pick" }, h("option", { value: "" }, "(none)"),
+    groups.map((g) => h("option", { value: g.id, selected: g.id === current ? true : undefined }, g.name)));
+  const body = (gid) => (kind === "groups" ? { parent_id: gid } : { parent_group_id: gid });
+  const form = h("form", { class: "inline" }, h("label", { for: "parent-pick" }, "Parent group", pick));
+  form.append(action("Set parent", async () => {
+    if (pick.value) await api("POST", `/${d()}/${kind}/${id}/parent`, body(pick.value));
+    else if (current) await api("DELETE", `/${d()}/${kind}/${id}/parent`);
+    await render();
+  }, { type: "submit", errorsIn: () => box }));
+  m.append(h("h2", {}, "Place in the group tree"), box, form);
+}
+
 // ---- groups --------------------------------------------------------------------------
 async function groupsPage(m) {
   m.append(h("h1", {}, "Groups"));
@@ -734,6 +752,7 @@ async function groupPage(m, id) {
       h("dt", {}, "Parent"), h("dd", {}, g.parent_id ? h("a", { href: `#/groups/${g.parent_id}` }, g.parent_id) : "—"),
       h("dt", {}, "Status"), h("dd", {}, pill(g.status))));
   const r = await api("GET", `/${d()}/clients?${qs({ group: id, limit: 100 })}`);
+  await parentControl(m, "groups", id, g.parent_id);
   m.append(h("h2", {}, "Clients in this group"), (r.clients || []).length
     ? h("ul", {}, r.clients.map((c) => h("li", {}, h("a", { href: `#/clients/${c.id}` }, c.name))))
     : h("p", { class: "muted" }, "None."));
