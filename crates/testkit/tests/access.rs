@@ -1,7 +1,8 @@
 //! Access control as the product document tells it: alice shares one client (read),
 //! one channel (connect_to_client) and a group subtree (subgroup_client_read) with
-//! bob; bob sees and may do exactly that; revocations hold on the next request. On
-//! SQLite and PostgreSQL.
+//! bob; bob sees and may do exactly that; revocations hold on the next request, and a
+//! live message-plane session of bob's client ends within 1 s when its connection is
+//! taken away. On SQLite and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use reqwest::Method;
@@ -207,6 +208,7 @@ async fn story(b: Backend) {
         app.get(&format!("/{d}/channels/{ch1}"), &bob).await.status,
         404
     );
+    live_session_follows_the_share(&app, &d, &ch1, &bc, &bob, &c1, &alice).await;
 
     // 3. A group subtree: subgroup_client_read on g1 reaches c3 (in g3) but not c4,
     // which sits directly in g1 (that needs client_read on g1).
@@ -430,3 +432,97 @@ async fn story(b: Backend) {
 }
 
 both!(story);
+
+/// A live session of bob's client on alice's channel (the message plane's WebSocket)
+/// receives while the connection bob made through his share stands, and is closed
+/// within 1 s when alice, the channel's admin, takes it away.
+#[allow(clippy::too_many_arguments)]
+async fn live_session_follows_the_share(
+    app: &TestServer,
+    d: &str,
+    ch1: &str,
+    bc: &str,
+    bob: &str,
+    c1: &str,
+    alice: &str,
+) {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+    let path = format!("/{d}/channels/{ch1}/connect");
+    let r = app
+        .post(
+            &path,
+            bob,
+            json!({"client_ids": [bc], "types": ["subscribe"]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = app
+        .post(
+            &path,
+            alice,
+            json!({"client_ids": [c1], "types": ["publish"]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let secret = |id: &str, tok: &str| {
+        let (app, p) = (app, format!("/{d}/clients/{id}"));
+        let tok = tok.to_string();
+        async move { s(&app.get(&p, &tok).await.body["credentials"]["secret"]) }
+    };
+    let (bob_secret, alice_secret) = (secret(bc, bob).await, secret(c1, alice).await);
+    let url = format!("{}/m/{d}/c/{ch1}", app.url.replace("http://", "ws://"));
+    let mut req = url.into_client_request().unwrap();
+    req.headers_mut().insert(
+        "Authorization",
+        format!("Client {bob_secret}").parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let publish = |body: &'static str| {
+        let (app, alice_secret) = (app, alice_secret.clone());
+        let p = format!("/m/{d}/c/{ch1}");
+        async move {
+            let r = app
+                .http
+                .post(format!("{}{p}", app.url))
+                .header("Authorization", format!("Client {alice_secret}"))
+                .header("Content-Type", "text/plain")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 202);
+        }
+    };
+    publish("before").await;
+    let got = tokio::time::timeout(std::time::Duration::from_secs(2), ws.next())
+        .await
+        .expect("bob's session received nothing")
+        .unwrap()
+        .unwrap();
+    assert!(got.to_text().unwrap_or("").contains("before"), "{got:?}");
+
+    // Alice takes the connection away; the session ends within 1 s.
+    let r = app
+        .post(
+            &format!("/{d}/channels/{ch1}/disconnect"),
+            alice,
+            json!({"client_ids": [bc], "types": ["subscribe"]}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "bob's session still open 1 s after the revocation"
+    );
+}
