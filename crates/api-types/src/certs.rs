@@ -62,6 +62,14 @@ pub struct CertRes {
     pub client_id: String,
 }
 
+/// `POST /{d}/certs/csrs/{clientID}?ttl=`: the CSR (DER or PEM bytes) in base64, as Go
+/// encodes `[]byte` in JSON.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct CsrReq {
+    #[serde(default)]
+    pub csr: String,
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CertsPage {
     pub total: u64,

@@ -105,6 +105,14 @@ pub fn routes(a: Api) -> Api {
         revoke_legacy,
     )
     .route(
+        Method::POST,
+        "/{domainID}/certs/csrs/{clientID}",
+        doc(t, "Sign a client's CSR (base64 DER or PEM in `csr`; `?ttl=`)")
+            .body("CsrReq")
+            .ok(200, Some("CertRes")),
+        sign_csr,
+    )
+    .route(
         Method::GET,
         "/certs/crl",
         doc(t, "The current CRL, DER as base64 (no authentication)").ok(200, Some("CrlRes")),
@@ -121,7 +129,7 @@ pub fn routes(a: Api) -> Api {
         "/certs/download-ca",
         doc(
             t,
-            "The CA certificate as a PEM file, application/x-pem-file (no authentication)",
+            "The CA certificate as a ZIP bundle (ca.crt), or PEM with Accept: application/x-pem-file (no authentication)",
         ),
         download_ca,
     )
@@ -177,6 +185,20 @@ async fn issue(
         .issue_cert(&c, d, cl, options(r.ttl, r.ip_addresses, r.options))
         .await?;
     Ok((StatusCode::CREATED, Json(cert(&v))).into_response())
+}
+
+async fn sign_csr(
+    Ctx(s, c): Ctx,
+    Ids(d, cl): Ids,
+    crate::extract::Q(q): crate::extract::Q,
+    AppJson(r): AppJson<switchyard_api_types::CsrReq>,
+) -> ApiResult<Response> {
+    let csr = base64::engine::general_purpose::STANDARD
+        .decode(r.csr.trim())
+        .map_err(|_| switchyard_core::Error::InvalidInput("csr must be base64".into()))?;
+    let ttl = q.str("ttl").map(str::to_string);
+    let v = s.core.sign_csr(&c, d, cl, &csr, ttl.as_deref()).await?;
+    Ok(Json(cert(&v)).into_response())
 }
 
 async fn issue_legacy(
@@ -265,17 +287,46 @@ async fn view_ca(State(s): State<AppState>) -> ApiResult<Response> {
     .into_response())
 }
 
-async fn download_ca(State(s): State<AppState>) -> ApiResult<Response> {
+/// The CA certificate as the contract's ZIP bundle (`ca.crt` inside), or as the PEM
+/// file itself for a client that asks for `application/x-pem-file` (or
+/// `application/x-x509-ca-cert`) in `Accept`.
+async fn download_ca(
+    State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<Response> {
     let ca = s.core.ca_cert()?;
-    let mut r = (StatusCode::OK, ca.certificate).into_response();
+    let wants_pem = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("x-pem-file") || a.contains("x-x509-ca-cert"));
+    let (body, ct, name) = if wants_pem {
+        (
+            ca.certificate.into_bytes(),
+            "application/x-pem-file",
+            "ca.crt",
+        )
+    } else {
+        (ca_zip(&ca.certificate)?, "application/zip", "ca.zip")
+    };
+    let mut r = (StatusCode::OK, body).into_response();
     let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/x-pem-file"),
-    );
-    h.insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_static("attachment; filename=\"ca.crt\""),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
     Ok(r)
+}
+
+fn ca_zip(pem: &str) -> Result<Vec<u8>, switchyard_core::Error> {
+    use std::io::Write;
+    let fail = |e: String| switchyard_core::Error::Internal(format!("ca bundle: {e}"));
+    let mut zw = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .unix_permissions(0o644);
+    zw.start_file("ca.crt", opts)
+        .map_err(|e| fail(e.to_string()))?;
+    zw.write_all(pem.as_bytes())
+        .map_err(|e| fail(e.to_string()))?;
+    Ok(zw.finish().map_err(|e| fail(e.to_string()))?.into_inner())
 }

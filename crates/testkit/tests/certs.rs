@@ -333,10 +333,35 @@ async fn ca_endpoints(b: Backend) {
     assert_eq!(r.body["certificate"], ca.ca().ca_pem());
     assert_eq!(r.body["common_name"], ca.ca().common_name());
     assert_eq!(time_of(&r.body["expiry_time"]), ca.ca().not_after());
-    let r = app.req(Method::GET, "/certs/download-ca", None, None).await;
-    assert_eq!(r.status, 200);
-    assert_eq!(r.headers["content-type"], "application/x-pem-file");
-    assert_eq!(r.text, ca.ca().ca_pem());
+    // download-ca: the contract's ZIP bundle with ca.crt inside (read back with
+    // Debian's unzip), or the PEM when asked for by Accept.
+    let zip = app
+        .http
+        .get(format!("{}/certs/download-ca", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zip.status(), 200);
+    assert_eq!(zip.headers()["content-type"], "application/zip");
+    let bytes = zip.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"PK\x03\x04"), "a ZIP");
+    let zpath = app.dir.path().join("ca.zip");
+    std::fs::write(&zpath, &bytes).unwrap();
+    let out = std::process::Command::new("unzip")
+        .args(["-p", zpath.to_str().unwrap(), "ca.crt"])
+        .output()
+        .expect("unzip (apt-get install unzip)");
+    assert!(out.status.success(), "unzip: {out:?}");
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), ca.ca().ca_pem());
+    let pem = app
+        .http
+        .get(format!("{}/certs/download-ca", app.url))
+        .header("Accept", "application/x-pem-file")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pem.headers()["content-type"], "application/x-pem-file");
+    assert_eq!(pem.text().await.unwrap(), ca.ca().ca_pem());
     // The CA and the sealing secret live in the data directory; the secret is private.
     assert!(app.dir.path().join("ca/ca.crt").exists());
     #[cfg(unix)]
@@ -568,3 +593,107 @@ async fn restart_keeps_ca_and_sealed_keys_sqlite() {
     assert_eq!(v.body["key"], issued["key"]);
     app.stop().await;
 }
+
+/// A client's own key pair: `openssl req` makes a CSR, the server signs it (no key kept
+/// or returned), and `openssl verify` accepts the certificate against the CA; a broken
+/// CSR, one without a common name and another user's client are refused.
+async fn csr_signing(b: Backend) {
+    let (app, _ca) = spawn(b).await;
+    let (_, t) = app.user("keyowner").await;
+    let d = app.domain(&t, "csr").await;
+    let client = s(&app.client(&t, &d, "own-key").await["id"]);
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k.pem");
+    let csr = dir.path().join("r.der");
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl (apt-get install openssl)");
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+        out.stdout
+    };
+    openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-subj",
+        &format!("/CN={client}"),
+        "-outform",
+        "DER",
+        "-out",
+        csr.to_str().unwrap(),
+    ]);
+    let der = std::fs::read(&csr).unwrap();
+    let b64 = |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b);
+    let path = format!("/{d}/certs/csrs/{client}?ttl=720h");
+    let r = app.post(&path, &t, json!({"csr": b64(&der)})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.body.get("key").is_none(), "no key: {}", r.text);
+    assert_eq!(s(&r.body["entity_id"]), client);
+    let serial = s(&r.body["serial_number"]);
+    let cert = dir.path().join("c.pem");
+    std::fs::write(&cert, s(&r.body["certificate"])).unwrap();
+    let ca_pem = app.get("/certs/view-ca", &t).await.body["certificate"].clone();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, s(&ca_pem)).unwrap();
+    let out = openssl(&[
+        "verify",
+        "-CAfile",
+        ca_file.to_str().unwrap(),
+        cert.to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&out).contains("OK"), "{out:?}");
+    // The certificate carries the CSR's public key.
+    let pub_csr = openssl(&[
+        "req",
+        "-inform",
+        "DER",
+        "-in",
+        csr.to_str().unwrap(),
+        "-noout",
+        "-pubkey",
+    ]);
+    let pub_cert = openssl(&["x509", "-in", cert.to_str().unwrap(), "-noout", "-pubkey"]);
+    assert_eq!(pub_csr, pub_cert);
+    // Viewable and listed like any other, without a key.
+    let r = app.get(&format!("/{d}/certs/{serial}"), &t).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.body.get("key").is_none(), "{}", r.text);
+    // Refusals.
+    let r = app.post(&path, &t, json!({"csr": "not base64!"})).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    let r = app.post(&path, &t, json!({"csr": b64(b"garbage")})).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    let nocn = dir.path().join("n.der");
+    openssl(&[
+        "req",
+        "-new",
+        "-key",
+        key.to_str().unwrap(),
+        "-subj",
+        "/O=nobody",
+        "-outform",
+        "DER",
+        "-out",
+        nocn.to_str().unwrap(),
+    ]);
+    let r = app
+        .post(
+            &path,
+            &t,
+            json!({"csr": b64(&std::fs::read(&nocn).unwrap())}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    let (_, other) = app.user("stranger").await;
+    let r = app.post(&path, &other, json!({"csr": b64(&der)})).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+}
+both!(csr_signing);

@@ -180,12 +180,16 @@ pub async fn run(api: &mut Api, f: Option<Format>, c: CertsCmd) -> CliResult<()>
             print_cert(f, inner, &files)
         }
         CertsCmd::Ca { out } => {
+            // The PEM from view-ca (download-ca answers a ZIP bundle).
             let r = api
-                .send::<()>(Method::GET, "/certs/download-ca", &[], None, Auth::None)
+                .send::<()>(Method::GET, "/certs/view-ca", &[], None, Auth::None)
                 .await?;
+            let v: Value = serde_json::from_slice(&r.body)
+                .map_err(|e| crate::error::CliError::other(format!("view-ca: {e}")))?;
+            let pem = v["certificate"].as_str().unwrap_or_default().to_string();
             match out {
-                Some(p) => write_file(&p, &r.body, "CA certificate"),
-                None => output::line(String::from_utf8_lossy(&r.body).trim_end()),
+                Some(p) => write_file(&p, pem.as_bytes(), "CA certificate"),
+                None => output::line(pem.trim_end()),
             }
         }
         CertsCmd::Crl { out } => {
