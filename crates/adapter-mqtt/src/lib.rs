@@ -51,7 +51,9 @@
 //!   with the same client and identifier and without clean start resumes it (Session
 //!   Present 1): the unacknowledged messages are sent again with DUP, then the queue;
 //!   subscriptions to channels the client may no longer read are dropped. Clean start
-//!   discards a kept session; a revoked client's session is not kept. Kept sessions
+//!   discards a kept session; a revoked client's session is not kept, nor one past
+//!   [`MqttConfig::max_kept_sessions`] (in total) or
+//!   [`MqttConfig::max_kept_sessions_per_client`]. Kept sessions
 //!   live in memory; [`MqttAdapter::save_sessions`] writes them (with those of the
 //!   clients still connected) to the store when the server stops, and
 //!   [`MqttAdapter::restore_sessions`] subscribes them again at the next start. Without
@@ -148,6 +150,10 @@ pub struct MqttConfig {
     /// arrive meanwhile (up to the outbound queue's bounds). v5 clients asking for longer
     /// are told this value.
     pub session_expiry_max: Duration,
+    /// Persistent sessions kept at once (clients away), in total and per client; past
+    /// either, a further one ends with its connection (counted).
+    pub max_kept_sessions: usize,
+    pub max_kept_sessions_per_client: usize,
 }
 
 impl Default for MqttConfig {
@@ -167,6 +173,8 @@ impl Default for MqttConfig {
             retained_max_bytes: 64 * 1024 * 1024,
             max_connections: 100_000,
             session_expiry_max: Duration::from_secs(24 * 3600),
+            max_kept_sessions: 10_000,
+            max_kept_sessions_per_client: 16,
         }
     }
 }

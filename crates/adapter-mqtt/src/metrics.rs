@@ -75,3 +75,8 @@ pub(crate) fn parked(added: bool) {
         g.decrement(1.0);
     }
 }
+
+/// A persistent session that was not kept because a limit was reached.
+pub(crate) fn not_kept(reason: &'static str) {
+    metrics::counter!("switchyard_mqtt_sessions_not_kept_total", "reason" => reason).increment(1);
+}

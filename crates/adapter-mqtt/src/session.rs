@@ -193,6 +193,26 @@ impl Shared {
 
     /// Keeps a persistent session for `expiry`.
     fn park(self: &Arc<Self>, key: SessionKey, mut p: Parked, expiry: Duration) {
+        // Bounded in total and per client: an authenticated client cannot pile up kept
+        // sessions (each may hold a full queue) under ever new identifiers.
+        if let Ok(m) = self.parked.lock()
+            && !m.contains_key(&key)
+        {
+            let reason = if m.len() >= self.cfg.max_kept_sessions {
+                Some("total")
+            } else if m.keys().filter(|(c, _)| *c == key.0).count()
+                >= self.cfg.max_kept_sessions_per_client
+            {
+                Some("per_client")
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                crate::metrics::not_kept(reason);
+                tracing::debug!(client = %key.0, client_id = %key.1, reason, "mqtt: persistent session not kept (limit)");
+                return;
+            }
+        }
         p.deadline = Instant::now() + expiry;
         let weak = Arc::downgrade(self);
         let (k, no) = (key.clone(), p.no);

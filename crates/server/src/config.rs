@@ -167,6 +167,13 @@ pub struct Settings {
     /// Interval) is kept while its client is away.
     #[arg(long, env = "SWITCHYARD_MQTT_SESSION_EXPIRY", default_value = "24h")]
     pub mqtt_session_expiry: String,
+    /// MQTT persistent sessions kept at once while their clients are away.
+    #[arg(
+        long,
+        env = "SWITCHYARD_MQTT_MAX_KEPT_SESSIONS",
+        default_value_t = 10_000
+    )]
+    pub mqtt_max_kept_sessions: usize,
     /// How long a full subscriber queue is waited for, slowing its publishers down,
     /// before the subscriber counts as stuck: its QoS 0 messages are then dropped
     /// (counted in /metrics) and a QoS 1 MQTT subscriber is disconnected.

@@ -319,6 +319,7 @@ pub async fn start(
                 .ok()
                 .and_then(|d| std::time::Duration::try_from(d).ok())
                 .ok_or("SWITCHYARD_MQTT_SESSION_EXPIRY must be a duration such as 24h")?,
+            max_kept_sessions: s.mqtt_max_kept_sessions,
             ..Default::default()
         },
     );

@@ -1699,3 +1699,37 @@ async fn unacknowledged_messages_are_resent_on_resume() {
     );
     env.stop().await;
 }
+
+/// Kept sessions are bounded per client: past the limit, a further identifier's
+/// session ends with its connection (Session Present 0 when it comes back), while the
+/// ones kept before still resume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_sessions_are_bounded_per_client() {
+    let env = Env::start_with(MqttConfig {
+        max_kept_sessions_per_client: 1,
+        ..MqttConfig::default()
+    })
+    .await;
+    let c = env.client("many").await;
+    let creds = Some((c.0.as_str(), c.1.as_str()));
+    let connack = |id: &'static str, clean: bool| {
+        let addr = env.mqtt;
+        async move {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            s.write_all(&raw_connect(4, id, creds, 60, clean))
+                .await
+                .unwrap();
+            let (got, _) = read_all(&mut s, Duration::from_millis(300)).await;
+            drop(s);
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            packets(&got).first().cloned().unwrap()
+        }
+    };
+    assert_eq!(connack("first", false).await, (0x20, vec![0, 0]));
+    assert_eq!(connack("second", false).await, (0x20, vec![0, 0]));
+    // "second" was not kept (the client already has one kept session) ...
+    assert_eq!(connack("second", false).await, (0x20, vec![0, 0]));
+    // ... "first" was, and resumes.
+    assert_eq!(connack("first", false).await, (0x20, vec![1, 0]));
+    env.stop().await;
+}
