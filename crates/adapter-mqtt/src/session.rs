@@ -96,8 +96,6 @@ struct Parked {
     out_rx: Option<mpsc::Receiver<Delivery>>,
     slow: Arc<Notify>,
     unacked: Vec<(u16, Unacked)>,
-    /// Messages restored from storage after a restart, sent first on resume.
-    pending: Vec<switchyard_domain::StoredMessage>,
     /// When it expires.
     deadline: Instant,
     /// The expiry timer (aborted when the session is resumed).
@@ -153,6 +151,8 @@ pub(crate) struct Shared {
     sessions: std::sync::Mutex<HashMap<SessionKey, SessionSlot>>,
     /// Persistent sessions whose client is away.
     parked: std::sync::Mutex<HashMap<SessionKey, Parked>>,
+    /// Numbers of taken-over sessions their successor stopped waiting for.
+    abandoned: std::sync::Mutex<HashSet<u64>>,
     next_session: AtomicU64,
     pub meters: crate::metrics::Meters,
 }
@@ -166,6 +166,7 @@ impl Shared {
             retained,
             sessions: std::sync::Mutex::new(HashMap::new()),
             parked: std::sync::Mutex::new(HashMap::new()),
+            abandoned: std::sync::Mutex::new(HashSet::new()),
             next_session: AtomicU64::new(1),
             meters: crate::metrics::Meters::new(),
         }
@@ -173,16 +174,20 @@ impl Shared {
 
     /// Registers a live session; its number, its take-over bell, its end signal, and
     /// the end signal of the session it took over, if any.
-    fn register(&self, key: SessionKey) -> (u64, Arc<Notify>, Arc<Ended>, Option<Arc<Ended>>) {
+    #[allow(clippy::type_complexity)]
+    fn register(
+        &self,
+        key: SessionKey,
+    ) -> (u64, Arc<Notify>, Arc<Ended>, Option<(u64, Arc<Ended>)>) {
         let no = self.next_session.fetch_add(1, Ordering::Relaxed);
         let me = Arc::new(Notify::new());
         let ended = Arc::new(Ended::default());
         let mut previous = None;
         if let Ok(mut m) = self.sessions.lock()
-            && let Some((_, old, old_ended)) = m.insert(key, (no, me.clone(), ended.clone()))
+            && let Some((old_no, old, old_ended)) = m.insert(key, (no, me.clone(), ended.clone()))
         {
             old.notify_one();
-            previous = Some(old_ended);
+            previous = Some((old_no, old_ended));
         }
         (no, me, ended, previous)
     }
@@ -264,7 +269,6 @@ impl Shared {
                         retain: u.retain,
                     })
                     .collect();
-                messages.append(&mut p.pending);
                 if let Some(rx) = p.out_rx.as_mut() {
                     while let Ok(d) = rx.try_recv() {
                         if p.active.contains(&d.sub_id) {
@@ -351,6 +355,38 @@ impl Shared {
             );
             active.insert(sub_id);
         }
+        // The saved messages wait in the queue under the subscription of their channel,
+        // so they are authorized like live ones (a channel no longer readable has no
+        // subscription: its messages are dropped) and go out under flow control.
+        for m in rec.state.messages {
+            let Ok(t) = parse_topic(&m.topic, false) else {
+                continue;
+            };
+            let found = subs
+                .values()
+                .find(|e| t.channel == e.channel.to_string())
+                .or_else(|| {
+                    // A channel named by its route: its subscription's filter names it too.
+                    subs.iter()
+                        .find(|(f, _)| f.contains(&format!("/c/{}", t.channel)))
+                        .map(|(_, e)| e)
+                });
+            let Some(e) = found else {
+                count_drop("revoked");
+                continue;
+            };
+            let d = Delivery {
+                sub_id: e.sub_id,
+                topic: m.topic,
+                payload: Bytes::from(m.payload),
+                qos: m.qos.min(e.granted),
+                retain: m.retain,
+                _bytes: None,
+            };
+            if out.tx.try_send(d).is_err() {
+                count_drop("slow_consumer");
+            }
+        }
         let parked = Parked {
             no: self.next_session.fetch_add(1, Ordering::Relaxed),
             subs,
@@ -360,7 +396,6 @@ impl Shared {
             out_rx: Some(rx),
             slow,
             unacked: Vec::new(),
-            pending: rec.state.messages,
             deadline: Instant::now(),
             _expiry: Forwarder(tokio::spawn(async {})),
         };
@@ -784,9 +819,16 @@ pub(crate) async fn run<S>(
     let key = (who.id, client_id.clone());
     let (session_no, taken_over, ended, previous) = shared.register(key.clone());
     let _end_guard = EndGuard(ended);
-    if let Some(prev) = previous {
-        // The session taken over parks its state as it ends: wait for it (briefly).
-        let _ = tokio::time::timeout(Duration::from_secs(3), prev.wait()).await;
+    if let Some((prev_no, prev)) = previous {
+        // The session taken over parks its state as it ends: wait for it (briefly; a
+        // connection stuck writing is left behind, and told not to park).
+        if tokio::time::timeout(Duration::from_secs(3), prev.wait())
+            .await
+            .is_err()
+            && let Ok(mut a) = shared.abandoned.lock()
+        {
+            a.insert(prev_no);
+        }
     }
     // Clean start discards a kept session; otherwise it is resumed.
     let resumed = shared.take_parked(&key);
@@ -842,9 +884,11 @@ pub(crate) async fn run<S>(
         s.out_tx = p.out;
         s.new_out_rx = p.out_rx;
         s.slow = p.slow;
+        // A forwarder that found the queue full while the client was away left a
+        // slow-consumer permit: not this connection's doing (revalidate restarts it).
+        let _ = tokio::time::timeout(Duration::ZERO, s.slow.notified()).await;
         s.next_pid = p.unacked.last().map_or(0, |(id, _)| *id);
         s.resend(p.unacked);
-        s.send_pending(p.pending);
         s.revalidate().await;
         tracing::debug!(client = %s.who.id, client_id = %client_id, "mqtt: session resumed");
     }
@@ -879,9 +923,16 @@ pub(crate) async fn run<S>(
     close(&mut io).await;
     // A persistent session is kept unless the client was refused; its subscriptions
     // keep collecting until the client comes back.
+    // The connection that took over gave up waiting for this one and started without
+    // its state: parking it now would put it behind that connection's back.
+    let superseded = shared
+        .abandoned
+        .lock()
+        .map(|mut a| a.remove(&session_no))
+        .unwrap_or(false);
     match persist {
         // At shutdown it is kept too: the adapter saves kept sessions to storage.
-        Some(expiry) if end != End::Revoked => {
+        Some(expiry) if end != End::Revoked && !superseded => {
             let parked = s.take_parked_state(session_no);
             shared.park(key.clone(), parked, expiry);
         }
@@ -1403,23 +1454,8 @@ impl Session {
             out_rx: self.new_out_rx.take(),
             slow: self.slow.clone(),
             unacked,
-            pending: Vec::new(),
             deadline: Instant::now(),
             _expiry: Forwarder(tokio::spawn(async {})),
-        }
-    }
-
-    /// Sends the messages a session restored from storage was holding.
-    fn send_pending(&mut self, pending: Vec<switchyard_domain::StoredMessage>) {
-        for m in pending {
-            self.write_message(Delivery {
-                sub_id: 0,
-                topic: m.topic,
-                payload: Bytes::from(m.payload),
-                qos: m.qos,
-                retain: m.retain,
-                _bytes: None,
-            });
         }
     }
 

@@ -52,6 +52,9 @@ pub struct Caller {
     pub verified: bool,
     /// The PAT the request came with (`None`: the user's own token).
     pub pat: Option<Uuid>,
+    /// The request came with an API key: it acts as its user but manages no
+    /// credentials (a leaked key cannot mint its successors).
+    pub via_key: bool,
 }
 
 impl Caller {
@@ -290,6 +293,22 @@ impl Core {
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;
         let weak = Arc::downgrade(&self);
+        // Revoked API keys live long: besides their events, the store's list is read
+        // again now (a revocation between the load at start and this subscription) and
+        // every minute (an event the bus lost).
+        let poll = Arc::downgrade(&self);
+        tokio::spawn(async move {
+            loop {
+                let Some(core) = poll.upgrade() else { break };
+                if let Ok(ids) = core.store.revoked_keys(core.now()).await
+                    && let Ok(mut r) = core.revoked.write()
+                {
+                    r.sessions.extend(ids);
+                }
+                drop(core);
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            }
+        });
         tokio::spawn(async move {
             while let Some(msg) = sub.rx.recv().await {
                 let Some(core) = weak.upgrade() else { break };

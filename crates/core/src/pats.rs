@@ -54,7 +54,13 @@ pub(crate) struct PatAuth {
     scopes: Vec<PatScope>,
     /// Unix seconds `last_used_at` was last written.
     touched: AtomicI64,
+    /// When it was read from the store: entries older than [`CACHE_TTL`] are read
+    /// again, so a change whose event was lost (or raced the read) holds soon anyway.
+    loaded: std::time::Instant,
 }
+
+/// How long a cached PAT is trusted without reading it again.
+const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Default)]
 pub(crate) struct PatCache(RwLock<HashMap<Uuid, Arc<PatAuth>>>);
@@ -116,9 +122,9 @@ fn invalid(e: switchyard_domain::Invalid) -> Error {
 impl Core {
     /// PATs are managed with a user's own token, never with a PAT.
     fn pat_owner(&self, caller: &Caller) -> Result<Uuid> {
-        if caller.pat.is_some() {
+        if caller.pat.is_some() || caller.via_key {
             return Err(Error::Forbidden(
-                "personal access tokens cannot manage personal access tokens",
+                "personal access tokens and API keys cannot manage credentials",
             ));
         }
         Ok(caller.user)
@@ -425,7 +431,9 @@ impl Core {
 
     /// The cached form of PAT `id`, loaded on a miss.
     async fn pat_auth(&self, id: Uuid) -> Result<Arc<PatAuth>> {
-        if let Some(a) = self.pats.get(id) {
+        if let Some(a) = self.pats.get(id)
+            && a.loaded.elapsed() < CACHE_TTL
+        {
             return Ok(a);
         }
         let unauth = || Error::Unauthenticated(PAT_UNAUTH);
@@ -447,6 +455,7 @@ impl Core {
             revoked: pat.revoked,
             scopes,
             touched: AtomicI64::new(pat.last_used_at.map_or(0, |t| t.unix_timestamp())),
+            loaded: std::time::Instant::now(),
         });
         self.pats.put(id, a.clone());
         Ok(a)
@@ -485,6 +494,7 @@ impl Core {
             role: a.role,
             verified: a.verified,
             pat: Some(id),
+            via_key: false,
         })
     }
 

@@ -344,6 +344,7 @@ impl Core {
                     role,
                     verified: c.verified,
                     pat: None,
+                    via_key: c.kind == TokenKind::ApiKey as u8,
                 };
                 if let Ok(mut m) = self.verified_tokens.write() {
                     if m.len() >= crate::VERIFIED_TOKENS_MAX {
@@ -536,11 +537,18 @@ impl Core {
             return Err(Error::Forbidden("not authorized to perform admin action"));
         }
         let role = UserRole::parse(role)?;
-        self.modify_user(caller, id, |u| {
-            u.role = role;
-            Ok(())
-        })
-        .await
+        let before = self.store.user(id).await.map_err(not_found)?.user.role;
+        let u = self
+            .modify_user(caller, id, |u| {
+                u.role = role;
+                Ok(())
+            })
+            .await?;
+        if before != role {
+            // API keys carry the role they were issued with.
+            self.revoke_credentials(id, false).await?;
+        }
+        Ok(u)
     }
 
     pub async fn update_secret(&self, caller: &Caller, old: &str, new: &str) -> Result<User> {
@@ -567,12 +575,33 @@ impl Core {
     /// other nodes when the events arrive).
     async fn replace_password(&self, user: Uuid, hash: &str) -> Result<()> {
         let ended = self.store.update_password(user, hash, self.now()).await?;
+        self.end_sessions(user, ended).await;
+        Ok(())
+    }
+
+    /// Applies the end of these refresh sessions (their access tokens stop working).
+    async fn end_sessions(&self, user: Uuid, ended: Vec<Uuid>) {
         if let Ok(mut r) = self.revoked.write() {
             r.sessions.extend(ended.iter().copied());
         }
         for sid in ended {
             self.emit("session", "revoke", sid, None, json!({"user": user}))
                 .await;
+        }
+    }
+
+    /// Revokes every API key and PAT of the user (a reset after an account takeover
+    /// leaves the intruder nothing; a role change must not outlive in a key's claims).
+    async fn revoke_credentials(&self, user: Uuid, pats_too: bool) -> Result<()> {
+        for id in self.store.revoke_user_keys(user).await? {
+            self.emit("key", "revoke", id, None, json!({"issuer_id": user}))
+                .await;
+        }
+        if pats_too {
+            for id in self.store.revoke_user_pats(user, self.now()).await? {
+                self.emit("pat", "revoke", id, None, json!({"user_id": user}))
+                    .await;
+            }
         }
         Ok(())
     }
@@ -668,7 +697,18 @@ impl Core {
             return Err(bad());
         }
         let hash = self.hash_password(password.to_string()).await?;
-        self.replace_password(user, &hash).await
+        // Only while the password is still the one the token names: spent once, also
+        // when two resets race.
+        let ended = self
+            .store
+            .replace_password_hash(user, &u.password_hash, &hash, self.now())
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => bad(),
+                other => other.into(),
+            })?;
+        self.end_sessions(user, ended).await;
+        self.revoke_credentials(user, true).await
     }
 
     pub async fn set_user_status(&self, caller: &Caller, id: Uuid, status: Status) -> Result<User> {

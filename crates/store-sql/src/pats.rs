@@ -154,6 +154,27 @@ impl<D: Dialect> PatRepo for SqlStore<D> {
         Ok(ids)
     }
 
+    async fn revoke_user_pats(&self, user: Uuid, at: Timestamp) -> Result<Vec<Uuid>> {
+        let mut tx = self.write_tx().await?;
+        let ids = sql::<D>("SELECT id FROM pats WHERE user_id = $1 AND revoked = 0")
+            .id(user)
+            .fetch_all(&mut tx)
+            .await?
+            .iter()
+            .map(|r| D::id(r, "id"))
+            .collect::<Result<Vec<_>>>()?;
+        sql::<D>(
+            "UPDATE pats SET revoked = 1, revoked_at = $2, updated_at = $2 \
+             WHERE user_id = $1 AND revoked = 0",
+        )
+        .id(user)
+        .time(at)
+        .execute(&mut tx)
+        .await?;
+        tx.commit().await.map_err(D::err)?;
+        Ok(ids)
+    }
+
     async fn add_scopes(&self, scopes: &[PatScope]) -> Result<()> {
         if scopes.is_empty() {
             return Ok(());
@@ -255,6 +276,23 @@ impl<D: Dialect> KeyRepo for SqlStore<D> {
             .id(issuer)
             .execute_one(&self.writer)
             .await
+    }
+
+    async fn revoke_user_keys(&self, issuer: Uuid) -> Result<Vec<Uuid>> {
+        let mut tx = self.write_tx().await?;
+        let ids = sql::<D>("SELECT id FROM api_keys WHERE issuer_id = $1 AND revoked = 0")
+            .id(issuer)
+            .fetch_all(&mut tx)
+            .await?
+            .iter()
+            .map(|r| D::id(r, "id"))
+            .collect::<Result<Vec<_>>>()?;
+        sql::<D>("UPDATE api_keys SET revoked = 1 WHERE issuer_id = $1")
+            .id(issuer)
+            .execute(&mut tx)
+            .await?;
+        tx.commit().await.map_err(D::err)?;
+        Ok(ids)
     }
 
     async fn revoked_keys(&self, now: Timestamp) -> Result<Vec<Uuid>> {

@@ -172,27 +172,17 @@ impl<D: Dialect> UserRepo for SqlStore<D> {
     }
 
     async fn update_password(&self, id: Uuid, hash: &str, at: Timestamp) -> Result<Vec<Uuid>> {
-        let mut tx = self.write_tx().await?;
-        sql::<D>("UPDATE users SET password_hash=$2, updated_at=$3, sort_at=$3 WHERE id=$1")
-            .id(id)
-            .text(hash)
-            .time(at)
-            .execute_one(&mut tx)
-            .await?;
-        let rows = sql::<D>("SELECT id FROM refresh_sessions WHERE user_id = $1")
-            .id(id)
-            .fetch_all(&mut tx)
-            .await?;
-        let ended = rows
-            .iter()
-            .map(|r| D::id(r, "id"))
-            .collect::<Result<Vec<_>>>()?;
-        sql::<D>("DELETE FROM refresh_sessions WHERE user_id = $1")
-            .id(id)
-            .execute(&mut tx)
-            .await?;
-        tx.commit().await.map_err(D::err)?;
-        Ok(ended)
+        self.set_password(id, None, hash, at).await
+    }
+
+    async fn replace_password_hash(
+        &self,
+        id: Uuid,
+        old: &str,
+        hash: &str,
+        at: Timestamp,
+    ) -> Result<Vec<Uuid>> {
+        self.set_password(id, Some(old), hash, at).await
     }
 
     async fn inactive_user_ids(&self) -> Result<Vec<Uuid>> {
@@ -259,5 +249,55 @@ impl<D: Dialect> UserRepo for SqlStore<D> {
             0 => Err(StoreError::NotFound),
             _ => Ok(()),
         }
+    }
+}
+
+impl<D: Dialect> SqlStore<D> {
+    /// Sets the password hash (only while it is still `old`, when given) and ends every
+    /// refresh session of the user, in one transaction; the ended sessions' ids.
+    async fn set_password(
+        &self,
+        id: Uuid,
+        old: Option<&str>,
+        hash: &str,
+        at: Timestamp,
+    ) -> Result<Vec<Uuid>> {
+        let mut tx = self.write_tx().await?;
+        match old {
+            None => {
+                sql::<D>("UPDATE users SET password_hash=$2, updated_at=$3, sort_at=$3 WHERE id=$1")
+                    .id(id)
+                    .text(hash)
+                    .time(at)
+                    .execute_one(&mut tx)
+                    .await?
+            }
+            Some(old) => {
+                sql::<D>(
+                    "UPDATE users SET password_hash=$2, updated_at=$3, sort_at=$3 \
+                     WHERE id=$1 AND password_hash=$4",
+                )
+                .id(id)
+                .text(hash)
+                .time(at)
+                .text(old)
+                .execute_one(&mut tx)
+                .await?
+            }
+        }
+        let rows = sql::<D>("SELECT id FROM refresh_sessions WHERE user_id = $1")
+            .id(id)
+            .fetch_all(&mut tx)
+            .await?;
+        let ended = rows
+            .iter()
+            .map(|r| D::id(r, "id"))
+            .collect::<Result<Vec<_>>>()?;
+        sql::<D>("DELETE FROM refresh_sessions WHERE user_id = $1")
+            .id(id)
+            .execute(&mut tx)
+            .await?;
+        tx.commit().await.map_err(D::err)?;
+        Ok(ended)
     }
 }

@@ -67,6 +67,15 @@ pub trait UserRepo: Send + Sync {
     /// Sets the password hash and ends every refresh session of the user, in one
     /// transaction; returns the ended sessions' ids (their access tokens are revoked).
     async fn update_password(&self, id: Uuid, hash: &str, at: Timestamp) -> Result<Vec<Uuid>>;
+    /// As [`UserRepo::update_password`], only while the stored hash is still `old`
+    /// (`NotFound` otherwise): a reset token is spent once, also under concurrency.
+    async fn replace_password_hash(
+        &self,
+        id: Uuid,
+        old: &str,
+        hash: &str,
+        at: Timestamp,
+    ) -> Result<Vec<Uuid>>;
     /// Ids of users that are not enabled (for the token revocation cache).
     async fn inactive_user_ids(&self) -> Result<Vec<Uuid>>;
 
@@ -360,6 +369,8 @@ pub trait PatRepo: Send + Sync {
     async fn delete_pat(&self, user: Uuid, id: Uuid) -> Result<()>;
     /// Deletes every PAT of the user, in one transaction; their ids.
     async fn delete_user_pats(&self, user: Uuid) -> Result<Vec<Uuid>>;
+    /// Revokes every PAT of the user (at `at`); their ids.
+    async fn revoke_user_pats(&self, user: Uuid, at: Timestamp) -> Result<Vec<Uuid>>;
     /// Adds scopes to a PAT in one transaction.
     async fn add_scopes(&self, scopes: &[PatScope]) -> Result<()>;
     async fn all_scopes(&self, pat: Uuid) -> Result<Vec<PatScope>>;
@@ -378,6 +389,8 @@ pub trait KeyRepo: Send + Sync {
     async fn revoke_key(&self, issuer: Uuid, id: Uuid) -> Result<()>;
     /// Ids of revoked keys that have not expired at `now` (loaded at start).
     async fn revoked_keys(&self, now: Timestamp) -> Result<Vec<Uuid>>;
+    /// Revokes every key the user issued; their ids.
+    async fn revoke_user_keys(&self, issuer: Uuid) -> Result<Vec<Uuid>>;
 }
 
 /// MQTT persistent sessions between a stop and the next start.

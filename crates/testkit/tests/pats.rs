@@ -413,6 +413,16 @@ async fn api_keys(b: Backend) {
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
 
+    // A key manages no credentials: a leaked one cannot mint its successors.
+    let r = app
+        .post("/keys", &key, json!({"type": 3, "duration": "1d"}))
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    let r = app
+        .post("/pats", &key, json!({"name": "x", "duration": "1d"}))
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+
     assert_eq!(
         delete(&app, &format!("/keys/{kid}"), &alice).await.status,
         204
@@ -425,6 +435,30 @@ async fn api_keys(b: Backend) {
     );
     app.restart().await;
     assert_eq!(app.get(&format!("/{d}/clients"), &key).await.status, 401);
+
+    // A role change revokes the user's keys (they carry the role they were issued with).
+    let alice = app.login("alice", "12345678").await.0;
+    let r = app
+        .post("/keys", &alice, json!({"type": 3, "duration": "1d"}))
+        .await;
+    let promoted = s(&r.body["value"]);
+    assert_eq!(
+        app.get(&format!("/{d}/clients"), &promoted).await.status,
+        200
+    );
+    let admin = app.admin().await;
+    let r = patch(
+        &app,
+        &format!("/users/{alice_id}/role"),
+        &admin,
+        json!({"role": "admin"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        app.get(&format!("/{d}/clients"), &promoted).await.status,
+        401
+    );
 }
 
 both!(api_keys);

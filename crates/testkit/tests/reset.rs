@@ -77,6 +77,16 @@ async fn story(b: Backend) {
     .await;
     app.register("rita").await;
     let (access, refresh) = app.login("rita", "12345678").await;
+    // Credentials an intruder could have minted: a PAT and an API key.
+    let r = app
+        .post("/pats", &access, json!({"name": "p", "duration": "1d"}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let pat = r.body["secret"].as_str().unwrap().to_string();
+    let r = app.post("/keys", &access, json!({"duration": "1d"})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let key = r.body["value"].as_str().unwrap().to_string();
+    assert_eq!(app.get("/users/profile", &key).await.status, 200);
 
     // The request: 201, and one e-mail whose link is the configured page, whatever
     // host the request names.
@@ -179,8 +189,15 @@ async fn story(b: Backend) {
         )
         .await;
     assert_eq!(r.status, 401, "{}", r.text);
-    app.login("rita", "new-pass-123").await;
+    let (fresh, _) = app.login("rita", "new-pass-123").await;
     assert_eq!(app.get("/users/profile", &access).await.status, 401);
+    // The reset revoked the PAT and the API key too.
+    assert_eq!(
+        app.get("/pats", &fresh).await.body["pats"][0]["revoked"],
+        true
+    );
+    assert_eq!(app.get("/users/profile", &pat).await.status, 401);
+    assert_eq!(app.get("/users/profile", &key).await.status, 401);
     let r = app
         .req(Method::POST, "/users/tokens/refresh", Some(&refresh), None)
         .await;
@@ -192,6 +209,52 @@ async fn story(b: Backend) {
     )
     .await;
     assert_eq!(r.status, 401, "{}", r.text);
+
+    // Two resets racing with one token: exactly one wins.
+    let r = app
+        .req(
+            Method::POST,
+            "/password/reset-request",
+            None,
+            Some(json!({"email": "rita@example.com"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let mail = tokio::time::timeout(Duration::from_secs(5), mails.recv())
+        .await
+        .expect("no second e-mail")
+        .unwrap();
+    let b64: String = mail
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let text = String::from_utf8(
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64).unwrap(),
+    )
+    .unwrap();
+    let token2 = text
+        .split("?token=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let (a, b) = tokio::join!(
+        put(
+            token2.clone(),
+            json!({"password": "race-pass-111", "confirm_password": "race-pass-111"})
+        ),
+        put(
+            token2,
+            json!({"password": "race-pass-222", "confirm_password": "race-pass-222"})
+        )
+    );
+    let mut st = [a.status.as_u16(), b.status.as_u16()];
+    st.sort();
+    assert_eq!(st, [201, 401], "{} / {}", a.text, b.text);
 
     // Requests are throttled per address.
     let mut limited = false;
