@@ -38,6 +38,9 @@ pub enum Action {
     SetStatus,
     /// Use as one end of a connection.
     Connect,
+    /// Take a connection away: the same role action as [`Action::Connect`], the PAT
+    /// operation `unshare`.
+    Disconnect,
     SetParent,
 }
 
@@ -48,7 +51,7 @@ impl Action {
             Action::View => "read",
             Action::Update | Action::SetStatus => "update",
             Action::Delete => "delete",
-            Action::Connect => match kind {
+            Action::Connect | Action::Disconnect => match kind {
                 EntityKind::Channel => "connect_to_client",
                 _ => "connect_to_channel",
             },
@@ -314,6 +317,17 @@ pub fn scope_entity(kind: EntityKind) -> ScopeEntity {
     }
 }
 
+impl Action {
+    /// The PAT operation this request counts as (by its role action, except that taking
+    /// a connection away is `unshare`).
+    pub fn scope_operation(self, kind: EntityKind) -> Option<ScopeOp> {
+        match self {
+            Action::Disconnect => Some(ScopeOp::Unshare),
+            a => scope_operation(a.name(kind)),
+        }
+    }
+}
+
 /// The PAT operation a role action counts as; `None`: no PAT may do it. Reading
 /// (including role members) is `read`; changing an entity, its status or its place in
 /// the tree is `update`; giving others access (roles, members, connections) is `share`,
@@ -364,11 +378,12 @@ mod tests {
             Action::Delete,
             Action::SetStatus,
             Action::Connect,
+            Action::Disconnect,
             Action::SetParent,
         ];
         for kind in EntityKind::ALL {
             for a in handler_actions {
-                if kind == EntityKind::Group && a == Action::Connect {
+                if kind == EntityKind::Group && matches!(a, Action::Connect | Action::Disconnect) {
                     continue; // groups are not connected
                 }
                 let name = a.name(kind);
@@ -386,6 +401,14 @@ mod tests {
         assert_eq!(scope_operation("set_child"), Some(ScopeOp::Update));
         assert_eq!(scope_operation("client_create"), Some(ScopeOp::Create));
         assert_eq!(scope_operation("no_such_action"), None);
+        assert_eq!(
+            Action::Connect.scope_operation(EntityKind::Channel),
+            Some(ScopeOp::Share)
+        );
+        assert_eq!(
+            Action::Disconnect.scope_operation(EntityKind::Client),
+            Some(ScopeOp::Unshare)
+        );
     }
 
     /// Where a test puts one grant.

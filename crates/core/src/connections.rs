@@ -46,28 +46,17 @@ impl Core {
         channel_ids: &[String],
         client_ids: &[String],
         types: &[String],
+        action: Action,
     ) -> Result<Vec<Connection>> {
         let (chs, cls, ts) = parse(channel_ids, client_ids, types)?;
         let access = self.domain_access(caller, domain, true).await?;
         for ch in &chs {
-            self.entity_for::<switchyard_domain::Channel>(
-                caller,
-                access,
-                domain,
-                *ch,
-                Action::Connect,
-            )
-            .await?;
+            self.entity_for::<switchyard_domain::Channel>(caller, access, domain, *ch, action)
+                .await?;
         }
         for cl in &cls {
-            self.entity_for::<switchyard_domain::Client>(
-                caller,
-                access,
-                domain,
-                *cl,
-                Action::Connect,
-            )
-            .await?;
+            self.entity_for::<switchyard_domain::Client>(caller, access, domain, *cl, action)
+                .await?;
         }
         let mut out = Vec::with_capacity(chs.len() * cls.len() * ts.len());
         for ch in &chs {
@@ -106,7 +95,14 @@ impl Core {
         types: &[String],
     ) -> Result<()> {
         let plan = self
-            .plan_connections(caller, domain, channel_ids, client_ids, types)
+            .plan_connections(
+                caller,
+                domain,
+                channel_ids,
+                client_ids,
+                types,
+                Action::Connect,
+            )
             .await?;
         let added = self.store.connect(domain, &plan).await?;
         self.emit_connections("connect", domain, &added).await;
@@ -122,7 +118,14 @@ impl Core {
         types: &[String],
     ) -> Result<()> {
         let plan = self
-            .plan_connections(caller, domain, channel_ids, client_ids, types)
+            .plan_connections(
+                caller,
+                domain,
+                channel_ids,
+                client_ids,
+                types,
+                Action::Disconnect,
+            )
             .await?;
         let removed = self.store.disconnect(domain, &plan).await?;
         self.emit_connections("disconnect", domain, &removed).await;

@@ -326,7 +326,7 @@ impl Core {
         self.scope_check(
             caller,
             policy::scope_entity(E::ENTITY),
-            policy::scope_operation(name),
+            action.scope_operation(E::ENTITY),
             Some(domain),
             Some(id),
         )

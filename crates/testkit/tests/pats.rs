@@ -347,6 +347,49 @@ async fn story(b: Backend) {
     assert_eq!(r.body["total"], 0, "{}", r.text);
     assert_eq!(app.get(&format!("/{d}/clients"), &fresh).await.status, 401);
 
+    // Connecting is `share`, taking a connection away `unshare`.
+    let (lid, linker) = pat(&app, &alice, "linker", "1d").await;
+    let scopes: Vec<Value> = ["channels", "clients"]
+        .iter()
+        .map(|t| json!({"domain_id": d, "entity_type": t, "entity_id": "*", "operation": "share"}))
+        .collect();
+    assert_eq!(
+        add_scopes(&app, &alice, &lid, json!(scopes)).await.status,
+        200
+    );
+    let chx = s(&app.channel(&alice, &d, "linked").await["id"]);
+    let body = json!({"client_ids": [c1], "types": ["publish"]});
+    let r = app
+        .post(
+            &format!("/{d}/channels/{chx}/connect"),
+            &linker,
+            body.clone(),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = app
+        .post(
+            &format!("/{d}/channels/{chx}/disconnect"),
+            &linker,
+            body.clone(),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    let scopes: Vec<Value> = ["channels", "clients"]
+        .iter()
+        .map(
+            |t| json!({"domain_id": d, "entity_type": t, "entity_id": "*", "operation": "unshare"}),
+        )
+        .collect();
+    assert_eq!(
+        add_scopes(&app, &alice, &lid, json!(scopes)).await.status,
+        200
+    );
+    let r = app
+        .post(&format!("/{d}/channels/{chx}/disconnect"), &linker, body)
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+
     // Expiry: bob's PAT (1 day) stops working after it.
     assert_eq!(
         app.get(&format!("/{d}/clients"), &bsecret).await.status,
