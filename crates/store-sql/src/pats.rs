@@ -30,6 +30,15 @@ fn row_pat<D: Dialect>(r: &D::Row) -> Result<Pat> {
     })
 }
 
+/// The `id` column of every row a statement returns (one statement: atomic).
+async fn returned_ids<D: Dialect>(pool: &sqlx::Pool<D>, q: Sql<'static, D>) -> Result<Vec<Uuid>> {
+    q.fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| D::id(r, "id"))
+        .collect()
+}
+
 fn row_scope<D: Dialect>(r: &D::Row) -> Result<PatScope> {
     let bad = |e: switchyard_domain::Invalid| StoreError::Other(format!("pat scope: {e}"));
     Ok(PatScope {
@@ -119,60 +128,34 @@ impl<D: Dialect> PatRepo for SqlStore<D> {
             .map(|_| ())
     }
 
+    // A PAT's scopes go with it (pat_scopes.pat_id cascades on delete).
     async fn delete_pat(&self, user: Uuid, id: Uuid) -> Result<()> {
-        let mut tx = self.write_tx().await?;
-        sql::<D>("DELETE FROM pat_scopes WHERE pat_id = $1")
-            .id(id)
-            .execute(&mut tx)
-            .await?;
         sql::<D>("DELETE FROM pats WHERE id = $1 AND user_id = $2")
             .id(id)
             .id(user)
-            .execute_one(&mut tx)
-            .await?;
-        tx.commit().await.map_err(D::err)
+            .execute_one(&self.writer)
+            .await
     }
 
     async fn delete_user_pats(&self, user: Uuid) -> Result<Vec<Uuid>> {
-        let mut tx = self.write_tx().await?;
-        let ids = sql::<D>("SELECT id FROM pats WHERE user_id = $1")
-            .id(user)
-            .fetch_all(&mut tx)
-            .await?
-            .iter()
-            .map(|r| D::id(r, "id"))
-            .collect::<Result<Vec<_>>>()?;
-        sql::<D>("DELETE FROM pat_scopes WHERE pat_id IN (SELECT id FROM pats WHERE user_id = $1)")
-            .id(user)
-            .execute(&mut tx)
-            .await?;
-        sql::<D>("DELETE FROM pats WHERE user_id = $1")
-            .id(user)
-            .execute(&mut tx)
-            .await?;
-        tx.commit().await.map_err(D::err)?;
-        Ok(ids)
+        returned_ids::<D>(
+            &self.writer,
+            sql::<D>("DELETE FROM pats WHERE user_id = $1 RETURNING id").id(user),
+        )
+        .await
     }
 
     async fn revoke_user_pats(&self, user: Uuid, at: Timestamp) -> Result<Vec<Uuid>> {
-        let mut tx = self.write_tx().await?;
-        let ids = sql::<D>("SELECT id FROM pats WHERE user_id = $1 AND revoked = 0")
+        returned_ids::<D>(
+            &self.writer,
+            sql::<D>(
+                "UPDATE pats SET revoked = 1, revoked_at = $2, updated_at = $2 \
+                 WHERE user_id = $1 AND revoked = 0 RETURNING id",
+            )
             .id(user)
-            .fetch_all(&mut tx)
-            .await?
-            .iter()
-            .map(|r| D::id(r, "id"))
-            .collect::<Result<Vec<_>>>()?;
-        sql::<D>(
-            "UPDATE pats SET revoked = 1, revoked_at = $2, updated_at = $2 \
-             WHERE user_id = $1 AND revoked = 0",
+            .time(at),
         )
-        .id(user)
-        .time(at)
-        .execute(&mut tx)
-        .await?;
-        tx.commit().await.map_err(D::err)?;
-        Ok(ids)
+        .await
     }
 
     async fn add_scopes(&self, scopes: &[PatScope]) -> Result<()> {
@@ -279,30 +262,23 @@ impl<D: Dialect> KeyRepo for SqlStore<D> {
     }
 
     async fn revoke_user_keys(&self, issuer: Uuid) -> Result<Vec<Uuid>> {
-        let mut tx = self.write_tx().await?;
-        let ids = sql::<D>("SELECT id FROM api_keys WHERE issuer_id = $1 AND revoked = 0")
-            .id(issuer)
-            .fetch_all(&mut tx)
-            .await?
-            .iter()
-            .map(|r| D::id(r, "id"))
-            .collect::<Result<Vec<_>>>()?;
-        sql::<D>("UPDATE api_keys SET revoked = 1 WHERE issuer_id = $1")
-            .id(issuer)
-            .execute(&mut tx)
-            .await?;
-        tx.commit().await.map_err(D::err)?;
-        Ok(ids)
+        returned_ids::<D>(
+            &self.writer,
+            sql::<D>(
+                "UPDATE api_keys SET revoked = 1 WHERE issuer_id = $1 AND revoked = 0 \
+                 RETURNING id",
+            )
+            .id(issuer),
+        )
+        .await
     }
 
     async fn revoked_keys(&self, now: Timestamp) -> Result<Vec<Uuid>> {
-        sql::<D>("SELECT id FROM api_keys WHERE revoked = 1 AND expires_at > $1")
-            .time(now)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| D::id(r, "id"))
-            .collect()
+        returned_ids::<D>(
+            &self.pool,
+            sql::<D>("SELECT id FROM api_keys WHERE revoked = 1 AND expires_at > $1").time(now),
+        )
+        .await
     }
 }
 

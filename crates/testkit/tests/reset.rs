@@ -66,6 +66,31 @@ async fn smtp_sink() -> (u16, mpsc::UnboundedReceiver<String>) {
     (port, rx)
 }
 
+/// An e-mail's text: its body is base64, after the blank line that ends the headers.
+fn mail_text(mail: &str) -> String {
+    let b64: String = mail
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    String::from_utf8(
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64).unwrap(),
+    )
+    .unwrap()
+}
+
+/// The token after `marker` in an e-mail's text.
+fn link_token(text: &str, marker: &str) -> String {
+    text.split(marker)
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {marker} in the e-mail: {text}"))
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
 async fn story(b: Backend) {
     let (port, mut mails) = smtp_sink().await;
     let app = TestServer::spawn_with(b, move |s| {
@@ -105,26 +130,9 @@ async fn story(b: Backend) {
         .expect("no e-mail")
         .unwrap();
     assert!(mail.contains("To: rita@example.com"), "{mail}");
-    // The body is base64 (after the blank line that ends the headers).
-    let b64: String = mail
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .collect();
-    let text = String::from_utf8(
-        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64).unwrap(),
-    )
-    .unwrap();
+    let text = mail_text(&mail);
     assert!(!text.contains("evil"), "{text}");
-    let token = text
-        .split("https://console.example/reset?token=")
-        .nth(1)
-        .expect("link in the e-mail")
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string();
+    let token = link_token(&text, "https://console.example/reset?token=");
 
     // An unknown address: the same answer, no e-mail.
     let r = app
@@ -224,24 +232,7 @@ async fn story(b: Backend) {
         .await
         .expect("no second e-mail")
         .unwrap();
-    let b64: String = mail
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .collect();
-    let text = String::from_utf8(
-        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64).unwrap(),
-    )
-    .unwrap();
-    let token2 = text
-        .split("?token=")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string();
+    let token2 = link_token(&mail_text(&mail), "?token=");
     let (a, b) = tokio::join!(
         put(
             token2.clone(),
