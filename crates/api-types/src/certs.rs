@@ -70,6 +70,19 @@ pub struct CsrReq {
     pub csr: String,
 }
 
+/// `POST /certs/ocsp` as JSON: one certificate, by serial (hex, `:` separators allowed)
+/// or as PEM. The answer is the DER OCSP response either way. Forcing a status
+/// (upstream's testing aid) is refused: the answer is signed by the CA.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct OcspReq {
+    #[serde(default)]
+    pub serial_number: String,
+    #[serde(default)]
+    pub certificate: String,
+    #[serde(default)]
+    pub status: String,
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CertsPage {
     pub total: u64,

@@ -318,6 +318,11 @@ impl Ca {
         &self.cert_der
     }
 
+    /// The CA's signing key (for the OCSP responder, which signs beside rcgen).
+    pub(crate) fn signing_key(&self) -> &KeyPair {
+        self.issuer.key()
+    }
+
     /// The CA's subject common name.
     pub fn common_name(&self) -> &str {
         &self.common_name

@@ -12,11 +12,13 @@
 
 mod ca;
 mod inspect;
+mod ocsp;
 mod seal;
 mod serial;
 
 pub use ca::{CA_CERT_FILE, CA_KEY_FILE, Ca, IssueRequest, Issued, SignedCsr};
 pub use inspect::{CertInfo, parse_cert, verify_chain};
+pub use ocsp::{MAX_OCSP_ITEMS, OcspQuery, OcspStatus, ocsp_malformed};
 pub use seal::{open, seal};
 
 /// Errors of the certs crate. None carries key material.

@@ -25,7 +25,7 @@ use std::{
 use base64::Engine as _;
 use serde_json::json;
 use switchyard_auth::policy::{self, Action, DomainAccess};
-use switchyard_certs::{Ca, IssueRequest, Issued};
+use switchyard_certs::{Ca, IssueRequest, Issued, OcspStatus};
 use switchyard_domain::EntityKind;
 use switchyard_domain::{Page, QueryParams, Timestamp};
 use switchyard_store::{CertQuery, CertRecord, StoreError};
@@ -259,6 +259,15 @@ impl fmt::Debug for CertView {
 }
 
 /// What `/certs/view-ca` shows.
+/// What `POST /certs/ocsp` was asked: a DER OCSP request, or (the JSON form) one serial
+/// or one PEM certificate.
+#[derive(Debug, Clone, Copy)]
+pub enum OcspAsk<'a> {
+    Der(&'a [u8]),
+    Serial(&'a str),
+    Certificate(&'a str),
+}
+
 #[derive(Debug, Clone)]
 pub struct CaView {
     pub serial: String,
@@ -519,6 +528,43 @@ impl Core {
         let c = self
             .entity_for::<switchyard_domain::Client>(caller, access, domain, client, Action::Update)
             .await?;
+        self.sign_csr_for(domain, c.id, caller.user, csr, ttl).await
+    }
+
+    /// `POST /certs/csrs/{clientID}` with `Authorization: Bearer <MG_CERTS_SECRET>`: the
+    /// same for an agent that holds the certs secret instead of a user's token. The
+    /// certificate belongs to the client's domain and creator. Refused (401) when no
+    /// secret is configured.
+    pub async fn sign_csr_internal(
+        &self,
+        secret: &str,
+        client: Uuid,
+        csr: &[u8],
+        ttl: Option<&str>,
+    ) -> Result<CertView> {
+        let expected = self.cfg.certs_secret.as_bytes();
+        if expected.is_empty()
+            || !bool::from(subtle::ConstantTimeEq::ct_eq(secret.as_bytes(), expected))
+        {
+            return Err(Error::Unauthenticated("invalid certs secret"));
+        }
+        let c = match self.store.client_any_domain(client).await {
+            Ok(c) => c,
+            Err(StoreError::NotFound) => return Err(Error::NotFound),
+            Err(e) => return Err(e.into()),
+        };
+        self.sign_csr_for(c.domain_id, c.id, c.created_by, csr, ttl)
+            .await
+    }
+
+    async fn sign_csr_for(
+        &self,
+        domain: Uuid,
+        client: Uuid,
+        created_by: Uuid,
+        csr: &[u8],
+        ttl: Option<&str>,
+    ) -> Result<CertView> {
         if csr.is_empty() {
             return Err(Error::InvalidInput("missing csr".into()));
         }
@@ -538,19 +584,19 @@ impl Core {
         let rec = CertRecord {
             serial: signed.serial_hex,
             domain_id: domain,
-            client_id: c.id,
+            client_id: client,
             certificate: signed.cert_pem,
             sealed_key: String::new(),
             expires_at: signed.not_after,
             revoked_at: None,
-            created_by: caller.user,
+            created_by,
             created_at: now,
         };
         self.store.create_cert(&rec).await?;
         self.emit(
             "cert",
             "issue",
-            c.id,
+            client,
             Some(domain),
             json!({"serial": rec.serial, "csr": true}),
         )
@@ -732,6 +778,65 @@ impl Core {
         let revoked = self.store.revoked_certs(now).await?;
         ca.ca
             .crl(&revoked, now, now + CRL_VALIDITY)
+            .map_err(certs_error)
+    }
+
+    /// `POST /certs/ocsp`: the CA-signed OCSP answer (DER) for each certificate asked
+    /// about — `good` (issued here, not revoked), `revoked` (with its time) or `unknown`
+    /// (another issuer, or a serial never issued). A body that is not an OCSP request gets
+    /// the unsigned `malformedRequest` answer, as OCSP clients expect.
+    pub async fn ocsp(&self, q: OcspAsk<'_>) -> Result<Vec<u8>> {
+        let ca = self.authority()?;
+        let now = self.now();
+        let query = match q {
+            OcspAsk::Der(der) => match ca.ca.ocsp_request(der) {
+                Ok(q) => q,
+                Err(switchyard_certs::Error::Malformed { .. }) => {
+                    return Ok(switchyard_certs::ocsp_malformed());
+                }
+                Err(e) => return Err(certs_error(e)),
+            },
+            OcspAsk::Serial(s) => {
+                let serial = normalize_serial(s)
+                    .ok_or_else(|| Error::InvalidInput("invalid serial number".into()))?;
+                ca.ca.ocsp_query_for_serial(&serial).map_err(certs_error)?
+            }
+            OcspAsk::Certificate(pem) => {
+                let info = switchyard_certs::parse_cert(pem).map_err(|e| match e {
+                    switchyard_certs::Error::Malformed { what, reason } => {
+                        Error::InvalidInput(format!("malformed {what}: {reason}"))
+                    }
+                    other => certs_error(other),
+                })?;
+                let mut q = ca
+                    .ca
+                    .ocsp_query_for_serial(&info.serial_hex)
+                    .map_err(certs_error)?;
+                // Signed by this CA? (checked at its own start, so an expired certificate
+                // still gets its status.)
+                if !switchyard_certs::verify_chain(pem, &ca.ca, info.not_before) {
+                    q = q.foreign();
+                }
+                q
+            }
+        };
+        let mut statuses = Vec::new();
+        for serial in query.serials() {
+            let status = match serial {
+                None => OcspStatus::Unknown,
+                Some(s) => match self.store.cert_by_serial(s).await {
+                    Ok(r) => match r.revoked_at {
+                        Some(at) => OcspStatus::Revoked(at),
+                        None => OcspStatus::Good,
+                    },
+                    Err(StoreError::NotFound) => OcspStatus::Unknown,
+                    Err(e) => return Err(e.into()),
+                },
+            };
+            statuses.push(status);
+        }
+        ca.ca
+            .ocsp_response(&query, &statuses, now)
             .map_err(certs_error)
     }
 

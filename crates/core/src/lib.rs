@@ -92,6 +92,9 @@ pub struct CoreConfig {
     pub reset_url: String,
     /// How long a reset token is good for.
     pub reset_ttl: time::Duration,
+    /// `MG_CERTS_SECRET`: the bearer secret of the internal CSR route (empty: the route
+    /// refuses everyone).
+    pub certs_secret: String,
 }
 
 impl std::fmt::Debug for CoreConfig {
@@ -119,6 +122,7 @@ impl Default for CoreConfig {
             mailer: None,
             reset_url: String::new(),
             reset_ttl: time::Duration::minutes(15),
+            certs_secret: String::new(),
         }
     }
 }

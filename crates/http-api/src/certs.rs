@@ -113,6 +113,28 @@ pub fn routes(a: Api) -> Api {
         sign_csr,
     )
     .route(
+        Method::POST,
+        "/certs/csrs/{clientID}",
+        doc(
+            t,
+            "Sign a client's CSR as an agent (Authorization: Bearer <MG_CERTS_SECRET>; `?ttl=`)",
+        )
+        .body("CsrReq")
+        .ok(200, Some("CertRes")),
+        sign_csr_internal,
+    )
+    .route(
+        Method::POST,
+        "/certs/ocsp",
+        doc(
+            t,
+            "OCSP responder: a DER request (application/ocsp-request) or JSON {serial_number | certificate}; answers the signed DER response (no authentication)",
+        )
+        .body("OcspReq")
+        .ok(200, None),
+        ocsp,
+    )
+    .route(
         Method::GET,
         "/certs/crl",
         doc(t, "The current CRL, DER as base64 (no authentication)").ok(200, Some("CrlRes")),
@@ -193,12 +215,88 @@ async fn sign_csr(
     crate::extract::Q(q): crate::extract::Q,
     AppJson(r): AppJson<switchyard_api_types::CsrReq>,
 ) -> ApiResult<Response> {
-    let csr = base64::engine::general_purpose::STANDARD
-        .decode(r.csr.trim())
-        .map_err(|_| switchyard_core::Error::InvalidInput("csr must be base64".into()))?;
     let ttl = q.str("ttl").map(str::to_string);
-    let v = s.core.sign_csr(&c, d, cl, &csr, ttl.as_deref()).await?;
+    let v = s
+        .core
+        .sign_csr(&c, d, cl, &csr_bytes(&r)?, ttl.as_deref())
+        .await?;
     Ok(Json(cert(&v)).into_response())
+}
+
+fn csr_bytes(r: &switchyard_api_types::CsrReq) -> Result<Vec<u8>, switchyard_core::Error> {
+    base64::engine::general_purpose::STANDARD
+        .decode(r.csr.trim())
+        .map_err(|_| switchyard_core::Error::InvalidInput("csr must be base64".into()))
+}
+
+async fn sign_csr_internal(
+    State(s): State<AppState>,
+    Path(client): Path<String>,
+    headers: axum::http::HeaderMap,
+    crate::extract::Q(q): crate::extract::Q,
+    AppJson(r): AppJson<switchyard_api_types::CsrReq>,
+) -> ApiResult<Response> {
+    let secret = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let ttl = q.str("ttl").map(str::to_string);
+    let v = s
+        .core
+        .sign_csr_internal(secret, id(&client)?, &csr_bytes(&r)?, ttl.as_deref())
+        .await?;
+    Ok(Json(cert(&v)).into_response())
+}
+
+/// The OCSP responder. A JSON body (by `Content-Type`) names one certificate; anything
+/// else is taken as a DER `OCSPRequest` (`openssl ocsp` sends
+/// `application/ocsp-request`).
+async fn ocsp(
+    State(s): State<AppState>,
+    crate::extract::Q(q): crate::extract::Q,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    use switchyard_core::certs::OcspAsk;
+    let forced = |v: &str| {
+        if v.trim().is_empty() {
+            Ok(())
+        } else {
+            Err(switchyard_core::Error::InvalidInput(
+                "forcing an OCSP status is not supported: answers are signed by the CA".into(),
+            ))
+        }
+    };
+    forced(q.str("force_status").unwrap_or_default())?;
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"));
+    let der = if json {
+        let r: switchyard_api_types::OcspReq = serde_json::from_slice(&body)
+            .map_err(|e| switchyard_core::Error::InvalidInput(format!("malformed body: {e}")))?;
+        forced(&r.status)?;
+        let ask = match (r.serial_number.trim(), r.certificate.trim()) {
+            ("", "") => {
+                return Err(switchyard_core::Error::InvalidInput(
+                    "serial_number or certificate is required".into(),
+                )
+                .into());
+            }
+            ("", pem) => OcspAsk::Certificate(pem),
+            (serial, _) => OcspAsk::Serial(serial),
+        };
+        s.core.ocsp(ask).await?
+    } else {
+        s.core.ocsp(OcspAsk::Der(&body)).await?
+    };
+    let mut r = (StatusCode::OK, der).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/ocsp-response"),
+    );
+    Ok(r)
 }
 
 async fn issue_legacy(

@@ -307,6 +307,7 @@ fn http_method(m: &Method) -> HttpMethod {
     switchyard_api_types::PasswordResetRequestReq,
     switchyard_api_types::PasswordResetReq,
     switchyard_api_types::CsrReq,
+    switchyard_api_types::OcspReq,
     switchyard_api_types::KeyReq,
     switchyard_api_types::KeyIssuedRes,
     switchyard_api_types::KeyRes,

@@ -309,6 +309,15 @@ pub struct Settings {
         hide_env_values = true
     )]
     pub certs_key: String,
+    /// Bearer secret of the internal CSR route `POST /certs/csrs/{clientID}` (for agents
+    /// that hold no user token). Empty: that route refuses every request.
+    #[arg(
+        long,
+        env = "MG_CERTS_SECRET",
+        default_value = "",
+        hide_env_values = true
+    )]
+    pub certs_secret: String,
     /// Requests per second per source IP on bootstrap fetch and /mapping (burst twice that);
     /// 0 turns the limit off. Over it: 429 with Retry-After.
     #[arg(long, env = "SWITCHYARD_DEVICE_RATE_LIMIT", default_value_t = 20.0)]
@@ -325,6 +334,7 @@ impl std::fmt::Debug for Settings {
             .field("admin_password", &"<redacted>")
             .field("token_secret", &"<redacted>")
             .field("certs_key", &"<redacted>")
+            .field("certs_secret", &"<redacted>")
             .field("metrics_token", &"<redacted>")
             .finish_non_exhaustive()
     }

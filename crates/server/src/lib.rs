@@ -258,6 +258,7 @@ pub async fn start(
         mailer: mail::SmtpMailer::from_settings(&s)?
             .map(|m| Arc::new(m) as Arc<dyn switchyard_core::Mailer>),
         reset_url: s.password_reset_url.trim().to_string(),
+        certs_secret: s.certs_secret.clone(),
         ..CoreConfig::default()
     };
     let core = Core::new(store, tokenizer(&s)?, clock, bus, cfg)

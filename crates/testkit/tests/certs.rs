@@ -697,3 +697,247 @@ async fn csr_signing(b: Backend) {
     assert_eq!(r.status, 403, "{}", r.text);
 }
 both!(csr_signing);
+
+/// Runs openssl and returns (success, stdout + stderr).
+fn openssl_out(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl (apt-get install openssl)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The OCSP responder as `openssl ocsp` uses it: a good certificate is `good`, a revoked
+/// one `revoked`, a serial never issued and a certificate of another CA `unknown`, the
+/// response signed by the CA ("Response verify OK") with the nonce echoed; the JSON form
+/// answers the same DER; garbage gets `malformedRequest`; forcing a status is refused.
+async fn ocsp_responder(b: Backend) {
+    let (app, ca) = spawn(b).await;
+    let (_, t) = app.user("ocspowner").await;
+    let d = app.domain(&t, "ocsp").await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let mut serials = Vec::new();
+    for name in ["good", "revoked"] {
+        let c = s(&app.client(&t, &d, name).await["id"]);
+        let r = app
+            .post(
+                &format!("/{d}/certs/issue/{c}"),
+                &t,
+                json!({"ttl": "24h", "options": {"common_name": c}}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        std::fs::write(p(&format!("{name}.pem")), s(&r.body["certificate"])).unwrap();
+        serials.push(s(&r.body["serial_number"]));
+    }
+    let r = app
+        .req(
+            Method::PATCH,
+            &format!("/{d}/certs/{}/revoke", serials[1]),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    std::fs::write(p("ca.pem"), ca.ca().ca_pem()).unwrap();
+    let url = format!("{}/certs/ocsp", app.url);
+    let (ok, out) = openssl_out(&[
+        "ocsp",
+        "-issuer",
+        &p("ca.pem"),
+        "-CAfile",
+        &p("ca.pem"),
+        "-cert",
+        &p("good.pem"),
+        "-cert",
+        &p("revoked.pem"),
+        "-serial",
+        "0x1234",
+        "-url",
+        &url,
+    ]);
+    assert!(ok, "{out}");
+    assert!(out.contains("Response verify OK"), "{out}");
+    assert!(out.contains(&format!("{}: good", p("good.pem"))), "{out}");
+    assert!(
+        out.contains(&format!("{}: revoked", p("revoked.pem"))),
+        "{out}"
+    );
+    assert!(out.contains("0x1234: unknown"), "{out}");
+    // A nonce mismatch would make openssl warn; it must not.
+    assert!(!out.to_lowercase().contains("nonce"), "{out}");
+    // Another CA's certificate: unknown, never good.
+    let (ok, out) = openssl_out(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        &p("other.key"),
+        "-subj",
+        "/CN=other",
+        "-days",
+        "1",
+        "-out",
+        &p("other.pem"),
+    ]);
+    assert!(ok, "{out}");
+    let (ok, out) = openssl_out(&[
+        "ocsp",
+        "-issuer",
+        &p("other.pem"),
+        "-cert",
+        &p("other.pem"),
+        "-url",
+        &url,
+        "-noverify",
+    ]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!("{}: unknown", p("other.pem"))),
+        "{out}"
+    );
+    // The JSON form answers DER too: by serial, and by PEM certificate.
+    let json_ocsp = |body: Value| {
+        let http = app.http.clone();
+        let url = url.clone();
+        async move {
+            let r = http.post(&url).json(&body).send().await.unwrap();
+            let status = r.status().as_u16();
+            let ct = r
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_default();
+            (status, ct, r.bytes().await.unwrap().to_vec())
+        }
+    };
+    let good_pem = std::fs::read_to_string(p("good.pem")).unwrap();
+    for (body, want) in [
+        (json!({"serial_number": serials[1]}), "Cert Status: revoked"),
+        (json!({"certificate": good_pem}), "Cert Status: good"),
+        (json!({"serial_number": "ab:cd"}), "Cert Status: unknown"),
+    ] {
+        let (status, ct, der) = json_ocsp(body.clone()).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(ct, "application/ocsp-response");
+        std::fs::write(p("resp.der"), &der).unwrap();
+        let (ok, out) = openssl_out(&[
+            "ocsp",
+            "-respin",
+            &p("resp.der"),
+            "-resp_text",
+            "-CAfile",
+            &p("ca.pem"),
+        ]);
+        assert!(ok, "{out}");
+        assert!(out.contains(want), "{body}: {out}");
+        assert!(out.contains("Response verify OK"), "{out}");
+    }
+    for bad in [
+        json!({}),
+        json!({"serial_number": "zz"}),
+        json!({"certificate": "not a certificate"}),
+        json!({"serial_number": serials[1], "status": "good"}),
+    ] {
+        let (status, _, body) = json_ocsp(bad.clone()).await;
+        assert_eq!(status, 400, "{bad}");
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert!(v["message"].as_str().is_some(), "{bad}: {v}");
+    }
+    let r = app
+        .http
+        .post(format!("{url}?force_status=good"))
+        .header("content-type", "application/ocsp-request")
+        .body(Vec::new())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    // Not an OCSP request: the unsigned malformedRequest answer.
+    let r = app
+        .http
+        .post(&url)
+        .header("content-type", "application/ocsp-request")
+        .body(b"garbage".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.bytes().await.unwrap().as_ref(),
+        &[0x30, 0x03, 0x0a, 0x01, 0x01]
+    );
+    app.stop().await;
+}
+both!(ocsp_responder);
+
+/// The internal CSR route: refused without the configured `MG_CERTS_SECRET` (and when
+/// none is configured), and with it the certificate is issued to the client's domain.
+async fn internal_csr_route(b: Backend) {
+    let app = TestServer::spawn_with(b, |s| s.certs_secret = "agent-secret-1".into()).await;
+    let _ca = enable_certs(&app);
+    let (_, t) = app.user("agentowner").await;
+    let d = app.domain(&t, "agent").await;
+    let client = s(&app.client(&t, &d, "agent-dev").await["id"]);
+    let dir = tempfile::tempdir().unwrap();
+    let csr = dir.path().join("r.der");
+    let (ok, out) = openssl_out(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        dir.path().join("k.pem").to_str().unwrap(),
+        "-subj",
+        &format!("/CN={client}"),
+        "-outform",
+        "DER",
+        "-out",
+        csr.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    let body = json!({"csr": base64::engine::general_purpose::STANDARD.encode(std::fs::read(&csr).unwrap())});
+    let path = format!("/certs/csrs/{client}?ttl=24h");
+    for bad in ["wrong", ""] {
+        let r = app.post(&path, bad, body.clone()).await;
+        assert_eq!(r.status, 401, "{}", r.text);
+    }
+    // A user's token is not the agent secret.
+    let r = app.post(&path, &t, body.clone()).await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    let r = app.post(&path, "agent-secret-1", body.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(s(&r.body["entity_id"]), client);
+    let serial = s(&r.body["serial_number"]);
+    // It is the client's domain's certificate, visible to its owner.
+    let r = app.get(&format!("/{d}/certs/{serial}"), &t).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app
+        .post(
+            &format!("/certs/csrs/{}", Uuid::new_v4()),
+            "agent-secret-1",
+            body.clone(),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    app.stop().await;
+    // No secret configured: refused whatever is sent.
+    let app = TestServer::spawn(b).await;
+    let r = app.post(&path, "", body.clone()).await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    app.stop().await;
+}
+both!(internal_csr_route);
