@@ -13,6 +13,7 @@ fn is_zero(n: &u64) -> bool {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct RoleCreateReq {
     #[serde(default)]
+    #[schema(required, min_length = 1, max_length = 1024)]
     pub role_name: String,
     #[serde(default)]
     pub optional_actions: Vec<String>,
@@ -23,6 +24,7 @@ pub struct RoleCreateReq {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct RoleUpdateReq {
     #[serde(default)]
+    #[schema(required, min_length = 1, max_length = 1024)]
     pub name: String,
 }
 
@@ -52,6 +54,7 @@ pub struct RolesPage {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct ActionsReq {
     #[serde(default)]
+    #[schema(required, min_items = 1)]
     pub actions: Vec<String>,
 }
 
@@ -59,6 +62,7 @@ pub struct ActionsReq {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct MembersReq {
     #[serde(default)]
+    #[schema(required, min_items = 1, value_type = Vec<uuid::Uuid>)]
     pub members: Vec<String>,
 }
 
@@ -66,6 +70,7 @@ pub struct MembersReq {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct RemoveMembersReq {
     #[serde(default)]
+    #[schema(required, min_items = 1, value_type = Vec<uuid::Uuid>)]
     pub member_ids: Vec<String>,
 }
 
@@ -129,6 +134,7 @@ pub struct GroupReq {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct GroupUpdateReq {
+    #[schema(required, min_length = 1, max_length = 1024, value_type = String)]
     pub name: Option<String>,
     pub description: Option<String>,
     #[schema(value_type = Option<Object>)]
@@ -185,17 +191,20 @@ pub struct HierarchyRes {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct GroupParentReq {
     #[serde(default)]
+    #[schema(required, format = Uuid)]
     pub parent_id: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct ParentGroupReq {
     #[serde(default)]
+    #[schema(required, format = Uuid)]
     pub parent_group_id: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct ChildrenReq {
     #[serde(default)]
+    #[schema(required, min_items = 1, value_type = Vec<uuid::Uuid>)]
     pub children_ids: Vec<String>,
 }

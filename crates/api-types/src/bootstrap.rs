@@ -8,10 +8,13 @@ pub struct ConfigReq {
     #[serde(default)]
     pub client_id: Option<String>,
     #[serde(default)]
+    #[schema(required, min_length = 1, max_length = 1024)]
     pub external_id: String,
     #[serde(default)]
+    #[schema(required, min_length = 1, max_length = 1024)]
     pub external_key: String,
     #[serde(default)]
+    #[schema(required, min_items = 1, value_type = Vec<uuid::Uuid>)]
     pub channels: Vec<String>,
     #[serde(default)]
     pub name: String,
@@ -46,11 +49,13 @@ pub struct ConfigCertsReq {
 #[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 pub struct ConfigChannelsReq {
     #[serde(default)]
+    #[schema(required, min_items = 1, value_type = Vec<uuid::Uuid>)]
     pub channels: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 pub struct StateReq {
+    #[schema(required, minimum = 0, maximum = 1, value_type = i64)]
     pub state: Option<i64>,
 }
 

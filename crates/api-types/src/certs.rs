@@ -45,6 +45,7 @@ pub struct IssueCertReq {
 #[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 #[serde(default)]
 pub struct IssueCertLegacyReq {
+    #[schema(required, format = Uuid)]
     pub client_id: String,
     pub ttl: String,
 }
@@ -67,6 +68,7 @@ pub struct CertRes {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct CsrReq {
     #[serde(default)]
+    #[schema(required, min_length = 1, format = Byte)]
     pub csr: String,
 }
 

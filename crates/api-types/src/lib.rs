@@ -43,20 +43,30 @@ pub struct ErrorRes {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct UserCredentials {
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schema(
+        min_length = 1,
+        max_length = 32,
+        pattern = "^(?!.*(__|--))[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
+    )]
     pub username: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schema(min_length = 8)]
     pub secret: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct UserReq {
     #[serde(default)]
+    #[schema(required, min_length = 1, max_length = 1024)]
     pub first_name: String,
     #[serde(default)]
+    #[schema(required, min_length = 1, max_length = 1024)]
     pub last_name: String,
     #[serde(default)]
+    #[schema(required, format = Email)]
     pub email: String,
     #[serde(default)]
+    #[schema(required)]
     pub credentials: UserCredentials,
     #[serde(default)]
     pub tags: Vec<String>,
@@ -117,8 +127,10 @@ pub struct UsersPage {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct TokenReq {
     #[serde(default, alias = "identity", alias = "email")]
+    #[schema(required, min_length = 1)]
     pub username: String,
     #[serde(default, alias = "secret")]
+    #[schema(required, min_length = 1)]
     pub password: String,
     #[serde(default)]
     pub description: String,
@@ -135,6 +147,7 @@ pub struct TokenRes {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct RevokeReq {
     #[serde(default)]
+    #[schema(required, format = Uuid)]
     pub token_id: String,
 }
 
@@ -151,6 +164,7 @@ pub struct RefreshTokenInfo {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct PasswordResetRequestReq {
     #[serde(default)]
+    #[schema(required, format = Email)]
     pub email: String,
     #[serde(default)]
     pub host: Option<String>,
@@ -160,8 +174,10 @@ pub struct PasswordResetRequestReq {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct PasswordResetReq {
     #[serde(default)]
+    #[schema(required, min_length = 8)]
     pub password: String,
     #[serde(default)]
+    #[schema(required, min_length = 8)]
     pub confirm_password: String,
 }
 
@@ -183,11 +199,18 @@ pub struct UserUpdateReq {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct UsernameReq {
     #[serde(default)]
+    #[schema(
+        required,
+        min_length = 1,
+        max_length = 32,
+        pattern = "^[A-Za-z0-9][A-Za-z0-9_-](0, 31)$"
+    )]
     pub username: String,
 }
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct EmailReq {
     #[serde(default)]
+    #[schema(required, format = Email)]
     pub email: String,
 }
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
@@ -203,13 +226,16 @@ pub struct PictureReq {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct RoleReq {
     #[serde(default)]
+    #[schema(required, value_type = UserRoleName)]
     pub role: String,
 }
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct SecretReq {
     #[serde(default)]
+    #[schema(required, min_length = 1)]
     pub old_secret: String,
     #[serde(default)]
+    #[schema(required, min_length = 8)]
     pub new_secret: String,
 }
 
@@ -220,8 +246,13 @@ pub struct DomainReq {
     #[serde(default)]
     pub id: Option<String>,
     #[serde(default)]
+    #[schema(required, min_length = 1, max_length = 1024)]
     pub name: String,
     #[serde(default)]
+    #[schema(
+        required,
+        pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$|^(?!.*(__|--))[A-Za-z][A-Za-z0-9_-]{0,35}$"
+    )]
     pub route: String,
     #[serde(default)]
     pub tags: Vec<String>,
@@ -274,8 +305,10 @@ pub struct DomainsPage {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct InvitationReq {
     #[serde(default)]
+    #[schema(required, format = Uuid)]
     pub invitee_user_id: String,
     #[serde(default)]
+    #[schema(required, min_length = 1)]
     pub role_id: String,
     #[serde(default)]
     pub resend: bool,
@@ -284,12 +317,14 @@ pub struct InvitationReq {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct InvitationDomainReq {
     #[serde(default)]
+    #[schema(required, format = Uuid)]
     pub domain_id: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct InvitationDeleteReq {
     #[serde(default)]
+    #[schema(required, format = Uuid)]
     pub user_id: String,
 }
 
@@ -406,6 +441,7 @@ pub struct ClientUpdateReq {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct ClientSecretReq {
     #[serde(default)]
+    #[schema(required, min_length = 1, max_length = 1024)]
     pub secret: String,
 }
 
@@ -481,10 +517,41 @@ pub struct ChannelUpdateReq {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct ConnectionReq {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(required, min_items = 1, value_type = Vec<uuid::Uuid>)]
     pub channel_ids: Vec<String>,
     #[serde(default)]
+    #[schema(required, min_items = 1, value_type = Vec<uuid::Uuid>)]
     pub client_ids: Vec<String>,
     #[serde(default)]
+    #[schema(required, min_items = 1, value_type = Vec<ConnectionTypeName>)]
+    pub types: Vec<String>,
+}
+
+/// A user's platform role (documentation of `role`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum UserRoleName {
+    User,
+    Admin,
+}
+
+/// A connection type as the API spells it (documentation of `types`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectionTypeName {
+    Publish,
+    Subscribe,
+}
+
+/// Body of `/{d}/channels/{channelID}/connect|disconnect`: the channel is the path's (the
+/// handler reads it as [`ConnectionReq`]; this is its documented shape).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct ChannelConnectionReq {
+    #[serde(default)]
+    #[schema(required, min_items = 1, value_type = Vec<uuid::Uuid>)]
+    pub client_ids: Vec<String>,
+    #[serde(default)]
+    #[schema(required, min_items = 1, value_type = Vec<ConnectionTypeName>)]
     pub types: Vec<String>,
 }
 

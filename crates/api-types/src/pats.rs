@@ -6,17 +6,23 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct PatCreateReq {
     #[serde(default)]
+    #[schema(required, min_length = 1, max_length = 1024)]
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
     /// A duration such as `30d`, `24h` or `1y`.
     #[serde(default)]
+    #[schema(
+        required,
+        pattern = "^([1-9][0-9]*(\\.[0-9]+)?(ns|us|µs|ms|s|m|h|d))+$"
+    )]
     pub duration: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct PatNameReq {
     #[serde(default)]
+    #[schema(required, min_length = 1, max_length = 1024)]
     pub name: String,
 }
 
@@ -29,6 +35,10 @@ pub struct PatDescriptionReq {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct PatResetReq {
     #[serde(default)]
+    #[schema(
+        required,
+        pattern = "^([1-9][0-9]*(\\.[0-9]+)?(ns|us|µs|ms|s|m|h|d))+$"
+    )]
     pub duration: String,
 }
 
@@ -79,12 +89,14 @@ pub struct ScopeReq {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct ScopesAddReq {
     #[serde(default)]
+    #[schema(required, min_items = 1)]
     pub scopes: Vec<ScopeReq>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct ScopesRemoveReq {
     #[serde(default)]
+    #[schema(required, min_items = 1)]
     pub scopes_id: Vec<String>,
 }
 

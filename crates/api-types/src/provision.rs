@@ -8,8 +8,10 @@ pub struct MappingReq {
     #[serde(default)]
     pub name: String,
     #[serde(default)]
+    #[schema(required, min_length = 1, max_length = 1024)]
     pub external_id: String,
     #[serde(default)]
+    #[schema(required, min_length = 1, max_length = 1024)]
     pub external_key: String,
 }
 
@@ -32,6 +34,7 @@ pub struct MappingRes {
 #[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 pub struct ProvisionCertReq {
     #[serde(default)]
+    #[schema(required, format = Uuid)]
     pub client_id: String,
     #[serde(default)]
     pub ttl: String,

@@ -251,6 +251,16 @@ impl QueryParams {
     /// The shared page filters. `max_limit` is `None` where the contract leaves the
     /// limit unbounded.
     pub fn page(&self, max_limit: Option<u64>, user_orders: bool) -> Result<PageQuery, Invalid> {
+        self.page_with(max_limit, user_orders, false)
+    }
+
+    /// As [`QueryParams::page`]; `allow_frozen` for domains, which can be frozen.
+    fn page_with(
+        &self,
+        max_limit: Option<u64>,
+        user_orders: bool,
+        allow_frozen: bool,
+    ) -> Result<PageQuery, Invalid> {
         let offset = self.u64("offset", 0)?;
         let limit = self.u64("limit", 10)?;
         if let Some(max) = max_limit
@@ -276,7 +286,7 @@ impl QueryParams {
         };
         let status = match self.text("status") {
             None => StatusFilter::Enabled,
-            Some(s) => StatusFilter::parse(&s, false)?,
+            Some(s) => StatusFilter::parse(&s, allow_frozen)?,
         };
         let metadata = match self.text("metadata") {
             None => None,
@@ -351,10 +361,7 @@ impl QueryParams {
     }
 
     pub fn domain_query(&self) -> Result<DomainQuery, Invalid> {
-        let mut page = self.page(Some(MAX_LIMIT), false)?;
-        if let Some(s) = self.text("status") {
-            page.status = StatusFilter::parse(&s, true)?;
-        }
+        let page = self.page_with(Some(MAX_LIMIT), false, true)?;
         Ok(DomainQuery { page, member: None })
     }
 

@@ -32,7 +32,9 @@ pub fn routes(a: Api) -> Api {
     .route(
         Method::GET,
         "/{domainID}/clients/configs",
-        doc(t, "List bootstrap configs").ok(200, Some("ConfigsPage")),
+        doc(t, "List bootstrap configs")
+            .query(crate::params::CONFIGS)
+            .ok(200, Some("ConfigsPage")),
         list,
     )
     .route(

@@ -46,6 +46,7 @@ pub fn routes(a: Api) -> Api {
             t,
             "List certificates (offset, limit, entity_id); keys are not listed",
         )
+        .query(crate::params::CERTS)
         .ok(200, Some("CertsPage")),
         list,
     )
@@ -91,7 +92,7 @@ pub fn routes(a: Api) -> Api {
     .route(
         Method::GET,
         "/{domainID}/serials/{clientID}",
-        doc(t, "A client's certificates (document-era form)").ok(200, Some("SerialsPage")),
+        doc(t, "A client's certificates (document-era form)").query(crate::params::CERTS).ok(200, Some("SerialsPage")),
         serials,
     )
     .route(
@@ -109,6 +110,7 @@ pub fn routes(a: Api) -> Api {
         "/{domainID}/certs/csrs/{clientID}",
         doc(t, "Sign a client's CSR (base64 DER or PEM in `csr`; `?ttl=`)")
             .body("CsrReq")
+            .query(crate::params::TTL)
             .ok(200, Some("CertRes")),
         sign_csr,
     )
@@ -120,6 +122,7 @@ pub fn routes(a: Api) -> Api {
             "Sign a client's CSR as an agent (Authorization: Bearer <MG_CERTS_SECRET>; `?ttl=`)",
         )
         .body("CsrReq")
+        .query(crate::params::TTL)
         .ok(200, Some("CertRes")),
         sign_csr_internal,
     )
@@ -131,6 +134,8 @@ pub fn routes(a: Api) -> Api {
             "OCSP responder: a DER request (application/ocsp-request) or JSON {serial_number | certificate}; answers the signed DER response (no authentication)",
         )
         .body("OcspReq")
+        .raw_bodies(&["application/ocsp-request"])
+        .media("application/ocsp-response")
         .ok(200, None),
         ocsp,
     )
@@ -241,6 +246,8 @@ async fn sign_csr_internal(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
+    // The secret first: nothing about the body is told to a caller without it.
+    s.core.check_certs_secret(secret)?;
     let ttl = q.str("ttl").map(str::to_string);
     let v = s
         .core

@@ -84,7 +84,7 @@ pub fn routes(a: Api) -> Api {
             Method::POST,
             "/{domainID}/channels/{channelID}/connect",
             doc(t, "Connect clients to the channel")
-                .body("ConnectionReq")
+                .body("ChannelConnectionReq")
                 .ok(201, None),
             connect_one,
         )
@@ -92,7 +92,7 @@ pub fn routes(a: Api) -> Api {
             Method::POST,
             "/{domainID}/channels/{channelID}/disconnect",
             doc(t, "Disconnect clients from the channel")
-                .body("ConnectionReq")
+                .body("ChannelConnectionReq")
                 .ok(204, None),
             disconnect_one,
         )
@@ -100,14 +100,16 @@ pub fn routes(a: Api) -> Api {
             Method::DELETE,
             "/{domainID}/channels/{channelID}/disconnect",
             doc(t, "Disconnect (document form; any content type)")
-                .body("ConnectionReq")
+                .body("ChannelConnectionReq")
                 .ok(204, None),
             disconnect_one_lenient,
         )
         .route(
             Method::GET,
             "/{domainID}/channels/{channelID}/clients",
-            doc(t, "Clients connected to the channel").ok(200, Some("ClientsPage")),
+            doc(t, "Clients connected to the channel")
+                .query(crate::params::ENTITIES)
+                .ok(200, Some("ClientsPage")),
             clients_of,
         )
 }

@@ -76,7 +76,9 @@ pub fn routes(a: Api) -> Api {
         .route(
             Method::GET,
             "/{domainID}/clients/{clientID}/channels",
-            doc(t, "Channels a client is connected to").ok(200, Some("ChannelsPage")),
+            doc(t, "Channels a client is connected to")
+                .query(crate::params::ENTITIES)
+                .ok(200, Some("ChannelsPage")),
             channels_of,
         )
         .route(
@@ -86,6 +88,7 @@ pub fn routes(a: Api) -> Api {
                 t,
                 "Channels a client is connected to (document form, no domain)",
             )
+            .query(crate::params::ENTITIES)
             .ok(200, Some("ChannelsPage")),
             channels_of_any,
         )

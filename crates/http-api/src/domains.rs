@@ -30,7 +30,9 @@ pub fn routes(a: Api) -> Api {
     .route(
         Method::GET,
         "/domains",
-        doc(t, "List the caller's domains").ok(200, Some("DomainsPage")),
+        doc(t, "List the caller's domains")
+            .query(crate::params::DOMAINS)
+            .ok(200, Some("DomainsPage")),
         list,
     )
     .route(
@@ -76,7 +78,9 @@ pub fn routes(a: Api) -> Api {
     .route(
         Method::GET,
         "/domains/{domainID}/invitations",
-        doc(t, "List the domain's invitations").ok(200, Some("InvitationsPage")),
+        doc(t, "List the domain's invitations")
+            .query(crate::params::INVITATIONS)
+            .ok(200, Some("InvitationsPage")),
         domain_invitations,
     )
     .route(
@@ -90,7 +94,9 @@ pub fn routes(a: Api) -> Api {
     .route(
         Method::GET,
         "/invitations",
-        doc(t, "List the caller's invitations").ok(200, Some("InvitationsPage")),
+        doc(t, "List the caller's invitations")
+            .query(crate::params::INVITATIONS)
+            .ok(200, Some("InvitationsPage")),
         my_invitations,
     )
     .route(

@@ -33,10 +33,14 @@ pub(crate) struct Wire {
     pub req: &'static str,
     pub res: &'static str,
     pub page: &'static str,
+    /// Query parameters of the list route.
+    pub list_query: &'static [crate::params::QueryDoc],
     pub update_req: &'static str,
     pub create: &'static str,
     pub list: &'static str,
     pub create_bulk: &'static str,
+    /// Body of the bulk route: an array of the create body.
+    pub bulk_req: &'static str,
     pub view: &'static str,
     pub update: &'static str,
     pub delete: &'static str,
@@ -60,10 +64,12 @@ macro_rules! wire {
             req: concat!($ty, "Req"),
             res: concat!($ty, "Res"),
             page: concat!($ty, "sPage"),
+            list_query: $crate::params::ENTITIES,
             update_req: concat!($ty, "UpdateReq"),
             create: concat!("Create a ", $one),
             list: concat!("List ", $many),
             create_bulk: concat!("Create ", $many, ", all or none"),
+            bulk_req: concat!($ty, "Req[]"),
             view: concat!("View a ", $one),
             update: concat!("Update a ", $one),
             delete: concat!("Delete a ", $one, " and its connections"),
@@ -106,19 +112,21 @@ pub(crate) fn routes<E: Resource>(a: Api) -> Api {
     .route(
         Method::GET,
         w.base,
-        doc(t, w.list).ok(200, Some(w.page)),
+        doc(t, w.list).query(w.list_query).ok(200, Some(w.page)),
         list::<E>,
     )
     .route(
         Method::POST,
         w.bulk,
-        doc(t, w.create_bulk).ok(200, Some(w.page)),
+        doc(t, w.create_bulk).body(w.bulk_req).ok(200, Some(w.page)),
         bulk::<E>,
     )
     .route(
         Method::GET,
         w.item,
-        doc(t, w.view).ok(200, Some(w.res)),
+        doc(t, w.view)
+            .query(crate::params::VIEW)
+            .ok(200, Some(w.res)),
         view::<E>,
     )
     .route(

@@ -52,6 +52,7 @@ fn groups_page(p: Page<Group>) -> api::GroupsPage {
 impl Resource for Group {
     const WIRE: entity::Wire = entity::Wire {
         update_method: Method::PUT,
+        list_query: crate::params::GROUPS,
         ..wire!("group", "groups", "Group", "groupID")
     };
     type Req = api::GroupReq;
@@ -101,7 +102,9 @@ pub fn routes(a: Api) -> Api {
         .route(
             Method::GET,
             "/{domainID}/groups/{groupID}/hierarchy",
-            doc(t, "A group's ancestors or descendants").ok(200, Some("HierarchyRes")),
+            doc(t, "A group's ancestors or descendants")
+                .query(crate::params::HIERARCHY)
+                .ok(200, Some("HierarchyRes")),
             hierarchy,
         )
         .route(
@@ -143,7 +146,9 @@ pub fn routes(a: Api) -> Api {
         .route(
             Method::GET,
             "/{domainID}/groups/{groupID}/children",
-            doc(t, "A group's descendants").ok(200, Some("GroupsPage")),
+            doc(t, "A group's descendants")
+                .query(crate::params::CHILDREN)
+                .ok(200, Some("GroupsPage")),
             children,
         );
     let (c, ch) = ("clients", "channels");

@@ -11,7 +11,9 @@ pub fn routes(a: Api) -> Api {
     a.route(
         Method::GET,
         "/health",
-        doc("health", "Service health").ok(200, Some("HealthRes")),
+        doc("health", "Service health")
+            .media("application/health+json")
+            .ok(200, Some("HealthRes")),
         health,
     )
     .route(

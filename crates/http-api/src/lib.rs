@@ -16,6 +16,7 @@ pub mod extract;
 mod groups;
 mod health;
 mod messages;
+mod params;
 mod pats;
 mod provision;
 pub mod ratelimit;
@@ -43,7 +44,8 @@ use tower_http::{
     trace::TraceLayer,
 };
 use utoipa::openapi::{
-    Content, HttpMethod, InfoBuilder, OpenApi, OpenApiBuilder, Paths, Required,
+    Content, HttpMethod, InfoBuilder, KnownFormat, ObjectBuilder, OpenApi, OpenApiBuilder, Paths,
+    Required, SchemaFormat, Type,
     path::{OperationBuilder, ParameterBuilder, ParameterIn},
     request_body::RequestBodyBuilder,
     response::ResponseBuilder,
@@ -168,6 +170,14 @@ pub struct RouteDoc {
     pub status: u16,
     /// Name of the success body schema.
     pub response: Option<&'static str>,
+    /// Query parameters the route reads.
+    pub query: &'static [params::QueryDoc],
+    /// Media type of the success body.
+    pub media: &'static str,
+    /// Request bodies that are not a JSON schema: their media types.
+    pub raw_bodies: &'static [&'static str],
+    /// A WebSocket upgrade (its handshake headers are documented as required).
+    pub websocket: bool,
 }
 
 /// Builds the router and the route table together.
@@ -182,6 +192,10 @@ pub struct Doc {
     body: Option<&'static str>,
     status: u16,
     response: Option<&'static str>,
+    query: &'static [params::QueryDoc],
+    media: &'static str,
+    raw_bodies: &'static [&'static str],
+    websocket: bool,
 }
 
 pub fn doc(tag: &'static str, summary: &'static str) -> Doc {
@@ -191,12 +205,36 @@ pub fn doc(tag: &'static str, summary: &'static str) -> Doc {
         body: None,
         status: 200,
         response: None,
+        query: &[],
+        media: "application/json",
+        raw_bodies: &[],
+        websocket: false,
     }
 }
 
 impl Doc {
     pub fn body(mut self, schema: &'static str) -> Doc {
         self.body = Some(schema);
+        self
+    }
+    /// The success body's media type, when not `application/json`.
+    pub fn media(mut self, media: &'static str) -> Doc {
+        self.media = media;
+        self
+    }
+    /// Bodies taken as they are (messages, DER), by media type.
+    pub fn raw_bodies(mut self, media: &'static [&'static str]) -> Doc {
+        self.raw_bodies = media;
+        self
+    }
+    /// A WebSocket upgrade: answers 101.
+    pub fn websocket(mut self) -> Doc {
+        self.websocket = true;
+        self.status = 101;
+        self
+    }
+    pub fn query(mut self, params: &'static [params::QueryDoc]) -> Doc {
+        self.query = params;
         self
     }
     pub fn ok(mut self, status: u16, schema: Option<&'static str>) -> Doc {
@@ -240,6 +278,10 @@ impl Api {
             body: d.body,
             status: d.status,
             response: d.response,
+            query: d.query,
+            media: d.media,
+            raw_bodies: d.raw_bodies,
+            websocket: d.websocket,
         });
         self
     }
@@ -358,6 +400,9 @@ fn http_method(m: &Method) -> HttpMethod {
     switchyard_api_types::ChannelsPage,
     switchyard_api_types::ChannelUpdateReq,
     switchyard_api_types::ConnectionReq,
+    switchyard_api_types::ChannelConnectionReq,
+    switchyard_api_types::ConnectionTypeName,
+    switchyard_api_types::UserRoleName,
     switchyard_api_types::HealthRes,
     switchyard_api_types::SubjectOptions,
     switchyard_api_types::IssueCertReq,
@@ -406,30 +451,59 @@ pub fn openapi(docs: &[RouteDoc]) -> OpenApi {
                 .and_then(|s| s.strip_suffix('}'))
                 .map(|n| n.trim_start_matches('*'))
             {
+                let mut schema = ObjectBuilder::new().schema_type(Type::String);
+                if params::path_is_uuid(&d.method, d.path, name) {
+                    schema = schema.format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)));
+                } else {
+                    schema = schema.min_length(Some(1));
+                }
                 op = op.parameter(
                     ParameterBuilder::new()
                         .name(name)
                         .parameter_in(ParameterIn::Path)
-                        .required(Required::True),
+                        .required(Required::True)
+                        .schema(Some(schema.build())),
                 );
             }
         }
+        for q in d.query {
+            op = op.parameter(params::parameter(q));
+        }
+        if d.websocket {
+            for p in params::websocket_headers() {
+                op = op.parameter(p);
+            }
+        }
+        let mut body = RequestBodyBuilder::new().required(Some(Required::True));
+        let mut has_body = false;
         if let Some(b) = d.body {
-            op = op.request_body(Some(
-                RequestBodyBuilder::new()
-                    .content(
-                        "application/json",
-                        Content::new(Some(Ref::from_schema_name(b))),
-                    )
-                    .required(Some(Required::True))
-                    .build(),
-            ));
+            // `Name[]`: a JSON array of that schema (bulk creation).
+            let schema: utoipa::openapi::RefOr<utoipa::openapi::Schema> = match b.strip_suffix("[]")
+            {
+                Some(item) => utoipa::openapi::ArrayBuilder::new()
+                    .items(Ref::from_schema_name(item))
+                    .min_items(Some(1))
+                    .build()
+                    .into(),
+                None => Ref::from_schema_name(b).into(),
+            };
+            body = body.content("application/json", Content::new(Some(schema)));
+            has_body = true;
+        }
+        for media in d.raw_bodies {
+            body = body.content(*media, Content::new(Some(params::raw_body_schema(media))));
+            has_body = true;
+        }
+        if has_body {
+            op = op.request_body(Some(body.build()));
         }
         let mut ok = ResponseBuilder::new().description("success");
         if let Some(r) = d.response {
+            ok = ok.content(d.media, Content::new(Some(Ref::from_schema_name(r))));
+        } else if d.media != "application/json" {
             ok = ok.content(
-                "application/json",
-                Content::new(Some(Ref::from_schema_name(r))),
+                d.media,
+                Content::new(Some(params::raw_body_schema(d.media))),
             );
         }
         let err = ResponseBuilder::new().description("error").content(

@@ -32,7 +32,9 @@ pub fn routes(a: Api) -> Api {
     a.route(
         Method::POST,
         "/m/{domain}/c/{channel}",
-        doc(t, "Publish a message (202)").ok(202, None),
+        doc(t, "Publish a message (202)")
+            .raw_bodies(CONTENT_TYPES)
+            .ok(202, None),
         publish,
     )
     // The official SDK builds `m/{domain}/c/{channel}/{subtopic}`: with no subtopic
@@ -40,49 +42,59 @@ pub fn routes(a: Api) -> Api {
     .route(
         Method::POST,
         "/m/{domain}/c/{channel}/",
-        doc(t, "Publish a message (SDK form: empty subtopic)").ok(202, None),
+        doc(t, "Publish a message (SDK form: empty subtopic)")
+            .raw_bodies(CONTENT_TYPES)
+            .ok(202, None),
         publish,
     )
     .route(
         Method::POST,
         "/m/{domain}/c/{channel}/{*subtopic}",
-        doc(t, "Publish a message to a subtopic (202)").ok(202, None),
+        doc(t, "Publish a message to a subtopic (202)")
+            .raw_bodies(CONTENT_TYPES)
+            .ok(202, None),
         publish_sub,
     )
     .route(
         Method::GET,
         "/m/{domain}/c/{channel}",
-        doc(t, "WebSocket: subscribe to and publish into a channel"),
+        doc(t, "WebSocket: subscribe to and publish into a channel").websocket(),
         ws,
     )
     .route(
         Method::GET,
         "/m/{domain}/c/{channel}/",
-        doc(t, "WebSocket on the channel (empty subtopic)"),
+        doc(t, "WebSocket on the channel (empty subtopic)").websocket(),
         ws,
     )
     .route(
         Method::GET,
         "/m/{domain}/c/{channel}/{*subtopic}",
-        doc(t, "WebSocket on a subtopic"),
+        doc(t, "WebSocket on a subtopic").websocket(),
         ws_sub,
     )
     .route(
         Method::POST,
         "/channels/{channel}/messages",
-        doc(t, "Publish (document-era path, no domain)").ok(202, None),
+        doc(t, "Publish (document-era path, no domain)")
+            .raw_bodies(CONTENT_TYPES)
+            .ok(202, None),
         publish_legacy,
     )
     .route(
         Method::POST,
         "/channels/{channel}/messages/",
-        doc(t, "Publish (document-era path, empty subtopic)").ok(202, None),
+        doc(t, "Publish (document-era path, empty subtopic)")
+            .raw_bodies(CONTENT_TYPES)
+            .ok(202, None),
         publish_legacy,
     )
     .route(
         Method::POST,
         "/channels/{channel}/messages/{*subtopic}",
-        doc(t, "Publish to a subtopic (document-era path)").ok(202, None),
+        doc(t, "Publish to a subtopic (document-era path)")
+            .raw_bodies(CONTENT_TYPES)
+            .ok(202, None),
         publish_legacy_sub,
     )
 }

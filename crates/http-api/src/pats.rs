@@ -59,7 +59,9 @@ pub fn routes(a: Api) -> Api {
     .route(
         Method::GET,
         "/pats",
-        doc(t, "List the caller's personal access tokens").ok(200, Some("PatsPage")),
+        doc(t, "List the caller's personal access tokens")
+            .query(crate::params::PAGE)
+            .ok(200, Some("PatsPage")),
         list,
     )
     .route(
@@ -113,7 +115,9 @@ pub fn routes(a: Api) -> Api {
     .route(
         Method::GET,
         "/pats/{patID}/scope",
-        doc(t, "List a personal access token's scopes").ok(200, Some("ScopesPage")),
+        doc(t, "List a personal access token's scopes")
+            .query(crate::params::PAGE)
+            .ok(200, Some("ScopesPage")),
         scopes,
     )
     .route(

@@ -93,7 +93,7 @@ fn role_res(r: &Role) -> api::RoleRes {
 pub(crate) fn page_args(q: &switchyard_domain::QueryParams) -> ApiResult<(u64, u64)> {
     let offset = q.u64("offset", 0).map_err(switchyard_core::Error::from)?;
     let limit = q.u64("limit", 10).map_err(switchyard_core::Error::from)?;
-    if !(1..=100).contains(&limit) {
+    if !(1..=switchyard_domain::MAX_LIMIT).contains(&limit) {
         return Err(switchyard_core::Error::InvalidInput("invalid limit size".into()).into());
     }
     Ok((offset, limit))
@@ -129,7 +129,9 @@ macro_rules! role_routes {
         .route(
             Method::GET,
             concat!($item, "/roles"),
-            doc($tag, "List roles").ok(200, Some("RolesPage")),
+            doc($tag, "List roles")
+                .query(crate::params::PAGE)
+                .ok(200, Some("RolesPage")),
             list::<{ $k }>,
         )
         .route(
@@ -205,7 +207,9 @@ macro_rules! role_routes {
         .route(
             Method::GET,
             concat!($item, "/roles/{roleID}/members"),
-            doc($tag, "A role's members").ok(200, Some("MembersPage")),
+            doc($tag, "A role's members")
+                .query(crate::params::PAGE)
+                .ok(200, Some("MembersPage")),
             members::<{ $k }>,
         )
         .route(
@@ -250,7 +254,16 @@ pub fn routes(a: Api) -> Api {
     )
 }
 
-async fn available<const K: u8>(Scoped(s, _c): Scoped) -> ApiResult<Response> {
+async fn available<const K: u8>(
+    Scoped(s, _c): Scoped,
+    uri: axum::http::Uri,
+) -> ApiResult<Response> {
+    // `/{domainID}/<kind>/roles/available-actions`: the domain id must be one, as on
+    // every other domain route (`/domains/roles/available-actions` has none).
+    let first = uri.path().trim_start_matches('/').split('/').next();
+    if let Some(d) = first.filter(|d| *d != "domains") {
+        crate::extract::path_id(d)?;
+    }
     Ok(Json(api::AvailableActionsRes {
         available_actions: s.core.available_actions(kind(K)),
     })

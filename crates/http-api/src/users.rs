@@ -28,7 +28,9 @@ pub fn routes(a: Api) -> Api {
     .route(
         Method::GET,
         "/users",
-        doc(t, "List users (super-admin)").ok(200, Some("UsersPage")),
+        doc(t, "List users (super-admin)")
+            .query(crate::params::USERS)
+            .ok(200, Some("UsersPage")),
         list,
     )
     .route(
@@ -87,7 +89,9 @@ pub fn routes(a: Api) -> Api {
     .route(
         Method::GET,
         "/users/search",
-        doc(t, "Search users").ok(200, Some("UsersPage")),
+        doc(t, "Search users")
+            .query(crate::params::USERS)
+            .ok(200, Some("UsersPage")),
         search,
     )
     .route(

@@ -23,7 +23,7 @@ pub fn routes(adapter: MqttAdapter) -> impl FnOnce(Api) -> Api {
         a.route(
             Method::GET,
             "/mqtt",
-            doc("messages", "MQTT over WebSocket (subprotocol mqtt)"),
+            doc("messages", "MQTT over WebSocket (subprotocol mqtt)").websocket(),
             handler,
         )
     }
