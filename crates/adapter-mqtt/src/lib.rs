@@ -37,13 +37,16 @@
 //!   (queued messages of a dropped subscription are discarded too). Publishes need no
 //!   notice: core checks each one. Missed notices (a lagging receiver) → re-authenticate
 //!   and re-check every subscribed channel.
-//! - **QoS**: 0 and 1 end to end. Subscriptions are granted at most QoS 1. An inbound
-//!   QoS 2 PUBLISH is published once and answered PUBREC, then PUBREL → PUBCOMP (a resend
-//!   before PUBREL is not published again); at most [`MqttConfig::max_inbound_qos2`]
-//!   await PUBREL (announced as v5 Receive Maximum; more → DISCONNECT `0x93`). Messages go
-//!   out at the lower of the publish QoS and the subscription's granted QoS (HTTP and
-//!   WebSocket publishes, which have none, at the granted QoS), QoS 1 with a packet id, at most [`MqttConfig::max_inflight`] unacknowledged (or the
-//!   v5 client's Receive Maximum if lower).
+//! - **QoS**: 0, 1 and 2 end to end. An inbound QoS 2 PUBLISH is published once and
+//!   answered PUBREC, then PUBREL → PUBCOMP (a resend before PUBREL is not published
+//!   again); at most [`MqttConfig::max_inbound_qos2`] await PUBREL (announced as v5
+//!   Receive Maximum; more → DISCONNECT `0x93`). Messages go out at the lower of the
+//!   publish QoS and the subscription's granted QoS (HTTP and WebSocket publishes, which
+//!   have none, at the granted QoS; retained ones at the lower of theirs and the granted
+//!   one); QoS 1 and 2 with a packet id, at most [`MqttConfig::max_inflight`]
+//!   unacknowledged (or the v5 client's Receive Maximum if lower). Outbound QoS 2 is the
+//!   full exchange: PUBLISH → the client's PUBREC → our PUBREL → PUBCOMP; after PUBREL
+//!   only the PUBREL is ever sent again (on resume), never the message.
 //! - **Persistent sessions** (v3 clean session 0; v5 Session Expiry Interval > 0, at
 //!   most [`MqttConfig::session_expiry_max`], which v5 clients are told): when the
 //!   connection ends, the session's subscriptions keep collecting messages into its
@@ -65,12 +68,15 @@
 //! - **Will messages** are published through `Core::publish` (so only where the client
 //!   may publish) when the connection ends without a DISCONNECT (or with v5 `0x04`):
 //!   EOF, keep-alive, protocol error, revocation, take-over, slow consumer, shutdown.
-//!   The v5 will delay is not honoured (published at once).
+//!   The v5 will delay is not honoured (published at once). v5 will properties travel
+//!   with the will message.
 //! - **Retained messages**: the last retained payload per channel and subtopic, in
 //!   memory per adapter, bounded by [`MqttConfig::retained_max_messages`] and
 //!   [`MqttConfig::retained_max_bytes`]; delivered (retain flag set) on subscribe,
-//!   honouring v5 Retain Handling; an empty retained payload clears. Live messages go out
-//!   with retain 0. Only messages retained over MQTT are kept (HTTP has no retain flag).
+//!   honouring v5 Retain Handling, with their v5 properties; an empty retained payload
+//!   clears. Live messages go out with retain 0, or as published to a v5 subscription
+//!   with Retain As Published. Only messages retained over MQTT are kept (HTTP has no
+//!   retain flag).
 //! - **Packet size**: an inbound packet whose remaining length exceeds
 //!   [`MqttConfig::max_packet_size`] closes the connection (v5 DISCONNECT `0x95`, and the
 //!   limit is announced in CONNACK); a message larger than a v5 client's Maximum Packet
@@ -88,12 +94,22 @@
 //!   queue stops draining while the in-flight window is full.
 //! - **Malformed input** closes the connection (v5 DISCONNECT `0x81`), never the server:
 //!   library code does not panic on input, and the tests feed it random bytes.
-//! - v5 extras not supported: topic aliases (maximum 0; using one → `0x94`), shared
-//!   subscriptions, subscription identifiers, enhanced authentication. v5 publish
-//!   properties (content type, user properties, …) are not carried: the bus envelope
-//!   (contract §13.4) has no place for them. v5 No Local skips messages published over
-//!   a connection with the same MQTT client identifier [MQTT-3.8.3-3] (the envelope
-//!   carries it), not every connection of the same platform client.
+//! - **v5 publish properties** (user properties, content type, payload format
+//!   indicator, response topic, correlation data, message expiry) are forwarded
+//!   unaltered: the bus envelope carries them in fields Magistrala's decoders skip, so
+//!   they cross NATS too, and retained messages and kept sessions keep them. A message
+//!   whose expiry passes while it waits is not sent; otherwise the interval left is.
+//! - **v5 subscriptions**: Subscription Identifiers (each message carries the one of the
+//!   subscription it came through; overlapping subscriptions each deliver a copy);
+//!   Retain As Published; No Local by MQTT client identifier [MQTT-3.8.3-3] (the
+//!   envelope carries it), not every connection of the same platform client; **shared
+//!   subscriptions** `$share/<group>/m/<domain>/c/<channel>/…`, authorized like any
+//!   subscription, each message to one member of the group (a NATS queue group across
+//!   nodes; round robin on the in-process bus), no retained messages on subscribe.
+//! - **v5 DISCONNECT** may change the Session Expiry Interval (0 ends the session at
+//!   once; raising it from 0 is a protocol error, `0x82`).
+//! - v5 extras not supported: topic aliases (maximum 0; using one → `0x94`), enhanced
+//!   authentication.
 
 mod metrics;
 mod mtls;

@@ -5,7 +5,8 @@
 //! Reason and return codes are carried as the raw byte of the connection's protocol
 //! version (`0x87` on v5, `0x80`/`0x05` on v3.1.1); the session picks them.
 
-use std::num::NonZeroU16;
+use std::num::{NonZeroU16, NonZeroU32};
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
@@ -15,6 +16,7 @@ use rmqtt_codec::{
     v3, v5,
     version::{ProtocolVersion, VersionCodec},
 };
+use switchyard_domain::MessageProps;
 use tokio_util::codec::{Decoder, Encoder};
 
 /// The protocol family of a connection.
@@ -35,6 +37,10 @@ pub struct Will {
     pub payload: Bytes,
     pub qos: u8,
     pub retain: bool,
+    /// v5 will properties (those of the message it becomes).
+    pub props: Option<Arc<MessageProps>>,
+    /// v5 Will Delay Interval, seconds.
+    pub delay: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +87,10 @@ pub struct Publish {
     pub packet_id: Option<NonZeroU16>,
     /// v5 topic alias (we advertise a maximum of 0, so any alias is a protocol error).
     pub topic_alias: Option<u16>,
+    /// v5 publish properties, forwarded unaltered.
+    pub props: Option<Arc<MessageProps>>,
+    /// v5, outgoing: the identifier of the subscription it is delivered through.
+    pub subscription_id: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +101,10 @@ pub struct SubscribeFilter {
     pub no_local: bool,
     /// v5 Retain Handling: 0 send retained at subscribe, 1 only if new, 2 never.
     pub retain_handling: u8,
+    /// v5 Retain As Published: live messages keep the retain flag they were sent with.
+    pub retain_as_published: bool,
+    /// v5 Subscription Identifier of the SUBSCRIBE it came in.
+    pub id: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,6 +148,8 @@ pub enum Packet {
     PingResp,
     Disconnect {
         code: u8,
+        /// v5: a new Session Expiry Interval, in seconds.
+        session_expiry: Option<u32>,
     },
     /// v5 AUTH (enhanced authentication, unsupported).
     Auth,
@@ -271,6 +287,8 @@ fn from_v3(p: v3::Packet) -> Packet {
                 payload: w.message,
                 qos: qos_u8(w.qos),
                 retain: w.retain,
+                props: None,
+                delay: 0,
             }),
             receive_max: None,
             max_packet_size: None,
@@ -299,6 +317,8 @@ fn from_v3(p: v3::Packet) -> Packet {
                     qos: qos_u8(q),
                     no_local: false,
                     retain_handling: 0,
+                    retain_as_published: false,
+                    id: None,
                 })
                 .collect(),
         },
@@ -325,11 +345,54 @@ fn from_v3(p: v3::Packet) -> Packet {
         },
         P::PingRequest => Packet::PingReq,
         P::PingResponse => Packet::PingResp,
-        P::Disconnect => Packet::Disconnect { code: 0 },
+        P::Disconnect => Packet::Disconnect {
+            code: 0,
+            session_expiry: None,
+        },
     }
 }
 
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The properties a message carries, as read off the wire (`None` when there are none).
+fn props_of(
+    user: &[(ByteString, ByteString)],
+    content_type: Option<&ByteString>,
+    utf8: bool,
+    response_topic: Option<&ByteString>,
+    correlation: Option<&Bytes>,
+    expiry: Option<u32>,
+) -> Option<Arc<MessageProps>> {
+    let p = MessageProps {
+        user_properties: user
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        content_type: content_type.map(ToString::to_string),
+        payload_utf8: utf8,
+        response_topic: response_topic.map(ToString::to_string),
+        correlation_data: correlation.map(|c| c.to_vec()),
+        expires_at: expiry.map(|s| unix_now().saturating_add(i64::from(s))),
+    };
+    (!p.is_empty()).then(|| Arc::new(p))
+}
+
 fn from_wire_publish(p: rmqtt_codec::types::Publish) -> Publish {
+    let props = p.properties.as_ref().and_then(|pr| {
+        props_of(
+            &pr.user_properties,
+            pr.content_type.as_ref(),
+            pr.is_utf8_payload,
+            pr.response_topic.as_ref(),
+            pr.correlation_data.as_ref(),
+            pr.message_expiry_interval.map(NonZeroU32::get),
+        )
+    });
     Publish {
         topic: p.topic.to_string(),
         payload: p.payload,
@@ -342,6 +405,30 @@ fn from_wire_publish(p: rmqtt_codec::types::Publish) -> Publish {
             .as_ref()
             .and_then(|pr| pr.topic_alias)
             .map(NonZeroU16::get),
+        props,
+        subscription_id: None,
+    }
+}
+
+/// v5 properties of an outgoing message; the expiry interval is what is left of it.
+fn wire_props(p: Option<&MessageProps>) -> v5::PublishProperties {
+    let Some(p) = p else {
+        return v5::PublishProperties::default();
+    };
+    v5::PublishProperties {
+        user_properties: p
+            .user_properties
+            .iter()
+            .map(|(k, v)| (ByteString::from(k.as_str()), ByteString::from(v.as_str())))
+            .collect(),
+        content_type: p.content_type.as_deref().map(ByteString::from),
+        is_utf8_payload: p.payload_utf8,
+        response_topic: p.response_topic.as_deref().map(ByteString::from),
+        correlation_data: p.correlation_data.clone().map(Bytes::from),
+        message_expiry_interval: p
+            .expiry_left(unix_now())
+            .map(|s| NonZeroU32::new(s).unwrap_or(NonZeroU32::MIN)),
+        ..v5::PublishProperties::default()
     }
 }
 
@@ -356,6 +443,15 @@ fn from_v5(p: v5::Packet) -> Packet {
             username: c.username.map(|u| u.to_string()),
             password: c.password,
             will: c.last_will.map(|w| Will {
+                props: props_of(
+                    &w.user_properties,
+                    w.content_type.as_ref(),
+                    w.is_utf8_payload.unwrap_or(false),
+                    w.response_topic.as_ref(),
+                    w.correlation_data.as_ref(),
+                    w.message_expiry_interval.map(NonZeroU32::get),
+                ),
+                delay: w.will_delay_interval_sec.unwrap_or(0),
                 topic: w.topic.to_string(),
                 payload: w.message,
                 qos: qos_u8(w.qos),
@@ -402,6 +498,8 @@ fn from_v5(p: v5::Packet) -> Packet {
                     qos: qos_u8(o.qos),
                     no_local: o.no_local,
                     retain_handling: o.retain_handling.into(),
+                    retain_as_published: o.retain_as_published,
+                    id: s.id.map(NonZeroU32::get),
                 })
                 .collect(),
         },
@@ -421,6 +519,7 @@ fn from_v5(p: v5::Packet) -> Packet {
         P::PingResponse => Packet::PingResp,
         P::Disconnect(d) => Packet::Disconnect {
             code: d.reason_code.into(),
+            session_expiry: d.session_expiry_interval_secs,
         },
         P::Auth(_) => Packet::Auth,
     }
@@ -438,11 +537,15 @@ fn to_wire_publish(p: Publish, v5: bool) -> Result<rmqtt_codec::types::Publish, 
         topic: ByteString::from(p.topic),
         packet_id: p.packet_id,
         payload: p.payload,
-        properties: if v5 {
-            Some(v5::PublishProperties::default())
-        } else {
-            None
-        },
+        properties: v5.then(|| {
+            let mut w = wire_props(p.props.as_deref());
+            w.subscription_ids = p
+                .subscription_id
+                .and_then(NonZeroU32::new)
+                .into_iter()
+                .collect();
+            w
+        }),
     })
 }
 
@@ -497,8 +600,8 @@ fn to_v5(p: Packet) -> Result<v5::Packet, EncodeError> {
             topic_alias_max: 0,
             retain_available: true,
             wildcard_subscription_available: true,
-            subscription_identifiers_available: false,
-            shared_subscription_available: false,
+            subscription_identifiers_available: true,
+            shared_subscription_available: true,
             ..v5::ConnectAck::default()
         })),
         Packet::Publish(p) => P::Publish(Box::new(to_wire_publish(*p, true)?)),
@@ -546,9 +649,15 @@ fn to_v5(p: Packet) -> Result<v5::Packet, EncodeError> {
         }),
         Packet::PingReq => P::PingRequest,
         Packet::PingResp => P::PingResponse,
-        Packet::Disconnect { code } => P::Disconnect(v5::Disconnect::new(
-            v5::DisconnectReasonCode::try_from(code).map_err(|_| bad("DISCONNECT code"))?,
-        )),
+        Packet::Disconnect {
+            code,
+            session_expiry,
+        } => P::Disconnect(v5::Disconnect {
+            session_expiry_interval_secs: session_expiry,
+            ..v5::Disconnect::new(
+                v5::DisconnectReasonCode::try_from(code).map_err(|_| bad("DISCONNECT code"))?,
+            )
+        }),
         Packet::Connect(_)
         | Packet::Subscribe { .. }
         | Packet::Unsubscribe { .. }
@@ -598,6 +707,7 @@ pub(crate) fn encode_client(version: Version, p: Packet) -> Result<BytesMut, Enc
             v3::Codec::new(0).encode(w, &mut dst)?;
         }
         (Version::V5, Packet::Subscribe { packet_id, filters }) => {
+            let id = filters.iter().find_map(|f| f.id).and_then(NonZeroU32::new);
             let topic_filters = filters
                 .into_iter()
                 .map(|f| {
@@ -609,7 +719,7 @@ pub(crate) fn encode_client(version: Version, p: Packet) -> Result<BytesMut, Enc
                     let options = v5::SubscriptionOptions {
                         qos: qos_of(f.qos)?,
                         no_local: f.no_local,
-                        retain_as_published: false,
+                        retain_as_published: f.retain_as_published,
                         retain_handling,
                     };
                     Ok((ByteString::from(f.filter), options))
@@ -617,7 +727,7 @@ pub(crate) fn encode_client(version: Version, p: Packet) -> Result<BytesMut, Enc
                 .collect::<Result<_, EncodeError>>()?;
             let w = v5::Packet::Subscribe(v5::Subscribe {
                 packet_id,
-                id: None,
+                id,
                 user_properties: Vec::new(),
                 topic_filters,
             });
@@ -790,6 +900,8 @@ mod tests {
                     dup: false,
                     packet_id: (qos > 0).then_some(pid),
                     topic_alias: None,
+                    props: None,
+                    subscription_id: None,
                 }))
             }
             2 => Packet::Subscribe {
@@ -800,6 +912,8 @@ mod tests {
                         qos: (rnd() % 3) as u8,
                         no_local: false,
                         retain_handling: 0,
+                        retain_as_published: false,
+                        id: None,
                     })
                     .collect(),
             },
@@ -828,6 +942,56 @@ mod tests {
             .unwrap_or_else(|e| panic!("{p:?} decoded but does not encode: {e:?}"));
         assert_eq!(codec.decode(&mut bytes), Ok(Some(p.clone())), "{v:?}");
         assert!(bytes.is_empty());
+    }
+
+    /// v5 publish properties survive decode → encode unaltered (what a subscriber gets
+    /// is what the publisher sent); the expiry interval is what is left of it.
+    #[test]
+    fn v5_publish_properties_round_trip() {
+        let props = MessageProps {
+            user_properties: vec![("a".into(), "1".into()), ("a".into(), "2".into())],
+            content_type: Some("application/json".into()),
+            payload_utf8: true,
+            response_topic: Some("m/d/c/ch/reply".into()),
+            correlation_data: Some(vec![0, 1, 2]),
+            expires_at: None,
+        };
+        let p = Packet::Publish(Box::new(Publish {
+            topic: "m/d/c/ch".into(),
+            payload: Bytes::from_static(b"{}"),
+            qos: 1,
+            retain: false,
+            dup: false,
+            packet_id: NonZeroU16::new(3),
+            topic_alias: None,
+            props: Some(Arc::new(props.clone())),
+            subscription_id: None,
+        }));
+        assert_round_trip(Version::V5, 5, &p);
+        let now = unix_now();
+        let expiring = Packet::Publish(Box::new(Publish {
+            topic: "m/d/c/ch".into(),
+            payload: Bytes::from_static(b"x"),
+            qos: 0,
+            retain: false,
+            dup: false,
+            packet_id: None,
+            topic_alias: None,
+            props: Some(Arc::new(MessageProps {
+                expires_at: Some(now + 100),
+                ..MessageProps::default()
+            })),
+            subscription_id: None,
+        }));
+        let mut codec = Codec::new(4096);
+        let mut buf = encode_client(Version::V5, connect(5, "c", true)).unwrap();
+        codec.decode(&mut buf).unwrap().unwrap();
+        let mut bytes = encode_client(Version::V5, expiring).unwrap();
+        let Some(Packet::Publish(back)) = codec.decode(&mut bytes).unwrap() else {
+            panic!("a publish");
+        };
+        let at = back.props.unwrap().expires_at.unwrap();
+        assert!((now + 99..=now + 101).contains(&at), "{at} vs {now}");
     }
 
     #[test]
@@ -874,8 +1038,13 @@ mod tests {
                     dup: false,
                     packet_id: Some(pid),
                     topic_alias: None,
+                    props: None,
+                    subscription_id: None,
                 })),
-                Packet::Disconnect { code: 0 },
+                Packet::Disconnect {
+                    code: 0,
+                    session_expiry: None,
+                },
             ] {
                 codec.encode(p, &mut out).unwrap();
             }

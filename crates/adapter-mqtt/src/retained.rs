@@ -14,6 +14,10 @@ pub(crate) struct RetainedMessage {
     /// `m/<domain>/c/<channel>[/<subtopic>]`, as live messages are delivered.
     pub topic: String,
     pub payload: Bytes,
+    /// The QoS it was published with (sent at the lower of this and the granted one).
+    pub qos: u8,
+    /// v5 publish properties, kept with it.
+    pub props: Option<std::sync::Arc<switchyard_domain::MessageProps>>,
 }
 
 #[derive(Default)]
@@ -57,7 +61,15 @@ impl RetainedStore {
 
     /// Stores (or, for an empty payload, clears) the retained message of a topic.
     /// Returns false when the bounds kept a new topic out.
-    pub(crate) fn set(&self, domain: Uuid, channel: Uuid, subtopic: &str, payload: Bytes) -> bool {
+    pub(crate) fn set(
+        &self,
+        domain: Uuid,
+        channel: Uuid,
+        subtopic: &str,
+        payload: Bytes,
+        qos: u8,
+        props: Option<std::sync::Arc<switchyard_domain::MessageProps>>,
+    ) -> bool {
         let Ok(mut g) = self.inner.lock() else {
             return false;
         };
@@ -96,11 +108,15 @@ impl RetainedStore {
         };
         inner.count += 1;
         inner.bytes += payload.len();
-        inner
-            .channels
-            .entry(channel)
-            .or_default()
-            .insert(subtopic.to_string(), RetainedMessage { topic, payload });
+        inner.channels.entry(channel).or_default().insert(
+            subtopic.to_string(),
+            RetainedMessage {
+                topic,
+                payload,
+                qos,
+                props,
+            },
+        );
         true
     }
 
@@ -153,15 +169,15 @@ mod tests {
     fn set_clear_and_bounds() {
         let s = RetainedStore::new(2, 10);
         let (d, c) = (Uuid::nil(), Uuid::max());
-        assert!(s.set(d, c, "a", Bytes::from_static(b"1234")));
-        assert!(s.set(d, c, "", Bytes::from_static(b"12")));
+        assert!(s.set(d, c, "a", Bytes::from_static(b"1234"), 0, None));
+        assert!(s.set(d, c, "", Bytes::from_static(b"12"), 0, None));
         assert_eq!(s.len(), (2, 6));
         // A third topic does not fit; an update does.
-        assert!(!s.set(d, c, "b", Bytes::from_static(b"x")));
-        assert!(s.set(d, c, "a", Bytes::from_static(b"12345678")));
+        assert!(!s.set(d, c, "b", Bytes::from_static(b"x"), 0, None));
+        assert!(s.set(d, c, "a", Bytes::from_static(b"12345678"), 0, None));
         assert_eq!(s.len(), (2, 10));
         // Too many bytes: the old value stays.
-        assert!(!s.set(d, c, "a", Bytes::from_static(b"123456789")));
+        assert!(!s.set(d, c, "a", Bytes::from_static(b"123456789"), 0, None));
         assert_eq!(
             s.matching(c, "a")[0].payload,
             Bytes::from_static(b"12345678")
@@ -170,8 +186,8 @@ mod tests {
         assert_eq!(all.len(), 2);
         assert!(all.iter().any(|m| m.topic == format!("m/{d}/c/{c}")));
         // Empty payload clears.
-        assert!(s.set(d, c, "a", Bytes::new()));
-        assert!(s.set(d, c, "", Bytes::new()));
+        assert!(s.set(d, c, "a", Bytes::new(), 0, None));
+        assert!(s.set(d, c, "", Bytes::new(), 0, None));
         assert_eq!(s.len(), (0, 0));
         assert!(s.matching(c, "#").is_empty());
     }

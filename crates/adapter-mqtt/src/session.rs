@@ -19,7 +19,7 @@ use switchyard_core::{
     Core, Error as CoreError,
     messaging::{ClientIdentity, Envelope, Origin, Revocation, parse_topic},
 };
-use switchyard_domain::ConnectionType;
+use switchyard_domain::{ConnectionType, MessageProps};
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast, mpsc, watch},
@@ -83,6 +83,13 @@ struct Unacked {
     topic: String,
     payload: Bytes,
     retain: bool,
+    props: Option<Arc<MessageProps>>,
+    /// 1, or 2 for exactly-once.
+    qos: u8,
+    ident: Option<u32>,
+    /// QoS 2: PUBREC came and PUBREL went out; only PUBCOMP is awaited (the client
+    /// has the message: it is never sent again, only the PUBREL).
+    released: bool,
 }
 
 /// A persistent session between connections: its subscriptions keep collecting into
@@ -117,13 +124,24 @@ fn new_outbound(cfg: &MqttConfig) -> (Outbound, mpsc::Receiver<Delivery>) {
 }
 
 /// Forwarders moving one subscription's bus messages into the session's queue.
+/// How one subscription delivers: what it was granted and its v5 options.
+#[derive(Debug, Clone, Default)]
+struct SubOpts {
+    granted: u8,
+    /// v5 No Local: this session's MQTT client identifier.
+    skip_publisher: Option<String>,
+    /// v5 Retain As Published.
+    rap: bool,
+    /// v5 Subscription Identifier, sent with each message.
+    ident: Option<u32>,
+}
+
 fn spawn_forwarders(
     bus_subs: Vec<switchyard_bus::Subscription>,
     out: &Outbound,
     slow: &Arc<Notify>,
     sub_id: u64,
-    granted: u8,
-    skip_publisher: Option<String>,
+    opts: &SubOpts,
     patience: Duration,
 ) -> Vec<Forwarder> {
     bus_subs
@@ -133,13 +151,68 @@ fn spawn_forwarders(
                 out: out.clone(),
                 slow: slow.clone(),
                 sub_id,
-                granted,
-                skip_publisher: skip_publisher.clone(),
+                opts: opts.clone(),
                 patience,
             };
             Forwarder(tokio::spawn(forward(s.rx, route)))
         })
         .collect()
+}
+
+/// A filter subscribed on the bus: its channel, the bus subscriptions, the parsed
+/// topic, and whether it is shared.
+struct Subscribed {
+    channel: Uuid,
+    bus: Vec<switchyard_bus::Subscription>,
+    topic: switchyard_core::messaging::Topic,
+    shared: bool,
+}
+
+/// Why a filter could not be subscribed.
+enum SubFail {
+    /// Malformed, or the client may not read the channel.
+    Refused,
+    Internal,
+}
+
+/// `$share/<group>/<filter>` (MQTT 5 §4.8.2): the group and the filter.
+fn shared_filter(f: &str) -> Option<(&str, &str)> {
+    let (group, filter) = f.strip_prefix("$share/")?.split_once('/')?;
+    let valid = !group.is_empty() && !group.contains(['+', '#']);
+    valid.then_some((group, filter))
+}
+
+/// Authorizes and subscribes one filter (a shared one as a member of its group).
+async fn subscribe_filter(
+    core: &Core,
+    who: &ClientIdentity,
+    filter: &str,
+) -> Result<Subscribed, SubFail> {
+    let (group, plain) = match filter.strip_prefix("$share/") {
+        Some(_) => {
+            let (g, f) = shared_filter(filter).ok_or(SubFail::Refused)?;
+            (Some(g), f)
+        }
+        None => (None, filter),
+    };
+    let topic = parse_topic(plain, true).map_err(|_| SubFail::Refused)?;
+    let r = match group {
+        Some(g) => core.subscribe_shared(who, &topic, g).await,
+        None => core.subscribe(who, &topic).await,
+    };
+    match r {
+        Ok((channel, bus)) => Ok(Subscribed {
+            channel,
+            bus,
+            topic,
+            shared: group.is_some(),
+        }),
+        Err(CoreError::Internal(e)) => {
+            tracing::warn!(error = %e, "mqtt: subscribe failed internally");
+            Err(SubFail::Internal)
+        }
+        Err(_) => Err(SubFail::Refused),
+    }
 }
 
 /// State shared by the sessions of one adapter.
@@ -259,14 +332,17 @@ impl Shared {
         let now_wall = self.core.now();
         all.into_iter()
             .map(|((client_id, mqtt_id), mut p)| {
+                // A released QoS 2 message has reached the client: not kept.
                 let mut messages: Vec<StoredMessage> = p
                     .unacked
                     .drain(..)
+                    .filter(|(_, u)| !u.released)
                     .map(|(_, u)| StoredMessage {
                         topic: u.topic,
                         payload: u.payload.to_vec(),
-                        qos: 1,
+                        qos: u.qos,
                         retain: u.retain,
+                        props: u.props.as_deref().cloned().unwrap_or_default(),
                     })
                     .collect();
                 if let Some(rx) = p.out_rx.as_mut() {
@@ -277,6 +353,7 @@ impl Shared {
                                 payload: d.payload.to_vec(),
                                 qos: d.qos,
                                 retain: d.retain,
+                                props: d.props.as_deref().cloned().unwrap_or_default(),
                             });
                         }
                     }
@@ -294,6 +371,8 @@ impl Shared {
                                 filter: f.clone(),
                                 qos: e.granted,
                                 no_local: e.no_local,
+                                rap: e.rap,
+                                ident: e.ident,
                             })
                             .collect(),
                         messages,
@@ -326,30 +405,28 @@ impl Shared {
         let mut active = HashSet::new();
         let mut next_sub_id = 1;
         for sub in rec.state.subscriptions {
-            let Ok(topic) = parse_topic(&sub.filter, true) else {
-                continue;
-            };
-            let Ok((channel, bus_subs)) = self.core.subscribe(&who, &topic).await else {
+            let Ok(s) = subscribe_filter(&self.core, &who, &sub.filter).await else {
                 continue;
             };
             let sub_id = next_sub_id;
             next_sub_id += 1;
-            let tasks = spawn_forwarders(
-                bus_subs,
-                &out,
-                &slow,
-                sub_id,
-                sub.qos.min(1),
-                sub.no_local.then(|| rec.mqtt_id.clone()),
-                self.cfg.subscriber_wait,
-            );
+            let opts = SubOpts {
+                granted: sub.qos.min(2),
+                skip_publisher: (sub.no_local && !s.shared).then(|| rec.mqtt_id.clone()),
+                rap: sub.rap,
+                ident: sub.ident,
+            };
+            let tasks =
+                spawn_forwarders(s.bus, &out, &slow, sub_id, &opts, self.cfg.subscriber_wait);
             subs.insert(
                 sub.filter,
                 SubEntry {
-                    channel,
+                    channel: s.channel,
                     sub_id,
-                    granted: sub.qos.min(1),
+                    granted: opts.granted,
                     no_local: sub.no_local,
+                    rap: sub.rap,
+                    ident: sub.ident,
                     _tasks: tasks,
                 },
             );
@@ -381,6 +458,8 @@ impl Shared {
                 payload: Bytes::from(m.payload),
                 qos: m.qos.min(e.granted),
                 retain: m.retain,
+                props: (!m.props.is_empty()).then(|| Arc::new(m.props)),
+                ident: e.ident,
                 _bytes: None,
             };
             if out.tx.try_send(d).is_err() {
@@ -497,6 +576,10 @@ struct Delivery {
     payload: Bytes,
     qos: u8,
     retain: bool,
+    /// v5 publish properties, as published.
+    props: Option<Arc<MessageProps>>,
+    /// v5 Subscription Identifier of the subscription it came through.
+    ident: Option<u32>,
     /// Its share of the queue's byte budget, returned once it is written out.
     _bytes: Option<OwnedSemaphorePermit>,
 }
@@ -522,9 +605,11 @@ impl Drop for Forwarder {
 struct SubEntry {
     channel: Uuid,
     sub_id: u64,
-    /// The QoS granted and v5 No Local, to subscribe again after a resume.
+    /// The QoS granted and the v5 options, to subscribe again after a resume.
     granted: u8,
     no_local: bool,
+    rap: bool,
+    ident: Option<u32>,
     _tasks: Vec<Forwarder>,
 }
 
@@ -540,10 +625,7 @@ struct Route {
     out: Outbound,
     slow: Arc<Notify>,
     sub_id: u64,
-    /// The QoS the subscription was granted.
-    granted: u8,
-    /// v5 No Local: this session's MQTT client identifier.
-    skip_publisher: Option<String>,
+    opts: SubOpts,
     /// How long to wait for room in a full queue (see `switchyard_bus::Outlet`).
     patience: Duration,
 }
@@ -560,25 +642,30 @@ async fn forward(mut rx: mpsc::Receiver<BusMessage>, r: Route) {
         let Some(env) = Envelope::decode_slice(&m.payload) else {
             continue;
         };
-        if r.skip_publisher
+        if r.opts
+            .skip_publisher
             .as_deref()
             .is_some_and(|me| env.mqtt_client.as_deref() == Some(me))
         {
             continue;
         }
+        let granted = r.opts.granted;
         let qos = match env.qos {
-            Some(q) => r.granted.min(u8::try_from(q).unwrap_or(r.granted)),
-            None => r.granted,
+            Some(q) => granted.min(u8::try_from(q).unwrap_or(granted)),
+            None => granted,
         };
         let topic = env.topic();
         let size = u32::try_from((topic.len() + env.payload.len()).clamp(1, r.out.budget))
             .unwrap_or(u32::MAX);
+        let props = env.props().map(Arc::new);
         let mut d = Delivery {
             sub_id: r.sub_id,
             topic,
             payload: Bytes::from(env.payload),
             qos,
-            retain: false,
+            retain: r.opts.rap && env.retain == Some(true),
+            props,
+            ident: r.opts.ident,
             _bytes: None,
         };
         // The common case without a timer: room in both bounds right now.
@@ -875,6 +962,8 @@ pub(crate) async fn run<S>(
         new_out_rx: None,
         slow: Arc::new(Notify::new()),
         client_max_packet: connect.max_packet_size.map(|m| m as usize),
+        persistent: persist.is_some(),
+        disconnect_expiry: None,
         wbuf,
     };
     if let Some(p) = resumed {
@@ -914,7 +1003,13 @@ pub(crate) async fn run<S>(
     {
         s.wbuf.clear();
         if s.codec
-            .encode(Packet::Disconnect { code }, &mut s.wbuf)
+            .encode(
+                Packet::Disconnect {
+                    code,
+                    session_expiry: None,
+                },
+                &mut s.wbuf,
+            )
             .is_ok()
         {
             flush(&mut io, &mut s.wbuf, Duration::from_secs(1)).await;
@@ -930,6 +1025,12 @@ pub(crate) async fn run<S>(
         .lock()
         .map(|mut a| a.remove(&session_no))
         .unwrap_or(false);
+    // A v5 DISCONNECT may have changed how long the session is kept (0: not at all).
+    let persist = match s.disconnect_expiry {
+        Some(0) => None,
+        Some(e) => Some(Duration::from_secs(u64::from(e)).min(shared.cfg.session_expiry_max)),
+        None => persist,
+    };
     match persist {
         // At shutdown it is kept too: the adapter saves kept sessions to storage.
         Some(expiry) if end != End::Revoked && !superseded => {
@@ -1075,16 +1176,53 @@ enum Outcome {
     Failed,
 }
 
+/// An application message on its way in: a PUBLISH, or a will becoming one.
+struct AppMessage {
+    topic: String,
+    payload: Bytes,
+    qos: u8,
+    retain: bool,
+    props: Option<Arc<MessageProps>>,
+}
+
+impl From<Publish> for AppMessage {
+    fn from(p: Publish) -> Self {
+        AppMessage {
+            topic: p.topic,
+            payload: p.payload,
+            qos: p.qos,
+            retain: p.retain,
+            props: p.props,
+        }
+    }
+}
+
+impl From<Will> for AppMessage {
+    fn from(w: Will) -> Self {
+        AppMessage {
+            topic: w.topic,
+            payload: w.payload,
+            qos: w.qos,
+            retain: w.retain,
+            props: w.props,
+        }
+    }
+}
+
 async fn publish_to_core(
     shared: &Shared,
     who: &ClientIdentity,
     mqtt_id: &str,
-    topic: &str,
-    payload: Bytes,
-    qos: u8,
-    retain: bool,
+    m: AppMessage,
 ) -> Outcome {
-    let Ok(t) = parse_topic(topic, false) else {
+    let AppMessage {
+        topic,
+        payload,
+        qos,
+        retain,
+        props,
+    } = m;
+    let Ok(t) = parse_topic(&topic, false) else {
         return Outcome::Refused;
     };
     let classify = |e: CoreError| match e {
@@ -1119,13 +1257,17 @@ async fn publish_to_core(
             Origin {
                 qos: Some(qos),
                 mqtt_client: Some(mqtt_id),
+                props: props.as_deref(),
+                retain,
             },
         )
         .await
     {
         Ok(()) => {
             if let Some(ch) = channel
-                && !shared.retained.set(who.domain, ch, &t.subtopic, payload)
+                && !shared
+                    .retained
+                    .set(who.domain, ch, &t.subtopic, payload, qos, props)
             {
                 tracing::debug!(channel = %ch, "mqtt: retained store full, message not retained");
             }
@@ -1139,7 +1281,7 @@ async fn publish_to_core(
 async fn publish_will(shared: &Shared, who: &ClientIdentity, mqtt_id: &str, w: Will) {
     let outcome = tokio::time::timeout(
         Duration::from_secs(5),
-        publish_to_core(shared, who, mqtt_id, &w.topic, w.payload, w.qos, w.retain),
+        publish_to_core(shared, who, mqtt_id, w.into()),
     )
     .await;
     tracing::debug!(client = %who.id, ?outcome, "mqtt: will message");
@@ -1173,6 +1315,10 @@ struct Session {
     new_out_rx: Option<mpsc::Receiver<Delivery>>,
     slow: Arc<Notify>,
     client_max_packet: Option<usize>,
+    /// The session outlives the connection (as CONNECT asked).
+    persistent: bool,
+    /// v5: the Session Expiry Interval the client's DISCONNECT set, seconds.
+    disconnect_expiry: Option<u32>,
     wbuf: BytesMut,
 }
 
@@ -1343,7 +1489,17 @@ impl Session {
             count_drop("too_large");
             return;
         }
-        let qos = d.qos.min(1);
+        // v5 Message Expiry: a message that waited past it is not sent [MQTT-3.3.2-5].
+        // Wall-clock time, as the codec used to compute when it expires.
+        if d.props
+            .as_ref()
+            .and_then(|p| p.expiry_left(crate::packet::unix_now()))
+            == Some(0)
+        {
+            count_drop("expired");
+            return;
+        }
+        let qos = d.qos.min(2);
         let packet_id = if qos > 0 {
             match self.alloc_pid() {
                 Some(id) => Some(id),
@@ -1357,6 +1513,10 @@ impl Session {
             topic: d.topic.clone(),
             payload: d.payload.clone(),
             retain: d.retain,
+            props: d.props.clone(),
+            qos,
+            ident: d.ident,
+            released: false,
         });
         let p = Publish {
             topic: d.topic,
@@ -1366,6 +1526,8 @@ impl Session {
             dup: false,
             packet_id,
             topic_alias: None,
+            props: d.props,
+            subscription_id: d.ident,
         };
         if self
             .codec
@@ -1391,20 +1553,30 @@ impl Session {
     }
 
     /// Sends again, with DUP set, what the previous connection of a resumed session
-    /// had not had acknowledged.
+    /// had not had acknowledged; for a QoS 2 message already received, the PUBREL.
     fn resend(&mut self, unacked: Vec<(u16, Unacked)>) {
         for (id, u) in unacked {
             let Some(pid) = NonZeroU16::new(id) else {
                 continue;
             };
+            if u.released {
+                self.send(Packet::PubRel {
+                    packet_id: pid,
+                    code: 0,
+                });
+                self.inflight.insert(id, u);
+                continue;
+            }
             let p = Publish {
                 topic: u.topic.clone(),
                 payload: u.payload.clone(),
-                qos: 1,
+                qos: u.qos,
                 retain: u.retain,
                 dup: true,
                 packet_id: Some(pid),
                 topic_alias: None,
+                props: u.props.clone(),
+                subscription_id: u.ident,
             };
             if self
                 .codec
@@ -1423,20 +1595,21 @@ impl Session {
         for ch in channels {
             self.recheck_channel(ch).await;
         }
-        let broken: Vec<(String, u8, bool)> = self
+        let broken: Vec<SubscribeFilter> = self
             .subs
             .iter()
             .filter(|(_, e)| e.broken())
-            .map(|(f, e)| (f.clone(), e.granted, e.no_local))
-            .collect();
-        for (filter, qos, no_local) in broken {
-            let mut retained = Vec::new();
-            let f = SubscribeFilter {
-                filter,
-                qos,
-                no_local,
+            .map(|(f, e)| SubscribeFilter {
+                filter: f.clone(),
+                qos: e.granted,
+                no_local: e.no_local,
                 retain_handling: 2,
-            };
+                retain_as_published: e.rap,
+                id: e.ident,
+            })
+            .collect();
+        for f in broken {
+            let mut retained = Vec::new();
             self.subscribe(f, &mut retained).await;
         }
     }
@@ -1463,7 +1636,42 @@ impl Session {
         match p {
             Packet::Publish(p) => self.on_publish(*p).await,
             Packet::PubAck { packet_id, .. } => {
-                self.inflight.remove(&packet_id.get());
+                if self
+                    .inflight
+                    .get(&packet_id.get())
+                    .is_some_and(|u| u.qos == 1)
+                {
+                    self.inflight.remove(&packet_id.get());
+                }
+                Ok(())
+            }
+            // QoS 2 towards the client: PUBREC → our PUBREL → PUBCOMP ends it.
+            Packet::PubRec { packet_id, code } => {
+                let id = packet_id.get();
+                match self.inflight.get_mut(&id) {
+                    Some(u) if u.qos == 2 && code >= 0x80 => {
+                        // v5: the client refused it; the exchange ends here.
+                        self.inflight.remove(&id);
+                    }
+                    Some(u) if u.qos == 2 => {
+                        u.released = true;
+                        self.send(Packet::PubRel { packet_id, code: 0 });
+                    }
+                    _ => {
+                        let code = if self.v5() { PACKET_ID_NOT_FOUND } else { 0 };
+                        self.send(Packet::PubRel { packet_id, code });
+                    }
+                }
+                Ok(())
+            }
+            Packet::PubComp { packet_id, .. } => {
+                if self
+                    .inflight
+                    .get(&packet_id.get())
+                    .is_some_and(|u| u.qos == 2)
+                {
+                    self.inflight.remove(&packet_id.get());
+                }
                 Ok(())
             }
             Packet::PubRel { packet_id, .. } => {
@@ -1476,8 +1684,6 @@ impl Session {
                 self.send(Packet::PubComp { packet_id, code });
                 Ok(())
             }
-            // We never send QoS 2, so these acknowledge nothing of ours.
-            Packet::PubRec { .. } | Packet::PubComp { .. } => Ok(()),
             Packet::Subscribe { packet_id, filters } => {
                 let mut codes = Vec::with_capacity(filters.len());
                 let mut retained = Vec::new();
@@ -1515,9 +1721,22 @@ impl Session {
                 self.send(Packet::PingResp);
                 Ok(())
             }
-            Packet::Disconnect { code } => Err(End::ClientDisconnect {
-                will: self.v5() && code == DISCONNECT_WITH_WILL,
-            }),
+            Packet::Disconnect {
+                code,
+                session_expiry,
+            } => {
+                // v5: a new Session Expiry Interval; from 0 to more is not allowed
+                // [MQTT-3.14.2-2].
+                if let Some(e) = session_expiry {
+                    if e > 0 && !self.persistent {
+                        return Err(End::Protocol(PROTOCOL_ERROR));
+                    }
+                    self.disconnect_expiry = Some(e);
+                }
+                Err(End::ClientDisconnect {
+                    will: self.v5() && code == DISCONNECT_WITH_WILL,
+                })
+            }
             // A second CONNECT, AUTH (enhanced authentication is not offered), or a
             // server-to-client packet.
             Packet::Connect(_)
@@ -1552,16 +1771,8 @@ impl Session {
                 return Err(End::Protocol(RECEIVE_MAX_EXCEEDED));
             }
         }
-        let outcome = publish_to_core(
-            &self.shared,
-            &self.who,
-            &self.mqtt_id,
-            &p.topic,
-            p.payload,
-            p.qos,
-            p.retain,
-        )
-        .await;
+        let qos = p.qos;
+        let outcome = publish_to_core(&self.shared, &self.who, &self.mqtt_id, p.into()).await;
         let code = match outcome {
             Outcome::Published => 0,
             Outcome::Refused if v5 => {
@@ -1578,7 +1789,7 @@ impl Session {
             // sends it again after reconnecting.
             Outcome::Failed => return Err(End::Closed),
         };
-        match (p.qos, pid) {
+        match (qos, pid) {
             (1, Some(id)) => self.send(Packet::PubAck {
                 packet_id: id,
                 code,
@@ -1605,21 +1816,20 @@ impl Session {
         if is_new && self.subs.len() >= self.shared.cfg.max_subscriptions {
             return if v5 { QUOTA_EXCEEDED } else { V3_SUB_FAILURE };
         }
-        let Ok(topic) = parse_topic(&f.filter, true) else {
-            return fail;
-        };
-        let (channel, bus_subs) = match self.shared.core.subscribe(&self.who, &topic).await {
+        let Subscribed {
+            channel,
+            bus: bus_subs,
+            topic,
+            shared,
+        } = match subscribe_filter(&self.shared.core, &self.who, &f.filter).await {
             Ok(x) => x,
-            Err(CoreError::Internal(e)) => {
-                tracing::warn!(error = %e, "mqtt: subscribe failed internally");
-                return if v5 { UNSPECIFIED } else { V3_SUB_FAILURE };
-            }
-            Err(_) => {
+            Err(SubFail::Internal) => return if v5 { UNSPECIFIED } else { V3_SUB_FAILURE },
+            Err(SubFail::Refused) => {
                 crate::metrics::denied("subscribe");
                 return fail;
             }
         };
-        let granted = f.qos.min(1);
+        let granted = f.qos.min(2);
         // Subscribing again to a filter keeps its id, so what is already queued for it
         // (a resumed session's messages) is still delivered.
         let sub_id = match self.subs.get(&f.filter) {
@@ -1629,15 +1839,20 @@ impl Session {
                 self.next_sub_id - 1
             }
         };
-        let skip = f.no_local.then(|| self.mqtt_id.clone());
+        let opts = SubOpts {
+            granted,
+            // No Local has no meaning on a shared subscription [MQTT-3.8.3-4].
+            skip_publisher: (f.no_local && !shared).then(|| self.mqtt_id.clone()),
+            rap: f.retain_as_published,
+            ident: f.id,
+        };
         let out = self.out_tx();
         let tasks = spawn_forwarders(
             bus_subs,
             &out,
             &self.slow,
             sub_id,
-            granted,
-            skip,
+            &opts,
             self.shared.cfg.subscriber_wait,
         );
         if let Some(old) = self.subs.insert(
@@ -1647,13 +1862,16 @@ impl Session {
                 sub_id,
                 granted,
                 no_local: f.no_local,
+                rap: f.retain_as_published,
+                ident: f.id,
                 _tasks: tasks,
             },
         ) {
             self.active.remove(&old.sub_id);
         }
         self.active.insert(sub_id);
-        if f.retain_handling == 0 || (f.retain_handling == 1 && is_new) {
+        // Retained messages are not sent to a new shared subscription (MQTT 5 §4.8.2).
+        if !shared && (f.retain_handling == 0 || (f.retain_handling == 1 && is_new)) {
             retained.extend(
                 self.shared
                     .retained
@@ -1663,8 +1881,10 @@ impl Session {
                         sub_id,
                         topic: m.topic,
                         payload: m.payload,
-                        qos: granted,
+                        qos: granted.min(m.qos),
                         retain: true,
+                        props: m.props,
+                        ident: f.id,
                         _bytes: None,
                     }),
             );

@@ -4,7 +4,7 @@
 //! deployment moves to NATS.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -118,6 +118,9 @@ pub enum BusError {
 pub trait MessageBus: Send + Sync {
     async fn publish(&self, subject: &str, payload: Vec<u8>) -> Result<(), BusError>;
     async fn subscribe(&self, pattern: &str) -> Result<Subscription, BusError>;
+    /// A subscription in a queue group: each message matching `pattern` goes to one
+    /// member of the group (NATS queue groups; MQTT 5 shared subscriptions).
+    async fn subscribe_queue(&self, pattern: &str, group: &str) -> Result<Subscription, BusError>;
     fn kind(&self) -> &'static str;
 }
 
@@ -139,6 +142,8 @@ pub fn subject_matches(pattern: &str, subject: &str) -> bool {
 struct Sub {
     pattern: String,
     out: Arc<Outlet<BusMessage>>,
+    /// A queue group: one member of the group with this pattern gets each message.
+    group: Option<String>,
 }
 
 /// Tokens of a subject that index the subscriptions: `m.<domain>.c.<channel>`, the
@@ -153,6 +158,8 @@ const KEY_TOKENS: usize = 4;
 struct Subs {
     by_key: HashMap<String, Vec<Sub>>,
     wild: Vec<Sub>,
+    /// Turns through the members of queue groups.
+    turn: usize,
 }
 
 /// The index key of a pattern, or None when a wildcard comes before its end.
@@ -213,11 +220,27 @@ fn offer(
     list: &mut Vec<Sub>,
     subject: &str,
     payload: &[u8],
+    turn: usize,
     full: &mut Vec<(Arc<Outlet<BusMessage>>, BusMessage)>,
 ) -> u64 {
     list.retain(|s| !s.out.is_closed());
     let mut dropped = 0;
-    for s in list.iter().filter(|s| subject_matches(&s.pattern, subject)) {
+    // Queue groups: of the members of (pattern, group) that match, the `turn`-th one.
+    let mut groups: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
+    for (i, s) in list.iter().enumerate() {
+        if let Some(g) = &s.group
+            && subject_matches(&s.pattern, subject)
+        {
+            groups.entry((&s.pattern, g)).or_default().push(i);
+        }
+    }
+    let chosen: HashSet<usize> = groups
+        .values()
+        .filter_map(|members| members.get(turn % members.len()).copied())
+        .collect();
+    for (_, s) in list.iter().enumerate().filter(|(i, s)| {
+        subject_matches(&s.pattern, subject) && (s.group.is_none() || chosen.contains(i))
+    }) {
         let msg = BusMessage {
             subject: subject.to_string(),
             payload: payload.to_vec(),
@@ -241,14 +264,16 @@ impl MessageBus for LocalBus {
                 .lock()
                 .map_err(|e| BusError::Other(e.to_string()))?;
             let key = subject_key(subject);
+            subs.turn = subs.turn.wrapping_add(1);
+            let turn = subs.turn;
             let mut dropped = 0;
             if let Some(list) = subs.by_key.get_mut(key) {
-                dropped += offer(list, subject, &payload, &mut full);
+                dropped += offer(list, subject, &payload, turn, &mut full);
                 if list.is_empty() {
                     subs.by_key.remove(key);
                 }
             }
-            dropped + offer(&mut subs.wild, subject, &payload, &mut full)
+            dropped + offer(&mut subs.wild, subject, &payload, turn, &mut full)
         };
         for _ in 0..dropped {
             self.drop_one();
@@ -262,10 +287,25 @@ impl MessageBus for LocalBus {
     }
 
     async fn subscribe(&self, pattern: &str) -> Result<Subscription, BusError> {
+        self.add(pattern, None)
+    }
+
+    async fn subscribe_queue(&self, pattern: &str, group: &str) -> Result<Subscription, BusError> {
+        self.add(pattern, Some(group.to_string()))
+    }
+
+    fn kind(&self) -> &'static str {
+        "local"
+    }
+}
+
+impl LocalBus {
+    fn add(&self, pattern: &str, group: Option<String>) -> Result<Subscription, BusError> {
         let (tx, rx) = mpsc::channel(SUBSCRIBER_QUEUE);
         let sub = Sub {
             pattern: pattern.to_string(),
             out: Arc::new(Outlet::new(tx)),
+            group,
         };
         let mut subs = self
             .subs
@@ -284,10 +324,6 @@ impl MessageBus for LocalBus {
             }
         }
         Ok(Subscription { rx })
-    }
-
-    fn kind(&self) -> &'static str {
-        "local"
     }
 }
 
@@ -348,12 +384,31 @@ impl MessageBus for NatsBus {
     }
 
     async fn subscribe(&self, pattern: &str) -> Result<Subscription, BusError> {
-        use futures::StreamExt;
-        let mut sub = self
+        let sub = self
             .client
             .subscribe(pattern.to_string())
             .await
             .map_err(|e| BusError::Other(e.to_string()))?;
+        Ok(self.pump(sub))
+    }
+
+    async fn subscribe_queue(&self, pattern: &str, group: &str) -> Result<Subscription, BusError> {
+        let sub = self
+            .client
+            .queue_subscribe(pattern.to_string(), group.to_string())
+            .await
+            .map_err(|e| BusError::Other(e.to_string()))?;
+        Ok(self.pump(sub))
+    }
+
+    fn kind(&self) -> &'static str {
+        "nats"
+    }
+}
+
+impl NatsBus {
+    fn pump(&self, mut sub: async_nats::Subscriber) -> Subscription {
+        use futures::StreamExt;
         let (tx, rx) = mpsc::channel(SUBSCRIBER_QUEUE);
         let out = Outlet::new(tx);
         let patience = self.patience;
@@ -373,11 +428,7 @@ impl MessageBus for NatsBus {
             }
             let _ = sub.unsubscribe().await;
         });
-        Ok(Subscription { rx })
-    }
-
-    fn kind(&self) -> &'static str {
-        "nats"
+        Subscription { rx }
     }
 }
 
@@ -406,6 +457,58 @@ mod tests {
         let m = s.rx.recv().await.unwrap();
         assert_eq!(m.subject, "events.client.create");
         assert!(other.rx.try_recv().is_err());
+    }
+
+    async fn drain(rx: &mut mpsc::Receiver<BusMessage>) -> Vec<u8> {
+        let mut got = Vec::new();
+        while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await {
+            got.push(m.payload[0]);
+        }
+        got
+    }
+
+    /// Members of a queue group share the messages (each to one member, in turn);
+    /// a plain subscriber beside them still gets every one.
+    async fn queue_group_shares(bus: &dyn MessageBus, subject: &str) {
+        let pattern = format!("{subject}.>");
+        let mut a = bus.subscribe_queue(&pattern, "g1").await.unwrap();
+        let mut b = bus.subscribe_queue(&pattern, "g1").await.unwrap();
+        let mut all = bus.subscribe(&pattern).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for i in 0..20 {
+            bus.publish(&format!("{subject}.x"), vec![i]).await.unwrap();
+        }
+        let (ga, gb, gall) = (
+            drain(&mut a.rx).await,
+            drain(&mut b.rx).await,
+            drain(&mut all.rx).await,
+        );
+        assert_eq!(gall.len(), 20);
+        assert_eq!(ga.len() + gb.len(), 20, "{ga:?} {gb:?}");
+        assert!(!ga.is_empty() && !gb.is_empty(), "{ga:?} {gb:?}");
+        let mut both: Vec<u8> = ga.iter().chain(&gb).copied().collect();
+        both.sort_unstable();
+        assert_eq!(both, (0..20).collect::<Vec<u8>>(), "each once");
+    }
+
+    #[tokio::test]
+    async fn local_queue_groups() {
+        queue_group_shares(&LocalBus::new(), "m.d.c.ch").await;
+    }
+
+    #[tokio::test]
+    async fn nats_queue_groups() {
+        if std::env::var("SWITCHYARD_SKIP_NATS").is_ok_and(|v| v == "1") {
+            eprintln!("skipped: SWITCHYARD_SKIP_NATS=1");
+            return;
+        }
+        let url = std::env::var("SWITCHYARD_TEST_NATS_URL")
+            .unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+        let bus = NatsBus::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("NATS at {url} (SWITCHYARD_SKIP_NATS=1 to skip): {e}"));
+        let subject = format!("test.q{}", std::process::id());
+        queue_group_shares(&bus, &subject).await;
     }
 
     #[test]

@@ -57,13 +57,43 @@ pub struct Envelope {
     /// about that connection, not the platform client); absent for other protocols.
     #[prost(string, optional, tag = "101")]
     pub mqtt_client: Option<String>,
+    /// MQTT 5 publish properties (tags 102–107), forwarded unaltered.
+    #[prost(message, repeated, tag = "102")]
+    pub user_properties: Vec<UserProperty>,
+    #[prost(string, optional, tag = "103")]
+    pub content_type: Option<String>,
+    #[prost(bool, optional, tag = "104")]
+    pub payload_utf8: Option<bool>,
+    #[prost(string, optional, tag = "105")]
+    pub response_topic: Option<String>,
+    #[prost(bytes = "vec", optional, tag = "106")]
+    pub correlation_data: Option<Vec<u8>>,
+    /// Unix time (seconds) the message expires at.
+    #[prost(int64, optional, tag = "107")]
+    pub expires_at: Option<i64>,
+    /// Published with MQTT's retain flag (for v5 Retain As Published subscribers).
+    #[prost(bool, optional, tag = "108")]
+    pub retain: Option<bool>,
 }
 
-/// What a publish carries besides its payload: MQTT's QoS and client identifier.
+/// An MQTT 5 user property inside the envelope.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct UserProperty {
+    #[prost(string, tag = "1")]
+    pub key: String,
+    #[prost(string, tag = "2")]
+    pub value: String,
+}
+
+/// What a publish carries besides its payload: MQTT's QoS, client identifier and v5
+/// properties.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Origin<'a> {
     pub qos: Option<u8>,
     pub mqtt_client: Option<&'a str>,
+    pub props: Option<&'a switchyard_domain::MessageProps>,
+    /// MQTT's retain flag.
+    pub retain: bool,
 }
 
 impl Envelope {
@@ -73,6 +103,23 @@ impl Envelope {
     pub fn decode_slice(b: &[u8]) -> Option<Envelope> {
         <Envelope as prost::Message>::decode(b).ok()
     }
+    /// The MQTT 5 properties it carries (`None` when it carries none).
+    pub fn props(&self) -> Option<switchyard_domain::MessageProps> {
+        let p = switchyard_domain::MessageProps {
+            user_properties: self
+                .user_properties
+                .iter()
+                .map(|u| (u.key.clone(), u.value.clone()))
+                .collect(),
+            content_type: self.content_type.clone(),
+            payload_utf8: self.payload_utf8.unwrap_or(false),
+            response_topic: self.response_topic.clone(),
+            correlation_data: self.correlation_data.clone(),
+            expires_at: self.expires_at,
+        };
+        (!p.is_empty()).then_some(p)
+    }
+
     /// The MQTT-style topic this message was published on.
     pub fn topic(&self) -> String {
         if self.subtopic.is_empty() {
@@ -608,7 +655,7 @@ impl Core {
         origin: Origin<'_>,
     ) -> Result<()> {
         let ch = self.authorize(who, t, ConnectionType::Publish).await?;
-        let env = Envelope {
+        let mut env = Envelope {
             channel: ch.to_string(),
             domain: who.domain.to_string(),
             subtopic: t.subtopic.clone(),
@@ -619,7 +666,24 @@ impl Core {
             client_id: who.id.to_string(),
             qos: origin.qos.map(u32::from),
             mqtt_client: origin.mqtt_client.map(str::to_string),
+            retain: origin.retain.then_some(true),
+            ..Envelope::default()
         };
+        if let Some(p) = origin.props {
+            env.user_properties = p
+                .user_properties
+                .iter()
+                .map(|(key, value)| UserProperty {
+                    key: key.clone(),
+                    value: value.clone(),
+                })
+                .collect();
+            env.content_type.clone_from(&p.content_type);
+            env.payload_utf8 = p.payload_utf8.then_some(true);
+            env.response_topic.clone_from(&p.response_topic);
+            env.correlation_data.clone_from(&p.correlation_data);
+            env.expires_at = p.expires_at;
+        }
         self.bus
             .publish(&subject(who.domain, ch, &t.subtopic), env.encode_vec())
             .await
@@ -632,15 +696,39 @@ impl Core {
         who: &ClientIdentity,
         t: &Topic,
     ) -> Result<(Uuid, Vec<Subscription>)> {
+        self.subscribe_in(who, t, None).await
+    }
+
+    /// As [`Core::subscribe`], as a member of a shared subscription group: each message
+    /// goes to one member of the group (MQTT 5 `$share/<group>/…`). Groups are per
+    /// domain: the same name in two domains is two groups.
+    pub async fn subscribe_shared(
+        &self,
+        who: &ClientIdentity,
+        t: &Topic,
+        group: &str,
+    ) -> Result<(Uuid, Vec<Subscription>)> {
+        self.subscribe_in(who, t, Some(group)).await
+    }
+
+    async fn subscribe_in(
+        &self,
+        who: &ClientIdentity,
+        t: &Topic,
+        group: Option<&str>,
+    ) -> Result<(Uuid, Vec<Subscription>)> {
         let ch = self.authorize(who, t, ConnectionType::Subscribe).await?;
         let mut subs = Vec::new();
         for p in subscribe_patterns(who.domain, ch, &t.subtopic) {
-            subs.push(
-                self.bus
-                    .subscribe(&p)
-                    .await
-                    .map_err(|e| Error::Internal(e.to_string()))?,
-            );
+            let sub = match group {
+                Some(g) => {
+                    self.bus
+                        .subscribe_queue(&p, &format!("share.{}.{g}", who.domain))
+                        .await
+                }
+                None => self.bus.subscribe(&p).await,
+            };
+            subs.push(sub.map_err(|e| Error::Internal(e.to_string()))?);
         }
         Ok((ch, subs))
     }
@@ -708,18 +796,33 @@ mod tests {
             client_id: "p".into(),
             qos: Some(1),
             mqtt_client: Some("sensor-1".into()),
+            user_properties: vec![UserProperty {
+                key: "k".into(),
+                value: "v".into(),
+            }],
+            content_type: Some("text/plain".into()),
+            payload_utf8: Some(true),
+            response_topic: Some("m/d/c/c/reply".into()),
+            correlation_data: Some(vec![9]),
+            expires_at: Some(1_900_000_000),
+            retain: Some(true),
         };
         let b = e.encode_vec();
         // Field 1 (channel), wire type 2: tag byte 0x0a.
         assert_eq!(b[0], 0x0a);
         assert_eq!(Envelope::decode_slice(&b).unwrap(), e);
         assert_eq!(e.topic(), "m/d/c/c/s");
+        let props = e.props().unwrap();
+        assert_eq!(props.user_properties, vec![("k".into(), "v".into())]);
+        assert_eq!(props.response_topic.as_deref(), Some("m/d/c/c/reply"));
+        assert_eq!(props.expires_at, Some(1_900_000_000));
         // Without a QoS (HTTP, or another Magistrala service) the field is absent.
         let plain = Envelope {
-            qos: None,
-            mqtt_client: None,
-            ..e
+            channel: e.channel.clone(),
+            payload: e.payload.clone(),
+            ..Envelope::default()
         };
+        assert_eq!(plain.props(), None);
         assert_eq!(
             Envelope::decode_slice(&plain.encode_vec()).unwrap().qos,
             None

@@ -29,6 +29,12 @@ pub struct StoredSubscription {
     pub qos: u8,
     #[serde(default)]
     pub no_local: bool,
+    /// v5 Retain As Published.
+    #[serde(default)]
+    pub rap: bool,
+    /// v5 Subscription Identifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ident: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +45,43 @@ pub struct StoredMessage {
     pub qos: u8,
     #[serde(default)]
     pub retain: bool,
+    #[serde(default, skip_serializing_if = "MessageProps::is_empty")]
+    pub props: MessageProps,
+}
+
+/// An MQTT 5 message's publish properties, carried unaltered from publisher to
+/// subscribers (MQTT 5 §3.3.2.3): across the bus, into retained messages and kept
+/// sessions. The Message Expiry Interval is kept as the absolute time it runs out, so
+/// every hop can tell what is left of it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageProps {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub user_properties: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// Payload Format Indicator 1: the payload is UTF-8.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub payload_utf8: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_topic: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_data: Option<Vec<u8>>,
+    /// Unix time (seconds) at which the message expires; `None`: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+
+impl MessageProps {
+    pub fn is_empty(&self) -> bool {
+        self == &MessageProps::default()
+    }
+
+    /// Seconds of the expiry interval left at `now` (unix seconds): `None` when the
+    /// message never expires, `Some(0)` when it has.
+    pub fn expiry_left(&self, now: i64) -> Option<u32> {
+        self.expires_at
+            .map(|at| u32::try_from((at - now).max(0)).unwrap_or(u32::MAX))
+    }
 }
 
 /// Payloads as base64 in JSON.
@@ -69,16 +112,37 @@ mod tests {
                 filter: "m/d/c/ch/#".into(),
                 qos: 1,
                 no_local: false,
+                rap: true,
+                ident: Some(7),
             }],
-            messages: vec![StoredMessage {
-                topic: "m/d/c/ch/x".into(),
-                payload: vec![0, 255, 7],
-                qos: 1,
-                retain: false,
-            }],
+            messages: vec![
+                StoredMessage {
+                    topic: "m/d/c/ch/x".into(),
+                    payload: vec![0, 255, 7],
+                    qos: 1,
+                    retain: false,
+                    props: MessageProps::default(),
+                },
+                StoredMessage {
+                    topic: "m/d/c/ch/y".into(),
+                    payload: b"{}".to_vec(),
+                    qos: 0,
+                    retain: true,
+                    props: MessageProps {
+                        user_properties: vec![("a".into(), "1".into()), ("a".into(), "2".into())],
+                        content_type: Some("application/json".into()),
+                        payload_utf8: true,
+                        response_topic: Some("m/d/c/ch/reply".into()),
+                        correlation_data: Some(vec![1, 2]),
+                        expires_at: Some(1_900_000_000),
+                    },
+                },
+            ],
         };
         let j = serde_json::to_string(&s).unwrap();
         assert!(j.contains("\"AP8H\""), "{j}");
+        // A message without properties is stored as before.
+        assert!(!j.contains("\"props\":{}"), "{j}");
         assert_eq!(serde_json::from_str::<MqttSessionState>(&j).unwrap(), s);
     }
 }

@@ -130,6 +130,7 @@ enum Ev {
     },
     PubAck(u8),
     PubRec(u8),
+    PubRel,
     PubComp,
     SubAck(Vec<u8>),
     Disconnect(u8),
@@ -240,6 +241,7 @@ async fn mqtt(addr: SocketAddr, o: Opts) -> Mqtt {
                             _ => 0xFF,
                         }),
                         Packet::PubComp(_) => Ev::PubComp,
+                        Packet::PubRel(_) => Ev::PubRel,
                         Packet::SubAck(a) => Ev::SubAck(
                             a.return_codes
                                 .iter()
@@ -304,6 +306,7 @@ async fn mqtt(addr: SocketAddr, o: Opts) -> Mqtt {
                         Packet::PubAck(_) => Ev::PubAck(0),
                         Packet::PubRec(_) => Ev::PubRec(0),
                         Packet::PubComp(_) => Ev::PubComp,
+                        Packet::PubRel(_) => Ev::PubRel,
                         Packet::SubAck(a) => Ev::SubAck(
                             a.return_codes
                                 .iter()
@@ -585,8 +588,8 @@ async fn publish_reaches_subscribers_v3_and_v5() {
         let mut wild = Mqtt::open(env.mqtt, Opts::new(sv5, "w", &subscriber)).await;
         let mut publ = Mqtt::open(env.mqtt, Opts::new(pv5, "p", &publisher)).await;
         assert_eq!(sub.subscribe(&topic, 1).await, vec![1]);
-        // QoS 2 is granted as 1.
-        assert_eq!(wild.subscribe(&format!("{topic}/#"), 2).await, vec![1]);
+        // QoS 2 is granted.
+        assert_eq!(wild.subscribe(&format!("{topic}/#"), 2).await, vec![2]);
 
         // Delivered at the lower of the publish and granted QoS [MQTT-3.8.4-6].
         publ.publish(&topic, 0, b"qos0", false).await;
@@ -850,7 +853,18 @@ async fn retained_will_and_qos2() {
         "cleared"
     );
 
-    // QoS 2 from a client: PUBREC/PUBCOMP, delivered once at QoS 1.
+    // QoS 2 end to end: PUBREC/PUBCOMP from the server to the publisher; a QoS 2
+    // subscriber gets it at QoS 2 (PUBLISH, its PUBREC, our PUBREL), a QoS 1 one at 1.
+    let mut exact: Vec<Mqtt> = Vec::new();
+    for v5 in [false, true] {
+        let id = format!("x{v5}");
+        let mut x = Mqtt::open(env.mqtt, Opts::new(v5, &id, &subscriber)).await;
+        assert_eq!(x.subscribe(&topic, 2).await, vec![2]);
+        // The retained message first, at the QoS it was published with (1), not 2.
+        let (_, p, q, r) = x.message().await;
+        assert_eq!((p.as_slice(), q, r), (&b"root"[..], 1, true));
+        exact.push(x);
+    }
     for v5 in [false, true] {
         let mut q2 = Mqtt::open(env.mqtt, Opts::new(v5, "q2", &publisher)).await;
         q2.publish(&topic, 2, b"exactly", false).await;
@@ -864,7 +878,23 @@ async fn retained_will_and_qos2() {
         );
         let (_, p, q, _) = late.message().await;
         assert_eq!((p.as_slice(), q), (&b"exactly"[..], 1));
+        for x in &mut exact {
+            let (_, p, q, _) = x.message().await;
+            assert_eq!((p.as_slice(), q), (&b"exactly"[..], 2));
+            assert_eq!(
+                x.next_where(|e| matches!(e, Ev::PubRel)).await,
+                Some(Ev::PubRel),
+                "our PUBREL after the client's PUBREC"
+            );
+        }
         q2.disconnect().await;
+    }
+    for x in &mut exact {
+        assert_eq!(
+            x.message_within(Duration::from_millis(300)).await,
+            None,
+            "exactly once"
+        );
     }
     assert_eq!(
         late.message_within(Duration::from_millis(300)).await,
@@ -1731,5 +1761,326 @@ async fn kept_sessions_are_bounded_per_client() {
     assert_eq!(connack("second", false).await, (0x20, vec![0, 0]));
     // ... "first" was, and resumes.
     assert_eq!(connack("first", false).await, (0x20, vec![1, 0]));
+    env.stop().await;
+}
+
+/// A v5 client on rumqttc that reports every PUBLISH with its properties.
+async fn v5_client(
+    addr: SocketAddr,
+    id: &str,
+    creds: &(String, String),
+) -> (
+    rumqttc::v5::AsyncClient,
+    mpsc::UnboundedReceiver<rumqttc::v5::mqttbytes::v5::Publish>,
+    JoinHandle<()>,
+) {
+    use rumqttc::v5::{Event, mqttbytes::v5::Packet};
+    let mut opts = rumqttc::v5::MqttOptions::new(id, addr.ip().to_string(), addr.port());
+    opts.set_credentials(creds.0.clone(), creds.1.clone());
+    let (c, mut el) = rumqttc::v5::AsyncClient::new(opts, 100);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let mut ready = Some(ready_tx);
+    let task = tokio::spawn(async move {
+        loop {
+            match el.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    if let Some(r) = ready.take() {
+                        let _ = r.send(());
+                    }
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    let _ = tx.send(p);
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    });
+    tokio::time::timeout(WAIT, ready_rx).await.unwrap().unwrap();
+    (c, rx, task)
+}
+
+async fn next_publish(
+    rx: &mut mpsc::UnboundedReceiver<rumqttc::v5::mqttbytes::v5::Publish>,
+    within: Duration,
+) -> Option<rumqttc::v5::mqttbytes::v5::Publish> {
+    tokio::time::timeout(within, rx.recv()).await.ok().flatten()
+}
+
+/// MQTT 5 as the Paho interoperability suite exercises it: publish properties reach
+/// the subscriber unaltered (also on retained messages), an expired message is not
+/// delivered, Retain As Published keeps the retain flag, each message carries its
+/// subscription's identifier, and a shared subscription gives each message to one
+/// member of the group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v5_properties_options_and_shared_subscriptions() {
+    use rumqttc::v5::mqttbytes::{
+        QoS as Q,
+        v5::{Filter, PublishProperties, SubscribeProperties},
+    };
+    let env = Env::start().await;
+    let (publisher, subscriber) = (env.client("pub").await, env.client("sub").await);
+    let ch = env.channel("props").await;
+    env.connect(&ch, &publisher.0, &["publish"]).await;
+    env.connect(&ch, &subscriber.0, &["subscribe"]).await;
+    let topic = env.topic(&ch);
+    let settle = Duration::from_millis(200);
+
+    let (p, _prx, _pt) = v5_client(env.mqtt, "p5", &publisher).await;
+    let (s, mut srx, _st) = v5_client(env.mqtt, "s5", &subscriber).await;
+    let mut f = Filter::new(format!("{topic}/#"), Q::ExactlyOnce);
+    f.preserve_retain = true;
+    s.subscribe_many_with_properties(
+        [f],
+        SubscribeProperties {
+            id: Some(42),
+            user_properties: Vec::new(),
+        },
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(settle).await;
+
+    let props = PublishProperties {
+        payload_format_indicator: Some(1),
+        content_type: Some("application/json".into()),
+        response_topic: Some(format!("{topic}/reply")),
+        correlation_data: Some(b"334".to_vec().into()),
+        user_properties: vec![("a".into(), "1".into()), ("a".into(), "2".into())],
+        message_expiry_interval: Some(60),
+        ..PublishProperties::default()
+    };
+    for (qos, retain) in [
+        (Q::AtMostOnce, false),
+        (Q::AtLeastOnce, true),
+        (Q::ExactlyOnce, false),
+    ] {
+        p.publish_with_properties(format!("{topic}/x"), qos, retain, "{}", props.clone())
+            .await
+            .unwrap();
+        let m = next_publish(&mut srx, WAIT).await.expect("delivered");
+        assert_eq!(m.qos, qos, "at the publish QoS (granted 2)");
+        assert_eq!(m.retain, retain, "Retain As Published");
+        let got = m.properties.expect("properties");
+        assert_eq!(got.user_properties, props.user_properties);
+        assert_eq!(got.content_type, props.content_type);
+        assert_eq!(got.payload_format_indicator, Some(1));
+        assert_eq!(got.response_topic, props.response_topic);
+        assert_eq!(got.correlation_data, props.correlation_data);
+        assert_eq!(got.subscription_identifiers, vec![42]);
+        let left = got.message_expiry_interval.unwrap();
+        assert!((58..=60).contains(&left), "{left}");
+    }
+    // The retained one keeps its properties for a later subscriber.
+    let (late, mut lrx, _lt) = v5_client(env.mqtt, "late5", &subscriber).await;
+    late.subscribe(format!("{topic}/x"), Q::AtLeastOnce)
+        .await
+        .unwrap();
+    let m = next_publish(&mut lrx, WAIT).await.expect("retained");
+    assert!(m.retain);
+    assert_eq!(m.properties.unwrap().user_properties, props.user_properties);
+
+    // Message expiry: a kept session away longer than the message lives does not get it.
+    let (away, arx, at) = {
+        let mut opts =
+            rumqttc::v5::MqttOptions::new("away5", env.mqtt.ip().to_string(), env.mqtt.port());
+        opts.set_credentials(subscriber.0.clone(), subscriber.1.clone());
+        opts.set_clean_start(false);
+        let mut cp = rumqttc::v5::mqttbytes::v5::ConnectProperties::new();
+        cp.session_expiry_interval = Some(600);
+        opts.set_connect_properties(cp);
+        let (c, mut el) = rumqttc::v5::AsyncClient::new(opts, 100);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let t = tokio::spawn(async move {
+            while let Ok(ev) = el.poll().await {
+                if let rumqttc::v5::Event::Incoming(rumqttc::v5::mqttbytes::v5::Packet::Publish(
+                    p,
+                )) = ev
+                {
+                    let _ = tx.send(p);
+                }
+            }
+        });
+        (c, rx, t)
+    };
+    away.subscribe(format!("{topic}/exp"), Q::AtLeastOnce)
+        .await
+        .unwrap();
+    tokio::time::sleep(settle).await;
+    away.disconnect().await.unwrap();
+    tokio::time::sleep(settle).await;
+    at.abort();
+    for (payload, expiry) in [("short", 1), ("long", 600)] {
+        p.publish_with_properties(
+            format!("{topic}/exp"),
+            Q::AtLeastOnce,
+            false,
+            payload,
+            PublishProperties {
+                message_expiry_interval: Some(expiry),
+                ..PublishProperties::default()
+            },
+        )
+        .await
+        .unwrap();
+    }
+    drop(arx);
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let (_back, mut brx, _bt) = {
+        let mut opts =
+            rumqttc::v5::MqttOptions::new("away5", env.mqtt.ip().to_string(), env.mqtt.port());
+        opts.set_credentials(subscriber.0.clone(), subscriber.1.clone());
+        opts.set_clean_start(false);
+        let mut cp = rumqttc::v5::mqttbytes::v5::ConnectProperties::new();
+        cp.session_expiry_interval = Some(600);
+        opts.set_connect_properties(cp);
+        let (c, mut el) = rumqttc::v5::AsyncClient::new(opts, 100);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let t = tokio::spawn(async move {
+            while let Ok(ev) = el.poll().await {
+                if let rumqttc::v5::Event::Incoming(rumqttc::v5::mqttbytes::v5::Packet::Publish(
+                    p,
+                )) = ev
+                {
+                    let _ = tx.send(p);
+                }
+            }
+        });
+        (c, rx, t)
+    };
+    let m = next_publish(&mut brx, WAIT)
+        .await
+        .expect("the long-lived one");
+    assert_eq!(m.payload.as_ref(), b"long");
+    assert!(
+        next_publish(&mut brx, Duration::from_millis(500))
+            .await
+            .is_none(),
+        "not the expired one"
+    );
+
+    // Shared subscription: two members, each message to exactly one of them.
+    let (m1, mut m1rx, _m1t) = v5_client(env.mqtt, "m1", &subscriber).await;
+    let (m2, mut m2rx, _m2t) = v5_client(env.mqtt, "m2", &subscriber).await;
+    for m in [&m1, &m2] {
+        m.subscribe(format!("$share/workers/{topic}/jobs"), Q::AtLeastOnce)
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(settle).await;
+    for i in 0..10 {
+        p.publish(
+            format!("{topic}/jobs"),
+            Q::AtLeastOnce,
+            false,
+            format!("job{i}"),
+        )
+        .await
+        .unwrap();
+    }
+    let mut got = Vec::new();
+    while let Some(m) = next_publish(&mut m1rx, Duration::from_millis(700)).await {
+        assert_eq!(m.topic.as_ref(), format!("{topic}/jobs").as_bytes());
+        got.push((1, m.payload));
+    }
+    while let Some(m) = next_publish(&mut m2rx, Duration::from_millis(300)).await {
+        got.push((2, m.payload));
+    }
+    assert_eq!(got.len(), 10, "each job once: {got:?}");
+    assert!(
+        got.iter().any(|(w, _)| *w == 1) && got.iter().any(|(w, _)| *w == 2),
+        "both members work: {got:?}"
+    );
+    env.stop().await;
+}
+
+/// A v5 CONNECT with a Session Expiry Interval property.
+fn raw_connect_v5_expiry(
+    client_id: &str,
+    creds: (&str, &str),
+    clean: bool,
+    expiry: u32,
+) -> Vec<u8> {
+    let mut vh = vec![0, 4, b'M', b'Q', b'T', b'T', 5];
+    vh.push(0xC0 | if clean { 0x02 } else { 0 });
+    vh.extend(30u16.to_be_bytes());
+    vh.push(5);
+    vh.push(0x11);
+    vh.extend(expiry.to_be_bytes());
+    mqtt_str(&mut vh, client_id.as_bytes());
+    mqtt_str(&mut vh, creds.0.as_bytes());
+    mqtt_str(&mut vh, creds.1.as_bytes());
+    switchyard_testkit::raw::packet(0x10, vh)
+}
+
+/// A v5 DISCONNECT (reason 0) carrying a new Session Expiry Interval.
+fn raw_disconnect_v5_expiry(expiry: u32) -> Vec<u8> {
+    let mut body = vec![0x00, 5, 0x11];
+    body.extend(expiry.to_be_bytes());
+    switchyard_testkit::raw::packet(0xE0, body)
+}
+
+/// Connects raw and returns the stream and CONNACK's Session Present flag.
+async fn raw_v5_session(
+    env: &Env,
+    id: &str,
+    creds: &(String, String),
+    clean: bool,
+    expiry: u32,
+) -> (TcpStream, bool) {
+    let mut s = TcpStream::connect(env.mqtt).await.unwrap();
+    s.write_all(&raw_connect_v5_expiry(
+        id,
+        (&creds.0, &creds.1),
+        clean,
+        expiry,
+    ))
+    .await
+    .unwrap();
+    let mut head = [0u8; 4];
+    tokio::time::timeout(WAIT, s.read_exact(&mut head))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(head[0], 0x20, "CONNACK");
+    assert_eq!(head[3], 0, "accepted");
+    // The rest of the CONNACK (its properties).
+    let _ = read_all(&mut s, Duration::from_millis(100)).await;
+    (s, head[2] & 1 == 1)
+}
+
+/// v5 DISCONNECT may change the Session Expiry Interval (MQTT 5 §3.14.2.2.2): raised
+/// from 1 s to 5 s the session is still there after 2 s; set to 0 it ends at once;
+/// raised from 0 it is a protocol error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v5_disconnect_changes_session_expiry() {
+    let env = Env::start().await;
+    let sub = env.client("sub").await;
+    let ch = env.channel("exp").await;
+    env.connect(&ch, &sub.0, &["subscribe"]).await;
+    let (mut s, present) = raw_v5_session(&env, "e1", &sub, true, 1).await;
+    assert!(!present);
+    s.write_all(&raw_disconnect_v5_expiry(5)).await.unwrap();
+    drop(s);
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let (mut s, present) = raw_v5_session(&env, "e1", &sub, false, 1).await;
+    assert!(present, "kept for the 5 s the DISCONNECT asked, not 1 s");
+    s.write_all(&raw_disconnect_v5_expiry(0)).await.unwrap();
+    drop(s);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (s, present) = raw_v5_session(&env, "e1", &sub, false, 0).await;
+    assert!(!present, "0 ended it");
+    // The connection above asked for no session: a DISCONNECT raising it is refused.
+    let mut s = s;
+    s.write_all(&raw_disconnect_v5_expiry(60)).await.unwrap();
+    let (bytes, closed) = read_all(&mut s, WAIT).await;
+    assert!(closed);
+    let p = packets(&bytes);
+    assert_eq!(
+        p.first().map(|(f, b)| (*f, b[0])),
+        Some((0xE0, 0x82)),
+        "{p:?}"
+    );
     env.stop().await;
 }
