@@ -68,8 +68,10 @@
 //! - **Will messages** are published through `Core::publish` (so only where the client
 //!   may publish) when the connection ends without a DISCONNECT (or with v5 `0x04`):
 //!   EOF, keep-alive, protocol error, revocation, take-over, slow consumer, shutdown.
-//!   The v5 will delay is not honoured (published at once). v5 will properties travel
-//!   with the will message.
+//!   v5 will properties travel with the will message. A v5 Will Delay Interval holds the
+//!   will back until the delay or the kept session ends, whichever comes first; a new
+//!   connection to the session in between cancels it (a session that ends with the
+//!   connection, or a server shutting down, publishes at once).
 //! - **Retained messages**: the last retained payload per channel and subtopic, in
 //!   memory per adapter, bounded by [`MqttConfig::retained_max_messages`] and
 //!   [`MqttConfig::retained_max_bytes`]; delivered (retain flag set) on subscribe,
@@ -249,7 +251,7 @@ impl MqttAdapter {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        session::run(stream, self.shared.clone(), None, None).await
+        session::run(stream, self.shared.clone(), None, None, "ws").await
     }
 
     /// Accepts plain TCP connections until `shutdown` completes, then closes the open
@@ -259,7 +261,9 @@ impl MqttAdapter {
             listener,
             self.shared.clone(),
             shutdown,
-            |sock, shared, stop| async move { session::run(sock, shared, Some(stop), None).await },
+            |sock, shared, stop| async move {
+                session::run(sock, shared, Some(stop), None, "tcp").await
+            },
         )
         .await
     }
@@ -290,7 +294,7 @@ impl MqttAdapter {
                                 .peer_certificates()
                                 .and_then(|c| c.first())
                                 .map(|c| c.as_ref().to_vec());
-                            session::run(tls, shared, Some(stop), peer).await
+                            session::run(tls, shared, Some(stop), peer, "tls").await
                         }
                         Ok(Err(e)) => tracing::debug!(error = %e, "mqtt: TLS handshake failed"),
                         Err(_) => tracing::debug!("mqtt: TLS handshake timed out"),

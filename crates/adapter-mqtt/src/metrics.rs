@@ -9,6 +9,8 @@ pub(crate) struct Meters {
     bytes_in: [Counter; 3],
     msgs_out: [Counter; 3],
     bytes_out: [Counter; 3],
+    /// Publish → written to the subscriber's socket buffer, seconds.
+    latency: metrics::Histogram,
 }
 
 impl Meters {
@@ -21,6 +23,7 @@ impl Meters {
             bytes_in: by_qos("switchyard_message_bytes_in_total"),
             msgs_out: by_qos("switchyard_messages_out_total"),
             bytes_out: by_qos("switchyard_message_bytes_out_total"),
+            latency: metrics::histogram!("switchyard_message_delivery_seconds", "adapter" => "mqtt"),
         }
     }
 
@@ -31,6 +34,11 @@ impl Meters {
         self.bytes_in[q].increment(bytes as u64);
     }
 
+    /// How long a message took from its publish to a subscriber's socket.
+    pub(crate) fn delivered_after(&self, seconds: f64) {
+        self.latency.record(seconds);
+    }
+
     /// A message written to a subscriber (its PUBLISH packet's size).
     pub(crate) fn delivered(&self, qos: u8, bytes: usize) {
         let q = usize::from(qos.min(2));
@@ -39,12 +47,13 @@ impl Meters {
     }
 }
 
-/// A session began (after its CONNACK) or ended.
-pub(crate) fn session(open: bool) {
-    let g = metrics::gauge!("switchyard_mqtt_connections");
+/// A session began (after its CONNACK) or ended, by transport (`tcp`, `tls`, `ws`).
+pub(crate) fn session(open: bool, transport: &'static str) {
+    let g = metrics::gauge!("switchyard_mqtt_connections", "transport" => transport);
     if open {
         g.increment(1.0);
-        metrics::counter!("switchyard_mqtt_connections_total").increment(1);
+        metrics::counter!("switchyard_mqtt_connections_total", "transport" => transport)
+            .increment(1);
     } else {
         g.decrement(1.0);
     }

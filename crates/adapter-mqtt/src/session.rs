@@ -226,6 +226,9 @@ pub(crate) struct Shared {
     parked: std::sync::Mutex<HashMap<SessionKey, Parked>>,
     /// Numbers of taken-over sessions their successor stopped waiting for.
     abandoned: std::sync::Mutex<HashSet<u64>>,
+    /// v5 wills waiting out their Will Delay Interval; a new connection of the session
+    /// cancels its will.
+    delayed_wills: std::sync::Mutex<HashMap<SessionKey, Forwarder>>,
     next_session: AtomicU64,
     pub meters: crate::metrics::Meters,
 }
@@ -240,6 +243,7 @@ impl Shared {
             sessions: std::sync::Mutex::new(HashMap::new()),
             parked: std::sync::Mutex::new(HashMap::new()),
             abandoned: std::sync::Mutex::new(HashSet::new()),
+            delayed_wills: std::sync::Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(1),
             meters: crate::metrics::Meters::new(),
         }
@@ -256,6 +260,10 @@ impl Shared {
         let me = Arc::new(Notify::new());
         let ended = Arc::new(Ended::default());
         let mut previous = None;
+        // A new connection to the session: a will still waiting is not sent [MQTT-3.1.3-9].
+        if let Ok(mut w) = self.delayed_wills.lock() {
+            w.remove(&key);
+        }
         if let Ok(mut m) = self.sessions.lock()
             && let Some((old_no, old, old_ended)) = m.insert(key, (no, me.clone(), ended.clone()))
         {
@@ -460,6 +468,7 @@ impl Shared {
                 retain: m.retain,
                 props: (!m.props.is_empty()).then(|| Arc::new(m.props)),
                 ident: e.ident,
+                created: 0,
                 _bytes: None,
             };
             if out.tx.try_send(d).is_err() {
@@ -580,6 +589,8 @@ struct Delivery {
     props: Option<Arc<MessageProps>>,
     /// v5 Subscription Identifier of the subscription it came through.
     ident: Option<u32>,
+    /// When it was published (unix ns, core's clock); 0 when unknown (retained, restored).
+    created: i64,
     /// Its share of the queue's byte budget, returned once it is written out.
     _bytes: Option<OwnedSemaphorePermit>,
 }
@@ -666,6 +677,7 @@ async fn forward(mut rx: mpsc::Receiver<BusMessage>, r: Route) {
             retain: r.opts.rap && env.retain == Some(true),
             props,
             ident: r.opts.ident,
+            created: env.created,
             _bytes: None,
         };
         // The common case without a timer: room in both bounds right now.
@@ -795,6 +807,7 @@ pub(crate) async fn run<S>(
     shared: Arc<Shared>,
     mut shutdown: Option<watch::Receiver<bool>>,
     peer_cert: Option<Vec<u8>>,
+    transport: &'static str,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -941,7 +954,7 @@ pub(crate) async fn run<S>(
         return;
     }
     tracing::debug!(client = %who.id, client_id = %client_id, ?version, "mqtt: connected");
-    crate::metrics::session(true);
+    crate::metrics::session(true, transport);
 
     let mut s = Session {
         shared: shared.clone(),
@@ -992,7 +1005,7 @@ pub(crate) async fn run<S>(
         )
         .await;
     shared.unregister(&key, session_no);
-    crate::metrics::session(false);
+    crate::metrics::session(false, transport);
     if let Some(reason) = end.server_reason() {
         crate::metrics::ended(reason);
     }
@@ -1042,7 +1055,28 @@ pub(crate) async fn run<S>(
     if end.publishes_will()
         && let Some(w) = s.will.take()
     {
-        publish_will(&shared, &s.who, &s.mqtt_id, w).await;
+        // v5 Will Delay Interval: published when the delay or the session ends, whichever
+        // comes first; a session that ends with the connection publishes at once.
+        let delay = persist
+            .map(|kept| Duration::from_secs(u64::from(w.delay)).min(kept))
+            .filter(|d| !d.is_zero() && end != End::Shutdown);
+        match delay {
+            Some(d) => {
+                let (sh, who, id) = (shared.clone(), s.who, s.mqtt_id.clone());
+                let task = tokio::spawn(async move {
+                    tokio::time::sleep(d).await;
+                    publish_will(&sh, &who, &id, w).await;
+                    // Last: dropping its own entry aborts this task at its next await.
+                    if let Ok(mut pending) = sh.delayed_wills.lock() {
+                        pending.remove(&(who.id, id));
+                    }
+                });
+                if let Ok(mut m) = shared.delayed_wills.lock() {
+                    m.insert(key, Forwarder(task));
+                }
+            }
+            None => publish_will(&shared, &s.who, &s.mqtt_id, w).await,
+        }
     }
 }
 
@@ -1547,6 +1581,11 @@ impl Session {
             return;
         }
         self.shared.meters.delivered(qos, self.wbuf.len() - before);
+        if d.created > 0 {
+            let now = self.shared.core.now().unix_timestamp_nanos();
+            let ns = now.saturating_sub(i128::from(d.created)).max(0);
+            self.shared.meters.delivered_after(ns as f64 / 1e9);
+        }
         if let (Some(id), Some(k)) = (packet_id, kept) {
             self.inflight.insert(id.get(), k);
         }
@@ -1885,6 +1924,7 @@ impl Session {
                         retain: true,
                         props: m.props,
                         ident: f.id,
+                        created: 0,
                         _bytes: None,
                     }),
             );

@@ -932,10 +932,10 @@ async function healthPage(m) {
   }
   const wanted = [
     ["http_requests_total", "HTTP requests"],
-    ["switchyard_messages_published_total", "Messages published"],
-    ["switchyard_messages_delivered_total", "Messages delivered"],
+    ["switchyard_messages_in_total", "Messages in"],
+    ["switchyard_messages_out_total", "Messages out"],
     ["switchyard_mqtt_connections", "MQTT connections"],
-    ["switchyard_mqtt_connects_total", "MQTT connects"],
+    ["switchyard_mqtt_connections_total", "MQTT connects"],
     ["switchyard_http_connections_refused_total", "HTTP connections refused"],
   ];
   const shown = wanted.filter(([k]) => sums.has(k));

@@ -583,14 +583,21 @@ async fn json_errors(req: Request, next: Next) -> Response {
     fresh
 }
 
+/// Requests and their duration by method and route template (`MatchedPath`, so the
+/// label set stays bounded; unmatched paths are `unmatched`).
 async fn track_metrics(req: Request, next: Next) -> Response {
     let start = std::time::Instant::now();
-    let method = req.method().clone();
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let res = next.run(req).await;
     let status = res.status().as_u16().to_string();
-    metrics::counter!("http_requests_total", "method" => method.to_string(), "status" => status)
+    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
         .increment(1);
-    metrics::histogram!("http_request_duration_seconds").record(start.elapsed().as_secs_f64());
+    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
+        .record(start.elapsed().as_secs_f64());
     res
 }
 

@@ -99,6 +99,28 @@ pub fn routes(a: Api) -> Api {
     )
 }
 
+/// A message a client published over HTTP or WebSocket (QoS 0: they have no other),
+/// counted in the same series as MQTT's.
+fn message_in(adapter: &'static str, bytes: usize) {
+    metrics::counter!("switchyard_messages_in_total", "adapter" => adapter, "qos" => "0")
+        .increment(1);
+    metrics::counter!("switchyard_message_bytes_in_total", "adapter" => adapter, "qos" => "0")
+        .increment(bytes as u64);
+}
+
+/// A message written to a WebSocket subscriber, and how long after its publish.
+fn message_out(adapter: &'static str, bytes: usize, now_ns: i128, created_ns: i64) {
+    metrics::counter!("switchyard_messages_out_total", "adapter" => adapter, "qos" => "0")
+        .increment(1);
+    metrics::counter!("switchyard_message_bytes_out_total", "adapter" => adapter, "qos" => "0")
+        .increment(bytes as u64);
+    if created_ns > 0 {
+        let ns = now_ns.saturating_sub(i128::from(created_ns)).max(0);
+        metrics::histogram!("switchyard_message_delivery_seconds", "adapter" => adapter)
+            .record(ns as f64 / 1e9);
+    }
+}
+
 const CONTENT_TYPES: &[&str] = &[
     "application/json",
     "application/senml+json",
@@ -194,6 +216,7 @@ async fn do_publish(
     s.core
         .publish(&who, &topic, "http", body.to_vec(), Default::default())
         .await?;
+    message_in("http", body.len());
     Ok(empty(StatusCode::ACCEPTED))
 }
 
@@ -307,7 +330,7 @@ async fn ws_session(
     socket: WebSocket,
 ) {
     let (mut tx, mut rx) = socket.split();
-    let (fwd_tx, mut fwd_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(1024);
+    let (fwd_tx, mut fwd_rx) = tokio::sync::mpsc::channel::<(Vec<u8>, i64)>(1024);
     // A full queue is waited for (slowing the publishers down); a socket that stays
     // stuck past the wait loses messages, counted (see `switchyard_bus::Outlet`).
     let fwd = Arc::new(Outlet::new(fwd_tx));
@@ -318,7 +341,7 @@ async fn ws_session(
         tasks.push(tokio::spawn(async move {
             while let Some(m) = sub.rx.recv().await {
                 if let Some(env) = Envelope::decode_slice(&m.payload) {
-                    match fwd.send(env.payload, patience).await {
+                    match fwd.send((env.payload, env.created), patience).await {
                         Sent::Queued => {}
                         Sent::Dropped => count_drop("slow_consumer"),
                         Sent::Closed => break,
@@ -340,21 +363,27 @@ async fn ws_session(
     loop {
         tokio::select! {
             out = fwd_rx.recv() => match out {
-                Some(p) => {
+                Some((p, created)) => {
+                    let len = p.len();
                     let msg = match String::from_utf8(p) {
                         Ok(t) => Message::Text(t.into()),
                         Err(e) => Message::Binary(e.into_bytes().into()),
                     };
                     if tx.send(msg).await.is_err() { break; }
+                    message_out("ws", len, s.core.now().unix_timestamp_nanos(), created);
                 }
                 None => break,
             },
             inc = rx.next() => match inc {
                 Some(Ok(Message::Text(t))) => {
-                    let _ = s.core.publish(&who, &publish_topic, "ws", t.as_bytes().to_vec(), Default::default()).await;
+                    if s.core.publish(&who, &publish_topic, "ws", t.as_bytes().to_vec(), Default::default()).await.is_ok() {
+                        message_in("ws", t.len());
+                    }
                 }
                 Some(Ok(Message::Binary(b))) => {
-                    let _ = s.core.publish(&who, &publish_topic, "ws", b.to_vec(), Default::default()).await;
+                    if s.core.publish(&who, &publish_topic, "ws", b.to_vec(), Default::default()).await.is_ok() {
+                        message_in("ws", b.len());
+                    }
                 }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                 Some(Ok(_)) => {}

@@ -2084,3 +2084,103 @@ async fn v5_disconnect_changes_session_expiry() {
     );
     env.stop().await;
 }
+
+/// Connects a v5 client with a kept session and a will delayed by `delay` seconds; the
+/// returned task is the connection (abort it to drop the socket without DISCONNECT).
+async fn v5_with_delayed_will(
+    addr: SocketAddr,
+    id: &str,
+    creds: &(String, String),
+    will_topic: &str,
+    delay: u32,
+) -> JoinHandle<()> {
+    use rumqttc::v5::mqttbytes::{
+        QoS as Q,
+        v5::{ConnectProperties, LastWill, LastWillProperties},
+    };
+    let mut opts = rumqttc::v5::MqttOptions::new(id, addr.ip().to_string(), addr.port());
+    opts.set_credentials(creds.0.clone(), creds.1.clone());
+    opts.set_clean_start(false);
+    let mut cp = ConnectProperties::new();
+    cp.session_expiry_interval = Some(60);
+    opts.set_connect_properties(cp);
+    let props = LastWillProperties {
+        delay_interval: Some(delay),
+        payload_format_indicator: None,
+        message_expiry_interval: None,
+        content_type: None,
+        response_topic: None,
+        correlation_data: None,
+        user_properties: vec![("why".into(), "gone".into())],
+    };
+    opts.set_last_will(LastWill::new(
+        will_topic,
+        "gone",
+        Q::AtLeastOnce,
+        false,
+        Some(props),
+    ));
+    let (_c, mut el) = rumqttc::v5::AsyncClient::new(opts, 10);
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let mut ready = Some(ready_tx);
+    let task = tokio::spawn(async move {
+        let _c = _c;
+        while let Ok(ev) = el.poll().await {
+            if let rumqttc::v5::Event::Incoming(rumqttc::v5::mqttbytes::v5::Packet::ConnAck(_)) = ev
+                && let Some(r) = ready.take()
+            {
+                let _ = r.send(());
+            }
+        }
+    });
+    tokio::time::timeout(WAIT, ready_rx).await.unwrap().unwrap();
+    task
+}
+
+/// v5 Will Delay Interval: the will of a kept session goes out after the delay, with its
+/// properties, and not at all when the client comes back in time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v5_will_delay() {
+    let env = Env::start().await;
+    let (dev, watcher) = (env.client("dev").await, env.client("watch").await);
+    let ch = env.channel("wills").await;
+    env.connect(&ch, &dev.0, &["publish"]).await;
+    env.connect(&ch, &watcher.0, &["subscribe"]).await;
+    let will_topic = format!("{}/status", env.topic(&ch));
+    let (w, mut wrx, _wt) = v5_client(env.mqtt, "watcher", &watcher).await;
+    w.subscribe(will_topic.clone(), rumqttc::v5::mqttbytes::QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let conn = v5_with_delayed_will(env.mqtt, "dev1", &dev, &will_topic, 2).await;
+    conn.abort();
+    assert!(
+        next_publish(&mut wrx, Duration::from_millis(1200))
+            .await
+            .is_none(),
+        "held back for the delay"
+    );
+    let m = next_publish(&mut wrx, Duration::from_secs(3))
+        .await
+        .expect("the will after the delay");
+    assert_eq!(m.payload.as_ref(), b"gone");
+    assert_eq!(
+        m.properties.unwrap().user_properties,
+        vec![("why".to_string(), "gone".to_string())]
+    );
+
+    // Back within the delay: no will.
+    let conn = v5_with_delayed_will(env.mqtt, "dev2", &dev, &will_topic, 2).await;
+    conn.abort();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let back = v5_with_delayed_will(env.mqtt, "dev2", &dev, &will_topic, 2).await;
+    assert!(
+        next_publish(&mut wrx, Duration::from_secs(3))
+            .await
+            .is_none(),
+        "a new connection to the session cancels the will"
+    );
+    back.abort();
+    env.stop().await;
+}

@@ -409,3 +409,110 @@ async fn persistent_session_survives_a_restart() {
     let kept: Vec<String> = got.into_iter().filter(|l| l != "hello").collect();
     assert_eq!(kept, want);
 }
+
+/// `/metrics` of the real process shows the message plane by adapter: an HTTP publish
+/// counted in, its delivery to a WebSocket and an MQTT subscriber counted out with the
+/// publish-to-delivery latency, MQTT connections by transport, and HTTP durations by
+/// route template.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_by_adapter_transport_and_route() {
+    use futures::StreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("SWITCHYARD_MQTT_ADDR", "127.0.0.1:0")];
+    let p = ServerProcess::start(BIN, dir.path(), "", &env);
+    let http = reqwest::Client::new();
+    let url = p.url.clone();
+    let t = admin_token(&http, &url).await;
+    let post = |path: String, body: Value| {
+        let (http, t) = (http.clone(), t.clone());
+        async move {
+            let (st, b) = call(&http, reqwest::Method::POST, path, Some(&t), Some(body))
+                .await
+                .unwrap();
+            assert!(st == 201 || st == 200, "{st} {b}");
+            b
+        }
+    };
+    let d = post(
+        format!("{url}/domains"),
+        json!({"name": "m", "route": "met"}),
+    )
+    .await;
+    let d = d["id"].as_str().unwrap().to_string();
+    let c = post(format!("{url}/{d}/clients"), json!({"name": "both"})).await;
+    let ch = post(format!("{url}/{d}/channels"), json!({"name": "ch"})).await;
+    let (cid, sec) = (
+        c["id"].as_str().unwrap().to_string(),
+        c["credentials"]["secret"].as_str().unwrap().to_string(),
+    );
+    let ch = ch["id"].as_str().unwrap().to_string();
+    post(
+        format!("{url}/{d}/channels/{ch}/connect"),
+        json!({"client_ids": [cid], "types": ["publish", "subscribe"]}),
+    )
+    .await;
+    // A WebSocket and an MQTT subscriber.
+    let ws_url = format!(
+        "{}/m/{d}/c/{ch}?authorization={sec}",
+        url.replacen("http", "ws", 1)
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
+    let port = mqtt_port(&p);
+    let topic = format!("m/{d}/c/{ch}");
+    let sub = {
+        let (port, cid, sec, topic) = (port.clone(), cid.clone(), sec.clone(), topic.clone());
+        tokio::spawn(async move {
+            sub_lines(
+                &port,
+                &["-C", "1", "-W", "20", "-u", &cid, "-P", &sec, "-t", &topic],
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let r = http
+        .post(format!("{url}/m/{d}/c/{ch}"))
+        .header("Authorization", format!("Client {sec}"))
+        .header("Content-Type", "text/plain")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let got = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.into_text().unwrap().as_str(), "hello");
+    assert_eq!(sub.await.unwrap(), vec!["hello".to_string()]);
+    let m = http
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let has = |needle: &str| m.lines().any(|l| !l.starts_with('#') && l.contains(needle));
+    for needle in [
+        r#"switchyard_messages_in_total{adapter="http",qos="0"} 1"#,
+        r#"switchyard_messages_out_total{adapter="ws",qos="0"} 1"#,
+        r#"switchyard_messages_out_total{adapter="mqtt",qos="0"} 1"#,
+        r#"switchyard_message_delivery_seconds"#,
+        r#"adapter="ws""#,
+        r#"switchyard_mqtt_connections_total{transport="tcp"}"#,
+        r#"http_request_duration_seconds"#,
+        r#"route="/m/{domain}/c/{channel}""#,
+        r#"route="/{domainID}/channels/{channelID}/connect""#,
+    ] {
+        assert!(has(needle), "{needle} missing from /metrics:\n{m}");
+    }
+    assert!(
+        m.lines()
+            .filter(|l| l.starts_with("switchyard_message_delivery_seconds"))
+            .any(|l| l.contains(r#"adapter="mqtt""#)),
+        "mqtt delivery latency:\n{m}"
+    );
+    drop(p);
+}
