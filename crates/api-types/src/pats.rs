@@ -12,10 +12,7 @@ pub struct PatCreateReq {
     pub description: Option<String>,
     /// A duration such as `30d`, `24h` or `1y`.
     #[serde(default)]
-    #[schema(
-        required,
-        pattern = "^([1-9][0-9]*(\\.[0-9]+)?(ns|us|µs|ms|s|m|h|d))+$"
-    )]
+    #[schema(required, pattern = "^([1-9][0-9]{0,8}(ns|us|µs|ms|s|m|h|d|w|y))+$")]
     pub duration: String,
 }
 
@@ -35,10 +32,7 @@ pub struct PatDescriptionReq {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct PatResetReq {
     #[serde(default)]
-    #[schema(
-        required,
-        pattern = "^([1-9][0-9]*(\\.[0-9]+)?(ns|us|µs|ms|s|m|h|d))+$"
-    )]
+    #[schema(required, pattern = "^([1-9][0-9]{0,8}(ns|us|µs|ms|s|m|h|d|w|y))+$")]
     pub duration: String,
 }
 
@@ -127,10 +121,20 @@ pub struct ScopesPage {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct KeyReq {
     #[serde(default, rename = "type")]
+    #[schema(minimum = 3, maximum = 3)]
     pub kind: Option<i64>,
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(required, value_type = KeyDuration)]
     pub duration: serde_json::Value,
+}
+
+/// An API key's lifetime: nanoseconds (Go's `time.Duration`, as upstream sends it) or a
+/// duration string such as `"90d"` (documentation of `KeyReq::duration`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum KeyDuration {
+    Nanoseconds(i64),
+    Text(String),
 }
 
 /// The answer to `POST /keys`; `value` is the key, shown once.

@@ -351,6 +351,7 @@ fn http_method(m: &Method) -> HttpMethod {
     switchyard_api_types::CsrReq,
     switchyard_api_types::OcspReq,
     switchyard_api_types::KeyReq,
+    switchyard_api_types::KeyDuration,
     switchyard_api_types::KeyIssuedRes,
     switchyard_api_types::KeyRes,
     switchyard_api_types::PatCreateReq,

@@ -74,24 +74,25 @@ const ONLY_TOTAL: QueryDoc = q("only_total", Kind::Bool, "Count only");
 const CREATED_FROM: QueryDoc = q("created_from", Kind::Time, "Created at or after");
 const CREATED_TO: QueryDoc = q("created_to", Kind::Time, "Created at or before");
 
+/// The filters every page of named entities reads (`QueryParams::page`), then `extra`.
+macro_rules! page_with {
+    ($status:expr; $($extra:expr),* $(,)?) => {
+        &[
+            OFFSET, LIMIT, ORDER, DIR, $status, NAME, METADATA, TAGS, ID, ONLY_TOTAL,
+            CREATED_FROM, CREATED_TO, $($extra),*
+        ]
+    };
+}
+
+const ORDER: QueryDoc = q(
+    "order",
+    Kind::Enum(&["name", "created_at", "updated_at"]),
+    "Sort key",
+);
+
 /// Clients, channels: the shared page filters plus connections and parent group.
-pub const ENTITIES: &[QueryDoc] = &[
-    OFFSET,
-    LIMIT,
-    q(
-        "order",
-        Kind::Enum(&["name", "created_at", "updated_at"]),
-        "Sort key",
-    ),
-    DIR,
-    STATUS,
-    NAME,
-    METADATA,
-    TAGS,
-    ID,
-    ONLY_TOTAL,
-    CREATED_FROM,
-    CREATED_TO,
+pub const ENTITIES: &[QueryDoc] = page_with!(
+    STATUS;
     q("channel", Kind::Uuid, "Connected to this channel"),
     q("client", Kind::Uuid, "Connected to this client"),
     q(
@@ -104,49 +105,23 @@ pub const ENTITIES: &[QueryDoc] = &[
         Kind::Uuid,
         "Parent group (empty: entities without one)",
     ),
-];
+);
 
 /// Groups: the shared page filters plus roots only and subtree.
-pub const GROUPS: &[QueryDoc] = &[
-    OFFSET,
-    LIMIT,
-    q(
-        "order",
-        Kind::Enum(&["name", "created_at", "updated_at"]),
-        "Sort key",
-    ),
-    DIR,
-    STATUS,
-    NAME,
-    METADATA,
-    TAGS,
-    ID,
-    ONLY_TOTAL,
+pub const GROUPS: &[QueryDoc] = page_with!(
+    STATUS;
     q("root_group", Kind::Bool, "Only groups without a parent"),
     q("group", Kind::Uuid, "Descendants of this group"),
-];
+);
 
 /// Domains: page filters; status also takes `freezed`.
-pub const DOMAINS: &[QueryDoc] = &[
-    OFFSET,
-    LIMIT,
-    q(
-        "order",
-        Kind::Enum(&["name", "created_at", "updated_at"]),
-        "Sort key",
-    ),
-    DIR,
+pub const DOMAINS: &[QueryDoc] = page_with!(
     q(
         "status",
         Kind::Enum(&["enabled", "disabled", "freezed", "deleted", "all"]),
         "Status filter (default enabled)",
-    ),
-    NAME,
-    METADATA,
-    TAGS,
-    ID,
-    ONLY_TOTAL,
-];
+    );
+);
 
 const USER_ORDER: QueryDoc = q(
     "order",
@@ -311,9 +286,10 @@ pub fn parameter(p: &QueryDoc) -> Parameter {
     let schema = ObjectBuilder::new();
     let schema = match p.kind {
         Kind::Text | Kind::Duration => schema.schema_type(Type::String),
-        Kind::Uuid => schema
-            .schema_type(Type::String)
-            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid))),
+        // An empty value means "not given", as the validators read it.
+        Kind::Uuid => schema.schema_type(Type::String).pattern(Some(
+            "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$",
+        )),
         Kind::Bool => schema.schema_type(Type::Boolean),
         Kind::Time => schema
             .schema_type(Type::String)

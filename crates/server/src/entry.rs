@@ -52,6 +52,18 @@ async fn serve(s: crate::Settings) {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .ok();
+    // Histogram samples pile up in the recorder until upkeep drains them into their
+    // summaries; without a scraper nothing else would (per message and per request:
+    // memory without bound). `install_recorder` leaves the upkeep to its caller.
+    if let Some(h) = metrics.clone() {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                h.run_upkeep();
+            }
+        });
+    }
     let data_dir = s.data_dir.clone();
     let running_settings = s.clone();
     let running = match crate::start(s, Arc::new(switchyard_auth::SystemClock), metrics).await {

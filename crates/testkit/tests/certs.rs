@@ -613,23 +613,7 @@ async fn csr_signing(b: Backend) {
         assert!(out.status.success(), "openssl {args:?}: {out:?}");
         out.stdout
     };
-    openssl(&[
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        key.to_str().unwrap(),
-        "-subj",
-        &format!("/CN={client}"),
-        "-outform",
-        "DER",
-        "-out",
-        csr.to_str().unwrap(),
-    ]);
+    new_csr(&key, &csr, &client);
     let der = std::fs::read(&csr).unwrap();
     let b64 = |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b);
     let path = format!("/{d}/certs/csrs/{client}?ttl=720h");
@@ -697,6 +681,28 @@ async fn csr_signing(b: Backend) {
     assert_eq!(r.status, 403, "{}", r.text);
 }
 both!(csr_signing);
+
+/// `openssl req`: a new P-256 key at `key` and its CSR (DER, CN = `cn`) at `csr`.
+fn new_csr(key: &std::path::Path, csr: &std::path::Path, cn: &str) {
+    let (ok, out) = openssl_out(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-subj",
+        &format!("/CN={cn}"),
+        "-outform",
+        "DER",
+        "-out",
+        csr.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+}
 
 /// Runs openssl and returns (success, stdout + stderr).
 fn openssl_out(args: &[&str]) -> (bool, String) {
@@ -891,24 +897,7 @@ async fn internal_csr_route(b: Backend) {
     let client = s(&app.client(&t, &d, "agent-dev").await["id"]);
     let dir = tempfile::tempdir().unwrap();
     let csr = dir.path().join("r.der");
-    let (ok, out) = openssl_out(&[
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        dir.path().join("k.pem").to_str().unwrap(),
-        "-subj",
-        &format!("/CN={client}"),
-        "-outform",
-        "DER",
-        "-out",
-        csr.to_str().unwrap(),
-    ]);
-    assert!(ok, "{out}");
+    new_csr(&dir.path().join("k.pem"), &csr, &client);
     let body = json!({"csr": base64::engine::general_purpose::STANDARD.encode(std::fs::read(&csr).unwrap())});
     let path = format!("/certs/csrs/{client}?ttl=24h");
     for bad in ["wrong", ""] {

@@ -1764,19 +1764,36 @@ async fn kept_sessions_are_bounded_per_client() {
     env.stop().await;
 }
 
-/// A v5 client on rumqttc that reports every PUBLISH with its properties.
-async fn v5_client(
-    addr: SocketAddr,
-    id: &str,
-    creds: &(String, String),
-) -> (
+type V5Client = (
     rumqttc::v5::AsyncClient,
     mpsc::UnboundedReceiver<rumqttc::v5::mqttbytes::v5::Publish>,
     JoinHandle<()>,
-) {
+);
+
+/// A v5 client on rumqttc that reports every PUBLISH with its properties.
+async fn v5_client(addr: SocketAddr, id: &str, creds: &(String, String)) -> V5Client {
+    v5_client_with(addr, id, creds, |_| {}).await
+}
+
+/// A v5 client that keeps its session (clean start 0, Session Expiry Interval 600 s).
+fn kept_session(o: &mut rumqttc::v5::MqttOptions) {
+    o.set_clean_start(false);
+    let mut cp = rumqttc::v5::mqttbytes::v5::ConnectProperties::new();
+    cp.session_expiry_interval = Some(600);
+    o.set_connect_properties(cp);
+}
+
+/// As [`v5_client`], with its options adjusted by `tweak`; returns once connected.
+async fn v5_client_with(
+    addr: SocketAddr,
+    id: &str,
+    creds: &(String, String),
+    tweak: impl FnOnce(&mut rumqttc::v5::MqttOptions),
+) -> V5Client {
     use rumqttc::v5::{Event, mqttbytes::v5::Packet};
     let mut opts = rumqttc::v5::MqttOptions::new(id, addr.ip().to_string(), addr.port());
     opts.set_credentials(creds.0.clone(), creds.1.clone());
+    tweak(&mut opts);
     let (c, mut el) = rumqttc::v5::AsyncClient::new(opts, 100);
     let (tx, rx) = mpsc::unbounded_channel();
     let (ready_tx, ready_rx) = oneshot::channel();
@@ -1882,28 +1899,7 @@ async fn v5_properties_options_and_shared_subscriptions() {
     assert_eq!(m.properties.unwrap().user_properties, props.user_properties);
 
     // Message expiry: a kept session away longer than the message lives does not get it.
-    let (away, arx, at) = {
-        let mut opts =
-            rumqttc::v5::MqttOptions::new("away5", env.mqtt.ip().to_string(), env.mqtt.port());
-        opts.set_credentials(subscriber.0.clone(), subscriber.1.clone());
-        opts.set_clean_start(false);
-        let mut cp = rumqttc::v5::mqttbytes::v5::ConnectProperties::new();
-        cp.session_expiry_interval = Some(600);
-        opts.set_connect_properties(cp);
-        let (c, mut el) = rumqttc::v5::AsyncClient::new(opts, 100);
-        let (tx, rx) = mpsc::unbounded_channel();
-        let t = tokio::spawn(async move {
-            while let Ok(ev) = el.poll().await {
-                if let rumqttc::v5::Event::Incoming(rumqttc::v5::mqttbytes::v5::Packet::Publish(
-                    p,
-                )) = ev
-                {
-                    let _ = tx.send(p);
-                }
-            }
-        });
-        (c, rx, t)
-    };
+    let (away, arx, at) = v5_client_with(env.mqtt, "away5", &subscriber, kept_session).await;
     away.subscribe(format!("{topic}/exp"), Q::AtLeastOnce)
         .await
         .unwrap();
@@ -1927,28 +1923,7 @@ async fn v5_properties_options_and_shared_subscriptions() {
     }
     drop(arx);
     tokio::time::sleep(Duration::from_millis(2200)).await;
-    let (_back, mut brx, _bt) = {
-        let mut opts =
-            rumqttc::v5::MqttOptions::new("away5", env.mqtt.ip().to_string(), env.mqtt.port());
-        opts.set_credentials(subscriber.0.clone(), subscriber.1.clone());
-        opts.set_clean_start(false);
-        let mut cp = rumqttc::v5::mqttbytes::v5::ConnectProperties::new();
-        cp.session_expiry_interval = Some(600);
-        opts.set_connect_properties(cp);
-        let (c, mut el) = rumqttc::v5::AsyncClient::new(opts, 100);
-        let (tx, rx) = mpsc::unbounded_channel();
-        let t = tokio::spawn(async move {
-            while let Ok(ev) = el.poll().await {
-                if let rumqttc::v5::Event::Incoming(rumqttc::v5::mqttbytes::v5::Packet::Publish(
-                    p,
-                )) = ev
-                {
-                    let _ = tx.send(p);
-                }
-            }
-        });
-        (c, rx, t)
-    };
+    let (_back, mut brx, _bt) = v5_client_with(env.mqtt, "away5", &subscriber, kept_session).await;
     let m = next_publish(&mut brx, WAIT)
         .await
         .expect("the long-lived one");
@@ -2085,25 +2060,18 @@ async fn v5_disconnect_changes_session_expiry() {
     env.stop().await;
 }
 
-/// Connects a v5 client with a kept session and a will delayed by `delay` seconds; the
-/// returned task is the connection (abort it to drop the socket without DISCONNECT).
+/// Connects a v5 client with a kept session and a will delayed by `delay` seconds.
 async fn v5_with_delayed_will(
     addr: SocketAddr,
     id: &str,
     creds: &(String, String),
     will_topic: &str,
     delay: u32,
-) -> JoinHandle<()> {
+) -> V5Client {
     use rumqttc::v5::mqttbytes::{
         QoS as Q,
-        v5::{ConnectProperties, LastWill, LastWillProperties},
+        v5::{LastWill, LastWillProperties},
     };
-    let mut opts = rumqttc::v5::MqttOptions::new(id, addr.ip().to_string(), addr.port());
-    opts.set_credentials(creds.0.clone(), creds.1.clone());
-    opts.set_clean_start(false);
-    let mut cp = ConnectProperties::new();
-    cp.session_expiry_interval = Some(60);
-    opts.set_connect_properties(cp);
     let props = LastWillProperties {
         delay_interval: Some(delay),
         payload_format_indicator: None,
@@ -2113,28 +2081,12 @@ async fn v5_with_delayed_will(
         correlation_data: None,
         user_properties: vec![("why".into(), "gone".into())],
     };
-    opts.set_last_will(LastWill::new(
-        will_topic,
-        "gone",
-        Q::AtLeastOnce,
-        false,
-        Some(props),
-    ));
-    let (_c, mut el) = rumqttc::v5::AsyncClient::new(opts, 10);
-    let (ready_tx, ready_rx) = oneshot::channel();
-    let mut ready = Some(ready_tx);
-    let task = tokio::spawn(async move {
-        let _c = _c;
-        while let Ok(ev) = el.poll().await {
-            if let rumqttc::v5::Event::Incoming(rumqttc::v5::mqttbytes::v5::Packet::ConnAck(_)) = ev
-                && let Some(r) = ready.take()
-            {
-                let _ = r.send(());
-            }
-        }
-    });
-    tokio::time::timeout(WAIT, ready_rx).await.unwrap().unwrap();
-    task
+    let will = LastWill::new(will_topic, "gone", Q::AtLeastOnce, false, Some(props));
+    v5_client_with(addr, id, creds, |o| {
+        kept_session(o);
+        o.set_last_will(will);
+    })
+    .await
 }
 
 /// v5 Will Delay Interval: the will of a kept session goes out after the delay, with its
@@ -2153,7 +2105,7 @@ async fn v5_will_delay() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    let conn = v5_with_delayed_will(env.mqtt, "dev1", &dev, &will_topic, 2).await;
+    let (_c1, _, conn) = v5_with_delayed_will(env.mqtt, "dev1", &dev, &will_topic, 2).await;
     conn.abort();
     assert!(
         next_publish(&mut wrx, Duration::from_millis(1200))
@@ -2171,10 +2123,10 @@ async fn v5_will_delay() {
     );
 
     // Back within the delay: no will.
-    let conn = v5_with_delayed_will(env.mqtt, "dev2", &dev, &will_topic, 2).await;
+    let (_c2, _, conn) = v5_with_delayed_will(env.mqtt, "dev2", &dev, &will_topic, 2).await;
     conn.abort();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let back = v5_with_delayed_will(env.mqtt, "dev2", &dev, &will_topic, 2).await;
+    let (_c3, _, back) = v5_with_delayed_will(env.mqtt, "dev2", &dev, &will_topic, 2).await;
     assert!(
         next_publish(&mut wrx, Duration::from_secs(3))
             .await

@@ -34,6 +34,15 @@ async fn call(
     Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
 }
 
+/// POSTs and expects 200 or 201; the body.
+async fn post_ok(http: &reqwest::Client, url: String, token: &str, body: Value) -> Value {
+    let (st, b) = call(http, reqwest::Method::POST, url, Some(token), Some(body))
+        .await
+        .unwrap();
+    assert!(st == 201 || st == 200, "{st} {b}");
+    b
+}
+
 async fn admin_token(http: &reqwest::Client, url: &str) -> String {
     let (st, b) = call(
         http,
@@ -313,16 +322,7 @@ async fn persistent_session_survives_a_restart() {
     let http = reqwest::Client::new();
     let url = p.url.clone();
     let t = admin_token(&http, &url).await;
-    let post = |path: String, body: Value| {
-        let (http, t) = (http.clone(), t.clone());
-        async move {
-            let (st, b) = call(&http, reqwest::Method::POST, path, Some(&t), Some(body))
-                .await
-                .unwrap();
-            assert!(st == 201 || st == 200, "{st} {b}");
-            b
-        }
-    };
+    let post = |path: String, body: Value| post_ok(&http, path, &t, body);
     let d = post(format!("{url}/domains"), json!({"name": "m", "route": "m"})).await;
     let d = d["id"].as_str().unwrap().to_string();
     let publisher = post(format!("{url}/{d}/clients"), json!({"name": "pub"})).await;
@@ -423,16 +423,7 @@ async fn metrics_by_adapter_transport_and_route() {
     let http = reqwest::Client::new();
     let url = p.url.clone();
     let t = admin_token(&http, &url).await;
-    let post = |path: String, body: Value| {
-        let (http, t) = (http.clone(), t.clone());
-        async move {
-            let (st, b) = call(&http, reqwest::Method::POST, path, Some(&t), Some(body))
-                .await
-                .unwrap();
-            assert!(st == 201 || st == 200, "{st} {b}");
-            b
-        }
-    };
+    let post = |path: String, body: Value| post_ok(&http, path, &t, body);
     let d = post(
         format!("{url}/domains"),
         json!({"name": "m", "route": "met"}),
