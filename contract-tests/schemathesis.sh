@@ -4,18 +4,21 @@
 #   contract-tests/schemathesis.sh [SERVER_BIN] [MAX_EXAMPLES]
 #
 # SERVER_BIN defaults to target/debug/switchyard (build it first); MAX_EXAMPLES to 3
-# (a couple of minutes on 2 cores; raise it, e.g. 50, for a longer hunt). Needs
-# `pip install schemathesis` and python3 (its smtpd module is the mail sink, so the
-# password-reset route has a mailer). Prints schemathesis' report; exits with its status.
+# (under a minute on 2 cores; raise it, e.g. 50, for a longer hunt). Needs the tools of
+# contract-tests/requirements.txt (schemathesis, and aiosmtpd as the mail sink so the
+# password-reset route has a mailer) on PATH / in `python3`; .ci/run installs them into
+# a virtualenv. Exceptions, each with its reason: contract-tests/schemathesis.toml.
+# Prints schemathesis' report; exits with its status (non-zero on any failure).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${1:-$here/target/debug/switchyard}
 examples=${2:-3}
-command -v schemathesis >/dev/null || { echo "schemathesis missing: pip install schemathesis" >&2; exit 2; }
+command -v schemathesis >/dev/null || { echo "schemathesis missing: pip install -r contract-tests/requirements.txt" >&2; exit 2; }
+python3 -c 'import aiosmtpd' 2>/dev/null || { echo "aiosmtpd missing: pip install -r contract-tests/requirements.txt" >&2; exit 2; }
 work=$(mktemp -d)
 port=$((20000 + RANDOM % 20000))
 smtp=$((port + 1))
-python3 -m smtpd -n -c DebuggingServer "127.0.0.1:$smtp" >"$work/smtp.log" 2>&1 &
+python3 -m aiosmtpd -n -l "127.0.0.1:$smtp" >"$work/smtp.log" 2>&1 &
 smtp_pid=$!
 SWITCHYARD_HTTP_ADDR=127.0.0.1:$port SWITCHYARD_MQTT_ADDR=127.0.0.1:0 \
   SWITCHYARD_DATA_DIR="$work/data" MG_USERS_ADMIN_PASSWORD='Schemathesis-Admin-1' \
@@ -28,6 +31,7 @@ token=$(curl -sf -X POST "http://127.0.0.1:$port/users/tokens/issue" \
   -H 'content-type: application/json' \
   -d '{"username":"admin","password":"Schemathesis-Admin-1"}' |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
-schemathesis run "http://127.0.0.1:$port/openapi.json" --checks all \
+schemathesis --config-file "$here/contract-tests/schemathesis.toml" \
+  run "http://127.0.0.1:$port/openapi.json" --checks all \
   --max-examples "$examples" --workers 2 --no-color \
   -H "Authorization: Bearer $token"

@@ -55,8 +55,9 @@ pub struct ConfigChannelsReq {
 
 #[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 pub struct StateReq {
+    /// 0 or 1; a JSON number, so `1.0` is 1 too.
     #[schema(required, minimum = 0, maximum = 1, value_type = i64)]
-    pub state: Option<i64>,
+    pub state: Option<f64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

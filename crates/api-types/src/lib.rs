@@ -46,7 +46,7 @@ pub struct UserCredentials {
     #[schema(
         min_length = 1,
         max_length = 32,
-        pattern = "^(?!.*(__|--))[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
+        pattern = "^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
     )]
     pub username: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -203,7 +203,7 @@ pub struct UsernameReq {
         required,
         min_length = 1,
         max_length = 32,
-        pattern = "^[A-Za-z0-9][A-Za-z0-9_-](0, 31)$"
+        pattern = "^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
     )]
     pub username: String,
 }
@@ -251,7 +251,7 @@ pub struct DomainReq {
     #[serde(default)]
     #[schema(
         required,
-        pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$|^(?!.*(__|--))[A-Za-z][A-Za-z0-9_-]{0,35}$"
+        pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$|^[A-Za-z][A-Za-z0-9_-]{0,35}$"
     )]
     pub route: String,
     #[serde(default)]

@@ -133,9 +133,19 @@ pub struct KeyReq {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum KeyDuration {
-    Nanoseconds(i64),
-    Text(String),
+    Nanoseconds(Nanoseconds),
+    Text(DurationText),
 }
+
+/// A positive number of nanoseconds.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(minimum = 1)]
+pub struct Nanoseconds(pub i64);
+
+/// A duration as integers with units: `90d`, `1h30m`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(pattern = "^([1-9][0-9]{0,8}(ns|us|µs|ms|s|m|h|d|w|y))+$")]
+pub struct DurationText(pub String);
 
 /// The answer to `POST /keys`; `value` is the key, shown once.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

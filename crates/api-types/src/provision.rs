@@ -6,12 +6,13 @@ use utoipa::ToSchema;
 #[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 pub struct MappingReq {
     #[serde(default)]
+    #[schema(max_length = 1024, pattern = "^[^\\u0000]*$")]
     pub name: String,
     #[serde(default)]
-    #[schema(required, min_length = 1, max_length = 1024)]
+    #[schema(required, min_length = 1, max_length = 1024, pattern = "^[^\\u0000]*$")]
     pub external_id: String,
     #[serde(default)]
-    #[schema(required, min_length = 1, max_length = 1024)]
+    #[schema(required, min_length = 1, max_length = 1024, pattern = "^[^\\u0000]*$")]
     pub external_key: String,
 }
 

@@ -176,6 +176,7 @@ impl Core {
                 "missing or invalid bearer entity key",
             ));
         }
+        validate::text(&n.external_key)?;
         validate::name(&n.name)?;
         let channels = self.config_channels(caller, domain, &n.channels).await?;
         let access = self.domain_access(caller, domain, true).await?;
@@ -274,7 +275,7 @@ impl Core {
             },
         };
         let cq = ConfigQuery {
-            offset: q.u64("offset", 0)?,
+            offset: q.offset()?,
             limit,
             state,
             external_id: q.text("external_id"),

@@ -637,7 +637,7 @@ impl Core {
         let access = self.domain_access(caller, domain, true).await?;
         self.authority()?;
         let cq = CertQuery {
-            offset: q.u64("offset", 0)?,
+            offset: q.offset()?,
             limit: cert_limit(q)?,
             client_id: q.uuid("entity_id")?,
             owner: (!policy::sees_all(access)).then_some(caller.user),
@@ -658,7 +658,7 @@ impl Core {
             .await?;
         self.authority()?;
         let cq = CertQuery {
-            offset: q.u64("offset", 0)?,
+            offset: q.offset()?,
             limit: cert_limit(q)?,
             client_id: Some(client),
             owner: None,

@@ -244,6 +244,7 @@ impl Core {
                 "missing or invalid bearer entity key",
             ));
         }
+        validate::text(external_key)?;
         let who = self.verified(caller)?;
         let domain = self.mapping_domain(caller, domain).await?;
         let access = self.domain_access(caller, domain, true).await?;

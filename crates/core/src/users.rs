@@ -63,6 +63,15 @@ impl Core {
         self.hashing.run(move || password::verify(&p, &h)).await
     }
 
+    /// The rule new passwords must match (`MG_USERS_PASS_REGEX`), as a regular
+    /// expression, for the API description.
+    pub fn password_pattern(&self) -> String {
+        match &self.cfg.password_regex {
+            Some(r) => r.as_str().to_string(),
+            None => "^[\\s\\S]{8,}$".into(),
+        }
+    }
+
     fn check_password(&self, p: &str) -> Result<()> {
         if p.is_empty() {
             return Err(Error::InvalidInput("missing password".into()));
@@ -615,9 +624,8 @@ impl Core {
             ));
         };
         let email = email.trim();
-        if email.is_empty() {
-            return Err(Error::InvalidInput("missing email".into()));
-        }
+        // A malformed address is told apart (it says nothing about accounts).
+        switchyard_domain::validate::email(email).map_err(Error::from)?;
         let u = match self.store.user_by_login(email).await {
             Ok(u)
                 if u.user.email.eq_ignore_ascii_case(email) && u.user.status == Status::Enabled =>

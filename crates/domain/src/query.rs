@@ -9,6 +9,8 @@ use uuid::Uuid;
 use crate::{ConnectionType, Invalid, Metadata, Status, Timestamp};
 
 pub const MAX_LIMIT: u64 = 100;
+/// Largest `offset` (the stores count in signed 64 bits).
+pub const MAX_OFFSET: u64 = i64::MAX as u64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Order {
@@ -221,6 +223,15 @@ impl QueryParams {
         }
     }
 
+    /// `offset`, at most [`MAX_OFFSET`].
+    pub fn offset(&self) -> Result<u64, Invalid> {
+        let o = self.u64("offset", 0)?;
+        if o > MAX_OFFSET {
+            return Err(Invalid("invalid offset"));
+        }
+        Ok(o)
+    }
+
     pub fn bool(&self, key: &str) -> Result<bool, Invalid> {
         match self.str(key) {
             None | Some("") => Ok(false),
@@ -261,7 +272,7 @@ impl QueryParams {
         user_orders: bool,
         allow_frozen: bool,
     ) -> Result<PageQuery, Invalid> {
-        let offset = self.u64("offset", 0)?;
+        let offset = self.offset()?;
         let limit = self.u64("limit", 10)?;
         if let Some(max) = max_limit
             && (limit < 1 || limit > max)
@@ -366,7 +377,7 @@ impl QueryParams {
     }
 
     pub fn invitation_query(&self) -> Result<InvitationQuery, Invalid> {
-        let offset = self.u64("offset", 0)?;
+        let offset = self.offset()?;
         let limit = self.u64("limit", 10)?;
         if !(1..=MAX_LIMIT).contains(&limit) {
             return Err(Invalid("invalid limit size"));

@@ -210,9 +210,15 @@ async fn state(
     Ids(d, i): Ids,
     AppJson(r): AppJson<StateReq>,
 ) -> ApiResult<Response> {
-    let st = r
-        .state
-        .ok_or_else(|| switchyard_core::Error::InvalidInput("invalid bootstrap state".into()))?;
+    let st = match r.state {
+        Some(0.0) => 0,
+        Some(1.0) => 1,
+        _ => {
+            return Err(
+                switchyard_core::Error::InvalidInput("invalid bootstrap state".into()).into(),
+            );
+        }
+    };
     s.core.set_config_state(&c, d, i, st).await?;
     Ok(empty(StatusCode::OK))
 }

@@ -295,6 +295,8 @@ async fn ocsp(
             (serial, _) => OcspAsk::Serial(serial),
         };
         s.core.ocsp(ask).await?
+    } else if body.is_empty() {
+        return Err(switchyard_core::Error::InvalidInput("missing OCSP request".into()).into());
     } else {
         s.core.ocsp(OcspAsk::Der(&body)).await?
     };

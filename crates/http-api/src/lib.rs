@@ -176,7 +176,8 @@ pub struct RouteDoc {
     pub media: &'static str,
     /// Request bodies that are not a JSON schema: their media types.
     pub raw_bodies: &'static [&'static str],
-    /// A WebSocket upgrade (its handshake headers are documented as required).
+    /// A WebSocket upgrade: its handshake headers are documented as required, and the
+    /// route is named in the document's description.
     pub websocket: bool,
 }
 
@@ -352,6 +353,8 @@ fn http_method(m: &Method) -> HttpMethod {
     switchyard_api_types::OcspReq,
     switchyard_api_types::KeyReq,
     switchyard_api_types::KeyDuration,
+    switchyard_api_types::Nanoseconds,
+    switchyard_api_types::DurationText,
     switchyard_api_types::KeyIssuedRes,
     switchyard_api_types::KeyRes,
     switchyard_api_types::PatCreateReq,
@@ -437,7 +440,13 @@ pub fn openapi_path(p: &str) -> String {
 /// The OpenAPI document of a route table.
 pub fn openapi(docs: &[RouteDoc]) -> OpenApi {
     let mut paths = Paths::new();
+    // OpenAPI cannot describe what follows a WebSocket handshake: those routes are
+    // documented by their handshake and named in the description.
+    let mut websockets = Vec::new();
     for d in docs {
+        if d.websocket {
+            websockets.push(format!("`GET {}` ({})", d.path, d.summary));
+        }
         let mut op = OperationBuilder::new()
             .tag(d.tag)
             .summary(Some(d.summary))
@@ -525,12 +534,39 @@ pub fn openapi(docs: &[RouteDoc]) -> OpenApi {
             InfoBuilder::new()
                 .title("Switchyard API (Magistrala-compatible)")
                 .version(env!("CARGO_PKG_VERSION"))
+                .description(Some(format!(
+                    "WebSocket endpoints (an HTTP GET upgraded to a WebSocket, which OpenAPI \
+                     cannot describe): {}.",
+                    websockets.join("; ")
+                )))
                 .build(),
         )
         .paths(paths)
         .build();
     doc.components = <Schemas as utoipa::OpenApi>::openapi().components;
     doc
+}
+
+/// New passwords must match the server's configured rule: published as the `pattern` of
+/// every field that takes one, so the document states the rule the validator applies.
+fn publish_password_rule(doc: &mut OpenApi, pattern: &str) {
+    use utoipa::openapi::{RefOr, Schema};
+    let fields = [
+        ("SecretReq", "new_secret"),
+        ("UserCredentials", "secret"),
+        ("PasswordResetReq", "password"),
+        ("PasswordResetReq", "confirm_password"),
+    ];
+    let Some(components) = doc.components.as_mut() else {
+        return;
+    };
+    for (schema, field) in fields {
+        if let Some(RefOr::T(Schema::Object(o))) = components.schemas.get_mut(schema)
+            && let Some(RefOr::T(Schema::Object(f))) = o.properties.get_mut(field)
+        {
+            f.pattern = Some(pattern.to_string());
+        }
+    }
 }
 
 /// Rewrites any error response that is not JSON (axum's own 405/413, unknown paths,
@@ -615,7 +651,8 @@ pub fn router(state: AppState) -> Router {
 /// transports that live in other crates, e.g. MQTT over WebSocket at `/mqtt`).
 pub fn router_with(state: AppState, extra: impl FnOnce(Api) -> Api) -> Router {
     let api = extra(api());
-    let spec = openapi(api.docs());
+    let mut spec = openapi(api.docs());
+    publish_password_rule(&mut spec, &state.core.password_pattern());
     let max_body = state.cfg.max_body_bytes;
     let cors_origins = state.cfg.cors_origins.clone();
     let timeout = state.cfg.request_timeout;

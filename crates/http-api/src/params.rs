@@ -2,7 +2,7 @@
 //! enums are the ones `switchyard_domain::QueryParams` and core enforce (its constants
 //! where there are any), so the document and the validators agree.
 
-use switchyard_domain::MAX_LIMIT;
+use switchyard_domain::{MAX_LIMIT, MAX_OFFSET};
 use utoipa::openapi::{
     Content, KnownFormat, ObjectBuilder, Required, SchemaFormat, Type,
     path::{Parameter, ParameterBuilder, ParameterIn},
@@ -47,7 +47,14 @@ const fn q(name: &'static str, kind: Kind, description: &'static str) -> QueryDo
     }
 }
 
-const OFFSET: QueryDoc = q("offset", Kind::Int { min: 0, max: None }, "Items to skip");
+const OFFSET: QueryDoc = q(
+    "offset",
+    Kind::Int {
+        min: 0,
+        max: Some(MAX_OFFSET),
+    },
+    "Items to skip",
+);
 const LIMIT: QueryDoc = q(
     "limit",
     Kind::Int {
@@ -291,17 +298,18 @@ pub fn parameter(p: &QueryDoc) -> Parameter {
             "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$",
         )),
         Kind::Bool => schema.schema_type(Type::Boolean),
-        Kind::Time => schema
-            .schema_type(Type::String)
-            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+        Kind::Time => schema.schema_type(Type::String).pattern(Some(
+            r"^$|^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|1\d|2[0-8])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,9})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$",
+        )),
         Kind::Signed => schema.schema_type(Type::Integer),
         Kind::Int { min, max } => schema
             .schema_type(Type::Integer)
             .minimum(Some(min as f64))
             .maximum(max.map(|m| m as f64)),
+        // The empty value is the default, as the validators read it.
         Kind::Enum(values) => schema
             .schema_type(Type::String)
-            .enum_values(Some(values.iter().copied())),
+            .enum_values(Some(std::iter::once("").chain(values.iter().copied()))),
         Kind::JsonObject => {
             let obj = ObjectBuilder::new().schema_type(Type::Object).build();
             return b

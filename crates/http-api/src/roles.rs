@@ -91,7 +91,7 @@ fn role_res(r: &Role) -> api::RoleRes {
 }
 
 pub(crate) fn page_args(q: &switchyard_domain::QueryParams) -> ApiResult<(u64, u64)> {
-    let offset = q.u64("offset", 0).map_err(switchyard_core::Error::from)?;
+    let offset = q.offset().map_err(switchyard_core::Error::from)?;
     let limit = q.u64("limit", 10).map_err(switchyard_core::Error::from)?;
     if !(1..=switchyard_domain::MAX_LIMIT).contains(&limit) {
         return Err(switchyard_core::Error::InvalidInput("invalid limit size".into()).into());

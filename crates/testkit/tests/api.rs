@@ -680,8 +680,15 @@ async fn openapi_lists_every_route() {
     assert!(spec.body["openapi"].as_str().unwrap().starts_with("3."));
     let paths = spec.body["paths"].as_object().unwrap();
     let table = switchyard_http_api::api();
+    let description = spec.body["info"]["description"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let mut served = 0;
     for d in table.docs() {
+        if d.websocket {
+            assert!(description.contains(d.path), "{} not described", d.path);
+        }
         let item = paths
             .get(&switchyard_http_api::openapi_path(d.path))
             .unwrap_or_else(|| panic!("{} missing from OpenAPI", d.path));
@@ -713,6 +720,7 @@ async fn openapi_lists_every_route() {
         })
         .sum();
     // The server adds MQTT over WebSocket (from another crate) to the same table.
+    assert!(description.contains("/mqtt"), "{description}");
     assert!(
         paths.get("/mqtt").and_then(|p| p.get("get")).is_some(),
         "/mqtt documented"
@@ -750,7 +758,7 @@ async fn openapi_lists_every_route() {
     assert_eq!(param("limit")["schema"]["minimum"], 1.0);
     assert_eq!(param("domainID")["schema"]["format"], "uuid");
     let types = param("connection_type")["schema"]["enum"].clone();
-    assert_eq!(types, serde_json::json!(["publish", "subscribe"]));
+    assert_eq!(types, serde_json::json!(["", "publish", "subscribe"]));
     // Required body fields are published as required.
     let user = &spec.body["components"]["schemas"]["UserReq"]["required"];
     for f in ["first_name", "last_name", "email", "credentials"] {
@@ -1754,10 +1762,10 @@ async fn bootstrap_configs(b: Backend) {
             Method::PUT,
             &format!("/{d}/clients/state/{cid}"),
             Some(&t),
-            Some(json!({"state": 1})),
+            Some(json!({"state": 1.0})),
         )
         .await;
-    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.status, 200, "1.0 is the JSON number 1: {}", r.text);
     assert_eq!(
         app.get(
             &format!("/{d}/channels?client={cid}&connection_type=subscribe"),
@@ -2805,6 +2813,22 @@ async fn documented_values_are_accepted(b: Backend) {
     }
     let r = app.get("/domains?status=bogus", &t).await;
     assert_eq!(r.status, 400, "{}", r.text);
+    // An offset the stores cannot count to; the largest they can is fine.
+    let r = app.get("/domains?offset=9223372036854775808", &t).await;
+    assert_eq!((r.status.as_u16(), r.msg()), (400, "invalid offset"));
+    let r = app.get("/domains?offset=9223372036854775807", &t).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // External keys are text like any other: no NUL, at most 1,024 bytes.
+    for key in ["a\u{0}b".to_string(), "k".repeat(1025)] {
+        let r = app
+            .post(
+                &format!("/{d}/mapping"),
+                &t,
+                json!({"name": "gw", "external_id": "ext-nul", "external_key": key}),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{}", r.text);
+    }
     let r = app
         .get(&format!("/{d}/clients/roles/available-actions"), &t)
         .await;

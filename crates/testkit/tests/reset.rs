@@ -134,6 +134,17 @@ async fn story(b: Backend) {
     assert!(!text.contains("evil"), "{text}");
     let token = link_token(&text, "https://console.example/reset?token=");
 
+    // A malformed address is 400 (that says nothing about accounts).
+    let r = app
+        .req(
+            Method::POST,
+            "/password/reset-request",
+            None,
+            Some(json!({"email": "useratexample.com"})),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+
     // An unknown address: the same answer, no e-mail.
     let r = app
         .req(
