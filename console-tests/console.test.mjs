@@ -235,6 +235,9 @@ await step("provision a gateway", async () => {
 // ---- the other pages -----------------------------------------------------------------
 await step("groups: create a group and a subgroup", async () => {
   await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Groups" }).click();
+  // The previous page (gateways) has a "Name" box too: wait for the groups page's form.
+  await page.getByRole("heading", { level: 1, name: "Groups" }).waitFor();
+  await page.getByRole("button", { name: "Create group" }).waitFor();
   await page.getByRole("textbox", { name: "Name" }).fill(`site-${run}`);
   await page.getByRole("button", { name: "Create group" }).click();
   await page.getByRole("link", { name: `site-${run}` }).waitFor();
