@@ -70,8 +70,9 @@
 //!   EOF, keep-alive, protocol error, revocation, take-over, slow consumer, shutdown.
 //!   v5 will properties travel with the will message. A v5 Will Delay Interval holds the
 //!   will back until the delay or the kept session ends, whichever comes first; a new
-//!   connection to the session in between cancels it (a session that ends with the
-//!   connection, or a server shutting down, publishes at once).
+//!   connection to the session in between (a take-over included) cancels it (a session
+//!   that is not kept, or a server shutting down, publishes at once). v5 properties
+//!   count against the queue's and the retained store's byte budgets.
 //! - **Retained messages**: the last retained payload per channel and subtopic, in
 //!   memory per adapter, bounded by [`MqttConfig::retained_max_messages`] and
 //!   [`MqttConfig::retained_max_bytes`]; delivered (retain flag set) on subscribe,

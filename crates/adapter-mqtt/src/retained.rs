@@ -20,6 +20,13 @@ pub(crate) struct RetainedMessage {
     pub props: Option<std::sync::Arc<switchyard_domain::MessageProps>>,
 }
 
+impl RetainedMessage {
+    /// What it counts against the byte budget: payload and v5 properties.
+    fn size(&self) -> usize {
+        self.payload.len() + self.props.as_deref().map_or(0, |p| p.byte_size())
+    }
+}
+
 #[derive(Default)]
 struct Inner {
     /// channel → subtopic → message
@@ -80,7 +87,7 @@ impl RetainedStore {
             .and_then(|m| m.remove(subtopic));
         if let Some(old) = &old {
             inner.count -= 1;
-            inner.bytes -= old.payload.len();
+            inner.bytes -= old.size();
         }
         if payload.is_empty() {
             if inner.channels.get(&channel).is_some_and(HashMap::is_empty) {
@@ -88,11 +95,12 @@ impl RetainedStore {
             }
             return true;
         }
-        if inner.count + 1 > self.max_messages || inner.bytes + payload.len() > self.max_bytes {
+        let size = payload.len() + props.as_deref().map_or(0, |p| p.byte_size());
+        if inner.count + 1 > self.max_messages || inner.bytes + size > self.max_bytes {
             // Keep the old message rather than lose both.
             if let Some(old) = old {
                 inner.count += 1;
-                inner.bytes += old.payload.len();
+                inner.bytes += old.size();
                 inner
                     .channels
                     .entry(channel)
@@ -107,7 +115,7 @@ impl RetainedStore {
             format!("m/{domain}/c/{channel}/{subtopic}")
         };
         inner.count += 1;
-        inner.bytes += payload.len();
+        inner.bytes += size;
         inner.channels.entry(channel).or_default().insert(
             subtopic.to_string(),
             RetainedMessage {

@@ -178,7 +178,11 @@ enum SubFail {
 /// `$share/<group>/<filter>` (MQTT 5 §4.8.2): the group and the filter.
 fn shared_filter(f: &str) -> Option<(&str, &str)> {
     let (group, filter) = f.strip_prefix("$share/")?.split_once('/')?;
-    let valid = !group.is_empty() && !group.contains(['+', '#']);
+    let valid = !group.is_empty()
+        && group.len() <= 128
+        && !group
+            .chars()
+            .any(|c| matches!(c, '+' | '#') || c.is_whitespace() || c.is_control());
     valid.then_some((group, filter))
 }
 
@@ -271,6 +275,14 @@ impl Shared {
             previous = Some((old_no, old_ended));
         }
         (no, me, ended, previous)
+    }
+
+    fn is_parked(&self, key: &SessionKey) -> bool {
+        self.parked.lock().is_ok_and(|m| m.contains_key(key))
+    }
+
+    fn is_connected(&self, key: &SessionKey) -> bool {
+        self.sessions.lock().is_ok_and(|m| m.contains_key(key))
     }
 
     fn take_parked(&self, key: &SessionKey) -> Option<Parked> {
@@ -669,9 +681,10 @@ async fn forward(mut rx: mpsc::Receiver<BusMessage>, r: Route) {
             None => granted,
         };
         let topic = env.topic();
-        let size = u32::try_from((topic.len() + env.payload.len()).clamp(1, r.out.budget))
-            .unwrap_or(u32::MAX);
         let props = env.props().map(Arc::new);
+        let extra = props.as_deref().map_or(0, MessageProps::byte_size);
+        let size = u32::try_from((topic.len() + env.payload.len() + extra).clamp(1, r.out.budget))
+            .unwrap_or(u32::MAX);
         let mut d = Delivery {
             sub_id: r.sub_id,
             topic,
@@ -1048,31 +1061,44 @@ pub(crate) async fn run<S>(
         Some(e) => Some(Duration::from_secs(u64::from(e)).min(shared.cfg.session_expiry_max)),
         None => persist,
     };
-    match persist {
+    let kept = match persist {
         // At shutdown it is kept too: the adapter saves kept sessions to storage.
         Some(expiry) if end != End::Revoked && !superseded => {
             let parked = s.take_parked_state(session_no);
             shared.park(key.clone(), parked, expiry);
+            shared.is_parked(&key)
         }
-        _ => drop(std::mem::take(&mut s.subs)),
-    }
+        _ => {
+            drop(std::mem::take(&mut s.subs));
+            false
+        }
+    };
     if end.publishes_will()
         && let Some(w) = s.will.take()
     {
         // v5 Will Delay Interval: published when the delay or the session ends, whichever
-        // comes first; a session that ends with the connection publishes at once.
+        // comes first; a session that is not kept (or the server stopping) publishes at
+        // once. Delayed wills are bounded like kept sessions (one per kept session).
         let delay = persist
-            .map(|kept| Duration::from_secs(u64::from(w.delay)).min(kept))
-            .filter(|d| !d.is_zero() && end != End::Shutdown);
+            .filter(|_| kept && end != End::Shutdown)
+            .map(|left| Duration::from_secs(u64::from(w.delay)).min(left))
+            .filter(|d| !d.is_zero());
         match delay {
+            // Taken over: the new connection is the one a delayed will waits for
+            // [MQTT-3.1.3-9], so it is never sent.
+            _ if end == End::TakenOver && w.delay > 0 => {}
             Some(d) => {
                 let (sh, who, id) = (shared.clone(), s.who, s.mqtt_id.clone());
                 let task = tokio::spawn(async move {
                     tokio::time::sleep(d).await;
-                    publish_will(&sh, &who, &id, w).await;
+                    let key = (who.id, id.clone());
+                    // Back in the meantime (a connection the cancel missed): no will.
+                    if !sh.is_connected(&key) {
+                        publish_will(&sh, &who, &id, w).await;
+                    }
                     // Last: dropping its own entry aborts this task at its next await.
                     if let Ok(mut pending) = sh.delayed_wills.lock() {
-                        pending.remove(&(who.id, id));
+                        pending.remove(&key);
                     }
                 });
                 if let Ok(mut m) = shared.delayed_wills.lock() {

@@ -134,7 +134,7 @@ pub struct GroupReq {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct GroupUpdateReq {
-    #[schema(required, min_length = 1, max_length = 1024, value_type = String)]
+    #[schema(min_length = 1, max_length = 1024, value_type = String)]
     pub name: Option<String>,
     pub description: Option<String>,
     #[schema(value_type = Option<Object>)]

@@ -158,8 +158,10 @@ const KEY_TOKENS: usize = 4;
 struct Subs {
     by_key: HashMap<String, Vec<Sub>>,
     wild: Vec<Sub>,
-    /// Turns through the members of queue groups.
-    turn: usize,
+    /// Each queue group's turn, by (pattern, group): the next member to get a message.
+    turns: HashMap<(String, String), usize>,
+    /// Size of `turns` after its last pruning.
+    turns_pruned: usize,
 }
 
 /// The index key of a pattern, or None when a wildcard comes before its end.
@@ -220,7 +222,7 @@ fn offer(
     list: &mut Vec<Sub>,
     subject: &str,
     payload: &[u8],
-    turn: usize,
+    turns: &mut HashMap<(String, String), usize>,
     full: &mut Vec<(Arc<Outlet<BusMessage>>, BusMessage)>,
 ) -> u64 {
     list.retain(|s| !s.out.is_closed());
@@ -234,10 +236,16 @@ fn offer(
             groups.entry((&s.pattern, g)).or_default().push(i);
         }
     }
-    let chosen: HashSet<usize> = groups
-        .values()
-        .filter_map(|members| members.get(turn % members.len()).copied())
-        .collect();
+    let mut chosen = HashSet::new();
+    for ((pattern, group), members) in &groups {
+        let turn = turns
+            .entry(((*pattern).to_string(), (*group).to_string()))
+            .or_insert(0);
+        if let Some(i) = members.get(*turn % members.len()) {
+            chosen.insert(*i);
+        }
+        *turn = turn.wrapping_add(1);
+    }
     for (_, s) in list.iter().enumerate().filter(|(i, s)| {
         subject_matches(&s.pattern, subject) && (s.group.is_none() || chosen.contains(i))
     }) {
@@ -264,16 +272,20 @@ impl MessageBus for LocalBus {
                 .lock()
                 .map_err(|e| BusError::Other(e.to_string()))?;
             let key = subject_key(subject);
-            subs.turn = subs.turn.wrapping_add(1);
-            let turn = subs.turn;
+            let Subs {
+                by_key,
+                wild,
+                turns,
+                ..
+            } = &mut *subs;
             let mut dropped = 0;
-            if let Some(list) = subs.by_key.get_mut(key) {
-                dropped += offer(list, subject, &payload, turn, &mut full);
+            if let Some(list) = by_key.get_mut(key) {
+                dropped += offer(list, subject, &payload, turns, &mut full);
                 if list.is_empty() {
-                    subs.by_key.remove(key);
+                    by_key.remove(key);
                 }
             }
-            dropped + offer(&mut subs.wild, subject, &payload, turn, &mut full)
+            dropped + offer(wild, subject, &payload, turns, &mut full)
         };
         for _ in 0..dropped {
             self.drop_one();
@@ -323,9 +335,26 @@ impl LocalBus {
                 subs.wild.push(sub);
             }
         }
+        // Turns of groups nobody is in any more: dropped now and then (amortized, when
+        // the map has doubled), so the map stays as large as the live groups.
+        if subs.turns.len() > TURNS_PRUNE_AT.max(subs.turns_pruned * 2) {
+            let live: HashSet<(String, String)> = subs
+                .by_key
+                .values()
+                .flatten()
+                .chain(&subs.wild)
+                .filter(|s| !s.out.is_closed())
+                .filter_map(|s| Some((s.pattern.clone(), s.group.clone()?)))
+                .collect();
+            subs.turns.retain(|k, _| live.contains(k));
+            subs.turns_pruned = subs.turns.len();
+        }
         Ok(Subscription { rx })
     }
 }
+
+/// Queue-group turns kept before the first pruning.
+const TURNS_PRUNE_AT: usize = 1024;
 
 /// A change event: something in the model was created, updated or removed.
 /// Published as JSON on `events.<entity>.<operation>`.
@@ -494,6 +523,22 @@ mod tests {
     #[tokio::test]
     async fn local_queue_groups() {
         queue_group_shares(&LocalBus::new(), "m.d.c.ch").await;
+    }
+
+    /// Each group takes its own turns: a publisher alternating between two channels
+    /// still spreads each channel's messages over that channel's members.
+    #[tokio::test]
+    async fn local_queue_groups_turn_per_group() {
+        let bus = LocalBus::new();
+        let mut a1 = bus.subscribe_queue("m.d.c.a", "g").await.unwrap();
+        let mut a2 = bus.subscribe_queue("m.d.c.a", "g").await.unwrap();
+        let _b = bus.subscribe_queue("m.d.c.b", "g").await.unwrap();
+        for i in 0..10 {
+            bus.publish("m.d.c.a", vec![i]).await.unwrap();
+            bus.publish("m.d.c.b", vec![i]).await.unwrap();
+        }
+        let (g1, g2) = (drain(&mut a1.rx).await, drain(&mut a2.rx).await);
+        assert_eq!((g1.len(), g2.len()), (5, 5), "{g1:?} {g2:?}");
     }
 
     #[tokio::test]

@@ -548,6 +548,14 @@ impl Core {
             Err(StoreError::NotFound) => return Err(Error::NotFound),
             Err(e) => return Err(e.into()),
         };
+        // Only for an enabled client of an enabled domain (a frozen or disabled domain's
+        // clients get no new certificates, as through the user route).
+        let d = self.store.domain(c.domain_id).await?;
+        if c.status != switchyard_domain::Status::Enabled
+            || d.status != switchyard_domain::Status::Enabled
+        {
+            return Err(Error::Forbidden("client or domain not enabled"));
+        }
         self.sign_csr_for(c.domain_id, c.id, c.created_by, csr, ttl)
             .await
     }

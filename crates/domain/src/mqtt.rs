@@ -80,7 +80,18 @@ impl MessageProps {
     /// message never expires, `Some(0)` when it has.
     pub fn expiry_left(&self, now: i64) -> Option<u32> {
         self.expires_at
-            .map(|at| u32::try_from((at - now).max(0)).unwrap_or(u32::MAX))
+            .map(|at| u32::try_from(at.saturating_sub(now).max(0)).unwrap_or(u32::MAX))
+    }
+
+    /// Bytes the properties take (for queue and store budgets).
+    pub fn byte_size(&self) -> usize {
+        self.user_properties
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum::<usize>()
+            + self.content_type.as_ref().map_or(0, String::len)
+            + self.response_topic.as_ref().map_or(0, String::len)
+            + self.correlation_data.as_ref().map_or(0, Vec::len)
     }
 }
 

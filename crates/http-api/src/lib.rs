@@ -624,7 +624,17 @@ async fn json_errors(req: Request, next: Next) -> Response {
 /// label set stays bounded; unmatched paths are `unmatched`).
 async fn track_metrics(req: Request, next: Next) -> Response {
     let start = std::time::Instant::now();
-    let method = req.method().to_string();
+    // Standard methods only: any other would add label values without bound.
+    let method = match *req.method() {
+        Method::GET
+        | Method::POST
+        | Method::PUT
+        | Method::PATCH
+        | Method::DELETE
+        | Method::HEAD
+        | Method::OPTIONS => req.method().to_string(),
+        _ => "other".to_string(),
+    };
     let route = req
         .extensions()
         .get::<axum::extract::MatchedPath>()

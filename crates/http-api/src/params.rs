@@ -195,7 +195,14 @@ pub const CERTS: &[QueryDoc] = &[
 /// Bootstrap configurations.
 pub const CONFIGS: &[QueryDoc] = &[
     OFFSET,
-    LIMIT,
+    q(
+        "limit",
+        Kind::Int {
+            min: 0,
+            max: Some(MAX_LIMIT),
+        },
+        "Page size (0: the total only)",
+    ),
     q("name", Kind::Text, "Name contains"),
     q("external_id", Kind::Text, "This external id"),
     q("state", Kind::Enum(&["0", "1"]), "0 inactive, 1 active"),
@@ -299,7 +306,7 @@ pub fn parameter(p: &QueryDoc) -> Parameter {
         )),
         Kind::Bool => schema.schema_type(Type::Boolean),
         Kind::Time => schema.schema_type(Type::String).pattern(Some(
-            r"^$|^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|1\d|2[0-8])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,9})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$",
+            r"^$|^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,9})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$",
         )),
         Kind::Signed => schema.schema_type(Type::Integer),
         Kind::Int { min, max } => schema

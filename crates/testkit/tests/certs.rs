@@ -914,6 +914,13 @@ async fn internal_csr_route(b: Backend) {
     // It is the client's domain's certificate, visible to its owner.
     let r = app.get(&format!("/{d}/certs/{serial}"), &t).await;
     assert_eq!(r.status, 200, "{}", r.text);
+    // Not for a disabled client.
+    let r = app
+        .post(&format!("/{d}/clients/{client}/disable"), &t, json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app.post(&path, "agent-secret-1", body.clone()).await;
+    assert_eq!(r.status, 403, "{}", r.text);
     let r = app
         .post(
             &format!("/certs/csrs/{}", Uuid::new_v4()),

@@ -2133,6 +2133,18 @@ async fn v5_will_delay() {
             .is_none(),
         "a new connection to the session cancels the will"
     );
+
+    // Taken over while connected: the new connection is the one the delayed will was
+    // waiting for, so it is not sent — neither at once nor later.
+    let (_c4, _, first) = v5_with_delayed_will(env.mqtt, "dev3", &dev, &will_topic, 2).await;
+    let (_c5, _, second) = v5_with_delayed_will(env.mqtt, "dev3", &dev, &will_topic, 2).await;
+    let late = next_publish(&mut wrx, Duration::from_secs(4)).await;
+    assert!(
+        late.is_none(),
+        "no will while the session is connected: {late:?}"
+    );
+    first.abort();
+    second.abort();
     back.abort();
     env.stop().await;
 }
