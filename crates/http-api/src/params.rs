@@ -175,34 +175,30 @@ pub const INVITATIONS: &[QueryDoc] = &[
     ONLY_TOTAL,
 ];
 
+/// A limit where 0 asks for the total only.
+const LIMIT_OR_TOTAL: QueryDoc = q(
+    "limit",
+    Kind::Int {
+        min: 0,
+        max: Some(MAX_LIMIT),
+    },
+    "Page size (0: the total only)",
+);
+
 /// Plain pages: offset and limit.
 pub const PAGE: &[QueryDoc] = &[OFFSET, LIMIT];
 
 /// Certificates.
 pub const CERTS: &[QueryDoc] = &[
     OFFSET,
-    q(
-        "limit",
-        Kind::Int {
-            min: 0,
-            max: Some(MAX_LIMIT),
-        },
-        "Page size (0: the total only)",
-    ),
+    LIMIT_OR_TOTAL,
     q("entity_id", Kind::Uuid, "Of this client"),
 ];
 
 /// Bootstrap configurations.
 pub const CONFIGS: &[QueryDoc] = &[
     OFFSET,
-    q(
-        "limit",
-        Kind::Int {
-            min: 0,
-            max: Some(MAX_LIMIT),
-        },
-        "Page size (0: the total only)",
-    ),
+    LIMIT_OR_TOTAL,
     q("name", Kind::Text, "Name contains"),
     q("external_id", Kind::Text, "This external id"),
     q("state", Kind::Enum(&["0", "1"]), "0 inactive, 1 active"),
