@@ -523,6 +523,17 @@ pub fn openapi(docs: &[RouteDoc]) -> OpenApi {
         op = op
             .response(d.status.to_string(), ok)
             .response("default", err);
+        {
+            use utoipa::openapi::security::SecurityRequirement as Req;
+            let req = |name: &str| Req::new(name, Vec::<String>::new());
+            op = match params::auth_of(&d.method, d.path) {
+                params::Auth::User => op.security(req("bearerAuth")),
+                params::Auth::Client => op.security(req("clientKey")).security(req("basicAuth")),
+                params::Auth::Agent => op.security(req("agentAuth")),
+                params::Auth::Optional => op.security(Req::default()).security(req("bearerAuth")),
+                params::Auth::Public => op.securities(Some(Vec::<Req>::new())),
+            };
+        }
         paths.add_path_operation(
             openapi_path(d.path),
             vec![http_method(&d.method)],
@@ -544,6 +555,48 @@ pub fn openapi(docs: &[RouteDoc]) -> OpenApi {
         .paths(paths)
         .build();
     doc.components = <Schemas as utoipa::OpenApi>::openapi().components;
+    if let Some(c) = doc.components.as_mut() {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
+        c.add_security_scheme(
+            "bearerAuth",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "A user's access token, a personal access token (pat_…) or an API key",
+                    ))
+                    .build(),
+            ),
+        );
+        c.add_security_scheme(
+            "clientKey",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "`Client <secret>`: a client's secret (the message plane), or a bootstrap external key",
+            ))),
+        );
+        c.add_security_scheme(
+            "basicAuth",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some("client id and secret (the message plane)"))
+                    .build(),
+            ),
+        );
+        c.add_security_scheme(
+            "agentAuth",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("the certs secret (MG_CERTS_SECRET)"))
+                    .build(),
+            ),
+        );
+    }
     doc
 }
 

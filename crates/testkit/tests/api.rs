@@ -759,6 +759,26 @@ async fn openapi_lists_every_route() {
     assert_eq!(param("domainID")["schema"]["format"], "uuid");
     let types = param("connection_type")["schema"]["enum"].clone();
     assert_eq!(types, serde_json::json!(["", "publish", "subscribe"]));
+    // Security: the schemes, and each operation's (user Bearer by default, the message
+    // plane's client key or Basic, none where the route is public).
+    let schemes = &spec.body["components"]["securitySchemes"];
+    for name in ["bearerAuth", "clientKey", "basicAuth", "agentAuth"] {
+        assert!(schemes.get(name).is_some(), "{name}: {schemes}");
+    }
+    let security = |path: &str, method: &str| paths[path][method]["security"].clone();
+    assert_eq!(
+        security("/{domainID}/clients", "get"),
+        serde_json::json!([{"bearerAuth": []}])
+    );
+    assert_eq!(
+        security("/m/{domain}/c/{channel}", "post"),
+        serde_json::json!([{"clientKey": []}, {"basicAuth": []}])
+    );
+    assert_eq!(security("/health", "get"), serde_json::json!([]));
+    assert_eq!(
+        security("/users", "post"),
+        serde_json::json!([{}, {"bearerAuth": []}])
+    );
     // Required body fields are published as required.
     let user = &spec.body["components"]["schemas"]["UserReq"]["required"];
     for f in ["first_name", "last_name", "email", "credentials"] {
