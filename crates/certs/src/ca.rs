@@ -142,6 +142,7 @@ pub struct Ca {
     common_name: String,
     not_after: OffsetDateTime,
     rng: SystemRandom,
+    ocsp: crate::ocsp::OcspIssuer,
 }
 
 impl fmt::Debug for Ca {
@@ -297,6 +298,7 @@ impl Ca {
         let issuer = Issuer::from_ca_cert_der(&cert_der, key)
             .map_err(|e| malformed(&format!("unusable as issuer: {e}")))?;
         let cert_pem = pem_encode("CERTIFICATE", &cert_der);
+        let ocsp = crate::ocsp::OcspIssuer::new(&cert_der)?;
         Ok(Self {
             issuer,
             cert_pem,
@@ -305,6 +307,7 @@ impl Ca {
             common_name,
             not_after,
             rng: SystemRandom::new(),
+            ocsp,
         })
     }
 
@@ -316,6 +319,11 @@ impl Ca {
     /// The CA certificate, DER.
     pub fn ca_der(&self) -> &[u8] {
         &self.cert_der
+    }
+
+    /// What the OCSP responder needs of the CA, computed at load.
+    pub(crate) fn ocsp_issuer(&self) -> &crate::ocsp::OcspIssuer {
+        &self.ocsp
     }
 
     /// The CA's signing key (for the OCSP responder, which signs beside rcgen).

@@ -105,37 +105,52 @@ fn gen_time(t: OffsetDateTime) -> Result<OcspGeneralizedTime> {
         .map_err(encode_err)
 }
 
-impl Ca {
-    fn ca_certificate(&self) -> Result<Certificate> {
-        Certificate::from_der(self.ca_der()).map_err(|e| Error::Malformed {
+/// What OCSP needs of the CA, worked out once when the CA is loaded: its certificate
+/// (attached to every answer) and the name and key hashes a `CertID` names it by.
+#[derive(Debug, Clone)]
+pub(crate) struct OcspIssuer {
+    cert: Certificate,
+    /// (name hash, key hash) with SHA-1 and with SHA-256.
+    sha1: (Vec<u8>, Vec<u8>),
+    sha256: (Vec<u8>, Vec<u8>),
+}
+
+impl OcspIssuer {
+    pub(crate) fn new(ca_der: &[u8]) -> Result<OcspIssuer> {
+        let cert = Certificate::from_der(ca_der).map_err(|e| Error::Malformed {
             what: "CA certificate",
             reason: e.to_string(),
-        })
-    }
-
-    /// The hashes a `CertID` carries for this CA with the given algorithm; `None` for an
-    /// algorithm we do not answer for (then the item is `unknown`).
-    fn issuer_hashes(&self, alg: &ObjectIdentifier) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
-        let algorithm = if *alg == SHA1 {
-            &SHA1_FOR_LEGACY_USE_ONLY
-        } else if *alg == SHA_256 {
-            &SHA256
-        } else {
-            return Ok(None);
-        };
-        let cert = self.ca_certificate()?;
+        })?;
         let name = cert.tbs_certificate.subject.to_der().map_err(encode_err)?;
         let key = cert
             .tbs_certificate
             .subject_public_key_info
             .subject_public_key
             .raw_bytes();
-        Ok(Some((
-            digest::digest(algorithm, &name).as_ref().to_vec(),
-            digest::digest(algorithm, key).as_ref().to_vec(),
-        )))
+        let hashes = |alg: &'static digest::Algorithm| {
+            (
+                digest::digest(alg, &name).as_ref().to_vec(),
+                digest::digest(alg, key).as_ref().to_vec(),
+            )
+        };
+        let (sha1, sha256) = (hashes(&SHA1_FOR_LEGACY_USE_ONLY), hashes(&SHA256));
+        Ok(OcspIssuer { cert, sha1, sha256 })
     }
 
+    /// The hashes a `CertID` carries for this CA with the given algorithm; `None` for an
+    /// algorithm we do not answer for (then the item is `unknown`).
+    fn hashes(&self, alg: &ObjectIdentifier) -> Option<&(Vec<u8>, Vec<u8>)> {
+        if *alg == SHA1 {
+            Some(&self.sha1)
+        } else if *alg == SHA_256 {
+            Some(&self.sha256)
+        } else {
+            None
+        }
+    }
+}
+
+impl Ca {
     /// Reads a DER OCSP request. Unsigned requests are expected (signatures, if any, are
     /// not required and not checked: the answer is public information).
     pub fn ocsp_request(&self, der: &[u8]) -> Result<OcspQuery> {
@@ -153,7 +168,8 @@ impl Ca {
         for r in list {
             let id = r.req_cert;
             let ours = self
-                .issuer_hashes(&id.hash_algorithm.oid)?
+                .ocsp_issuer()
+                .hashes(&id.hash_algorithm.oid)
                 .is_some_and(|(name, key)| {
                     id.issuer_name_hash.as_bytes() == name && id.issuer_key_hash.as_bytes() == key
                 });
@@ -176,16 +192,14 @@ impl Ca {
         let bytes = crate::serial::from_hex(serial_hex)?;
         let serial_number = SerialNumber::new(&bytes)
             .map_err(|e| Error::InvalidInput(format!("serial number: {e}")))?;
-        let (name, key) = self
-            .issuer_hashes(&SHA1)?
-            .ok_or_else(|| Error::Crypto("SHA-1 unavailable".into()))?;
+        let (name, key) = &self.ocsp_issuer().sha1;
         let cert_id = CertId {
             hash_algorithm: AlgorithmIdentifierOwned {
                 oid: SHA1,
                 parameters: Some(Any::from(Null)),
             },
-            issuer_name_hash: OctetString::new(name).map_err(encode_err)?,
-            issuer_key_hash: OctetString::new(key).map_err(encode_err)?,
+            issuer_name_hash: OctetString::new(name.as_slice()).map_err(encode_err)?,
+            issuer_key_hash: OctetString::new(key.as_slice()).map_err(encode_err)?,
             serial_number,
         };
         Ok(OcspQuery {
@@ -227,17 +241,12 @@ impl Ca {
                 single_extensions: None,
             });
         }
-        let cert = self.ca_certificate()?;
-        let key_raw = cert
-            .tbs_certificate
-            .subject_public_key_info
-            .subject_public_key
-            .raw_bytes();
-        let key_hash = digest::digest(&SHA1_FOR_LEGACY_USE_ONLY, key_raw);
+        let issuer = self.ocsp_issuer();
         let tbs = ResponseData {
             version: Version::V1,
+            // By key: the SHA-1 of the CA's public key, as RFC 6960 §4.2.1 has it.
             responder_id: ResponderId::ByKey(
-                OctetString::new(key_hash.as_ref()).map_err(encode_err)?,
+                OctetString::new(issuer.sha1.1.as_slice()).map_err(encode_err)?,
             ),
             produced_at: this_update,
             responses,
@@ -255,7 +264,7 @@ impl Ca {
             signature: BitString::from_bytes(&sig).map_err(encode_err)?,
             // The signer (the CA) travels along, so a client holding only the response
             // (`openssl ocsp -respin`) finds the key that signed it.
-            certs: Some(vec![cert]),
+            certs: Some(vec![issuer.cert.clone()]),
         };
         OcspResponse::successful(basic)
             .and_then(|r| r.to_der())
@@ -347,7 +356,7 @@ mod tests {
             );
             // The signature verifies with the CA's public key.
             let tbs = b.tbs_response_data.to_der().unwrap();
-            let cert = ca.ca_certificate().unwrap();
+            let cert = &ca.ocsp_issuer().cert;
             let pk = cert
                 .tbs_certificate
                 .subject_public_key_info

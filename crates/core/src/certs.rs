@@ -329,6 +329,16 @@ pub fn parse_ttl(s: &str) -> Result<Duration> {
     Ok(Duration::seconds_f64(if neg { -total } else { total }))
 }
 
+/// A certificate's lifetime as asked (`ttl`, e.g. `720h`), [`DEFAULT_TTL`] when absent
+/// or blank; it must be positive.
+fn requested_ttl(ttl: Option<&str>) -> Result<Duration> {
+    let ttl = parse_ttl(ttl.filter(|t| !t.trim().is_empty()).unwrap_or(DEFAULT_TTL))?;
+    if !ttl.is_positive() {
+        return Err(Error::InvalidInput("ttl must be positive".into()));
+    }
+    Ok(ttl)
+}
+
 /// A serial as stored: lowercase hex without separators or leading zero bytes. `None`
 /// when the text cannot be a serial.
 pub fn normalize_serial(s: &str) -> Option<String> {
@@ -445,6 +455,20 @@ impl Core {
         Ok((rec, issued))
     }
 
+    /// The client a user asks a certificate for: the caller must be verified and may
+    /// update it.
+    async fn cert_subject(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        client: Uuid,
+    ) -> Result<switchyard_domain::Client> {
+        self.require_verified(caller)?;
+        let access = self.domain_access(caller, domain, true).await?;
+        self.entity_for::<switchyard_domain::Client>(caller, access, domain, client, Action::Update)
+            .await
+    }
+
     /// `POST /{d}/certs/issue/{clientID}` and the document-era `POST /{d}/certs`.
     pub async fn issue_cert(
         &self,
@@ -453,21 +477,9 @@ impl Core {
         client: Uuid,
         o: IssueOptions,
     ) -> Result<CertView> {
-        self.require_verified(caller)?;
-        let access = self.domain_access(caller, domain, true).await?;
-        let c = self
-            .entity_for::<switchyard_domain::Client>(caller, access, domain, client, Action::Update)
-            .await?;
+        let c = self.cert_subject(caller, domain, client).await?;
         let ca = self.authority()?;
-        let ttl = parse_ttl(
-            o.ttl
-                .as_deref()
-                .filter(|t| !t.trim().is_empty())
-                .unwrap_or(DEFAULT_TTL),
-        )?;
-        if !ttl.is_positive() {
-            return Err(Error::InvalidInput("ttl must be positive".into()));
-        }
+        let ttl = requested_ttl(o.ttl.as_deref())?;
         let common_name = o
             .common_name
             .map(|s| s.trim().to_string())
@@ -523,11 +535,7 @@ impl Core {
         csr: &[u8],
         ttl: Option<&str>,
     ) -> Result<CertView> {
-        self.require_verified(caller)?;
-        let access = self.domain_access(caller, domain, true).await?;
-        let c = self
-            .entity_for::<switchyard_domain::Client>(caller, access, domain, client, Action::Update)
-            .await?;
+        let c = self.cert_subject(caller, domain, client).await?;
         self.sign_csr_for(domain, c.id, caller.user, csr, ttl).await
     }
 
@@ -583,10 +591,7 @@ impl Core {
             return Err(Error::InvalidInput("missing csr".into()));
         }
         let ca = self.authority()?;
-        let ttl = parse_ttl(ttl.filter(|t| !t.trim().is_empty()).unwrap_or(DEFAULT_TTL))?;
-        if !ttl.is_positive() {
-            return Err(Error::InvalidInput("ttl must be positive".into()));
-        }
+        let ttl = requested_ttl(ttl)?;
         let now = self.now();
         let signed = ca.ca.sign_csr(csr, ttl, now).map_err(|e| match e {
             // Here the malformed input is the caller's CSR.

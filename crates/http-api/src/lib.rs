@@ -107,6 +107,8 @@ pub struct AppState {
     pub login_accounts: Arc<ratelimit::RateLimiter<String>>,
     /// When this process started serving (`uptime` in `/health`).
     pub started: std::time::Instant,
+    /// The HTTP and WebSocket message series.
+    pub(crate) meters: Arc<messages::PlaneMeters>,
 }
 
 impl AppState {
@@ -129,6 +131,7 @@ impl AppState {
             metrics,
             limiter,
             started: std::time::Instant::now(),
+            meters: Arc::new(messages::PlaneMeters::new()),
         }
     }
 

@@ -99,25 +99,58 @@ pub fn routes(a: Api) -> Api {
     )
 }
 
-/// A message a client published over HTTP or WebSocket (QoS 0: they have no other),
-/// counted in the same series as MQTT's.
-fn message_in(adapter: &'static str, bytes: usize) {
-    metrics::counter!("switchyard_messages_in_total", "adapter" => adapter, "qos" => "0")
-        .increment(1);
-    metrics::counter!("switchyard_message_bytes_in_total", "adapter" => adapter, "qos" => "0")
-        .increment(bytes as u64);
+/// The message-plane series of one adapter (HTTP or WebSocket: QoS 0, they have no
+/// other), beside MQTT's. Built once per server: a `counter!` with labels builds its
+/// key on every call.
+struct Meters {
+    msgs_in: metrics::Counter,
+    bytes_in: metrics::Counter,
+    msgs_out: metrics::Counter,
+    bytes_out: metrics::Counter,
+    latency: metrics::Histogram,
+}
+
+impl Meters {
+    fn new(adapter: &'static str) -> Meters {
+        let c = |name: &'static str| metrics::counter!(name, "adapter" => adapter, "qos" => "0");
+        Meters {
+            msgs_in: c("switchyard_messages_in_total"),
+            bytes_in: c("switchyard_message_bytes_in_total"),
+            msgs_out: c("switchyard_messages_out_total"),
+            bytes_out: c("switchyard_message_bytes_out_total"),
+            latency: metrics::histogram!("switchyard_message_delivery_seconds", "adapter" => adapter),
+        }
+    }
+}
+
+/// The HTTP adapter's and the WebSocket's series (in [`AppState`]).
+pub(crate) struct PlaneMeters {
+    http: Meters,
+    ws: Meters,
+}
+
+impl PlaneMeters {
+    pub(crate) fn new() -> PlaneMeters {
+        PlaneMeters {
+            http: Meters::new("http"),
+            ws: Meters::new("ws"),
+        }
+    }
+}
+
+/// A message a client published and core accepted.
+fn message_in(m: &Meters, bytes: usize) {
+    m.msgs_in.increment(1);
+    m.bytes_in.increment(bytes as u64);
 }
 
 /// A message written to a WebSocket subscriber, and how long after its publish.
-fn message_out(adapter: &'static str, bytes: usize, now_ns: i128, created_ns: i64) {
-    metrics::counter!("switchyard_messages_out_total", "adapter" => adapter, "qos" => "0")
-        .increment(1);
-    metrics::counter!("switchyard_message_bytes_out_total", "adapter" => adapter, "qos" => "0")
-        .increment(bytes as u64);
+fn message_out(m: &Meters, bytes: usize, now_ns: i128, created_ns: i64) {
+    m.msgs_out.increment(1);
+    m.bytes_out.increment(bytes as u64);
     if created_ns > 0 {
         let ns = now_ns.saturating_sub(i128::from(created_ns)).max(0);
-        metrics::histogram!("switchyard_message_delivery_seconds", "adapter" => adapter)
-            .record(ns as f64 / 1e9);
+        m.latency.record(ns as f64 / 1e9);
     }
 }
 
@@ -216,7 +249,7 @@ async fn do_publish(
     s.core
         .publish(&who, &topic, "http", body.to_vec(), Default::default())
         .await?;
-    message_in("http", body.len());
+    message_in(&s.meters.http, body.len());
     Ok(empty(StatusCode::ACCEPTED))
 }
 
@@ -370,19 +403,19 @@ async fn ws_session(
                         Err(e) => Message::Binary(e.into_bytes().into()),
                     };
                     if tx.send(msg).await.is_err() { break; }
-                    message_out("ws", len, s.core.now().unix_timestamp_nanos(), created);
+                    message_out(&s.meters.ws, len, s.core.now().unix_timestamp_nanos(), created);
                 }
                 None => break,
             },
             inc = rx.next() => match inc {
                 Some(Ok(Message::Text(t))) => {
                     if s.core.publish(&who, &publish_topic, "ws", t.as_bytes().to_vec(), Default::default()).await.is_ok() {
-                        message_in("ws", t.len());
+                        message_in(&s.meters.ws, t.len());
                     }
                 }
                 Some(Ok(Message::Binary(b))) => {
                     if s.core.publish(&who, &publish_topic, "ws", b.to_vec(), Default::default()).await.is_ok() {
-                        message_in("ws", b.len());
+                        message_in(&s.meters.ws, b.len());
                     }
                 }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,

@@ -113,6 +113,15 @@ impl Env {
         .await;
     }
 
+    /// A publisher and a subscriber client, and a channel each is connected to for that.
+    async fn pub_sub(&self, channel: &str) -> ((String, String), (String, String), String) {
+        let (publisher, subscriber) = (self.client("pub").await, self.client("sub").await);
+        let ch = self.channel(channel).await;
+        self.connect(&ch, &publisher.0, &["publish"]).await;
+        self.connect(&ch, &subscriber.0, &["subscribe"]).await;
+        (publisher, subscriber, ch)
+    }
+
     fn topic(&self, channel: &str) -> String {
         format!("m/{}/c/{}", self.domain, channel)
     }
@@ -577,10 +586,7 @@ fn packets(mut b: &[u8]) -> Vec<(u8, Vec<u8>)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_reaches_subscribers_v3_and_v5() {
     let env = Env::start().await;
-    let (publisher, subscriber) = (env.client("pub").await, env.client("sub").await);
-    let ch = env.channel("room").await;
-    env.connect(&ch, &publisher.0, &["publish"]).await;
-    env.connect(&ch, &subscriber.0, &["subscribe"]).await;
+    let (publisher, subscriber, ch) = env.pub_sub("room").await;
     let topic = env.topic(&ch);
 
     for (pv5, sv5) in [(false, false), (true, true), (false, true), (true, false)] {
@@ -819,10 +825,7 @@ async fn revocation_is_live() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retained_will_and_qos2() {
     let env = Env::start().await;
-    let (publisher, subscriber) = (env.client("pub").await, env.client("sub").await);
-    let ch = env.channel("room").await;
-    env.connect(&ch, &publisher.0, &["publish"]).await;
-    env.connect(&ch, &subscriber.0, &["subscribe"]).await;
+    let (publisher, subscriber, ch) = env.pub_sub("room").await;
     let topic = env.topic(&ch);
 
     // Retained: delivered on subscribe with the retain flag; an empty payload clears.
@@ -1056,10 +1059,7 @@ async fn slow_consumer_and_takeover() {
         ..MqttConfig::default()
     })
     .await;
-    let (publisher, subscriber) = (env.client("pub").await, env.client("sub").await);
-    let ch = env.channel("room").await;
-    env.connect(&ch, &publisher.0, &["publish"]).await;
-    env.connect(&ch, &subscriber.0, &["subscribe"]).await;
+    let (publisher, subscriber, ch) = env.pub_sub("room").await;
     let topic = env.topic(&ch);
 
     // A QoS 1 subscriber that never acknowledges: disconnected once its queue is full.
@@ -1103,10 +1103,7 @@ async fn mosquitto_clients() {
         );
     }
     let env = Env::start().await;
-    let (publisher, subscriber) = (env.client("pub").await, env.client("sub").await);
-    let ch = env.channel("room").await;
-    env.connect(&ch, &publisher.0, &["publish"]).await;
-    env.connect(&ch, &subscriber.0, &["subscribe"]).await;
+    let (publisher, subscriber, ch) = env.pub_sub("room").await;
     let topic = format!("{}/sensors/t1", env.topic(&ch));
     let port = env.mqtt.port().to_string();
     for (ver, qos) in [("mqttv311", "1"), ("mqttv5", "1"), ("mqttv311", "0")] {
@@ -1219,10 +1216,7 @@ async fn mosquitto_burst_is_not_lost() {
         ..MqttConfig::default()
     })
     .await;
-    let (publisher, subscriber) = (env.client("pub").await, env.client("sub").await);
-    let ch = env.channel("burst").await;
-    env.connect(&ch, &publisher.0, &["publish"]).await;
-    env.connect(&ch, &subscriber.0, &["subscribe"]).await;
+    let (publisher, subscriber, ch) = env.pub_sub("burst").await;
     let topic = env.topic(&ch);
     let port = env.mqtt.port().to_string();
     let common = |who: &(String, String)| {
@@ -1569,10 +1563,7 @@ async fn mosquitto_pub_one(port: &str, ver: &str, user: &str, pass: &str, topic:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn persistent_sessions_keep_messages_while_away() {
     let env = Env::start().await;
-    let (publisher, subscriber) = (env.client("pub").await, env.client("sub").await);
-    let ch = env.channel("away").await;
-    env.connect(&ch, &publisher.0, &["publish"]).await;
-    env.connect(&ch, &subscriber.0, &["subscribe"]).await;
+    let (publisher, subscriber, ch) = env.pub_sub("away").await;
     let port = env.mqtt.port().to_string();
     for (ver, extra) in [("mqttv311", vec![]), ("mqttv5", vec!["-x", "600"])] {
         let topic = format!("{}/{ver}", env.topic(&ch));
@@ -1656,10 +1647,7 @@ async fn persistent_sessions_keep_messages_while_away() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unacknowledged_messages_are_resent_on_resume() {
     let env = Env::start().await;
-    let (publisher, subscriber) = (env.client("pub").await, env.client("sub").await);
-    let ch = env.channel("resend").await;
-    env.connect(&ch, &publisher.0, &["publish"]).await;
-    env.connect(&ch, &subscriber.0, &["subscribe"]).await;
+    let (publisher, subscriber, ch) = env.pub_sub("resend").await;
     let topic = env.topic(&ch);
     let addr = env.mqtt;
     let creds = Some((subscriber.0.as_str(), subscriber.1.as_str()));
@@ -1837,10 +1825,7 @@ async fn v5_properties_options_and_shared_subscriptions() {
         v5::{Filter, PublishProperties, SubscribeProperties},
     };
     let env = Env::start().await;
-    let (publisher, subscriber) = (env.client("pub").await, env.client("sub").await);
-    let ch = env.channel("props").await;
-    env.connect(&ch, &publisher.0, &["publish"]).await;
-    env.connect(&ch, &subscriber.0, &["subscribe"]).await;
+    let (publisher, subscriber, ch) = env.pub_sub("props").await;
     let topic = env.topic(&ch);
     let settle = Duration::from_millis(200);
 
@@ -1967,6 +1952,23 @@ async fn v5_properties_options_and_shared_subscriptions() {
         got.iter().any(|(w, _)| *w == 1) && got.iter().any(|(w, _)| *w == 2),
         "both members work: {got:?}"
     );
+    // A shared subscription is authorized like any other: a client connected to the
+    // channel only to publish is refused, and so is a malformed group name.
+    let mut outsider = Mqtt::open(env.mqtt, Opts::new(true, "o5", &publisher)).await;
+    assert_eq!(
+        outsider
+            .subscribe(&format!("$share/workers/{topic}/jobs"), 1)
+            .await,
+        vec![0x87]
+    );
+    let mut member = Mqtt::open(env.mqtt, Opts::new(true, "m3", &subscriber)).await;
+    for bad in ["$share//", "$share/a b/", "$share/x"] {
+        assert_eq!(
+            member.subscribe(&format!("{bad}{topic}/jobs"), 1).await,
+            vec![0x87],
+            "{bad}"
+        );
+    }
     env.stop().await;
 }
 

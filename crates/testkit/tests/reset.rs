@@ -67,6 +67,12 @@ async fn smtp_sink() -> (u16, mpsc::UnboundedReceiver<String>) {
 }
 
 /// An e-mail's text: its body is base64, after the blank line that ends the headers.
+/// `POST /password/reset-request` with this body, unauthenticated.
+async fn reset_request(app: &TestServer, body: serde_json::Value) -> switchyard_testkit::Res {
+    app.req(Method::POST, "/password/reset-request", None, Some(body))
+        .await
+}
+
 fn mail_text(mail: &str) -> String {
     let b64: String = mail
         .split("\r\n\r\n")
@@ -115,14 +121,11 @@ async fn story(b: Backend) {
 
     // The request: 201, and one e-mail whose link is the configured page, whatever
     // host the request names.
-    let r = app
-        .req(
-            Method::POST,
-            "/password/reset-request",
-            None,
-            Some(json!({"email": "rita@example.com", "host": "https://evil.example"})),
-        )
-        .await;
+    let r = reset_request(
+        &app,
+        json!({"email": "rita@example.com", "host": "https://evil.example"}),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.body["msg"], "Email with reset link is sent");
     let mail = tokio::time::timeout(Duration::from_secs(5), mails.recv())
@@ -135,25 +138,11 @@ async fn story(b: Backend) {
     let token = link_token(&text, "https://console.example/reset?token=");
 
     // A malformed address is 400 (that says nothing about accounts).
-    let r = app
-        .req(
-            Method::POST,
-            "/password/reset-request",
-            None,
-            Some(json!({"email": "useratexample.com"})),
-        )
-        .await;
+    let r = reset_request(&app, json!({"email": "useratexample.com"})).await;
     assert_eq!(r.status, 400, "{}", r.text);
 
     // An unknown address: the same answer, no e-mail.
-    let r = app
-        .req(
-            Method::POST,
-            "/password/reset-request",
-            None,
-            Some(json!({"email": "nobody@example.com"})),
-        )
-        .await;
+    let r = reset_request(&app, json!({"email": "nobody@example.com"})).await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert!(
         tokio::time::timeout(Duration::from_millis(500), mails.recv())
@@ -230,14 +219,7 @@ async fn story(b: Backend) {
     assert_eq!(r.status, 401, "{}", r.text);
 
     // Two resets racing with one token: exactly one wins.
-    let r = app
-        .req(
-            Method::POST,
-            "/password/reset-request",
-            None,
-            Some(json!({"email": "rita@example.com"})),
-        )
-        .await;
+    let r = reset_request(&app, json!({"email": "rita@example.com"})).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let mail = tokio::time::timeout(Duration::from_secs(5), mails.recv())
         .await
@@ -261,14 +243,7 @@ async fn story(b: Backend) {
     // Requests are throttled per address.
     let mut limited = false;
     for _ in 0..40 {
-        let r = app
-            .req(
-                Method::POST,
-                "/password/reset-request",
-                None,
-                Some(json!({"email": "rita@example.com"})),
-            )
-            .await;
+        let r = reset_request(&app, json!({"email": "rita@example.com"})).await;
         if r.status == 429 {
             assert!(r.headers.contains_key("retry-after"));
             limited = true;
@@ -285,14 +260,7 @@ both!(story);
 async fn without_a_mailer_the_server_says_so() {
     let app = TestServer::spawn(Backend::Sqlite).await;
     app.register("sam").await;
-    let r = app
-        .req(
-            Method::POST,
-            "/password/reset-request",
-            None,
-            Some(json!({"email": "sam@example.com"})),
-        )
-        .await;
+    let r = reset_request(&app, json!({"email": "sam@example.com"})).await;
     assert_eq!(r.status, 503, "{}", r.text);
     assert!(r.msg().contains("not configured"), "{}", r.text);
 }
