@@ -26,6 +26,7 @@ pub mod mqtt;
 pub mod mqttload;
 pub mod pg;
 pub mod report;
+pub mod scale;
 pub mod scenarios;
 pub mod server;
 pub mod shared;

@@ -6,6 +6,7 @@ use clap::Parser;
 use switchyard_bench::{
     machine,
     report::{self, Report, SCENARIOS},
+    scale,
     scenarios::{self, Backend, Config, Outcome, Sizes},
 };
 
@@ -15,7 +16,8 @@ use switchyard_bench::{
     about = "Benchmarks a release switchyard server on loopback"
 )]
 struct Cli {
-    /// Smaller and shorter: 10k clients in 2k batches, 3 s load phases (under 2 minutes).
+    /// Smaller and shorter: 10k clients in 2k batches, 3 s load phases; the scale
+    /// scenario with 200k clients instead of 1M.
     #[arg(long)]
     quick: bool,
     /// Also write the report as JSON to this file.
@@ -120,7 +122,9 @@ async fn run(cli: Cli) -> Result<(Report, bool), String> {
     let http = scenarios::http_client()?;
 
     let mut postgres_url = None;
-    if !scenarios::wanted(&only, scenarios::STORAGE_SCENARIOS) {
+    if !scenarios::wanted(&only, scenarios::STORAGE_SCENARIOS)
+        && !scenarios::wanted(&only, &["scale"])
+    {
         // The MQTT scenarios and the footprint use SQLite only.
     } else if cli.no_postgres {
         notes.push("PostgreSQL skipped (--no-postgres)".into());
@@ -159,6 +163,12 @@ async fn run(cli: Cli) -> Result<(Report, bool), String> {
         scenarios::storage(Backend::Postgres, &cfg, sizes, &http, &mut out).await;
         if cfg.wants(&["mapping"]) {
             switchyard_bench::sqlcount::postgres_statements(&cfg, &http, &mut out).await;
+        }
+    }
+    if cfg.wants(&["scale"]) {
+        scale::run(Backend::Sqlite, &cfg, &http, &mut out).await;
+        if cfg.postgres_url.is_some() {
+            scale::run(Backend::Postgres, &cfg, &http, &mut out).await;
         }
     }
     if cfg.wants(scenarios::MQTT_SCENARIOS) {

@@ -106,6 +106,17 @@ impl PgDb {
         })
     }
 
+    /// `pg_database_size` of this database, in bytes.
+    pub async fn size_bytes(&self) -> Result<i64, String> {
+        let mut c = connect(&self.url).await?;
+        let n = sqlx::query_scalar("SELECT pg_database_size(current_database())")
+            .fetch_one(&mut c)
+            .await
+            .map_err(|e| e.to_string());
+        let _ = c.close().await;
+        n
+    }
+
     pub async fn drop_now(mut self) -> Result<(), String> {
         self.dropped = true;
         drop_db(&self.admin_url, &self.name).await

@@ -17,6 +17,7 @@ pub const SCENARIOS: &[&str] = &[
     "mapping",
     "bootstrap_fetch",
     "http_publish",
+    "scale",
     "mqtt_qos0",
     "mqtt_qos1",
     "mqtt_burst",

@@ -26,7 +26,7 @@ pub struct ServerProc {
     peak_anon_kb: Arc<AtomicU64>,
     sampling: Arc<AtomicBool>,
     // Dropped after `Drop::drop` has killed the process.
-    _dir: TempDir,
+    dir: TempDir,
 }
 
 /// A free port on 127.0.0.1 (bound and released; the child binds it right after).
@@ -89,7 +89,7 @@ impl ServerProc {
             base: format!("http://127.0.0.1:{port}"),
             spawned_at,
             log,
-            _dir: dir,
+            dir,
         })
     }
 
@@ -122,6 +122,11 @@ impl ServerProc {
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
+    }
+
+    /// The server's SWITCHYARD_DATA_DIR (the SQLite database lives there).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
     }
 
     /// Resident set size from /proc/<pid>/status (VmRSS), in bytes.
