@@ -233,6 +233,7 @@ impl<D: Dialect> BootstrapRepo for SqlStore<D> {
             only_total: false,
             offset: q.offset,
             limit: q.limit,
+            fence: false,
         };
         listing
             .run(

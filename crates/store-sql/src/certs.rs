@@ -91,6 +91,7 @@ impl<D: Dialect> CertRepo for SqlStore<D> {
             only_total: q.limit == 0,
             offset: q.offset,
             limit: q.limit,
+            fence: false,
         };
         listing
             .run(

@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 use sqlx::{
     Database, Pool, Postgres, QueryBuilder, Row, Sqlite, error::DatabaseError, query::Query,
 };
-use switchyard_domain::{TagFilter, Timestamp};
+use switchyard_domain::{PageQuery, TagFilter, Timestamp};
 use switchyard_store::{ConflictKind, Result, StoreError};
 use uuid::Uuid;
 
@@ -65,7 +65,7 @@ pub fn json<T: Serialize + ?Sized>(v: &T) -> Box<RawValue> {
 }
 
 /// What differs between the two databases. Implemented for [`Sqlite`] and [`Postgres`].
-pub trait Dialect: Database + Sized {
+pub trait Dialect: Database + sqlx::database::HasStatementCache + Sized {
     /// `"sqlite"` or `"postgres"`.
     const BACKEND: &'static str;
     /// Bind parameters one statement may carry.
@@ -80,6 +80,13 @@ pub trait Dialect: Database + Sized {
     /// Run before `ANALYZE <table>` on the writer (SQLite: sample instead of reading
     /// whole indexes, so the single writer is not held for long).
     const ANALYZE_PREP: Option<&'static str>;
+    /// Whether a list page with few matches is better selected first and then sorted
+    /// (PostgreSQL) than read along the order's index (SQLite's planner already picks
+    /// the filter's index when it is narrower).
+    const FENCE_SMALL_LISTS: bool;
+    /// Run after `ANALYZE` of table `$1`: merges what bulk writes left pending in its
+    /// indexes (PostgreSQL's GIN pending lists, which every search reads in full).
+    const ANALYZE_AFTER: Option<&'static str>;
     /// The bootstrap fetch's join condition: channel `c` is listed in config `b`'s JSON
     /// array of channel ids (joined on the channels' primary key alone).
     const CHANNEL_IN_CONFIG: &'static str;
@@ -123,6 +130,10 @@ pub trait Dialect: Database + Sized {
     fn push_contains(qb: &mut QueryBuilder<Self>, base: &str, needle: &serde_json::Value);
     /// ` AND` the tag array `t.tags` has any / all of the wanted tags.
     fn push_tags(qb: &mut QueryBuilder<Self>, tags: &TagFilter);
+    /// ` AND …` narrowing a list of `table` (alias `t`) through its search indexes to a
+    /// superset of what the filters of `p` select; the filters themselves still decide.
+    /// PostgreSQL's planner reaches its indexes from the filters alone.
+    fn push_prefilters(_qb: &mut QueryBuilder<Self>, _table: &str, _p: &PageQuery) {}
 
     /// The one place sqlx errors become store errors.
     fn err(e: sqlx::Error) -> StoreError {
@@ -345,6 +356,8 @@ impl Dialect for Sqlite {
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
     const FINAL_CHECKPOINT: Option<&'static str> = Some("PRAGMA wal_checkpoint(TRUNCATE)");
     const ANALYZE_PREP: Option<&'static str> = Some("PRAGMA analysis_limit = 1000");
+    const FENCE_SMALL_LISTS: bool = false;
+    const ANALYZE_AFTER: Option<&'static str> = None;
     const CHANNEL_IN_CONFIG: &'static str = "c.id IN (SELECT value FROM json_each(b.channels))";
 
     fn bind<'q>(q: Stmt<'q, Self>, v: Val<'_>) -> Stmt<'q, Self> {
@@ -444,6 +457,10 @@ impl Dialect for Sqlite {
         crate::sqlite::metadata::push_contains(qb, base, needle);
     }
 
+    fn push_prefilters(qb: &mut QueryBuilder<Self>, table: &str, p: &PageQuery) {
+        crate::sqlite::search::push_prefilters(qb, table, p);
+    }
+
     fn push_tags(qb: &mut QueryBuilder<Self>, tags: &TagFilter) {
         match tags {
             TagFilter::Any(want) => {
@@ -472,6 +489,12 @@ impl Dialect for Postgres {
     const BEGIN_WRITE: &'static str = "BEGIN";
     const FINAL_CHECKPOINT: Option<&'static str> = None;
     const ANALYZE_PREP: Option<&'static str> = None;
+    const FENCE_SMALL_LISTS: bool = true;
+    const ANALYZE_AFTER: Option<&'static str> = Some(
+        "SELECT gin_clean_pending_list(i.indexrelid) FROM pg_index i \
+         JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam \
+         WHERE a.amname = 'gin' AND i.indrelid = to_regclass($1)",
+    );
     const CHANNEL_IN_CONFIG: &'static str =
         "c.id = ANY (ARRAY(SELECT jsonb_array_elements_text(b.channels)::uuid))";
 

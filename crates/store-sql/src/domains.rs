@@ -46,7 +46,7 @@ fn row_invitation<D: Dialect>(r: &D::Row) -> Result<Invitation> {
 
 fn push_domain_filters<D: Dialect>(qb: &mut QueryBuilder<D>, q: &DomainQuery) {
     qb.push(" WHERE 1 = 1");
-    push_page_filters(qb, &q.page, true);
+    push_page_filters(qb, &q.page, true, None);
     if let Some(m) = q.member {
         qb.push(
             " AND EXISTS (SELECT 1 FROM domain_members m WHERE m.domain_id = t.id AND m.user_id = ",
@@ -125,6 +125,7 @@ impl<D: Dialect> DomainRepo for SqlStore<D> {
             only_total: q.page.only_total,
             offset: q.page.offset,
             limit: q.page.limit,
+            fence: false,
         };
         listing
             .run(
@@ -217,6 +218,7 @@ impl<D: Dialect> DomainRepo for SqlStore<D> {
             only_total: q.only_total,
             offset: q.offset,
             limit: q.limit,
+            fence: false,
         };
         listing
             .run(

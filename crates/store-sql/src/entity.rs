@@ -215,6 +215,7 @@ impl<D: Dialect> SqlStore<D> {
             only_total: q.page.only_total,
             offset: q.page.offset,
             limit: q.page.limit,
+            fence: true,
         };
         listing
             .run(
@@ -249,7 +250,7 @@ fn push_entity_filters<D: Dialect, E: Entity>(
 ) {
     qb.push(" WHERE t.domain_id = ");
     D::push_bind(qb, Val::Id(domain));
-    push_page_filters(qb, &q.page, true);
+    push_page_filters(qb, &q.page, true, Some(E::TABLE));
     if let Some(r) = &q.reader {
         crate::access::push_reader(qb, r, E::PARENT);
     }
@@ -265,8 +266,10 @@ fn push_entity_filters<D: Dialect, E: Entity>(
     }
     if let Some(other) = E::connected_to(q) {
         let (this, that) = E::CONNECTION_COLUMNS;
+        // An IN list rather than a correlated EXISTS: the other side's connections
+        // (an index range) drive the read instead of a test on every row.
         qb.push(format!(
-            " AND EXISTS (SELECT 1 FROM connections k WHERE k.{this} = t.id AND k.{that} = "
+            " AND t.id IN (SELECT k.{this} FROM connections k WHERE k.{that} = "
         ));
         D::push_bind(qb, Val::Id(other));
         if let Some(ct) = q.connection_type {

@@ -192,6 +192,7 @@ impl<D: Dialect> SqlStore<D> {
             only_total: q.page.only_total,
             offset: q.page.offset,
             limit: q.page.limit,
+            fence: false,
         }
     }
 }
@@ -199,7 +200,7 @@ impl<D: Dialect> SqlStore<D> {
 fn push_group_filters<D: Dialect>(qb: &mut QueryBuilder<D>, domain: Uuid, q: &GroupQuery) {
     qb.push(" WHERE t.domain_id = ");
     D::push_bind(qb, Val::Id(domain));
-    push_page_filters(qb, &q.page, true);
+    push_page_filters(qb, &q.page, true, None);
     if q.root_only {
         qb.push(" AND t.parent_id IS NULL");
     }

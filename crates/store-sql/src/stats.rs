@@ -63,10 +63,11 @@ impl<D: Dialect> SqlStore<D> {
             sql::<D>(prep).execute(&self.writer).await?;
         }
         let mut qb = QueryBuilder::<D>::new(format!("ANALYZE {table}"));
-        Sql::from(qb.build())
-            .execute(&self.writer)
-            .await
-            .map(|_| ())
+        Sql::from(qb.build()).execute(&self.writer).await?;
+        if let Some(after) = D::ANALYZE_AFTER {
+            sql::<D>(after).text(table).fetch_all(&self.writer).await?;
+        }
+        Ok(())
     }
 
     /// Records a committed `/mapping` plan.

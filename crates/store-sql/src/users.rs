@@ -60,7 +60,7 @@ fn row_session<D: Dialect>(r: &D::Row) -> Result<RefreshSession> {
 }
 
 fn push_user_filters<D: Dialect>(qb: &mut QueryBuilder<D>, q: &UserQuery) {
-    push_page_filters(qb, &q.page, false);
+    push_page_filters(qb, &q.page, false, None);
     for (col, v) in [
         ("t.username", &q.username),
         ("t.email", &q.email),
@@ -133,6 +133,7 @@ impl<D: Dialect> UserRepo for SqlStore<D> {
             only_total: q.page.only_total,
             offset: q.page.offset,
             limit: q.page.limit,
+            fence: false,
         };
         listing
             .run(

@@ -349,6 +349,99 @@ pub async fn client_list_filters(s: &dyn Store) {
     );
 }
 
+/// The list filters through the search indexes (SQLite keeps a trigram index of names
+/// and a table of tags and metadata values by trigger): after updates and deletes the
+/// filters see the rows as they are now, never as they were; wildcards stay literal
+/// and short needles still match.
+pub async fn list_filters_follow_writes(s: &dyn Store) {
+    let u = Uuid::new_v4();
+    let d = domain(u, "fw");
+    s.create_domain(&d).await.unwrap();
+    let mut a = client(&d, "gateway-north");
+    a.tags = tags(&["roof", "v1"]);
+    a.metadata = meta(json!({"site": "oslo", "on": true, "n": 1}));
+    let mut b = client(&d, "gateway_south");
+    b.tags = tags(&["v1"]);
+    b.metadata = meta(json!({"site": "bergen", "spare": null}));
+    let mut c = client(&d, "gatewayXsouth");
+    c.tags = tags(&["v1"]);
+    c.metadata = meta(json!({"site": "bergen"}));
+    s.create_clients(&[a.clone(), b.clone(), c.clone()])
+        .await
+        .unwrap();
+    let find = |f: &dyn Fn(&mut EntityQuery)| {
+        let mut q = entity_query(page());
+        q.page.order = Order::Name;
+        q.page.dir = Dir::Asc;
+        f(&mut q);
+        async move {
+            let p = s.list_clients(d.id, &q).await.unwrap();
+            names(&p)
+                .into_iter()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        }
+    };
+    let name = |n: &str| {
+        let n = n.to_string();
+        move |q: &mut EntityQuery| q.page.name = Some(n.clone())
+    };
+    let tag = |t: &str| {
+        let t = t.to_string();
+        move |q: &mut EntityQuery| q.page.tags = TagFilter::parse(&t)
+    };
+    let md =
+        |m: serde_json::Value| move |q: &mut EntityQuery| q.page.metadata = Some(meta(m.clone()));
+
+    assert_eq!(find(&name("WAY-NOR")).await, ["gateway-north"]);
+    assert_eq!(find(&name("way_sou")).await, ["gateway_south"]);
+    assert_eq!(
+        find(&name("th")).await,
+        ["gateway-north", "gatewayXsouth", "gateway_south"]
+    );
+    assert_eq!(find(&tag("roof")).await, ["gateway-north"]);
+    assert_eq!(find(&tag("v1+roof")).await, ["gateway-north"]);
+    assert_eq!(
+        find(&md(json!({"site": "bergen"}))).await,
+        ["gatewayXsouth", "gateway_south"]
+    );
+    assert_eq!(find(&md(json!({"on": true}))).await, ["gateway-north"]);
+    assert_eq!(find(&md(json!({"spare": null}))).await, ["gateway_south"]);
+    assert_eq!(
+        find(&md(json!({"site": "oslo", "n": 1.0}))).await,
+        ["gateway-north"]
+    );
+
+    // Rename, retag and move a; the old values find nothing, the new ones find it.
+    let mut a2 = a.clone();
+    a2.name = "sensor-east".into();
+    a2.tags = tags(&["cellar"]);
+    a2.metadata = meta(json!({"site": "bergen", "on": false}));
+    a2.updated_at = Some(now());
+    s.update_client(&a2).await.unwrap();
+    assert!(find(&name("north")).await.is_empty());
+    assert_eq!(find(&name("SOR-EA")).await, ["sensor-east"]);
+    assert!(find(&tag("roof")).await.is_empty());
+    assert_eq!(
+        find(&tag("cellar,v1")).await,
+        ["gatewayXsouth", "gateway_south", "sensor-east"]
+    );
+    assert!(find(&md(json!({"site": "oslo"}))).await.is_empty());
+    assert!(find(&md(json!({"on": true}))).await.is_empty());
+    assert_eq!(find(&md(json!({"on": false}))).await, ["sensor-east"]);
+    assert_eq!(
+        find(&md(json!({"site": "bergen"}))).await,
+        ["gatewayXsouth", "gateway_south", "sensor-east"]
+    );
+
+    // Deleting b takes it out of every filter.
+    s.delete_client(d.id, b.id).await.unwrap();
+    assert!(find(&name("way_sou")).await.is_empty());
+    assert_eq!(find(&name("south")).await, ["gatewayXsouth"]);
+    assert!(find(&md(json!({"spare": null}))).await.is_empty());
+    assert_eq!(find(&tag("v1")).await, ["gatewayXsouth"]);
+}
+
 /// The message plane's lookup: a secret names one client of one domain.
 pub async fn client_by_secret_is_per_domain(s: &dyn Store) {
     let d = domain(Uuid::new_v4(), "sec");

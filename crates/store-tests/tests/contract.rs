@@ -118,6 +118,7 @@ contract!(
     client_create_get_update_delete,
     client_batch_is_atomic,
     client_list_filters,
+    list_filters_follow_writes,
     channel_create_get_update_delete,
     channel_batch_is_atomic,
     channel_list_filters,

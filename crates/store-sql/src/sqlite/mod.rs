@@ -4,6 +4,7 @@
 
 pub(crate) mod group;
 pub mod metadata;
+pub(crate) mod search;
 
 use std::{str::FromStr, sync::Arc, time::Duration};
 
