@@ -120,6 +120,10 @@ async fn run(cli: Cli) -> Result<(Report, bool), String> {
         notes.push("the work tree has uncommitted changes: the commit does not fully name what was measured".into());
     }
     let http = scenarios::http_client()?;
+    // Before any server starts: they inherit it.
+    if let Err(e) = switchyard_bench::mqtt::raise_nofile() {
+        notes.push(format!("cannot raise the open-file limit: {e}"));
+    }
 
     let mut postgres_url = None;
     if !scenarios::wanted(&only, scenarios::STORAGE_SCENARIOS)

@@ -94,7 +94,7 @@ async fn anonymous_ok(addr: SocketAddr) -> Result<(), String> {
         client_id: format!("bench-probe-{}", Uuid::new_v4().simple()),
         credentials: None,
     };
-    mqttload::open_idle(addr, &probe, 5).await.map(drop)
+    mqttload::open_idle(addr, &probe, 5, None).await.map(drop)
 }
 
 impl MosquittoSource {
@@ -232,9 +232,26 @@ impl Mosquitto {
     }
 }
 
-/// Raises the soft open-file limit to the hard one (inherited by the servers and
-/// Mosquitto started afterwards); returns the soft limit now in force.
+/// Open files the bench wants for itself and its servers (the `scale` scenario holds
+/// 100k MQTT connections: that many descriptors on each side).
+const WANT_NOFILE: u64 = 1 << 20;
+
+/// Raises the open-file limit (inherited by the servers and Mosquitto started
+/// afterwards): the hard limit too when the process may (root, or CAP_SYS_RESOURCE; up
+/// to `fs.nr_open`), then the soft one to the hard one. Returns the soft limit now in
+/// force.
 pub fn raise_nofile() -> Result<u64, String> {
+    let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(WANT_NOFILE);
+    let want = WANT_NOFILE.min(nr_open);
+    if let Ok((_, hard)) = rlimit::getrlimit(rlimit::Resource::NOFILE)
+        && hard < want
+    {
+        // Refused without the privilege: the hard limit stays as it was.
+        let _ = rlimit::setrlimit(rlimit::Resource::NOFILE, want, want);
+    }
     rlimit::increase_nofile_limit(u64::MAX).map_err(|e| e.to_string())
 }
 

@@ -8,7 +8,7 @@
 //! a session's queue of 1024 fills; Mosquitto queues 1000 by default).
 
 use std::{
-    net::SocketAddr,
+    net::{IpAddr, Ipv4Addr, SocketAddr},
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -22,7 +22,7 @@ use rumqttc::{
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpStream,
+    net::{TcpSocket, TcpStream},
     sync::{Notify, Semaphore, oneshot, watch},
     task::JoinSet,
 };
@@ -602,14 +602,26 @@ pub fn connect_packet(client_id: &str, login: Option<(&str, &str)>, keep_alive: 
     pkt
 }
 
-/// Opens a TCP connection, sends CONNECT and checks for CONNACK 0.
+/// Opens a TCP connection (from `local`, when given), sends CONNECT and checks for
+/// CONNACK 0.
 pub async fn open_idle(
     addr: SocketAddr,
     login: &Login,
     keep_alive: u16,
+    local: Option<IpAddr>,
 ) -> Result<TcpStream, String> {
     let limit = Duration::from_secs(10);
-    let mut s = tokio::time::timeout(limit, TcpStream::connect(addr))
+    let sock = if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(|e| format!("socket: {e}"))?;
+    if let Some(ip) = local {
+        sock.bind(SocketAddr::new(ip, 0))
+            .map_err(|e| format!("bind {ip}: {e}"))?;
+    }
+    let mut s = tokio::time::timeout(limit, sock.connect(addr))
         .await
         .map_err(|_| "connect timed out".to_string())?
         .map_err(|e| format!("connect: {e}"))?;
@@ -636,8 +648,26 @@ pub async fn open_idle(
     Ok(s)
 }
 
-/// Opens one idle connection per login, `concurrency` at a time. Returns the open
-/// streams and the errors.
+/// Loopback source addresses the connections are spread over: one address has ~28k
+/// ephemeral ports (`ip_local_port_range`), too few for 100k connections.
+const LOOPBACK_SOURCES: u8 = 16;
+
+/// The source address of the `i`-th connection to `addr`: 127.0.0.1–16 when the
+/// server is on IPv4 loopback, the system's choice otherwise.
+fn source_for(addr: SocketAddr, i: usize) -> Option<IpAddr> {
+    match addr.ip() {
+        IpAddr::V4(v4) if v4.is_loopback() => Some(IpAddr::V4(Ipv4Addr::new(
+            127,
+            0,
+            0,
+            1 + (i % usize::from(LOOPBACK_SOURCES)) as u8,
+        ))),
+        _ => None,
+    }
+}
+
+/// Opens one idle connection per login, `concurrency` at a time, spread over the
+/// loopback source addresses. Returns the open streams and the errors.
 pub async fn open_many(
     addr: SocketAddr,
     logins: Vec<Login>,
@@ -646,11 +676,11 @@ pub async fn open_many(
 ) -> (Vec<TcpStream>, Vec<String>) {
     let gate = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut set = JoinSet::new();
-    for l in logins {
+    for (i, l) in logins.into_iter().enumerate() {
         let gate = gate.clone();
         set.spawn(async move {
             let _permit = gate.acquire_owned().await.map_err(|e| e.to_string())?;
-            open_idle(addr, &l, keep_alive).await
+            open_idle(addr, &l, keep_alive, source_for(addr, i)).await
         });
     }
     let mut open = Vec::new();

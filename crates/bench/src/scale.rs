@@ -3,10 +3,12 @@
 //! and a thousandth disabled; then a page of each list filter is read — p50/p99 with
 //! one caller (target p99 ≤ 20 ms) and req/s with 8 callers beside the unfiltered
 //! page's (target ≥ 0.5×) — plus the load time, the database's size and the server's
-//! memory. Every filter value is drawn at random from values that match a known
+//! memory; last, 100k (10k) of the clients hold idle MQTT connections (target: at
+//! least 5,000 connects/s, at most 3 KiB of private memory each). Every filter value is drawn at random from values that match a known
 //! number of clients, and the first page of each filter checks that `total`.
 
 use std::{
+    net::SocketAddr,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -17,13 +19,14 @@ use tokio::task::JoinSet;
 
 use crate::{
     load::{self, LoadSpec, MakeRequest},
+    mqttload::{self, Login},
     pg::PgDb,
     report::{Row, Target},
     scenarios::{
         BULK_MAX, Backend, Config, MAX_BODY_BYTES, Outcome, Session, expect_json, expect_status,
         load_note, setup,
     },
-    server::ServerProc,
+    server::{ServerProc, free_port, proc_status_kb},
 };
 
 /// Distinct `zone-NNN` tags: each is on clients/ZONES clients.
@@ -36,6 +39,10 @@ const CHANNELS: usize = 1_000;
 const CALLERS: usize = 8;
 /// Requests in flight while connecting clients to channels.
 const CONNECTS_IN_FLIGHT: usize = 4;
+/// MQTT connections being opened at once.
+const MQTT_IN_FLIGHT: usize = 256;
+/// Keep-alive of the idle MQTT connections (s): longer than opening them all takes.
+const MQTT_KEEP_ALIVE: u16 = 900;
 const MB: f64 = 1_000_000.0;
 
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +50,8 @@ struct ScaleSizes {
     clients: usize,
     /// Every `disable_every`-th client is disabled.
     disable_every: usize,
+    /// Idle MQTT connections held at the end, one per client.
+    connections: usize,
     single: Duration,
     multi: Duration,
 }
@@ -53,6 +62,7 @@ impl ScaleSizes {
             ScaleSizes {
                 clients: 200_000,
                 disable_every: 1_000,
+                connections: 10_000,
                 single: Duration::from_secs(2),
                 multi: Duration::from_secs(2),
             }
@@ -60,6 +70,7 @@ impl ScaleSizes {
             ScaleSizes {
                 clients: 1_000_000,
                 disable_every: 1_000,
+                connections: 100_000,
                 single: Duration::from_secs(5),
                 multi: Duration::from_secs(5),
             }
@@ -81,11 +92,13 @@ fn client(i: usize) -> Value {
 }
 
 /// What the load leaves for the queries: the connected clients per channel, the
-/// disabled ones, and the creation time of every 1,000th client.
+/// disabled ones, the creation time of every 1,000th client, and the id and secret of
+/// the first clients (who hold the MQTT connections; none of them is disabled).
 struct Fleet {
     connected: Vec<String>,
     disabled: Vec<String>,
     created: Vec<String>,
+    logins: Vec<(String, String)>,
 }
 
 async fn bulk_load(
@@ -98,6 +111,7 @@ async fn bulk_load(
         connected: Vec::with_capacity(sz.clients / 4),
         disabled: Vec::new(),
         created: Vec::new(),
+        logins: Vec::with_capacity(sz.connections),
     };
     let t = Instant::now();
     let mut next = 0;
@@ -137,6 +151,10 @@ async fn bulk_load(
                 fleet
                     .created
                     .push(c["created_at"].as_str().unwrap_or_default().to_string());
+            }
+            if fleet.logins.len() < sz.connections && i % sz.disable_every != 1 {
+                let secret = c["credentials"]["secret"].as_str().unwrap_or_default();
+                fleet.logins.push((id(), secret.to_string()));
             }
         }
         next = end;
@@ -341,6 +359,70 @@ fn check_total(f: &Filter, sz: ScaleSizes, got: u64) -> Result<(), String> {
     }
 }
 
+/// Opens one authenticated, idle MQTT 3.1.1 connection per login (from 16 loopback
+/// source addresses, 256 at a time), checks a sample still answers PINGREQ, and
+/// reports the connect rate and the server's private memory per connection.
+async fn idle_connections(
+    b: &str,
+    addr: SocketAddr,
+    srv: &ServerProc,
+    logins: Vec<(String, String)>,
+    out: &mut Outcome,
+) -> Result<(), String> {
+    let n = logins.len();
+    let logins: Vec<Login> = logins
+        .into_iter()
+        .map(|(id, secret)| Login {
+            client_id: id.clone(),
+            credentials: Some((id, secret)),
+        })
+        .collect();
+    let kib = |key| proc_status_kb(srv.pid, key).ok_or("cannot read /proc status");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (rss0, anon0) = (kib("VmRSS:")?, kib("RssAnon:")?);
+    let t = Instant::now();
+    let (mut open, errors) =
+        mqttload::open_many(addr, logins, MQTT_KEEP_ALIVE, MQTT_IN_FLIGHT).await;
+    let took = t.elapsed();
+    if !errors.is_empty() {
+        return Err(format!(
+            "{} of {n} connections failed; first: {}",
+            errors.len(),
+            errors[0]
+        ));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (rss1, anon1) = (kib("VmRSS:")?, kib("RssAnon:")?);
+    let step = (open.len() / 64).max(1);
+    for s in open.iter_mut().step_by(step) {
+        mqttload::ping(s).await.map_err(|e| format!("ping: {e}"))?;
+    }
+    drop(open);
+    let per = |a: u64, b: u64| a.saturating_sub(b) as f64 / n as f64;
+    out.rows.push(Row::new(
+        "scale",
+        b,
+        n as f64 / took.as_secs_f64(),
+        &format!("connections/s opening {n} MQTT connections"),
+        None,
+        Some(Target::value_at_least(5_000.0)),
+    ));
+    out.rows.push(Row::new(
+        "scale",
+        b,
+        per(anon1, anon0),
+        &format!("KiB private per idle MQTT connection ({n})"),
+        None,
+        Some(Target::value_at_most(3.0)),
+    ));
+    out.notes.push(format!(
+        "scale/{b}: {n} MQTT 3.1.1 connections (one fleet client each, username/password, keep-alive {MQTT_KEEP_ALIVE} s) opened in {:.1} s; private memory (RssAnon) {anon0} -> {anon1} KiB, VmRSS {rss0} -> {rss1} KiB ({:.1} KiB/connection)",
+        took.as_secs_f64(),
+        per(rss1, rss0)
+    ));
+    Ok(())
+}
+
 async fn database_mb(backend: Backend, srv: &ServerProc, db: Option<&PgDb>) -> Option<f64> {
     match backend {
         Backend::Sqlite => {
@@ -368,7 +450,12 @@ pub async fn run(backend: Backend, cfg: &Config, http: &reqwest::Client, out: &m
             }
         }
     };
+    let mqtt = match free_port() {
+        Ok(p) => SocketAddr::from(([127, 0, 0, 1], p)),
+        Err(e) => return out.fail(&format!("scale/{b} port"), e),
+    };
     let mut env = vec![
+        ("SWITCHYARD_MQTT_ADDR", mqtt.to_string()),
         ("SWITCHYARD_BULK_MAX", BULK_MAX.to_string()),
         ("SWITCHYARD_MAX_BODY_BYTES", MAX_BODY_BYTES.to_string()),
         ("SWITCHYARD_LOG", "warn".to_string()),
@@ -392,7 +479,7 @@ pub async fn run(backend: Backend, cfg: &Config, http: &reqwest::Client, out: &m
         Err(e) => return out.fail(&format!("scale/{b} setup"), e),
     };
     eprintln!("[{b}] scale: bulk-load {} clients", sz.clients);
-    let (took, fleet) = match bulk_load(http, &session, sz).await {
+    let (took, mut fleet) = match bulk_load(http, &session, sz).await {
         Ok(r) => r,
         Err(e) => return out.fail(&format!("scale/{b} load"), e),
     };
@@ -527,6 +614,10 @@ pub async fn run(backend: Backend, cfg: &Config, http: &reqwest::Client, out: &m
                 Some(Target::ratio_at_least(0.5)),
             ));
         }
+    }
+    eprintln!("[{b}] scale: {} idle MQTT connections", fleet.logins.len());
+    if let Err(e) = idle_connections(b, mqtt, &srv, std::mem::take(&mut fleet.logins), out).await {
+        out.fail(&format!("scale/{b} mqtt connections"), e);
     }
     if let Some(peak) = srv.peak_anon_bytes() {
         out.rows.push(Row::new(

@@ -47,8 +47,18 @@ pub async fn main() {
     }
 }
 
+/// Raises the soft open-file limit to the hard one (each MQTT or HTTP connection holds
+/// a descriptor; shells and service managers often start with 1,024). Returns the
+/// limit now in force and the hard limit.
+fn raise_open_files() -> Option<(u64, u64)> {
+    let soft = rlimit::increase_nofile_limit(u64::MAX).ok()?;
+    let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).ok()?;
+    Some((soft, hard))
+}
+
 async fn serve(s: crate::Settings) {
     init_logs(&s.log, &s.log_format);
+    let open_files = raise_open_files();
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .ok();
@@ -86,6 +96,13 @@ async fn serve(s: crate::Settings) {
         println!("  MQTTS        mqtts://{a}");
     }
     println!("  store        {}", running.store_description);
+    match open_files {
+        Some((soft, hard)) if soft >= hard => println!(
+            "  open files   {soft} (the hard limit; raise it for more connections: LimitNOFILE=, ulimit -Hn, --ulimit nofile=)"
+        ),
+        Some((soft, hard)) => println!("  open files   {soft} (hard limit {hard})"),
+        None => println!("  open files   limit unknown"),
+    }
     println!("  data dir     {}", data_dir.display());
     if let Some(p) = &running.admin_password_file {
         println!(
