@@ -418,13 +418,8 @@ impl Core {
         if let Some(Some(c)) = self.auth_cache.read(|c| c.clients.get(&id).cloned()) {
             return Ok(Some(c));
         }
-        match self.store.client_any_domain(id).await {
-            Ok(cl) => {
-                let domain_active = match self.store.domain(cl.domain_id).await {
-                    Ok(d) => d.status == Status::Enabled,
-                    Err(StoreError::NotFound) => false,
-                    Err(e) => return Err(e.into()),
-                };
+        match self.store.client_login(id).await {
+            Ok((cl, domain_active)) => {
                 let cc = CachedClient {
                     domain: cl.domain_id,
                     secret: cl.secret,

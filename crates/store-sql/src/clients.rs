@@ -114,6 +114,18 @@ impl<D: Dialect> ClientRepo for SqlStore<D> {
         self.entity_any_domain(id).await
     }
 
+    async fn client_login(&self, id: Uuid) -> Result<(Client, bool)> {
+        let r = sql::<D>(
+            "SELECT t.*, d.status AS domain_status FROM clients t \
+             LEFT JOIN domains d ON d.id = t.domain_id WHERE t.id = $1",
+        )
+        .id(id)
+        .fetch_one(&self.pool)
+        .await?;
+        let domain = D::opt_small(&r, "domain_status")?.map(|c| Status::from_code(i64::from(c)));
+        Ok((Client::from_row::<D>(&r)?, domain == Some(Status::Enabled)))
+    }
+
     async fn client_by_secret(&self, domain: Uuid, secret: &str) -> Result<Client> {
         let r =
             sql::<D>("SELECT * FROM clients WHERE domain_id = $1 AND secret = $2 AND status = 0")

@@ -464,4 +464,13 @@ pub async fn client_by_secret_is_per_domain(s: &dyn Store) {
     assert_not_found(s.client_by_secret(d.id, &a.secret).await);
     assert_eq!(s.client_by_secret(d.id, "rotated").await.unwrap().id, a.id);
     s.ping().await.unwrap();
+
+    // The login read: the client from any domain, and whether that domain is enabled.
+    assert_eq!(s.client_login(twin.id).await.unwrap(), (twin.clone(), true));
+    let mut off = d2.clone();
+    off.status = Status::Disabled;
+    s.update_domain(&off).await.unwrap();
+    assert_eq!(s.client_login(twin.id).await.unwrap(), (twin, false));
+    assert!(s.client_login(a.id).await.unwrap().1);
+    assert_not_found(s.client_login(Uuid::new_v4()).await);
 }

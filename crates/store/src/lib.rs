@@ -119,6 +119,9 @@ pub trait ClientRepo: Send + Sync {
     async fn client_for(&self, user: Uuid, domain: Uuid, id: Uuid) -> Result<(Client, Vec<Grant>)>;
     /// Any domain; for the message plane, which knows only the client id.
     async fn client_any_domain(&self, id: Uuid) -> Result<Client>;
+    /// The message plane's login read: the client (any domain) and whether its domain
+    /// is enabled, in one query (a fleet reconnecting at once makes one per client).
+    async fn client_login(&self, id: Uuid) -> Result<(Client, bool)>;
     /// The enabled client of a domain holding this secret (message-plane login).
     async fn client_by_secret(&self, domain: Uuid, secret: &str) -> Result<Client>;
     async fn list_clients(&self, domain: Uuid, q: &EntityQuery) -> Result<Page<Client>>;
