@@ -41,6 +41,8 @@ const CALLERS: usize = 8;
 const CONNECTS_IN_FLIGHT: usize = 4;
 /// MQTT connections being opened at once.
 const MQTT_IN_FLIGHT: usize = 256;
+/// Descriptors kept free besides the MQTT connections (database, listeners, HTTP).
+const FD_SPARE: u64 = 1_024;
 /// Keep-alive of the idle MQTT connections (s): longer than opening them all takes.
 const MQTT_KEEP_ALIVE: u16 = 900;
 const MB: f64 = 1_000_000.0;
@@ -614,6 +616,19 @@ pub async fn run(backend: Backend, cfg: &Config, http: &reqwest::Client, out: &m
                 Some(Target::ratio_at_least(0.5)),
             ));
         }
+    }
+    // Each connection is a descriptor in the server and one here: the open-file limit
+    // (raised as far as this process may, and inherited by the server) caps them.
+    let fit = rlimit::getrlimit(rlimit::Resource::NOFILE)
+        .map(|(soft, _)| usize::try_from(soft.saturating_sub(FD_SPARE)).unwrap_or(usize::MAX))
+        .unwrap_or(usize::MAX);
+    if fleet.logins.len() > fit {
+        out.notes.push(format!(
+            "scale/{b}: the open-file limit allows {fit} MQTT connections instead of {} (the hard limit is {}; raising it needs root or CAP_SYS_RESOURCE)",
+            fleet.logins.len(),
+            rlimit::getrlimit(rlimit::Resource::NOFILE).map(|(_, h)| h).unwrap_or(0)
+        ));
+        fleet.logins.truncate(fit);
     }
     eprintln!("[{b}] scale: {} idle MQTT connections", fleet.logins.len());
     if let Err(e) = idle_connections(b, mqtt, &srv, std::mem::take(&mut fleet.logins), out).await {

@@ -4,7 +4,7 @@
 //! table, columns, row codec and unique key.
 
 use sqlx::QueryBuilder;
-use switchyard_domain::{EntityQuery, Page};
+use switchyard_domain::{EntityQuery, Page, StatusFilter};
 use switchyard_store::{ConflictKind, Result, StoreError, first_index};
 use uuid::Uuid;
 
@@ -215,7 +215,7 @@ impl<D: Dialect> SqlStore<D> {
             only_total: q.page.only_total,
             offset: q.page.offset,
             limit: q.page.limit,
-            fence: true,
+            fence: narrow(q),
         };
         listing
             .run(
@@ -241,6 +241,21 @@ impl<D: Dialect> SqlStore<D> {
         crate::access::drop_roles::<D>(&mut tx, id).await?;
         tx.commit().await.map_err(D::err)
     }
+}
+
+/// Whether a filter of `q` usually leaves few rows of a domain (see [`Listing::fence`]).
+fn narrow(q: &EntityQuery) -> bool {
+    let p = &q.page;
+    p.name.is_some()
+        || p.tags.is_some()
+        || p.metadata.as_ref().is_some_and(|m| !m.is_empty())
+        || p.id.is_some()
+        || p.created_from.is_some()
+        || p.created_to.is_some()
+        || matches!(p.status, StatusFilter::Disabled | StatusFilter::Deleted)
+        || q.channel.is_some()
+        || q.client.is_some()
+        || matches!(q.group, Some(Some(_)))
 }
 
 fn push_entity_filters<D: Dialect, E: Entity>(

@@ -94,13 +94,14 @@ pub(crate) struct Listing<'a, D: Dialect> {
     pub only_total: bool,
     pub offset: u64,
     pub limit: u64,
-    /// With `cols` = `t.*` over one table: when few rows match, the page selects them
-    /// first and sorts them, where the database wants that said (see
-    /// [`Dialect::FENCE_SMALL_LISTS`]).
+    /// With `cols` = `t.*` over one table, and a filter that usually leaves few rows
+    /// (a name, tags, metadata, a window, a connection…): where the database wants it
+    /// (see [`Dialect::FENCE_SMALL_LISTS`]), the matches are selected first, counted
+    /// and sorted in one query.
     pub fence: bool,
 }
 
-/// Most matching rows a fenced page sorts rather than walking the order's index.
+/// Most matching rows a fenced page selects, counts and sorts in one query.
 pub(crate) const FENCE_ROWS: i64 = 10_000;
 
 impl<D: Dialect> Listing<'_, D> {
@@ -112,6 +113,37 @@ impl<D: Dialect> Listing<'_, D> {
         order: impl Fn(&mut QueryBuilder<D>),
         row: impl Fn(&D::Row) -> Result<T>,
     ) -> Result<Page<T>> {
+        if self.fence && D::FENCE_SMALL_LISTS && !self.only_total {
+            // PostgreSQL estimates a filter and the order as independent, so it walks
+            // the order's index backwards hoping to meet ten matches soon; a creation
+            // window in the past, or a hundred names among a million, are met only at
+            // the far end. A narrow filter's matches (at most FENCE_ROWS of them) are
+            // selected on their own instead (OFFSET 0 keeps the subquery from being
+            // merged), counted and sorted: one search of the index instead of two.
+            let mut qb = QueryBuilder::<D>::new(format!(
+                "SELECT t.*, COUNT(*) OVER () AS total_rows FROM (SELECT t.* FROM {}",
+                self.from
+            ));
+            filters(&mut qb);
+            qb.push(format!(" LIMIT {} OFFSET 0) t", FENCE_ROWS + 1));
+            order(&mut qb);
+            let rows = Sql::from(qb.build().persistent(false))
+                .fetch_all(self.pool)
+                .await?;
+            if let Some(first) = rows.first() {
+                let total = D::int(first, "total_rows")?;
+                if total <= FENCE_ROWS {
+                    return Ok(Page {
+                        total: u64::try_from(total).unwrap_or(0),
+                        offset: self.offset,
+                        limit: self.limit,
+                        items: rows.iter().map(&row).collect::<Result<_>>()?,
+                    });
+                }
+            }
+            // More matches than that, or a page past the end: count them, and read
+            // the page along the order (it meets its rows soon when many match).
+        }
         let mut count = QueryBuilder::<D>::new(format!("SELECT COUNT(*) AS n FROM {}", self.from));
         filters(&mut count);
         // Not kept as prepared statements: PostgreSQL would switch to a generic plan
@@ -123,23 +155,11 @@ impl<D: Dialect> Listing<'_, D> {
             .await?;
         let total = D::int(&first, "n")?;
         let mut items = Vec::new();
-        if !self.only_total && total > 0 {
-            // PostgreSQL estimates a filter and the order as independent, so it walks the
-            // order's index backwards hoping to meet ten matches soon; a creation window
-            // in the past, or a hundred names among a million, are met only at the far
-            // end. The count has just said how many match: when few do, they are
-            // selected on their own (OFFSET 0 keeps the subquery from being merged)
-            // and sorted.
-            let fenced = self.fence && D::FENCE_SMALL_LISTS && total <= FENCE_ROWS;
-            let mut qb = if fenced {
-                QueryBuilder::<D>::new(format!("SELECT t.* FROM (SELECT t.* FROM {}", self.from))
-            } else {
-                QueryBuilder::<D>::new(format!("SELECT {} FROM {}", self.cols, self.from))
-            };
+        // Past the last match there is nothing to read (and a narrow filter's page
+        // there would walk the whole order looking for it).
+        if !self.only_total && total > 0 && i64::try_from(self.offset).unwrap_or(i64::MAX) < total {
+            let mut qb = QueryBuilder::<D>::new(format!("SELECT {} FROM {}", self.cols, self.from));
             filters(&mut qb);
-            if fenced {
-                qb.push(" OFFSET 0) t");
-            }
             order(&mut qb);
             for r in Sql::from(qb.build().persistent(false))
                 .fetch_all(self.pool)

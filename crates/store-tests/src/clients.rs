@@ -442,6 +442,63 @@ pub async fn list_filters_follow_writes(s: &dyn Store) {
     assert_eq!(find(&tag("v1")).await, ["gatewayXsouth"]);
 }
 
+/// A narrow filter (tags, a name) matching more rows than a page selects and sorts at
+/// once (10,000), fewer, and none: the total stays exact and the page is the first of
+/// the order; a page past the end is empty with the total.
+pub async fn wide_and_narrow_matches_page_alike(s: &dyn Store) {
+    let d = domain(Uuid::new_v4(), "wide");
+    s.create_domain(&d).await.unwrap();
+    let many: Vec<Client> = (0..10_050i64)
+        .map(|i| {
+            let mut c = client(&d, &format!("bulk-{i:05}"));
+            c.tags = tags(if i % 1000 == 0 {
+                &["all", "rare"]
+            } else {
+                &["all"]
+            });
+            c.created_at = at(i);
+            c
+        })
+        .collect();
+    s.create_clients(&many).await.unwrap();
+    let list = |f: &dyn Fn(&mut EntityQuery)| {
+        let mut q = entity_query(page());
+        q.page.order = Order::CreatedAt;
+        q.page.dir = Dir::Desc;
+        q.page.limit = 10;
+        f(&mut q);
+        async move { s.list_clients(d.id, &q).await.unwrap() }
+    };
+    let p = list(&|q| q.page.tags = TagFilter::parse("all")).await;
+    assert_eq!(p.total, 10_050);
+    assert_eq!(names(&p)[..2], ["bulk-10049", "bulk-10048"]);
+    let p = list(&|q| q.page.name = Some("bulk-".into())).await;
+    assert_eq!((p.total, p.items.len()), (10_050, 10));
+    let p = list(&|q| q.page.tags = TagFilter::parse("rare")).await;
+    assert_eq!(p.total, 11);
+    assert_eq!(names(&p)[..2], ["bulk-10000", "bulk-09000"]);
+    let p = list(&|q| {
+        q.page.tags = TagFilter::parse("rare");
+        q.page.offset = 10;
+    })
+    .await;
+    assert_eq!(names(&p), ["bulk-00000"]);
+    let p = list(&|q| {
+        q.page.tags = TagFilter::parse("rare");
+        q.page.offset = 11;
+    })
+    .await;
+    assert_eq!((p.total, p.items.len()), (11, 0));
+    let p = list(&|q| q.page.tags = TagFilter::parse("none-such")).await;
+    assert_eq!((p.total, p.items.len()), (0, 0));
+    let p = list(&|q| {
+        q.page.name = Some("bulk-1004".into());
+        q.page.only_total = true;
+    })
+    .await;
+    assert_eq!((p.total, p.items.len()), (10, 0));
+}
+
 /// The message plane's lookup: a secret names one client of one domain.
 pub async fn client_by_secret_is_per_domain(s: &dyn Store) {
     let d = domain(Uuid::new_v4(), "sec");

@@ -119,6 +119,7 @@ contract!(
     client_batch_is_atomic,
     client_list_filters,
     list_filters_follow_writes,
+    wide_and_narrow_matches_page_alike,
     channel_create_get_update_delete,
     channel_batch_is_atomic,
     channel_list_filters,
