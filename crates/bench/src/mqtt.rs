@@ -27,7 +27,9 @@ use crate::{
     burst,
     mqttload::{self, FlowResult, FlowSpec, Login, PATTERNS, Pattern},
     report::{Row, Target},
-    scenarios::{BULK_MAX, Config, MAX_BODY_BYTES, Outcome, Session, Sizes, setup},
+    scenarios::{
+        BULK_MAX, Config, MAX_BODY_BYTES, Outcome, Session, Sizes, server_problems, setup,
+    },
     server::{ServerProc, free_port, proc_status_kb},
 };
 
@@ -570,17 +572,6 @@ async fn throughput(
     }
     server_problems(out, "mqtt", &srv);
     srv.stop();
-}
-
-fn server_problems(out: &mut Outcome, what: &str, srv: &ServerProc) {
-    let problems = srv.log_problems();
-    if !problems.is_empty() {
-        out.notes.push(format!(
-            "{what}: the server logged {} warning/error lines; first: {}",
-            problems.len(),
-            problems[0]
-        ));
-    }
 }
 
 /// Opens `n` idle connections, reads VmRSS before and after; KiB per connection.

@@ -24,7 +24,7 @@ use crate::{
     report::{Row, Target},
     scenarios::{
         BULK_MAX, Backend, Config, MAX_BODY_BYTES, Outcome, Session, expect_json, expect_status,
-        load_note, setup,
+        load_note, setup, stop_server,
     },
     server::{ServerProc, free_port, proc_status_kb},
 };
@@ -644,19 +644,5 @@ pub async fn run(backend: Backend, cfg: &Config, http: &reqwest::Client, out: &m
             None,
         ));
     }
-    let problems = srv.log_problems();
-    if !problems.is_empty() {
-        out.notes.push(format!(
-            "scale/{b}: the server logged {} warning/error lines; first: {}",
-            problems.len(),
-            problems[0]
-        ));
-    }
-    srv.stop();
-    if let Some(db) = db
-        && let Err(e) = db.drop_now().await
-    {
-        out.notes
-            .push(format!("scale/{b}: could not drop the database: {e}"));
-    }
+    stop_server(out, &format!("scale/{b}"), srv, db).await;
 }

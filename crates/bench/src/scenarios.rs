@@ -809,19 +809,29 @@ pub async fn storage(
             peak as f64 / MB
         ));
     }
+    stop_server(out, b, srv, db).await;
+}
+
+/// Notes the WARN/ERROR lines the server logged, if any.
+pub(crate) fn server_problems(out: &mut Outcome, what: &str, srv: &ServerProc) {
     let problems = srv.log_problems();
     if !problems.is_empty() {
         out.notes.push(format!(
-            "{b}: the server logged {} warning/error lines; first: {}",
+            "{what}: the server logged {} warning/error lines; first: {}",
             problems.len(),
             problems[0]
         ));
     }
+}
+
+/// Notes the server's problems, stops it and drops its database, if it had one.
+pub(crate) async fn stop_server(out: &mut Outcome, what: &str, srv: ServerProc, db: Option<PgDb>) {
+    server_problems(out, what, &srv);
     srv.stop();
     if let Some(db) = db
         && let Err(e) = db.drop_now().await
     {
         out.notes
-            .push(format!("{b}: could not drop the database: {e}"));
+            .push(format!("{what}: could not drop the database: {e}"));
     }
 }
