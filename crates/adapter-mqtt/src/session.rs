@@ -39,6 +39,13 @@ use crate::{
 
 /// (client id, MQTT client identifier): one live session each.
 type SessionKey = (Uuid, String);
+
+/// A will waiting out its delay: the timer task, and what it would publish.
+struct DelayedWill {
+    _timer: Forwarder,
+    who: ClientIdentity,
+    will: Will,
+}
 /// The live session's number, the bell that tells it it was taken over, and the signal
 /// it gives once it has ended (and parked its state, if persistent).
 type SessionSlot = (u64, Arc<Notify>, Arc<Ended>);
@@ -231,8 +238,8 @@ pub(crate) struct Shared {
     /// Numbers of taken-over sessions their successor stopped waiting for.
     abandoned: std::sync::Mutex<HashSet<u64>>,
     /// v5 wills waiting out their Will Delay Interval; a new connection of the session
-    /// cancels its will.
-    delayed_wills: std::sync::Mutex<HashMap<SessionKey, Forwarder>>,
+    /// cancels its will, or sends it at once if it starts clean (the session ends).
+    delayed_wills: std::sync::Mutex<HashMap<SessionKey, DelayedWill>>,
     next_session: AtomicU64,
     pub meters: crate::metrics::Meters,
 }
@@ -253,28 +260,42 @@ impl Shared {
         }
     }
 
-    /// Registers a live session; its number, its take-over bell, its end signal, and
-    /// the end signal of the session it took over, if any.
+    /// Registers a live session; its number, its take-over bell, its end signal, the
+    /// end signal of the session it took over, if any, and a delayed will to publish now.
     #[allow(clippy::type_complexity)]
     fn register(
         &self,
         key: SessionKey,
-    ) -> (u64, Arc<Notify>, Arc<Ended>, Option<(u64, Arc<Ended>)>) {
+        clean_start: bool,
+    ) -> (
+        u64,
+        Arc<Notify>,
+        Arc<Ended>,
+        Option<(u64, Arc<Ended>)>,
+        Option<(ClientIdentity, Will)>,
+    ) {
         let no = self.next_session.fetch_add(1, Ordering::Relaxed);
         let me = Arc::new(Notify::new());
         let ended = Arc::new(Ended::default());
         let mut previous = None;
-        // A new connection to the session: a will still waiting is not sent [MQTT-3.1.3-9].
-        if let Ok(mut w) = self.delayed_wills.lock() {
-            w.remove(&key);
-        }
+        // A new connection to the session: a will still waiting is not sent
+        // [MQTT-3.1.3-9]; unless the connection starts clean, which ends the old session,
+        // and a will is published when its session ends, if its delay has not passed
+        // (MQTT 5, 3.1.3.2.2). Dropping the entry stops its timer.
+        let due = self
+            .delayed_wills
+            .lock()
+            .ok()
+            .and_then(|mut w| w.remove(&key))
+            .filter(|_| clean_start)
+            .map(|d| (d.who, d.will));
         if let Ok(mut m) = self.sessions.lock()
             && let Some((old_no, old, old_ended)) = m.insert(key, (no, me.clone(), ended.clone()))
         {
             old.notify_one();
             previous = Some((old_no, old_ended));
         }
-        (no, me, ended, previous)
+        (no, me, ended, previous, due)
     }
 
     fn is_parked(&self, key: &SessionKey) -> bool {
@@ -933,7 +954,11 @@ pub(crate) async fn run<S>(
     }
 
     let key = (who.id, client_id.clone());
-    let (session_no, taken_over, ended, previous) = shared.register(key.clone());
+    let (session_no, taken_over, ended, previous, due_will) =
+        shared.register(key.clone(), connect.clean_start);
+    if let Some((w_who, will)) = due_will {
+        publish_will(&shared, &w_who, &client_id, will).await;
+    }
     let _end_guard = EndGuard(ended);
     if let Some((prev_no, prev)) = previous {
         // The session taken over parks its state as it ends: wait for it (briefly; a
@@ -1089,6 +1114,7 @@ pub(crate) async fn run<S>(
             _ if end == End::TakenOver && w.delay > 0 => {}
             Some(d) => {
                 let (sh, who, id) = (shared.clone(), s.who, s.mqtt_id.clone());
+                let kept = w.clone();
                 let task = tokio::spawn(async move {
                     tokio::time::sleep(d).await;
                     let key = (who.id, id.clone());
@@ -1102,7 +1128,14 @@ pub(crate) async fn run<S>(
                     }
                 });
                 if let Ok(mut m) = shared.delayed_wills.lock() {
-                    m.insert(key, Forwarder(task));
+                    m.insert(
+                        key,
+                        DelayedWill {
+                            _timer: Forwarder(task),
+                            who: s.who,
+                            will: kept,
+                        },
+                    );
                 }
             }
             None => publish_will(&shared, &s.who, &s.mqtt_id, w).await,

@@ -1813,6 +1813,22 @@ async fn next_publish(
     tokio::time::timeout(within, rx.recv()).await.ok().flatten()
 }
 
+/// The next message on `topic` within `within`, skipping those on other topics.
+async fn next_publish_on(
+    rx: &mut mpsc::UnboundedReceiver<rumqttc::v5::mqttbytes::v5::Publish>,
+    topic: &str,
+    within: Duration,
+) -> Option<rumqttc::v5::mqttbytes::v5::Publish> {
+    let until = tokio::time::Instant::now() + within;
+    loop {
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        let m = next_publish(rx, left).await?;
+        if m.topic.as_ref() == topic.as_bytes() {
+            return Some(m);
+        }
+    }
+}
+
 /// MQTT 5 as the Paho interoperability suite exercises it: publish properties reach
 /// the subscriber unaltered (also on retained messages), an expired message is not
 /// delivered, Retain As Published keeps the retain flag, each message carries its
@@ -2092,7 +2108,8 @@ async fn v5_with_delayed_will(
 }
 
 /// v5 Will Delay Interval: the will of a kept session goes out after the delay, with its
-/// properties, and not at all when the client comes back in time.
+/// properties, not at all when the client comes back in time, and at once when it comes
+/// back with a clean start (which ends the session).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v5_will_delay() {
     let env = Env::start().await;
@@ -2148,5 +2165,30 @@ async fn v5_will_delay() {
     first.abort();
     second.abort();
     back.abort();
+
+    // A clean start ends the kept session: its will goes out then, before its delay.
+    // (On a topic of its own: the wills above are still on their way.)
+    let ended_topic = format!("{}/ended", env.topic(&ch));
+    w.subscribe(
+        ended_topic.clone(),
+        rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (_c6, _, gone) = v5_with_delayed_will(env.mqtt, "dev4", &dev, &ended_topic, 60).await;
+    gone.abort();
+    assert!(
+        next_publish_on(&mut wrx, &ended_topic, Duration::from_millis(1500))
+            .await
+            .is_none(),
+        "held back for the delay"
+    );
+    let (_c7, _, clean) = v5_client(env.mqtt, "dev4", &dev).await;
+    let m = next_publish_on(&mut wrx, &ended_topic, Duration::from_secs(3))
+        .await
+        .expect("the will of the session a clean start ended");
+    assert_eq!(m.payload.as_ref(), b"gone");
+    clean.abort();
     env.stop().await;
 }
