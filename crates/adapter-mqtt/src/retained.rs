@@ -20,10 +20,14 @@ pub(crate) struct RetainedMessage {
     pub props: Option<std::sync::Arc<switchyard_domain::MessageProps>>,
 }
 
+/// What a retained message counts against the byte budget: payload and v5 properties.
+fn cost(payload: &[u8], props: Option<&switchyard_domain::MessageProps>) -> usize {
+    payload.len() + props.map_or(0, |p| p.byte_size())
+}
+
 impl RetainedMessage {
-    /// What it counts against the byte budget: payload and v5 properties.
     fn size(&self) -> usize {
-        self.payload.len() + self.props.as_deref().map_or(0, |p| p.byte_size())
+        cost(&self.payload, self.props.as_deref())
     }
 }
 
@@ -95,7 +99,7 @@ impl RetainedStore {
             }
             return true;
         }
-        let size = payload.len() + props.as_deref().map_or(0, |p| p.byte_size());
+        let size = cost(&payload, props.as_deref());
         if inner.count + 1 > self.max_messages || inner.bytes + size > self.max_bytes {
             // Keep the old message rather than lose both.
             if let Some(old) = old {

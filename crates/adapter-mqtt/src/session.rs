@@ -1114,7 +1114,7 @@ pub(crate) async fn run<S>(
             _ if end == End::TakenOver && w.delay > 0 => {}
             Some(d) => {
                 let (sh, who, id) = (shared.clone(), s.who, s.mqtt_id.clone());
-                let kept = w.clone();
+                let will_copy = w.clone();
                 let task = tokio::spawn(async move {
                     tokio::time::sleep(d).await;
                     let key = (who.id, id.clone());
@@ -1133,7 +1133,7 @@ pub(crate) async fn run<S>(
                         DelayedWill {
                             _timer: Forwarder(task),
                             who: s.who,
-                            will: kept,
+                            will: will_copy,
                         },
                     );
                 }

@@ -869,6 +869,18 @@ async fn ocsp_responder(b: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+    // No request at all.
+    let r = app
+        .http
+        .post(&url)
+        .header("content-type", "application/ocsp-request")
+        .body(Vec::new())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["message"], "missing OCSP request", "{v}");
     // Not an OCSP request: the unsigned malformedRequest answer.
     let r = app
         .http
@@ -920,6 +932,21 @@ async fn internal_csr_route(b: Backend) {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let r = app.post(&path, "agent-secret-1", body.clone()).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    // Nor for an enabled client of a disabled domain.
+    let d2 = app.domain(&t, "agent2").await;
+    let other = s(&app.client(&t, &d2, "agent-dev2").await["id"]);
+    let r = app
+        .post(&format!("/domains/{d2}/disable"), &t, json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app
+        .post(
+            &format!("/certs/csrs/{other}"),
+            "agent-secret-1",
+            body.clone(),
+        )
+        .await;
     assert_eq!(r.status, 403, "{}", r.text);
     let r = app
         .post(

@@ -66,13 +66,13 @@ async fn smtp_sink() -> (u16, mpsc::UnboundedReceiver<String>) {
     (port, rx)
 }
 
-/// An e-mail's text: its body is base64, after the blank line that ends the headers.
 /// `POST /password/reset-request` with this body, unauthenticated.
 async fn reset_request(app: &TestServer, body: serde_json::Value) -> switchyard_testkit::Res {
     app.req(Method::POST, "/password/reset-request", None, Some(body))
         .await
 }
 
+/// An e-mail's text: its body is base64, after the blank line that ends the headers.
 fn mail_text(mail: &str) -> String {
     let b64: String = mail
         .split("\r\n\r\n")
