@@ -1,51 +1,5 @@
-//! The adapter's series in `/metrics` (Prometheus names; QoS as a label).
-
-use metrics::Counter;
-
-/// The per-message counters, made once per adapter (a `counter!` with labels builds
-/// its key on every call), by QoS 0, 1 and 2.
-pub(crate) struct Meters {
-    msgs_in: [Counter; 3],
-    bytes_in: [Counter; 3],
-    msgs_out: [Counter; 3],
-    bytes_out: [Counter; 3],
-    /// Publish → written to the subscriber's socket buffer, seconds.
-    latency: metrics::Histogram,
-}
-
-impl Meters {
-    pub(crate) fn new() -> Meters {
-        let by_qos = |name: &'static str| {
-            ["0", "1", "2"].map(|q| metrics::counter!(name, "adapter" => "mqtt", "qos" => q))
-        };
-        Meters {
-            msgs_in: by_qos("switchyard_messages_in_total"),
-            bytes_in: by_qos("switchyard_message_bytes_in_total"),
-            msgs_out: by_qos("switchyard_messages_out_total"),
-            bytes_out: by_qos("switchyard_message_bytes_out_total"),
-            latency: metrics::histogram!("switchyard_message_delivery_seconds", "adapter" => "mqtt"),
-        }
-    }
-
-    /// A message a client published and core accepted.
-    pub(crate) fn published(&self, qos: u8, bytes: usize) {
-        let q = usize::from(qos.min(2));
-        self.msgs_in[q].increment(1);
-        self.bytes_in[q].increment(bytes as u64);
-    }
-
-    /// How long a message took from its publish to a subscriber's socket.
-    pub(crate) fn delivered_after(&self, seconds: f64) {
-        self.latency.record(seconds);
-    }
-
-    /// A message written to a subscriber (its PUBLISH packet's size).
-    pub(crate) fn delivered(&self, qos: u8, bytes: usize) {
-        let q = usize::from(qos.min(2));
-        self.msgs_out[q].increment(1);
-        self.bytes_out[q].increment(bytes as u64);
-    }
-}
+//! The adapter's series in `/metrics` (Prometheus names); the per-message ones are
+//! core's [`switchyard_core::meters::PlaneMeters`].
 
 /// A session began (after its CONNACK) or ended, by transport (`tcp`, `tls`, `ws`).
 pub(crate) fn session(open: bool, transport: &'static str) {

@@ -56,6 +56,9 @@ type SessionSlot = (u64, Arc<Notify>, Arc<Ended>);
 pub(crate) struct Ended {
     done: std::sync::atomic::AtomicBool,
     bell: Notify,
+    /// Taken over by a connection that starts clean: the session ends, so a delayed
+    /// will is due at once rather than cancelled.
+    taken_clean: std::sync::atomic::AtomicBool,
 }
 
 impl Ended {
@@ -241,7 +244,9 @@ pub(crate) struct Shared {
     /// cancels its will, or sends it at once if it starts clean (the session ends).
     delayed_wills: std::sync::Mutex<HashMap<SessionKey, DelayedWill>>,
     next_session: AtomicU64,
-    pub meters: crate::metrics::Meters,
+    pub meters: switchyard_core::meters::PlaneMeters,
+    /// Messages waiting in a session's outbound queue each time it wakes to write.
+    queue_depth: metrics::Histogram,
 }
 
 impl Shared {
@@ -256,7 +261,8 @@ impl Shared {
             abandoned: std::sync::Mutex::new(HashSet::new()),
             delayed_wills: std::sync::Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(1),
-            meters: crate::metrics::Meters::new(),
+            meters: switchyard_core::meters::PlaneMeters::new("mqtt", 2),
+            queue_depth: metrics::histogram!("switchyard_mqtt_queue_depth"),
         }
     }
 
@@ -292,6 +298,7 @@ impl Shared {
         if let Ok(mut m) = self.sessions.lock()
             && let Some((old_no, old, old_ended)) = m.insert(key, (no, me.clone(), ended.clone()))
         {
+            old_ended.taken_clean.store(clean_start, Ordering::SeqCst);
             old.notify_one();
             previous = Some((old_no, old_ended));
         }
@@ -959,7 +966,7 @@ pub(crate) async fn run<S>(
     if let Some((w_who, will)) = due_will {
         publish_will(&shared, &w_who, &client_id, will).await;
     }
-    let _end_guard = EndGuard(ended);
+    let _end_guard = EndGuard(ended.clone());
     if let Some((prev_no, prev)) = previous {
         // The session taken over parks its state as it ends: wait for it (briefly; a
         // connection stuck writing is left behind, and told not to park).
@@ -1104,14 +1111,16 @@ pub(crate) async fn run<S>(
         // v5 Will Delay Interval: published when the delay or the session ends, whichever
         // comes first; a session that is not kept (or the server stopping) publishes at
         // once. Delayed wills are bounded like kept sessions (one per kept session).
+        let taken_clean = end == End::TakenOver && ended.taken_clean.load(Ordering::SeqCst);
         let delay = persist
-            .filter(|_| kept && end != End::Shutdown)
+            .filter(|_| kept && end != End::Shutdown && !taken_clean)
             .map(|left| Duration::from_secs(u64::from(w.delay)).min(left))
             .filter(|d| !d.is_zero());
         match delay {
-            // Taken over: the new connection is the one a delayed will waits for
-            // [MQTT-3.1.3-9], so it is never sent.
-            _ if end == End::TakenOver && w.delay > 0 => {}
+            // Taken over by a connection that continues the session: it is the one a
+            // delayed will waits for [MQTT-3.1.3-9], so the will is never sent. One that
+            // starts clean ends the session, and the will goes out now (3.1.2.5).
+            _ if end == End::TakenOver && w.delay > 0 && !taken_clean => {}
             Some(d) => {
                 let (sh, who, id) = (shared.clone(), s.who, s.mqtt_id.clone());
                 let will_copy = w.clone();
@@ -1504,6 +1513,9 @@ impl Session {
                 }
                 d = recv_delivery(&mut out_rx), if room => {
                     let Some(d) = d else { break 'main End::Closed };
+                    if let Some(rx) = out_rx.as_ref() {
+                        self.shared.queue_depth.record((rx.len() + 1) as f64);
+                    }
                     self.deliver(d);
                     // Batch what is already queued into one write.
                     if let Some(rx) = out_rx.as_mut() {
@@ -1651,8 +1663,7 @@ impl Session {
         self.delivered = self.delivered.wrapping_add(1);
         if d.created > 0 && self.delivered % LATENCY_SAMPLE == 1 {
             let now = self.shared.core.now().unix_timestamp_nanos();
-            let ns = now.saturating_sub(i128::from(d.created)).max(0);
-            self.shared.meters.delivered_after(ns as f64 / 1e9);
+            self.shared.meters.delivered_after(now, d.created);
         }
         if let (Some(id), Some(k)) = (packet_id, kept) {
             self.inflight.insert(id.get(), k);

@@ -15,6 +15,7 @@ mod error;
 mod groups;
 mod hashing;
 pub mod messaging;
+pub mod meters;
 mod pats;
 pub mod provision;
 mod users;

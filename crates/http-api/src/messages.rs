@@ -99,58 +99,20 @@ pub fn routes(a: Api) -> Api {
     )
 }
 
-/// The message-plane series of one adapter (HTTP or WebSocket: QoS 0, they have no
-/// other), beside MQTT's. Built once per server: a `counter!` with labels builds its
-/// key on every call.
-struct Meters {
-    msgs_in: metrics::Counter,
-    bytes_in: metrics::Counter,
-    msgs_out: metrics::Counter,
-    bytes_out: metrics::Counter,
-    latency: metrics::Histogram,
-}
-
-impl Meters {
-    fn new(adapter: &'static str) -> Meters {
-        let c = |name: &'static str| metrics::counter!(name, "adapter" => adapter, "qos" => "0");
-        Meters {
-            msgs_in: c("switchyard_messages_in_total"),
-            bytes_in: c("switchyard_message_bytes_in_total"),
-            msgs_out: c("switchyard_messages_out_total"),
-            bytes_out: c("switchyard_message_bytes_out_total"),
-            latency: metrics::histogram!("switchyard_message_delivery_seconds", "adapter" => adapter),
-        }
-    }
-}
-
-/// The HTTP adapter's and the WebSocket's series (in [`AppState`]).
+/// The HTTP adapter's and the WebSocket's series (in [`AppState`]): QoS 0, they have
+/// no other.
 pub(crate) struct PlaneMeters {
-    http: Meters,
-    ws: Meters,
+    http: switchyard_core::meters::PlaneMeters,
+    ws: switchyard_core::meters::PlaneMeters,
 }
 
 impl PlaneMeters {
     pub(crate) fn new() -> PlaneMeters {
+        use switchyard_core::meters::PlaneMeters as M;
         PlaneMeters {
-            http: Meters::new("http"),
-            ws: Meters::new("ws"),
+            http: M::new("http", 0),
+            ws: M::new("ws", 0),
         }
-    }
-}
-
-/// A message a client published and core accepted.
-fn message_in(m: &Meters, bytes: usize) {
-    m.msgs_in.increment(1);
-    m.bytes_in.increment(bytes as u64);
-}
-
-/// A message written to a WebSocket subscriber, and how long after its publish.
-fn message_out(m: &Meters, bytes: usize, now_ns: i128, created_ns: i64) {
-    m.msgs_out.increment(1);
-    m.bytes_out.increment(bytes as u64);
-    if created_ns > 0 {
-        let ns = now_ns.saturating_sub(i128::from(created_ns)).max(0);
-        m.latency.record(ns as f64 / 1e9);
     }
 }
 
@@ -249,7 +211,7 @@ async fn do_publish(
     s.core
         .publish(&who, &topic, "http", body.to_vec(), Default::default())
         .await?;
-    message_in(&s.meters.http, body.len());
+    s.meters.http.published(0, body.len());
     Ok(empty(StatusCode::ACCEPTED))
 }
 
@@ -403,19 +365,20 @@ async fn ws_session(
                         Err(e) => Message::Binary(e.into_bytes().into()),
                     };
                     if tx.send(msg).await.is_err() { break; }
-                    message_out(&s.meters.ws, len, s.core.now().unix_timestamp_nanos(), created);
+                    s.meters.ws.delivered(0, len);
+                    s.meters.ws.delivered_after(s.core.now().unix_timestamp_nanos(), created);
                 }
                 None => break,
             },
             inc = rx.next() => match inc {
                 Some(Ok(Message::Text(t))) => {
                     if s.core.publish(&who, &publish_topic, "ws", t.as_bytes().to_vec(), Default::default()).await.is_ok() {
-                        message_in(&s.meters.ws, t.len());
+                        s.meters.ws.published(0, t.len());
                     }
                 }
                 Some(Ok(Message::Binary(b))) => {
                     if s.core.publish(&who, &publish_topic, "ws", b.to_vec(), Default::default()).await.is_ok() {
-                        message_in(&s.meters.ws, b.len());
+                        s.meters.ws.published(0, b.len());
                     }
                 }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,

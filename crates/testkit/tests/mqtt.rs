@@ -2190,5 +2190,16 @@ async fn v5_will_delay() {
         .expect("the will of the session a clean start ended");
     assert_eq!(m.payload.as_ref(), b"gone");
     clean.abort();
+
+    // Taken over while connected by a clean start: that too ends the session, and the
+    // will goes out at once rather than being cancelled.
+    let (_c8, _, live) = v5_with_delayed_will(env.mqtt, "dev5", &dev, &ended_topic, 60).await;
+    let (_c9, _, clean) = v5_client(env.mqtt, "dev5", &dev).await;
+    let m = next_publish_on(&mut wrx, &ended_topic, Duration::from_secs(3))
+        .await
+        .expect("the will of the session a clean take-over ended");
+    assert_eq!(m.payload.as_ref(), b"gone");
+    live.abort();
+    clean.abort();
     env.stop().await;
 }

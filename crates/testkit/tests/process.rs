@@ -493,6 +493,7 @@ async fn metrics_by_adapter_transport_and_route() {
         r#"switchyard_message_delivery_seconds"#,
         r#"adapter="ws""#,
         r#"switchyard_mqtt_connections_total{transport="tcp"}"#,
+        r#"switchyard_mqtt_queue_depth_count 1"#,
         r#"http_request_duration_seconds"#,
         r#"route="/m/{domain}/c/{channel}""#,
         r#"route="/{domainID}/channels/{channelID}/connect""#,
