@@ -229,6 +229,20 @@ async fn subscribe_filter(
     }
 }
 
+/// A session just registered.
+struct Registered {
+    /// Its number.
+    no: u64,
+    /// Rung when another connection takes the session over.
+    taken_over: Arc<Notify>,
+    /// The signal it gives once it has ended.
+    ended: Arc<Ended>,
+    /// The number and end signal of the live session it took over, if any.
+    previous: Option<(u64, Arc<Ended>)>,
+    /// A delayed will its clean start made due now.
+    due_will: Option<(ClientIdentity, Will)>,
+}
+
 /// State shared by the sessions of one adapter.
 pub(crate) struct Shared {
     pub core: Arc<Core>,
@@ -266,20 +280,8 @@ impl Shared {
         }
     }
 
-    /// Registers a live session; its number, its take-over bell, its end signal, the
-    /// end signal of the session it took over, if any, and a delayed will to publish now.
-    #[allow(clippy::type_complexity)]
-    fn register(
-        &self,
-        key: SessionKey,
-        clean_start: bool,
-    ) -> (
-        u64,
-        Arc<Notify>,
-        Arc<Ended>,
-        Option<(u64, Arc<Ended>)>,
-        Option<(ClientIdentity, Will)>,
-    ) {
+    /// Registers a live session (see [`Registered`]).
+    fn register(&self, key: SessionKey, clean_start: bool) -> Registered {
         let no = self.next_session.fetch_add(1, Ordering::Relaxed);
         let me = Arc::new(Notify::new());
         let ended = Arc::new(Ended::default());
@@ -302,11 +304,13 @@ impl Shared {
             old.notify_one();
             previous = Some((old_no, old_ended));
         }
-        (no, me, ended, previous, due)
-    }
-
-    fn is_parked(&self, key: &SessionKey) -> bool {
-        self.parked.lock().is_ok_and(|m| m.contains_key(key))
+        Registered {
+            no,
+            taken_over: me,
+            ended,
+            previous,
+            due_will: due,
+        }
     }
 
     fn is_connected(&self, key: &SessionKey) -> bool {
@@ -317,8 +321,8 @@ impl Shared {
         self.parked.lock().ok()?.remove(key)
     }
 
-    /// Keeps a persistent session for `expiry`.
-    fn park(self: &Arc<Self>, key: SessionKey, mut p: Parked, expiry: Duration) {
+    /// Keeps a persistent session for `expiry`; false when a limit refused it.
+    fn park(self: &Arc<Self>, key: SessionKey, mut p: Parked, expiry: Duration) -> bool {
         // Bounded in total and per client: an authenticated client cannot pile up kept
         // sessions (each may hold a full queue) under ever new identifiers.
         if let Ok(m) = self.parked.lock()
@@ -336,7 +340,7 @@ impl Shared {
             if let Some(reason) = reason {
                 crate::metrics::not_kept(reason);
                 tracing::debug!(client = %key.0, client_id = %key.1, reason, "mqtt: persistent session not kept (limit)");
-                return;
+                return false;
             }
         }
         p.deadline = Instant::now() + expiry;
@@ -363,10 +367,14 @@ impl Shared {
                 }
             }
         }));
-        if let Ok(mut m) = self.parked.lock()
-            && m.insert(key, p).is_none()
-        {
-            crate::metrics::parked(true);
+        match self.parked.lock() {
+            Ok(mut m) => {
+                if m.insert(key, p).is_none() {
+                    crate::metrics::parked(true);
+                }
+                true
+            }
+            Err(_) => false,
         }
     }
 
@@ -527,8 +535,7 @@ impl Shared {
             deadline: Instant::now(),
             _expiry: Forwarder(tokio::spawn(async {})),
         };
-        self.park((rec.client_id, rec.mqtt_id), parked, left);
-        true
+        self.park((rec.client_id, rec.mqtt_id), parked, left)
     }
 
     fn unregister(&self, key: &SessionKey, no: u64) {
@@ -783,14 +790,16 @@ async fn recv_delivery(rx: &mut Option<mpsc::Receiver<Delivery>>) -> Option<Deli
     }
 }
 
-/// Free space the read buffer starts with and always has before a read.
-const READ_MIN: usize = 256;
+/// Free space the read buffer has before a read in the session loop, at least.
+const READ_MIN: usize = 64;
+/// The read buffer for CONNECT (credentials and a will make it larger than most).
+const READ_CONNECT: usize = 256;
 /// The most free space a read asks for.
 const READ_MAX: usize = 64 * 1024;
 
 /// Adapts the read buffer's free space to the peer: it starts at [`READ_MIN`] and
 /// doubles (up to [`READ_MAX`]) each time a read fills it, so an idle connection holds
-/// a few hundred bytes and a busy publisher still reads in large chunks.
+/// a few dozen bytes and a busy publisher still reads in large chunks.
 struct ReadRoom {
     want: usize,
 }
@@ -843,23 +852,211 @@ async fn close<S: AsyncWrite + Unpin>(io: &mut S) {
     let _ = tokio::time::timeout(Duration::from_secs(1), io.shutdown()).await;
 }
 
+/// A connection past its CONNACK: the session and what its loop and its end need.
+struct Connected<S> {
+    io: S,
+    rbuf: BytesMut,
+    s: Session,
+    shared: Arc<Shared>,
+    shutdown: Option<watch::Receiver<bool>>,
+    revocations: Option<broadcast::Receiver<Revocation>>,
+    taken_over: Arc<Notify>,
+    keep_alive: u16,
+    key: SessionKey,
+    session_no: u64,
+    /// How long the session outlives the connection, as CONNECT asked.
+    persist: Option<Duration>,
+    /// Finishes the session's end signal however the connection ends.
+    end_guard: EndGuard,
+    transport: &'static str,
+}
+
 /// Runs one connection to its end. Never panics on input: every decode error closes
 /// the connection. `peer_cert` is the TLS client certificate (DER) the handshake
 /// accepted, if any: CONNECT is then authenticated by it (see [`crate::mtls`]).
 pub(crate) async fn run<S>(
-    mut io: S,
+    io: S,
     shared: Arc<Shared>,
-    mut shutdown: Option<watch::Receiver<bool>>,
+    shutdown: Option<watch::Receiver<bool>>,
     peer_cert: Option<Vec<u8>>,
     transport: &'static str,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let cfg = &shared.cfg;
-    let mut codec = Codec::new(cfg.max_packet_size);
+    // The handshake's state is boxed and freed once it is done, and the session is
+    // boxed once: an idle connection's task holds only its loop's state.
+    if let Some(c) = Box::pin(handshake(io, shared, shutdown, peer_cert, transport)).await {
+        c.serve().await;
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Connected<S> {
+    async fn serve(mut self: Box<Self>) {
+        let c = &mut *self;
+        let end =
+            c.s.main_loop(
+                &mut c.io,
+                &mut c.rbuf,
+                c.revocations.take(),
+                c.taken_over.clone(),
+                &mut c.shutdown,
+                c.keep_alive,
+            )
+            .await;
+        // Boxed like the handshake: its state is not kept beside the loop's.
+        Box::pin(self.end(end)).await;
+    }
+
+    async fn end(self: Box<Self>, end: End) {
+        let Connected {
+            mut io,
+            s,
+            shared,
+            key,
+            session_no,
+            persist,
+            end_guard,
+            transport,
+            ..
+        } = *self;
+        finish(
+            s, &mut io, end, &shared, key, session_no, persist, end_guard, transport,
+        )
+        .await;
+    }
+}
+
+/// Ends a connection: the v5 DISCONNECT, the socket, the session kept or dropped,
+/// the will.
+#[allow(clippy::too_many_arguments)]
+async fn finish<S>(
+    mut s: Session,
+    io: &mut S,
+    end: End,
+    shared: &Arc<Shared>,
+    key: SessionKey,
+    session_no: u64,
+    persist: Option<Duration>,
+    end_guard: EndGuard,
+    transport: &'static str,
+) where
+    S: AsyncWrite + Unpin,
+{
+    shared.unregister(&key, session_no);
+    crate::metrics::session(false, transport);
+    if let Some(reason) = end.server_reason() {
+        crate::metrics::ended(reason);
+    }
+    tracing::debug!(client = %s.who.id, ?end, "mqtt: session ended");
+
+    if s.version == Version::V5
+        && let Some(code) = end.disconnect_code()
+    {
+        s.wbuf.clear();
+        if s.codec
+            .encode(
+                Packet::Disconnect {
+                    code,
+                    session_expiry: None,
+                },
+                &mut s.wbuf,
+            )
+            .is_ok()
+        {
+            flush(io, &mut s.wbuf, Duration::from_secs(1)).await;
+        }
+    }
+    close(io).await;
+    // A persistent session is kept unless the client was refused; its subscriptions
+    // keep collecting until the client comes back.
+    // The connection that took over gave up waiting for this one and started without
+    // its state: parking it now would put it behind that connection's back.
+    let superseded = shared
+        .abandoned
+        .lock()
+        .map(|mut a| a.remove(&session_no))
+        .unwrap_or(false);
+    // A v5 DISCONNECT may have changed how long the session is kept (0: not at all).
+    let persist = match s.disconnect_expiry {
+        Some(0) => None,
+        Some(e) => Some(Duration::from_secs(u64::from(e)).min(shared.cfg.session_expiry_max)),
+        None => persist,
+    };
+    let kept = match persist {
+        // At shutdown it is kept too: the adapter saves kept sessions to storage.
+        Some(expiry) if end != End::Revoked && !superseded => {
+            let parked = s.take_parked_state(session_no);
+            shared.park(key.clone(), parked, expiry)
+        }
+        _ => {
+            drop(std::mem::take(&mut s.subs));
+            false
+        }
+    };
+    if end.publishes_will()
+        && let Some(w) = s.will.take()
+    {
+        // v5 Will Delay Interval: published when the delay or the session ends, whichever
+        // comes first; a session that is not kept (or the server stopping) publishes at
+        // once. Delayed wills are bounded like kept sessions (one per kept session).
+        let taken_clean = end == End::TakenOver && end_guard.0.taken_clean.load(Ordering::SeqCst);
+        let delay = persist
+            .filter(|_| kept && end != End::Shutdown && !taken_clean)
+            .map(|left| Duration::from_secs(u64::from(w.delay)).min(left))
+            .filter(|d| !d.is_zero());
+        match delay {
+            // Taken over by a connection that continues the session: it is the one a
+            // delayed will waits for [MQTT-3.1.3-9], so the will is never sent. One that
+            // starts clean ends the session, and the will goes out now (3.1.2.5).
+            _ if end == End::TakenOver && w.delay > 0 && !taken_clean => {}
+            Some(d) => {
+                let (sh, who, id) = (shared.clone(), s.who, s.mqtt_id.clone());
+                let will_copy = w.clone();
+                let task = tokio::spawn(async move {
+                    tokio::time::sleep(d).await;
+                    let key = (who.id, id.clone());
+                    // Back in the meantime (a connection the cancel missed): no will.
+                    if !sh.is_connected(&key) {
+                        publish_will(&sh, &who, &id, w).await;
+                    }
+                    // Last: dropping its own entry aborts this task at its next await.
+                    if let Ok(mut pending) = sh.delayed_wills.lock() {
+                        pending.remove(&key);
+                    }
+                });
+                if let Ok(mut m) = shared.delayed_wills.lock() {
+                    m.insert(
+                        key,
+                        DelayedWill {
+                            _timer: Forwarder(task),
+                            who: s.who,
+                            will: will_copy,
+                        },
+                    );
+                }
+            }
+            None => Box::pin(publish_will(shared, &s.who, &s.mqtt_id, w)).await,
+        }
+    }
+}
+
+/// Reads, validates and authenticates CONNECT, registers the session (taking over or
+/// resuming one) and answers CONNACK. `None`: the connection is to be closed.
+async fn handshake<S>(
+    mut io: S,
+    shared: Arc<Shared>,
+    shutdown: Option<watch::Receiver<bool>>,
+    peer_cert: Option<Vec<u8>>,
+    transport: &'static str,
+) -> Option<Box<Connected<S>>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     // Small to start with: an idle connection keeps only this much; reads grow it
     // when the peer sends more (see `ReadRoom`).
-    let mut rbuf = BytesMut::with_capacity(READ_MIN);
+    let mut rbuf = BytesMut::with_capacity(READ_CONNECT);
+    let cfg = &shared.cfg;
+    let mut codec = Codec::new(cfg.max_packet_size);
     let mut wbuf = BytesMut::new();
 
     // Phase 1: the CONNECT packet, within the connect timeout.
@@ -870,7 +1067,7 @@ pub(crate) async fn run<S>(
                 Ok(None) => {}
                 Err(e) => return Err(Some(e)),
             }
-            rbuf.reserve(READ_MIN);
+            rbuf.reserve(READ_CONNECT);
             match io.read_buf(&mut rbuf).await {
                 Ok(0) | Err(_) => return Err(None),
                 Ok(_) => {}
@@ -882,22 +1079,20 @@ pub(crate) async fn run<S>(
         Ok(Ok(Packet::Connect(c))) => c,
         Ok(Err(Some(e))) => {
             refuse_undecodable(&mut io, &mut codec, e, cfg.write_timeout).await;
-            return;
+            return None;
         }
         // Timeout, EOF, or a first packet that is not CONNECT.
-        _ => return,
+        _ => return None,
     };
-    let Some(version) = codec.version() else {
-        return;
-    };
+    let version = codec.version()?;
 
     // Phase 2: validate and authenticate. Listen for revocations first, so none that
     // lands between authentication and the session loop is missed.
     let revocations = Some(shared.core.revocations());
     let mut connack = ConnAck::default();
     let auth = match &peer_cert {
-        Some(der) => authenticate_cert(&shared.core, der, &connect, version).await,
-        None => authenticate(&shared.core, &connect, version).await,
+        Some(der) => Box::pin(authenticate_cert(&shared.core, der, &connect, version)).await,
+        None => Box::pin(authenticate(&shared.core, &connect, version)).await,
     };
     let (who, credential) = match auth {
         Ok(x) => x,
@@ -907,7 +1102,7 @@ pub(crate) async fn run<S>(
             let _ = codec.encode(Packet::ConnAck(Box::new(connack)), &mut wbuf);
             flush(&mut io, &mut wbuf, cfg.write_timeout).await;
             close(&mut io).await;
-            return;
+            return None;
         }
     };
     let mut client_id = connect.client_id.clone();
@@ -919,7 +1114,7 @@ pub(crate) async fn run<S>(
             let _ = codec.encode(Packet::ConnAck(Box::new(connack)), &mut wbuf);
             flush(&mut io, &mut wbuf, cfg.write_timeout).await;
             close(&mut io).await;
-            return;
+            return None;
         }
         client_id = format!("switchyard-{}", Uuid::new_v4().simple());
         if version == Version::V5 {
@@ -961,12 +1156,17 @@ pub(crate) async fn run<S>(
     }
 
     let key = (who.id, client_id.clone());
-    let (session_no, taken_over, ended, previous, due_will) =
-        shared.register(key.clone(), connect.clean_start);
+    let Registered {
+        no: session_no,
+        taken_over,
+        ended,
+        previous,
+        due_will,
+    } = shared.register(key.clone(), connect.clean_start);
     if let Some((w_who, will)) = due_will {
-        publish_will(&shared, &w_who, &client_id, will).await;
+        Box::pin(publish_will(&shared, &w_who, &client_id, will)).await;
     }
-    let _end_guard = EndGuard(ended.clone());
+    let end_guard = EndGuard(ended.clone());
     if let Some((prev_no, prev)) = previous {
         // The session taken over parks its state as it ends: wait for it (briefly; a
         // connection stuck writing is left behind, and told not to park).
@@ -999,7 +1199,7 @@ pub(crate) async fn run<S>(
         || !flush(&mut io, &mut wbuf, cfg.write_timeout).await
     {
         shared.unregister(&key, session_no);
-        return;
+        return None;
     }
     tracing::debug!(client = %who.id, client_id = %client_id, ?version, "mqtt: connected");
     crate::metrics::session(true, transport);
@@ -1040,116 +1240,28 @@ pub(crate) async fn run<S>(
         let _ = tokio::time::timeout(Duration::ZERO, s.slow.notified()).await;
         s.next_pid = p.unacked.last().map_or(0, |(id, _)| *id);
         s.resend(p.unacked);
-        s.revalidate().await;
+        Box::pin(s.revalidate()).await;
         tracing::debug!(client = %s.who.id, client_id = %client_id, "mqtt: session resumed");
     }
-    let end = s
-        .main_loop(
-            &mut io,
-            &mut rbuf,
-            revocations,
-            taken_over,
-            &mut shutdown,
-            keep_alive,
-        )
-        .await;
-    shared.unregister(&key, session_no);
-    crate::metrics::session(false, transport);
-    if let Some(reason) = end.server_reason() {
-        crate::metrics::ended(reason);
+    // Nothing after CONNECT yet: the session loop starts with a small buffer of its own.
+    if rbuf.is_empty() {
+        rbuf = BytesMut::new();
     }
-    tracing::debug!(client = %s.who.id, ?end, "mqtt: session ended");
-
-    if s.version == Version::V5
-        && let Some(code) = end.disconnect_code()
-    {
-        s.wbuf.clear();
-        if s.codec
-            .encode(
-                Packet::Disconnect {
-                    code,
-                    session_expiry: None,
-                },
-                &mut s.wbuf,
-            )
-            .is_ok()
-        {
-            flush(&mut io, &mut s.wbuf, Duration::from_secs(1)).await;
-        }
-    }
-    close(&mut io).await;
-    // A persistent session is kept unless the client was refused; its subscriptions
-    // keep collecting until the client comes back.
-    // The connection that took over gave up waiting for this one and started without
-    // its state: parking it now would put it behind that connection's back.
-    let superseded = shared
-        .abandoned
-        .lock()
-        .map(|mut a| a.remove(&session_no))
-        .unwrap_or(false);
-    // A v5 DISCONNECT may have changed how long the session is kept (0: not at all).
-    let persist = match s.disconnect_expiry {
-        Some(0) => None,
-        Some(e) => Some(Duration::from_secs(u64::from(e)).min(shared.cfg.session_expiry_max)),
-        None => persist,
-    };
-    let kept = match persist {
-        // At shutdown it is kept too: the adapter saves kept sessions to storage.
-        Some(expiry) if end != End::Revoked && !superseded => {
-            let parked = s.take_parked_state(session_no);
-            shared.park(key.clone(), parked, expiry);
-            shared.is_parked(&key)
-        }
-        _ => {
-            drop(std::mem::take(&mut s.subs));
-            false
-        }
-    };
-    if end.publishes_will()
-        && let Some(w) = s.will.take()
-    {
-        // v5 Will Delay Interval: published when the delay or the session ends, whichever
-        // comes first; a session that is not kept (or the server stopping) publishes at
-        // once. Delayed wills are bounded like kept sessions (one per kept session).
-        let taken_clean = end == End::TakenOver && ended.taken_clean.load(Ordering::SeqCst);
-        let delay = persist
-            .filter(|_| kept && end != End::Shutdown && !taken_clean)
-            .map(|left| Duration::from_secs(u64::from(w.delay)).min(left))
-            .filter(|d| !d.is_zero());
-        match delay {
-            // Taken over by a connection that continues the session: it is the one a
-            // delayed will waits for [MQTT-3.1.3-9], so the will is never sent. One that
-            // starts clean ends the session, and the will goes out now (3.1.2.5).
-            _ if end == End::TakenOver && w.delay > 0 && !taken_clean => {}
-            Some(d) => {
-                let (sh, who, id) = (shared.clone(), s.who, s.mqtt_id.clone());
-                let will_copy = w.clone();
-                let task = tokio::spawn(async move {
-                    tokio::time::sleep(d).await;
-                    let key = (who.id, id.clone());
-                    // Back in the meantime (a connection the cancel missed): no will.
-                    if !sh.is_connected(&key) {
-                        publish_will(&sh, &who, &id, w).await;
-                    }
-                    // Last: dropping its own entry aborts this task at its next await.
-                    if let Ok(mut pending) = sh.delayed_wills.lock() {
-                        pending.remove(&key);
-                    }
-                });
-                if let Ok(mut m) = shared.delayed_wills.lock() {
-                    m.insert(
-                        key,
-                        DelayedWill {
-                            _timer: Forwarder(task),
-                            who: s.who,
-                            will: will_copy,
-                        },
-                    );
-                }
-            }
-            None => publish_will(&shared, &s.who, &s.mqtt_id, w).await,
-        }
-    }
+    Some(Box::new(Connected {
+        io,
+        rbuf,
+        s,
+        shared,
+        shutdown,
+        revocations,
+        taken_over,
+        keep_alive,
+        key,
+        session_no,
+        persist,
+        end_guard,
+        transport,
+    }))
 }
 
 /// Answers a CONNECT the codec could not accept, when the protocol allows an answer.
@@ -1469,7 +1581,7 @@ impl Session {
         let mut out_rx: Option<mpsc::Receiver<Delivery>> = None;
         let mut room_to_read = ReadRoom::default();
         // Packets that arrived together with CONNECT.
-        if let Err(end) = self.process(io, rbuf).await {
+        if let Err(end) = Box::pin(self.process(io, rbuf)).await {
             return end;
         }
         let end = 'main: loop {
@@ -1483,12 +1595,12 @@ impl Session {
                 r = recv_revocation(&mut revocations) => {
                     match r {
                         Ok(rev) => {
-                            if let Some(end) = self.on_revocation(rev).await {
+                            if let Some(end) = Box::pin(self.on_revocation(rev)).await {
                                 break 'main end;
                             }
                         }
                         Err(broadcast::error::RecvError::Lagged(_)) => {
-                            if let Some(end) = self.recheck_all().await {
+                            if let Some(end) = Box::pin(self.recheck_all()).await {
                                 break 'main end;
                             }
                         }
@@ -1507,7 +1619,7 @@ impl Session {
                     if let Some(g) = grace {
                         ka.as_mut().reset(Instant::now() + g);
                     }
-                    if let Err(end) = self.process(io, rbuf).await {
+                    if let Err(end) = Box::pin(self.process(io, rbuf)).await {
                         break 'main end;
                     }
                 }

@@ -1,4 +1,5 @@
 use crate::extract::{Ctx, Id, Ids};
+use crate::params::Auth;
 use axum::{
     Json,
     extract::{Path, State},
@@ -84,7 +85,7 @@ pub fn routes(a: Api) -> Api {
     .route(
         Method::GET,
         "/clients/bootstrap",
-        doc(t, "Fetch without an id (always refused)"),
+        doc(t, "Fetch without an id (always refused)").auth(Auth::Client),
         fetch_no_id,
     )
     .route(
@@ -93,7 +94,8 @@ pub fn routes(a: Api) -> Api {
         doc(
             t,
             "Encrypted fetch for the Agent: Authorization: Client hex(IV‖AES-CFB(key))",
-        ),
+        )
+        .auth(Auth::Client),
         fetch_secure,
     )
 }

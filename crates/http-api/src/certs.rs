@@ -6,6 +6,7 @@
 //! id for `…/{id}/delete` and the document-era `DELETE /{domainID}/certs/{id}`.
 
 use crate::extract::{Ctx, Id, Ids};
+use crate::params::Auth;
 use axum::{
     Json,
     extract::{Path, State},
@@ -120,7 +121,7 @@ pub fn routes(a: Api) -> Api {
         doc(
             t,
             "Sign a client's CSR as an agent (Authorization: Bearer <MG_CERTS_SECRET>; `?ttl=`)",
-        )
+        ).auth(Auth::Agent)
         .body("CsrReq")
         .query(crate::params::TTL)
         .ok(200, Some("CertRes")),
@@ -132,7 +133,7 @@ pub fn routes(a: Api) -> Api {
         doc(
             t,
             "OCSP responder: a DER request (application/ocsp-request) or JSON {serial_number | certificate}; answers the signed DER response (no authentication)",
-        )
+        ).auth(Auth::Public)
         .body("OcspReq")
         .raw_bodies(&["application/ocsp-request"])
         .media("application/ocsp-response")
@@ -142,13 +143,13 @@ pub fn routes(a: Api) -> Api {
     .route(
         Method::GET,
         "/certs/crl",
-        doc(t, "The current CRL, DER as base64 (no authentication)").ok(200, Some("CrlRes")),
+        doc(t, "The current CRL, DER as base64 (no authentication)").auth(Auth::Public).ok(200, Some("CrlRes")),
         crl,
     )
     .route(
         Method::GET,
         "/certs/view-ca",
-        doc(t, "The CA certificate (no authentication)").ok(200, Some("CaRes")),
+        doc(t, "The CA certificate (no authentication)").auth(Auth::Public).ok(200, Some("CaRes")),
         view_ca,
     )
     .route(
@@ -157,7 +158,7 @@ pub fn routes(a: Api) -> Api {
         doc(
             t,
             "The CA certificate as a ZIP bundle (ca.crt), or PEM with Accept: application/x-pem-file (no authentication)",
-        ),
+        ).auth(Auth::Public),
         download_ca,
     )
 }

@@ -5,6 +5,7 @@ use axum::{
 };
 use switchyard_api_types::HealthRes;
 
+use crate::params::Auth;
 use crate::{Api, AppState, doc};
 
 pub fn routes(a: Api) -> Api {
@@ -12,6 +13,7 @@ pub fn routes(a: Api) -> Api {
         Method::GET,
         "/health",
         doc("health", "Service health")
+            .auth(Auth::Public)
             .media("application/health+json")
             .ok(200, Some("HealthRes")),
         health,
@@ -19,7 +21,7 @@ pub fn routes(a: Api) -> Api {
     .route(
         Method::GET,
         "/metrics",
-        doc("health", "Prometheus metrics"),
+        doc("health", "Prometheus metrics").auth(Auth::Optional),
         metrics,
     )
 }

@@ -53,6 +53,7 @@ use utoipa::openapi::{
 };
 
 pub use error::{ApiError, ApiResult};
+pub use params::Auth;
 
 #[derive(Clone)]
 pub struct HttpConfig {
@@ -182,6 +183,8 @@ pub struct RouteDoc {
     /// A WebSocket upgrade: its handshake headers are documented as required, and the
     /// route is named in the document's description.
     pub websocket: bool,
+    /// How the route authenticates its caller.
+    pub auth: params::Auth,
 }
 
 /// Builds the router and the route table together.
@@ -200,6 +203,7 @@ pub struct Doc {
     media: &'static str,
     raw_bodies: &'static [&'static str],
     websocket: bool,
+    auth: params::Auth,
 }
 
 pub fn doc(tag: &'static str, summary: &'static str) -> Doc {
@@ -213,6 +217,7 @@ pub fn doc(tag: &'static str, summary: &'static str) -> Doc {
         media: "application/json",
         raw_bodies: &[],
         websocket: false,
+        auth: params::Auth::User,
     }
 }
 
@@ -235,6 +240,11 @@ impl Doc {
     pub fn websocket(mut self) -> Doc {
         self.websocket = true;
         self.status = 101;
+        self
+    }
+    /// How the route authenticates its caller, when not with a user's Bearer token.
+    pub fn auth(mut self, auth: params::Auth) -> Doc {
+        self.auth = auth;
         self
     }
     pub fn query(mut self, params: &'static [params::QueryDoc]) -> Doc {
@@ -286,6 +296,7 @@ impl Api {
             media: d.media,
             raw_bodies: d.raw_bodies,
             websocket: d.websocket,
+            auth: d.auth,
         });
         self
     }
@@ -529,7 +540,7 @@ pub fn openapi(docs: &[RouteDoc]) -> OpenApi {
         {
             use utoipa::openapi::security::SecurityRequirement as Req;
             let req = |name: &str| Req::new(name, Vec::<String>::new());
-            op = match params::auth_of(&d.method, d.path) {
+            op = match d.auth {
                 params::Auth::User => op.security(req("bearerAuth")),
                 params::Auth::Client => op.security(req("clientKey")).security(req("basicAuth")),
                 params::Auth::Agent => op.security(req("agentAuth")),

@@ -25,6 +25,7 @@ use switchyard_core::{
 use switchyard_domain::ConnectionType;
 use uuid::Uuid;
 
+use crate::params::Auth;
 use crate::{Api, AppState, doc, empty, error::ApiResult};
 
 pub fn routes(a: Api) -> Api {
@@ -33,6 +34,7 @@ pub fn routes(a: Api) -> Api {
         Method::POST,
         "/m/{domain}/c/{channel}",
         doc(t, "Publish a message (202)")
+            .auth(Auth::Client)
             .raw_bodies(CONTENT_TYPES)
             .ok(202, None),
         publish,
@@ -43,6 +45,7 @@ pub fn routes(a: Api) -> Api {
         Method::POST,
         "/m/{domain}/c/{channel}/",
         doc(t, "Publish a message (SDK form: empty subtopic)")
+            .auth(Auth::Client)
             .raw_bodies(CONTENT_TYPES)
             .ok(202, None),
         publish,
@@ -51,6 +54,7 @@ pub fn routes(a: Api) -> Api {
         Method::POST,
         "/m/{domain}/c/{channel}/{*subtopic}",
         doc(t, "Publish a message to a subtopic (202)")
+            .auth(Auth::Client)
             .raw_bodies(CONTENT_TYPES)
             .ok(202, None),
         publish_sub,
@@ -58,25 +62,32 @@ pub fn routes(a: Api) -> Api {
     .route(
         Method::GET,
         "/m/{domain}/c/{channel}",
-        doc(t, "WebSocket: subscribe to and publish into a channel").websocket(),
+        doc(t, "WebSocket: subscribe to and publish into a channel")
+            .auth(Auth::Client)
+            .websocket(),
         ws,
     )
     .route(
         Method::GET,
         "/m/{domain}/c/{channel}/",
-        doc(t, "WebSocket on the channel (empty subtopic)").websocket(),
+        doc(t, "WebSocket on the channel (empty subtopic)")
+            .auth(Auth::Client)
+            .websocket(),
         ws,
     )
     .route(
         Method::GET,
         "/m/{domain}/c/{channel}/{*subtopic}",
-        doc(t, "WebSocket on a subtopic").websocket(),
+        doc(t, "WebSocket on a subtopic")
+            .auth(Auth::Client)
+            .websocket(),
         ws_sub,
     )
     .route(
         Method::POST,
         "/channels/{channel}/messages",
         doc(t, "Publish (document-era path, no domain)")
+            .auth(Auth::Client)
             .raw_bodies(CONTENT_TYPES)
             .ok(202, None),
         publish_legacy,
@@ -85,6 +96,7 @@ pub fn routes(a: Api) -> Api {
         Method::POST,
         "/channels/{channel}/messages/",
         doc(t, "Publish (document-era path, empty subtopic)")
+            .auth(Auth::Client)
             .raw_bodies(CONTENT_TYPES)
             .ok(202, None),
         publish_legacy,
@@ -93,6 +105,7 @@ pub fn routes(a: Api) -> Api {
         Method::POST,
         "/channels/{channel}/messages/{*subtopic}",
         doc(t, "Publish to a subtopic (document-era path)")
+            .auth(Auth::Client)
             .raw_bodies(CONTENT_TYPES)
             .ok(202, None),
         publish_legacy_sub,

@@ -302,27 +302,6 @@ pub enum Auth {
     Public,
 }
 
-/// The authentication of a route, by what it is: the few public and client-facing
-/// routes by name, the message plane and the device fetch by prefix, users otherwise.
-pub fn auth_of(method: &axum::http::Method, path: &str) -> Auth {
-    use axum::http::Method as M;
-    match (method, path) {
-        (_, "/health" | "/mqtt")
-        | (&M::POST, "/certs/ocsp" | "/users/tokens/issue" | "/password/reset-request")
-        | (&M::GET, "/certs/crl" | "/certs/view-ca" | "/certs/download-ca") => Auth::Public,
-        // Self-registration; `/metrics` takes its own token when one is configured.
-        (&M::POST, "/users") | (&M::GET, "/metrics") => Auth::Optional,
-        (&M::POST, "/certs/csrs/{clientID}") => Auth::Agent,
-        _ if path.starts_with("/m/")
-            || path.starts_with("/channels/")
-            || path.starts_with("/clients/bootstrap") =>
-        {
-            Auth::Client
-        }
-        _ => Auth::User,
-    }
-}
-
 /// The OpenAPI form of a query parameter.
 pub fn parameter(p: &QueryDoc) -> Parameter {
     let b = ParameterBuilder::new()

@@ -1,4 +1,5 @@
 use crate::extract::{Ctx, Id};
+use crate::params::Auth;
 use axum::{
     Json,
     extract::{Path, State},
@@ -49,7 +50,8 @@ pub fn routes(a: Api) -> Api {
         doc(
             "bootstrap",
             "Fetch a gateway's config with Authorization: Client <external_key>",
-        ),
+        )
+        .auth(Auth::Client),
         fetch,
     )
     .route(

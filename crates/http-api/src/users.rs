@@ -1,4 +1,5 @@
 use crate::extract::{Ctx, Id, Scoped};
+use crate::params::Auth;
 use axum::{
     Json,
     extract::State,
@@ -21,6 +22,7 @@ pub fn routes(a: Api) -> Api {
         Method::POST,
         "/users",
         doc(t, "Register a user")
+            .auth(Auth::Optional)
             .body("UserReq")
             .ok(201, Some("UserRes")),
         register,
@@ -37,6 +39,7 @@ pub fn routes(a: Api) -> Api {
         Method::POST,
         "/users/tokens/issue",
         doc(t, "Issue tokens by username or e-mail")
+            .auth(Auth::Public)
             .body("TokenReq")
             .ok(201, Some("TokenRes")),
         issue,
@@ -68,6 +71,7 @@ pub fn routes(a: Api) -> Api {
             t,
             "E-mail a password-reset token (same answer for unknown addresses)",
         )
+        .auth(Auth::Public)
         .body("PasswordResetRequestReq")
         .ok(201, None),
         reset_request,

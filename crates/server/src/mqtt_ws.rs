@@ -11,7 +11,7 @@ use axum::{
 };
 use futures::{SinkExt, StreamExt};
 use switchyard_adapter_mqtt::MqttAdapter;
-use switchyard_http_api::{Api, AppState, doc};
+use switchyard_http_api::{Api, AppState, Auth, doc};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub fn routes(adapter: MqttAdapter) -> impl FnOnce(Api) -> Api {
@@ -23,7 +23,10 @@ pub fn routes(adapter: MqttAdapter) -> impl FnOnce(Api) -> Api {
         a.route(
             Method::GET,
             "/mqtt",
-            doc("messages", "MQTT over WebSocket (subprotocol mqtt)").websocket(),
+            // Public at the HTTP layer: the MQTT CONNECT inside authenticates.
+            doc("messages", "MQTT over WebSocket (subprotocol mqtt)")
+                .websocket()
+                .auth(Auth::Public),
             handler,
         )
     }
