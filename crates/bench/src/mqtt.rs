@@ -728,7 +728,7 @@ async fn idle_memory(
         sy.private,
         "KiB/connection",
         base.map(|b| b.private),
-        Some(Target::value_at_most(10.0)),
+        Some(Target::value_at_most(3.0)),
     ));
 }
 
