@@ -552,14 +552,14 @@ impl Core {
     ) -> Result<CertView> {
         self.check_certs_secret(secret)?;
         // The client and its domain's status in one read (the message plane's login).
-        let (c, domain_enabled) = match self.store.client_login(client).await {
+        let c = match self.store.client_login(client).await {
             Ok(x) => x,
             Err(StoreError::NotFound) => return Err(Error::NotFound),
             Err(e) => return Err(e.into()),
         };
         // Only for an enabled client of an enabled domain (a frozen or disabled domain's
         // clients get no new certificates, as through the user route).
-        if c.status != switchyard_domain::Status::Enabled || !domain_enabled {
+        if c.status != switchyard_domain::Status::Enabled || !c.domain_enabled {
             return Err(Error::Forbidden("client or domain not enabled"));
         }
         self.sign_csr_for(c.domain_id, c.id, c.created_by, csr, ttl)

@@ -14,6 +14,7 @@ pub mod entity;
 mod error;
 mod groups;
 mod hashing;
+mod logins;
 pub mod messaging;
 pub mod meters;
 mod pats;
@@ -147,6 +148,8 @@ pub struct Core {
     revoked: RwLock<Revocations>,
     access: access_cache::AccessCache,
     auth_cache: messaging::AuthCache,
+    /// The message plane's login reads, batched.
+    logins: logins::LoginReads,
     /// The CA and sealing secret, set once at start by [`Core::set_certs`].
     certs: RwLock<Option<Arc<certs::CertAuthority>>>,
     /// Access tokens whose signature was verified: token → (caller, session, exp).
@@ -171,6 +174,7 @@ impl Core {
         let revoked_keys = store.revoked_keys(clock.now()).await?;
         let (cfg_workers, cfg_queue) = (cfg.password_workers, cfg.password_queue);
         let core = Arc::new(Core {
+            logins: logins::LoginReads::new(store.clone()),
             store,
             tokens,
             clock,

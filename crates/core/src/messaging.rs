@@ -418,20 +418,19 @@ impl Core {
         if let Some(Some(c)) = self.auth_cache.read(|c| c.clients.get(&id).cloned()) {
             return Ok(Some(c));
         }
-        match self.store.client_login(id).await {
-            Ok((cl, domain_active)) => {
+        match self.logins.read(id).await? {
+            Some(cl) => {
                 let cc = CachedClient {
                     domain: cl.domain_id,
                     secret: cl.secret,
-                    enabled: cl.status == Status::Enabled && domain_active,
+                    enabled: cl.status == Status::Enabled && cl.domain_enabled,
                 };
                 self.auth_cache.write(|c| {
                     c.clients.insert(id, cc.clone());
                 });
                 Ok(Some(cc))
             }
-            Err(StoreError::NotFound) => Ok(None),
-            Err(e) => Err(e.into()),
+            None => Ok(None),
         }
     }
 

@@ -247,6 +247,19 @@ pub struct Client {
     pub updated_by: Option<Uuid>,
 }
 
+/// What the message plane's login needs of a client (any domain): read for many
+/// clients at once when a fleet reconnects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientLogin {
+    pub id: Uuid,
+    pub domain_id: Uuid,
+    pub secret: String,
+    pub status: Status,
+    pub created_by: Uuid,
+    /// The client's domain is enabled (neither disabled nor frozen).
+    pub domain_enabled: bool,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Channel {
     pub id: Uuid,

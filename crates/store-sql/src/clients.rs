@@ -1,11 +1,12 @@
 use async_trait::async_trait;
-use switchyard_domain::{Client, EntityQuery, Page, Status};
-use switchyard_store::{ClientRepo, ConflictKind, Result};
+use sqlx::QueryBuilder;
+use switchyard_domain::{Client, ClientLogin, EntityQuery, Page, Status};
+use switchyard_store::{ClientRepo, ConflictKind, MAX_LOGIN_BATCH, Result};
 use uuid::Uuid;
 
 use crate::{
     SqlStore,
-    dialect::{Dialect, Sql, Tuple, Val, json, sql},
+    dialect::{Dialect, Sql, Tuple, Val, json, push_in, sql},
     entity::Entity,
     sort_at,
 };
@@ -114,16 +115,32 @@ impl<D: Dialect> ClientRepo for SqlStore<D> {
         self.entity_any_domain(id).await
     }
 
-    async fn client_login(&self, id: Uuid) -> Result<(Client, bool)> {
-        let r = sql::<D>(
-            "SELECT t.*, d.status AS domain_status FROM clients t \
-             LEFT JOIN domains d ON d.id = t.domain_id WHERE t.id = $1",
-        )
-        .id(id)
-        .fetch_one(&self.pool)
-        .await?;
-        let domain = D::opt_small(&r, "domain_status")?.map(|c| Status::from_code(i64::from(c)));
-        Ok((Client::from_row::<D>(&r)?, domain == Some(Status::Enabled)))
+    async fn client_logins(&self, ids: &[Uuid]) -> Result<Vec<ClientLogin>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut qb = QueryBuilder::<D>::new(
+            "SELECT t.id, t.domain_id, t.secret, t.status, t.created_by, \
+             d.status AS domain_status FROM clients t \
+             LEFT JOIN domains d ON d.id = t.domain_id WHERE t.id",
+        );
+        let n = ids.len().min(MAX_LOGIN_BATCH).min(D::MAX_BINDS);
+        push_in(&mut qb, ids[..n].iter().map(|id| Val::Id(*id)));
+        let rows = Sql::from(qb.build()).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                let domain =
+                    D::opt_small(r, "domain_status")?.map(|c| Status::from_code(i64::from(c)));
+                Ok(ClientLogin {
+                    id: D::id(r, "id")?,
+                    domain_id: D::id(r, "domain_id")?,
+                    secret: D::text(r, "secret")?,
+                    status: Status::from_code(i64::from(D::small(r, "status")?)),
+                    created_by: D::id(r, "created_by")?,
+                    domain_enabled: domain == Some(Status::Enabled),
+                })
+            })
+            .collect()
     }
 
     async fn client_by_secret(&self, domain: Uuid, secret: &str) -> Result<Client> {

@@ -1,7 +1,9 @@
 //! Clients: batch create (atomic, conflict index), get, list filters, update, delete.
 
 use serde_json::json;
-use switchyard_domain::{Client, Dir, EntityQuery, Order, Page, Status, StatusFilter, TagFilter};
+use switchyard_domain::{
+    Client, ClientLogin, Dir, EntityQuery, Order, Page, Status, StatusFilter, TagFilter,
+};
 use switchyard_store::{ConflictKind, Store};
 use time::Duration;
 use uuid::Uuid;
@@ -522,12 +524,28 @@ pub async fn client_by_secret_is_per_domain(s: &dyn Store) {
     assert_eq!(s.client_by_secret(d.id, "rotated").await.unwrap().id, a.id);
     s.ping().await.unwrap();
 
-    // The login read: the client from any domain, and whether that domain is enabled.
-    assert_eq!(s.client_login(twin.id).await.unwrap(), (twin.clone(), true));
+    // The login read: the client from any domain, and whether that domain is enabled;
+    // many at once, unknown ids left out.
+    let login = |c: &Client, domain_enabled: bool| ClientLogin {
+        id: c.id,
+        domain_id: c.domain_id,
+        secret: c.secret.clone(),
+        status: c.status,
+        created_by: c.created_by,
+        domain_enabled,
+    };
+    assert_eq!(s.client_login(twin.id).await.unwrap(), login(&twin, true));
     let mut off = d2.clone();
     off.status = Status::Disabled;
     s.update_domain(&off).await.unwrap();
-    assert_eq!(s.client_login(twin.id).await.unwrap(), (twin, false));
-    assert!(s.client_login(a.id).await.unwrap().1);
+    assert_eq!(s.client_login(twin.id).await.unwrap(), login(&twin, false));
+    assert!(s.client_login(a.id).await.unwrap().domain_enabled);
+    let mut both = s
+        .client_logins(&[a.id, Uuid::new_v4(), twin.id])
+        .await
+        .unwrap();
+    both.sort_by_key(|l| l.id == twin.id);
+    assert_eq!(both, vec![login(&u, true), login(&twin, false)]);
+    assert!(s.client_logins(&[]).await.unwrap().is_empty());
     assert_not_found(s.client_login(Uuid::new_v4()).await);
 }

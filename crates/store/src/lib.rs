@@ -8,10 +8,14 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use switchyard_domain::{
-    ApiKey, BootstrapConfig, Channel, Client, Connection, Domain, DomainQuery, DomainRole,
-    EntityKind, EntityQuery, Grant, Group, GroupQuery, Invitation, InvitationQuery, Page, Pat,
-    PatScope, RefreshSession, Role, StoredMqttSession, Timestamp, User, UserQuery, UserWithSecret,
+    ApiKey, BootstrapConfig, Channel, Client, ClientLogin, Connection, Domain, DomainQuery,
+    DomainRole, EntityKind, EntityQuery, Grant, Group, GroupQuery, Invitation, InvitationQuery,
+    Page, Pat, PatScope, RefreshSession, Role, StoredMqttSession, Timestamp, User, UserQuery,
+    UserWithSecret,
 };
+
+/// The most clients one [`ClientRepo::client_logins`] call reads.
+pub const MAX_LOGIN_BATCH: usize = 256;
 
 /// Which uniqueness rule a write broke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,9 +123,18 @@ pub trait ClientRepo: Send + Sync {
     async fn client_for(&self, user: Uuid, domain: Uuid, id: Uuid) -> Result<(Client, Vec<Grant>)>;
     /// Any domain; for the message plane, which knows only the client id.
     async fn client_any_domain(&self, id: Uuid) -> Result<Client>;
-    /// The message plane's login read: the client (any domain) and whether its domain
-    /// is enabled, in one query (a fleet reconnecting at once makes one per client).
-    async fn client_login(&self, id: Uuid) -> Result<(Client, bool)>;
+    /// The message plane's login read of these clients (any domain), with their
+    /// domain's status, in one query: a fleet reconnecting at once is read in batches.
+    /// Unknown ids are left out; at most [`MAX_LOGIN_BATCH`] ids.
+    async fn client_logins(&self, ids: &[Uuid]) -> Result<Vec<ClientLogin>>;
+    /// One client's login read; `NotFound` for an unknown id.
+    async fn client_login(&self, id: Uuid) -> Result<ClientLogin> {
+        self.client_logins(&[id])
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(StoreError::NotFound)
+    }
     /// The enabled client of a domain holding this secret (message-plane login).
     async fn client_by_secret(&self, domain: Uuid, secret: &str) -> Result<Client>;
     async fn list_clients(&self, domain: Uuid, q: &EntityQuery) -> Result<Page<Client>>;

@@ -626,6 +626,63 @@ async fn publish_reaches_subscribers_v3_and_v5() {
     env.stop().await;
 }
 
+/// A fleet reconnecting at once: each CONNECT of a burst gets the answer its own
+/// credentials deserve (the login reads are made in batches), including the same
+/// client twice, wrong secrets and unknown ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_burst_answers_each_login() {
+    let env = Env::start().await;
+    let batch: Vec<Value> = (0..300)
+        .map(|i| json!({"name": format!("fleet-{i}")}))
+        .collect();
+    let made = env
+        .post(&format!("/{}/clients/bulk", env.domain), json!(batch))
+        .await;
+    let made = made.get("clients").unwrap_or(&made).as_array().unwrap();
+    let mut logins: Vec<(String, String, u8)> = made
+        .iter()
+        .map(|c| {
+            let id = c["id"].as_str().unwrap().to_string();
+            (
+                id,
+                c["credentials"]["secret"].as_str().unwrap().to_string(),
+                0,
+            )
+        })
+        .collect();
+    for i in 0..50 {
+        let (id, secret, _) = logins[i].clone();
+        logins.push((id.clone(), secret, 0)); // the same client, another connection
+        logins.push((id, "wrong".into(), 4));
+        logins.push((uuid::Uuid::new_v4().to_string(), "whatever".into(), 4));
+    }
+    let mut tasks = Vec::new();
+    for (n, (id, secret, want)) in logins.into_iter().enumerate() {
+        let addr = env.mqtt;
+        tasks.push(tokio::spawn(async move {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            let connect = raw_connect(4, &format!("burst-{n}"), Some((&id, &secret)), 60, true);
+            s.write_all(&connect).await.unwrap();
+            let mut ack = [0u8; 4];
+            tokio::time::timeout(WAIT, s.read_exact(&mut ack))
+                .await
+                .expect("a CONNACK in time")
+                .unwrap();
+            (ack, want, s)
+        }));
+    }
+    let mut open = Vec::new();
+    for t in tasks {
+        let (ack, want, s) = t.await.unwrap();
+        assert_eq!(ack[..3], [0x20, 2, 0]);
+        assert_eq!(ack[3], want);
+        open.push(s);
+    }
+    assert_eq!(open.len(), 450);
+    drop(open);
+    env.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals() {
     let env = Env::start().await;
