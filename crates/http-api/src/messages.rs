@@ -26,17 +26,26 @@ use switchyard_domain::ConnectionType;
 use uuid::Uuid;
 
 use crate::params::Auth;
-use crate::{Api, AppState, doc, empty, error::ApiResult};
+use crate::{Api, AppState, Doc, doc, empty, error::ApiResult};
+
+/// A publish route's document: a client's credentials, the message as the body, 202.
+fn publish_doc(summary: &'static str) -> Doc {
+    doc("messages", summary)
+        .auth(Auth::Client)
+        .raw_bodies(CONTENT_TYPES)
+        .ok(202, None)
+}
+
+/// A WebSocket route's document (subscribe and publish as a client).
+fn ws_doc(summary: &'static str) -> Doc {
+    doc("messages", summary).auth(Auth::Client).websocket()
+}
 
 pub fn routes(a: Api) -> Api {
-    let t = "messages";
     a.route(
         Method::POST,
         "/m/{domain}/c/{channel}",
-        doc(t, "Publish a message (202)")
-            .auth(Auth::Client)
-            .raw_bodies(CONTENT_TYPES)
-            .ok(202, None),
+        publish_doc("Publish a message (202)"),
         publish,
     )
     // The official SDK builds `m/{domain}/c/{channel}/{subtopic}`: with no subtopic
@@ -44,70 +53,49 @@ pub fn routes(a: Api) -> Api {
     .route(
         Method::POST,
         "/m/{domain}/c/{channel}/",
-        doc(t, "Publish a message (SDK form: empty subtopic)")
-            .auth(Auth::Client)
-            .raw_bodies(CONTENT_TYPES)
-            .ok(202, None),
+        publish_doc("Publish a message (SDK form: empty subtopic)"),
         publish,
     )
     .route(
         Method::POST,
         "/m/{domain}/c/{channel}/{*subtopic}",
-        doc(t, "Publish a message to a subtopic (202)")
-            .auth(Auth::Client)
-            .raw_bodies(CONTENT_TYPES)
-            .ok(202, None),
+        publish_doc("Publish a message to a subtopic (202)"),
         publish_sub,
     )
     .route(
         Method::GET,
         "/m/{domain}/c/{channel}",
-        doc(t, "WebSocket: subscribe to and publish into a channel")
-            .auth(Auth::Client)
-            .websocket(),
+        ws_doc("WebSocket: subscribe to and publish into a channel"),
         ws,
     )
     .route(
         Method::GET,
         "/m/{domain}/c/{channel}/",
-        doc(t, "WebSocket on the channel (empty subtopic)")
-            .auth(Auth::Client)
-            .websocket(),
+        ws_doc("WebSocket on the channel (empty subtopic)"),
         ws,
     )
     .route(
         Method::GET,
         "/m/{domain}/c/{channel}/{*subtopic}",
-        doc(t, "WebSocket on a subtopic")
-            .auth(Auth::Client)
-            .websocket(),
+        ws_doc("WebSocket on a subtopic"),
         ws_sub,
     )
     .route(
         Method::POST,
         "/channels/{channel}/messages",
-        doc(t, "Publish (document-era path, no domain)")
-            .auth(Auth::Client)
-            .raw_bodies(CONTENT_TYPES)
-            .ok(202, None),
+        publish_doc("Publish (document-era path, no domain)"),
         publish_legacy,
     )
     .route(
         Method::POST,
         "/channels/{channel}/messages/",
-        doc(t, "Publish (document-era path, empty subtopic)")
-            .auth(Auth::Client)
-            .raw_bodies(CONTENT_TYPES)
-            .ok(202, None),
+        publish_doc("Publish (document-era path, empty subtopic)"),
         publish_legacy,
     )
     .route(
         Method::POST,
         "/channels/{channel}/messages/{*subtopic}",
-        doc(t, "Publish to a subtopic (document-era path)")
-            .auth(Auth::Client)
-            .raw_bodies(CONTENT_TYPES)
-            .ok(202, None),
+        publish_doc("Publish to a subtopic (document-era path)"),
         publish_legacy_sub,
     )
 }
