@@ -2164,6 +2164,18 @@ async fn v5_with_delayed_will(
     .await
 }
 
+/// The will of `v5_with_delayed_will` ("gone") arrives on `topic` within 3 s.
+async fn will_arrives(
+    rx: &mut mpsc::UnboundedReceiver<rumqttc::v5::mqttbytes::v5::Publish>,
+    topic: &str,
+    why: &str,
+) {
+    let m = next_publish_on(rx, topic, Duration::from_secs(3))
+        .await
+        .expect(why);
+    assert_eq!(m.payload.as_ref(), b"gone");
+}
+
 /// v5 Will Delay Interval: the will of a kept session goes out after the delay, with its
 /// properties, not at all when the client comes back in time, and at once when it comes
 /// back with a clean start (which ends the session).
@@ -2242,20 +2254,24 @@ async fn v5_will_delay() {
         "held back for the delay"
     );
     let (_c7, _, clean) = v5_client(env.mqtt, "dev4", &dev).await;
-    let m = next_publish_on(&mut wrx, &ended_topic, Duration::from_secs(3))
-        .await
-        .expect("the will of the session a clean start ended");
-    assert_eq!(m.payload.as_ref(), b"gone");
+    will_arrives(
+        &mut wrx,
+        &ended_topic,
+        "the will of the session a clean start ended",
+    )
+    .await;
     clean.abort();
 
     // Taken over while connected by a clean start: that too ends the session, and the
     // will goes out at once rather than being cancelled.
     let (_c8, _, live) = v5_with_delayed_will(env.mqtt, "dev5", &dev, &ended_topic, 60).await;
     let (_c9, _, clean) = v5_client(env.mqtt, "dev5", &dev).await;
-    let m = next_publish_on(&mut wrx, &ended_topic, Duration::from_secs(3))
-        .await
-        .expect("the will of the session a clean take-over ended");
-    assert_eq!(m.payload.as_ref(), b"gone");
+    will_arrives(
+        &mut wrx,
+        &ended_topic,
+        "the will of the session a clean take-over ended",
+    )
+    .await;
     live.abort();
     clean.abort();
     env.stop().await;
