@@ -2254,24 +2254,14 @@ async fn v5_will_delay() {
         "held back for the delay"
     );
     let (_c7, _, clean) = v5_client(env.mqtt, "dev4", &dev).await;
-    will_arrives(
-        &mut wrx,
-        &ended_topic,
-        "the will of the session a clean start ended",
-    )
-    .await;
+    will_arrives(&mut wrx, &ended_topic, "a clean start ended the session").await;
     clean.abort();
 
     // Taken over while connected by a clean start: that too ends the session, and the
     // will goes out at once rather than being cancelled.
     let (_c8, _, live) = v5_with_delayed_will(env.mqtt, "dev5", &dev, &ended_topic, 60).await;
     let (_c9, _, clean) = v5_client(env.mqtt, "dev5", &dev).await;
-    will_arrives(
-        &mut wrx,
-        &ended_topic,
-        "the will of the session a clean take-over ended",
-    )
-    .await;
+    will_arrives(&mut wrx, &ended_topic, "a clean take-over ended it").await;
     live.abort();
     clean.abort();
     env.stop().await;
