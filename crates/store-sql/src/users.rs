@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::{
     SqlStore,
-    dialect::{Dialect, sql},
+    dialect::{Dialect, Sql, sql},
     list::{Listing, push_order, push_page_filters},
     sort_at,
 };
@@ -59,6 +59,26 @@ fn row_session<D: Dialect>(r: &D::Row) -> Result<RefreshSession> {
     })
 }
 
+/// Binds $1 to $15 of a user's write: the id, its profile, status and role, and its
+/// update stamps (the insert adds the password hash and the creation time after).
+fn profile_binds<'q, D: Dialect>(q: Sql<'q, D>, u: &User) -> Sql<'q, D> {
+    q.id(u.id)
+        .text(&u.first_name)
+        .text(&u.last_name)
+        .text(&u.email)
+        .text(&u.username)
+        .json(&u.tags)
+        .json(&u.metadata)
+        .json(&u.private_metadata)
+        .text(&u.profile_picture)
+        .small(u.status.code())
+        .small(i16::from(u.role.claim()))
+        .opt_time(u.updated_at)
+        .opt_id(u.updated_by)
+        .opt_time(u.verified_at)
+        .time(sort_at(u.created_at, u.updated_at))
+}
+
 fn push_user_filters<D: Dialect>(qb: &mut QueryBuilder<D>, q: &UserQuery) {
     push_page_filters(qb, &q.page, false, None);
     for (col, v) in [
@@ -77,29 +97,17 @@ fn push_user_filters<D: Dialect>(qb: &mut QueryBuilder<D>, q: &UserQuery) {
 impl<D: Dialect> UserRepo for SqlStore<D> {
     async fn create_user(&self, w: &UserWithSecret) -> Result<()> {
         let u = &w.user;
-        sql::<D>(
-            "INSERT INTO users (id, first_name, last_name, email, username, password_hash, tags, \
-             metadata, private_metadata, profile_picture, status, role, created_at, updated_at, \
-             updated_by, verified_at, sort_at) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)",
+        profile_binds(
+            sql::<D>(
+                "INSERT INTO users (id, first_name, last_name, email, username, tags, metadata, \
+                 private_metadata, profile_picture, status, role, updated_at, updated_by, \
+                 verified_at, sort_at, password_hash, created_at) \
+                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)",
+            ),
+            u,
         )
-        .id(u.id)
-        .text(&u.first_name)
-        .text(&u.last_name)
-        .text(&u.email)
-        .text(&u.username)
         .text(&w.password_hash)
-        .json(&u.tags)
-        .json(&u.metadata)
-        .json(&u.private_metadata)
-        .text(&u.profile_picture)
-        .small(u.status.code())
-        .small(i16::from(u.role.claim()))
         .time(u.created_at)
-        .opt_time(u.updated_at)
-        .opt_id(u.updated_by)
-        .opt_time(u.verified_at)
-        .time(sort_at(u.created_at, u.updated_at))
         .execute(&self.writer)
         .await
         .map(|_| ())
@@ -148,26 +156,14 @@ impl<D: Dialect> UserRepo for SqlStore<D> {
     }
 
     async fn update_user(&self, u: &User) -> Result<()> {
-        sql::<D>(
-            "UPDATE users SET first_name=$2, last_name=$3, email=$4, username=$5, tags=$6, \
-             metadata=$7, private_metadata=$8, profile_picture=$9, status=$10, role=$11, \
-             updated_at=$12, updated_by=$13, verified_at=$14, sort_at=$15 WHERE id=$1",
+        profile_binds(
+            sql::<D>(
+                "UPDATE users SET first_name=$2, last_name=$3, email=$4, username=$5, tags=$6, \
+                 metadata=$7, private_metadata=$8, profile_picture=$9, status=$10, role=$11, \
+                 updated_at=$12, updated_by=$13, verified_at=$14, sort_at=$15 WHERE id=$1",
+            ),
+            u,
         )
-        .id(u.id)
-        .text(&u.first_name)
-        .text(&u.last_name)
-        .text(&u.email)
-        .text(&u.username)
-        .json(&u.tags)
-        .json(&u.metadata)
-        .json(&u.private_metadata)
-        .text(&u.profile_picture)
-        .small(u.status.code())
-        .small(i16::from(u.role.claim()))
-        .opt_time(u.updated_at)
-        .opt_id(u.updated_by)
-        .opt_time(u.verified_at)
-        .time(sort_at(u.created_at, u.updated_at))
         .execute_one(&self.writer)
         .await
     }
