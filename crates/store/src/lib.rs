@@ -121,7 +121,7 @@ pub trait ClientRepo: Send + Sync {
     /// The client and what `user` holds on it (see [`AccessRepo::grants`]; the creator's
     /// admin role is left to the caller, who has `created_by`), in one query.
     async fn client_for(&self, user: Uuid, domain: Uuid, id: Uuid) -> Result<(Client, Vec<Grant>)>;
-    /// Any domain; for the message plane, which knows only the client id.
+    /// Any domain, by id alone (the message plane's login reads [`ClientRepo::client_logins`]).
     async fn client_any_domain(&self, id: Uuid) -> Result<Client>;
     /// The message plane's login read of these clients (any domain), with their
     /// domain's status, in one query: a fleet reconnecting at once is read in batches.

@@ -2164,6 +2164,14 @@ async fn v5_with_delayed_will(
     .await
 }
 
+/// Subscribes the watcher to `topic` (QoS 1) and gives the subscription time to land.
+async fn watch_topic(w: &rumqttc::v5::AsyncClient, topic: &str) {
+    w.subscribe(topic, rumqttc::v5::mqttbytes::QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+}
+
 /// The will of `v5_with_delayed_will` ("gone") arrives on `topic` within 3 s.
 async fn will_arrives(
     rx: &mut mpsc::UnboundedReceiver<rumqttc::v5::mqttbytes::v5::Publish>,
@@ -2188,10 +2196,7 @@ async fn v5_will_delay() {
     env.connect(&ch, &watcher.0, &["subscribe"]).await;
     let will_topic = format!("{}/status", env.topic(&ch));
     let (w, mut wrx, _wt) = v5_client(env.mqtt, "watcher", &watcher).await;
-    w.subscribe(will_topic.clone(), rumqttc::v5::mqttbytes::QoS::AtLeastOnce)
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    watch_topic(&w, &will_topic).await;
 
     let (_c1, _, conn) = v5_with_delayed_will(env.mqtt, "dev1", &dev, &will_topic, 2).await;
     conn.abort();
@@ -2238,13 +2243,7 @@ async fn v5_will_delay() {
     // A clean start ends the kept session: its will goes out then, before its delay.
     // (On a topic of its own: the wills above are still on their way.)
     let ended_topic = format!("{}/ended", env.topic(&ch));
-    w.subscribe(
-        ended_topic.clone(),
-        rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
-    )
-    .await
-    .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    watch_topic(&w, &ended_topic).await;
     let (_c6, _, gone) = v5_with_delayed_will(env.mqtt, "dev4", &dev, &ended_topic, 60).await;
     gone.abort();
     assert!(
