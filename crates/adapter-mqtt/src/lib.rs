@@ -122,7 +122,7 @@ mod session;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use switchyard_core::Core;
+use switchyard_core::{Core, kept_sessions::SessionClaim};
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     net::{TcpListener, TcpStream},
@@ -216,32 +216,63 @@ impl MqttAdapter {
     }
 
     /// Saves the persistent sessions — those kept while their clients are away and
-    /// those of clients connected when the server stopped — for the next start. Call
-    /// once the listeners have stopped. Returns how many were saved.
+    /// those of clients connected when the server stopped — for the next start (or
+    /// another node) to take. Call once the listeners have stopped. Returns how many
+    /// were saved.
     pub async fn save_sessions(&self) -> usize {
         let sessions = self.shared.export_parked();
         let n = sessions.len();
-        if let Err(e) = self.shared.core.save_mqtt_sessions(&sessions).await {
+        if let Err(e) = self.shared.core.save_mqtt_sessions(None, &sessions).await {
             tracing::warn!(error = %e, "mqtt: persistent sessions not saved");
             return 0;
         }
         n
     }
 
-    /// Restores the persistent sessions the last stop saved (subscribed again, their
-    /// messages waiting). Call before serving. Returns how many were restored.
+    /// Restores the persistent sessions saved by the last stop (subscribed again, their
+    /// messages waiting), and on a node alone also those its predecessor held when it
+    /// ended without saving them; on a bus shared with other nodes, starts answering
+    /// their claims of sessions this node holds. Call before serving. Returns how many
+    /// were restored.
     pub async fn restore_sessions(&self) -> usize {
-        let saved = match self.shared.core.take_mqtt_sessions().await {
+        let core = &self.shared.core;
+        if core.is_distributed() {
+            match core.session_claims().await {
+                Ok(mut claims) => {
+                    let weak = Arc::downgrade(&self.shared);
+                    tokio::spawn(async move {
+                        while let Some(m) = claims.rx.recv().await {
+                            let Some(shared) = weak.upgrade() else { break };
+                            if let Some(c) = SessionClaim::decode(&m.payload) {
+                                tokio::spawn(async move { shared.release(c).await });
+                            }
+                        }
+                    });
+                }
+                Err(e) => tracing::warn!(error = %e, "mqtt: other nodes' session claims not heard"),
+            }
+        }
+        let saved = match core.take_mqtt_sessions().await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "mqtt: persistent sessions not restored");
                 return 0;
             }
         };
+        // Held by this node from now on: a crash before they end leaves them saved.
+        if let Err(e) = core
+            .save_mqtt_sessions(Some(self.shared.node), &saved)
+            .await
+        {
+            tracing::warn!(error = %e, "mqtt: restored sessions not written");
+        }
         let mut n = 0;
         for rec in saved {
+            let key = (rec.client_id, rec.mqtt_id.clone());
             if self.shared.import(rec).await {
                 n += 1;
+            } else {
+                self.shared.forget(&key).await;
             }
         }
         n

@@ -17,9 +17,13 @@ use bytes::{Bytes, BytesMut};
 use switchyard_bus::{BusMessage, count_drop};
 use switchyard_core::{
     Core, Error as CoreError,
+    kept_sessions::SessionClaim,
     messaging::{ClientIdentity, Envelope, Origin, Revocation, parse_topic},
 };
-use switchyard_domain::{ConnectionType, MessageProps};
+use switchyard_domain::{
+    ConnectionType, MessageProps, MqttSessionState, StoredMessage, StoredMqttSession,
+    StoredSubscription,
+};
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast, mpsc, watch},
@@ -131,6 +135,39 @@ fn new_outbound(cfg: &MqttConfig) -> (Outbound, mpsc::Receiver<Delivery>) {
         },
         rx,
     )
+}
+
+/// How long a node waits for another to let go of a session it claims; past it the
+/// other node is taken to have stopped.
+const CLAIM_WAIT: Duration = Duration::from_secs(4);
+
+/// What a session's row holds besides its queue: the subscriptions, and the messages
+/// sent and not acknowledged (a released QoS 2 message has reached the client: not
+/// kept).
+fn stored_state(subs: &HashMap<String, SubEntry>, unacked: &[(u16, Unacked)]) -> MqttSessionState {
+    MqttSessionState {
+        subscriptions: subs
+            .iter()
+            .map(|(f, e)| StoredSubscription {
+                filter: f.clone(),
+                qos: e.granted,
+                no_local: e.no_local,
+                rap: e.rap,
+                ident: e.ident,
+            })
+            .collect(),
+        messages: unacked
+            .iter()
+            .filter(|(_, u)| !u.released)
+            .map(|(_, u)| StoredMessage {
+                topic: u.topic.clone(),
+                payload: u.payload.to_vec(),
+                qos: u.qos,
+                retain: u.retain,
+                props: u.props.as_deref().cloned().unwrap_or_default(),
+            })
+            .collect(),
+    }
 }
 
 /// Forwarders moving one subscription's bus messages into the session's queue.
@@ -258,6 +295,8 @@ pub(crate) struct Shared {
     /// cancels its will, or sends it at once if it starts clean (the session ends).
     delayed_wills: std::sync::Mutex<HashMap<SessionKey, DelayedWill>>,
     next_session: AtomicU64,
+    /// This node, as the holder named in the rows of the sessions it keeps.
+    pub node: Uuid,
     pub meters: switchyard_core::meters::PlaneMeters,
     /// Messages waiting in a session's outbound queue each time it wakes to write.
     queue_depth: metrics::Histogram,
@@ -275,6 +314,7 @@ impl Shared {
             abandoned: std::sync::Mutex::new(HashSet::new()),
             delayed_wills: std::sync::Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(1),
+            node: Uuid::new_v4(),
             meters: switchyard_core::meters::PlaneMeters::new("mqtt", 2),
             queue_depth: metrics::histogram!("switchyard_mqtt_queue_depth"),
         }
@@ -364,6 +404,7 @@ impl Shared {
                     ));
                     crate::metrics::parked(false);
                     tracing::debug!(client = %k.0, client_id = %k.1, "mqtt: persistent session expired");
+                    shared.forget(&k).await;
                 }
             }
         }));
@@ -379,93 +420,145 @@ impl Shared {
     }
 
     /// Every kept session, as storage keeps it (the server is stopping).
-    pub(crate) fn export_parked(&self) -> Vec<switchyard_domain::StoredMqttSession> {
-        use switchyard_domain::{MqttSessionState, StoredMessage, StoredSubscription};
+    pub(crate) fn export_parked(&self) -> Vec<StoredMqttSession> {
         let all: Vec<(SessionKey, Parked)> = match self.parked.lock() {
             Ok(mut m) => m.drain().collect(),
             Err(_) => return Vec::new(),
         };
-        let now_wall = self.core.now();
         all.into_iter()
-            .map(|((client_id, mqtt_id), mut p)| {
-                // A released QoS 2 message has reached the client: not kept.
-                let mut messages: Vec<StoredMessage> = p
-                    .unacked
-                    .drain(..)
-                    .filter(|(_, u)| !u.released)
-                    .map(|(_, u)| StoredMessage {
-                        topic: u.topic,
-                        payload: u.payload.to_vec(),
-                        qos: u.qos,
-                        retain: u.retain,
-                        props: u.props.as_deref().cloned().unwrap_or_default(),
-                    })
-                    .collect();
-                if let Some(rx) = p.out_rx.as_mut() {
-                    while let Ok(d) = rx.try_recv() {
-                        if p.active.contains(&d.sub_id) {
-                            messages.push(StoredMessage {
-                                topic: d.topic,
-                                payload: d.payload.to_vec(),
-                                qos: d.qos,
-                                retain: d.retain,
-                                props: d.props.as_deref().cloned().unwrap_or_default(),
-                            });
-                        }
-                    }
-                }
-                let left = p.deadline.saturating_duration_since(Instant::now());
-                switchyard_domain::StoredMqttSession {
-                    client_id,
-                    mqtt_id,
-                    expires_at: now_wall + left,
-                    state: MqttSessionState {
-                        subscriptions: p
-                            .subs
-                            .iter()
-                            .map(|(f, e)| StoredSubscription {
-                                filter: f.clone(),
-                                qos: e.granted,
-                                no_local: e.no_local,
-                                rap: e.rap,
-                                ident: e.ident,
-                            })
-                            .collect(),
-                        messages,
-                    },
-                }
-            })
+            .map(|(key, p)| self.export(key, p))
             .collect()
+    }
+
+    /// A kept session as storage keeps it, with the messages its queue held.
+    fn export(&self, (client_id, mqtt_id): SessionKey, mut p: Parked) -> StoredMqttSession {
+        let mut state = stored_state(&p.subs, &p.unacked);
+        if let Some(rx) = p.out_rx.as_mut() {
+            while let Ok(d) = rx.try_recv() {
+                if p.active.contains(&d.sub_id) {
+                    state.messages.push(StoredMessage {
+                        topic: d.topic,
+                        payload: d.payload.to_vec(),
+                        qos: d.qos,
+                        retain: d.retain,
+                        props: d.props.as_deref().cloned().unwrap_or_default(),
+                    });
+                }
+            }
+        }
+        let left = p.deadline.saturating_duration_since(Instant::now());
+        StoredMqttSession {
+            client_id,
+            mqtt_id,
+            expires_at: self.core.now() + left,
+            state,
+        }
+    }
+
+    /// Writes the row of a session this node keeps: its subscriptions and `state`'s
+    /// messages, expiring `expiry` from now. A failure is logged: the session goes on
+    /// in memory, only what a crash or another node would find of it is older.
+    async fn write_through(&self, key: &SessionKey, state: MqttSessionState, expiry: Duration) {
+        let rec = StoredMqttSession {
+            client_id: key.0,
+            mqtt_id: key.1.clone(),
+            expires_at: self.core.now() + expiry,
+            state,
+        };
+        if let Err(e) = self.core.save_mqtt_sessions(Some(self.node), &[rec]).await {
+            tracing::warn!(error = %e, client = %key.0, "mqtt: kept session not written");
+        }
+    }
+
+    /// Removes the row of a session this node kept and that has ended.
+    pub(crate) async fn forget(&self, key: &SessionKey) {
+        if let Err(e) = self.core.drop_mqtt_session(key.0, &key.1, self.node).await {
+            tracing::warn!(error = %e, client = %key.0, "mqtt: ended session not removed");
+        }
     }
 
     /// Keeps a session restored from storage, subscribed again, until its client
     /// comes back or it expires. Sessions of clients no longer enabled are dropped.
-    pub(crate) async fn import(
-        self: &Arc<Self>,
-        rec: switchyard_domain::StoredMqttSession,
-    ) -> bool {
-        let now_wall = self.core.now();
-        let Ok(ms) = u64::try_from((rec.expires_at - now_wall).whole_milliseconds()) else {
-            return false;
-        };
-        let left = Duration::from_millis(ms);
-        if left.is_zero() {
-            return false;
-        }
+    pub(crate) async fn import(self: &Arc<Self>, rec: StoredMqttSession) -> bool {
         let Ok(who) = self.core.client_identity(rec.client_id).await else {
             return false;
         };
+        let key = (rec.client_id, rec.mqtt_id.clone());
+        match self.rebuild(rec, &who, HashMap::new()).await {
+            Some((parked, left)) => self.park(key, parked, left),
+            None => false,
+        }
+    }
+
+    /// A session from storage made live again: its filters subscribed (those in
+    /// `pre` already are) and its saved messages queued ahead of new ones. `None` when
+    /// it has expired.
+    async fn rebuild(
+        &self,
+        rec: StoredMqttSession,
+        who: &ClientIdentity,
+        mut pre: HashMap<String, Subscribed>,
+    ) -> Option<(Parked, Duration)> {
+        let ms = u64::try_from((rec.expires_at - self.core.now()).whole_milliseconds()).ok()?;
+        let left = Duration::from_millis(ms);
+        if left.is_zero() {
+            return None;
+        }
         let (out, rx) = new_outbound(&self.cfg);
         let slow = Arc::new(Notify::new());
-        let mut subs = HashMap::new();
-        let mut active = HashSet::new();
-        let mut next_sub_id = 1;
+        let mut subscribed = Vec::new();
         for sub in rec.state.subscriptions {
-            let Ok(s) = subscribe_filter(&self.core, &who, &sub.filter).await else {
+            let s = match pre.remove(&sub.filter) {
+                Some(s) => s,
+                None => match subscribe_filter(&self.core, who, &sub.filter).await {
+                    Ok(s) => s,
+                    Err(_) => continue,
+                },
+            };
+            subscribed.push((sub, s));
+        }
+        // The saved messages wait in the queue under the subscription of their channel,
+        // so they are authorized like live ones (a channel no longer readable has no
+        // subscription: its messages are dropped) and go out under flow control, before
+        // anything the subscriptions bring.
+        for m in rec.state.messages {
+            let Ok(t) = parse_topic(&m.topic, false) else {
                 continue;
             };
-            let sub_id = next_sub_id;
-            next_sub_id += 1;
+            let found = subscribed
+                .iter()
+                .enumerate()
+                .find(|(_, (_, s))| t.channel == s.channel.to_string())
+                .or_else(|| {
+                    // A channel named by its route: its subscription's filter names it too.
+                    subscribed
+                        .iter()
+                        .enumerate()
+                        .find(|(_, (f, _))| f.filter.contains(&format!("/c/{}", t.channel)))
+                });
+            let Some((i, (sub, _))) = found else {
+                count_drop("revoked");
+                continue;
+            };
+            let d = Delivery {
+                sub_id: i as u64 + 1,
+                topic: m.topic,
+                payload: Bytes::from(m.payload),
+                qos: m.qos.min(sub.qos.min(2)),
+                retain: m.retain,
+                props: (!m.props.is_empty()).then(|| Arc::new(m.props)),
+                ident: sub.ident,
+                created: 0,
+                _bytes: None,
+            };
+            if out.tx.try_send(d).is_err() {
+                count_drop("slow_consumer");
+            }
+        }
+        let mut subs = HashMap::new();
+        let mut active = HashSet::new();
+        for (i, (sub, s)) in subscribed.into_iter().enumerate() {
+            let sub_id = i as u64 + 1;
             let opts = SubOpts {
                 granted: sub.qos.min(2),
                 skip_publisher: (sub.no_local && !s.shared).then(|| rec.mqtt_id.clone()),
@@ -488,46 +581,11 @@ impl Shared {
             );
             active.insert(sub_id);
         }
-        // The saved messages wait in the queue under the subscription of their channel,
-        // so they are authorized like live ones (a channel no longer readable has no
-        // subscription: its messages are dropped) and go out under flow control.
-        for m in rec.state.messages {
-            let Ok(t) = parse_topic(&m.topic, false) else {
-                continue;
-            };
-            let found = subs
-                .values()
-                .find(|e| t.channel == e.channel.to_string())
-                .or_else(|| {
-                    // A channel named by its route: its subscription's filter names it too.
-                    subs.iter()
-                        .find(|(f, _)| f.contains(&format!("/c/{}", t.channel)))
-                        .map(|(_, e)| e)
-                });
-            let Some(e) = found else {
-                count_drop("revoked");
-                continue;
-            };
-            let d = Delivery {
-                sub_id: e.sub_id,
-                topic: m.topic,
-                payload: Bytes::from(m.payload),
-                qos: m.qos.min(e.granted),
-                retain: m.retain,
-                props: (!m.props.is_empty()).then(|| Arc::new(m.props)),
-                ident: e.ident,
-                created: 0,
-                _bytes: None,
-            };
-            if out.tx.try_send(d).is_err() {
-                count_drop("slow_consumer");
-            }
-        }
         let parked = Parked {
             no: self.next_session.fetch_add(1, Ordering::Relaxed),
+            next_sub_id: subs.len() as u64 + 1,
             subs,
             active,
-            next_sub_id,
             out: Some(out),
             out_rx: Some(rx),
             slow,
@@ -535,7 +593,84 @@ impl Shared {
             deadline: Instant::now(),
             _expiry: Forwarder(tokio::spawn(async {})),
         };
-        self.park((rec.client_id, rec.mqtt_id), parked, left)
+        Some((parked, left))
+    }
+
+    /// Answers another node's claim: a live session here is taken over (it ends and
+    /// parks), a kept one stops being kept here and is saved for the claimer, or
+    /// dropped if the claimer starts clean; then the claimer is told.
+    pub(crate) async fn release(self: &Arc<Self>, c: SessionClaim) {
+        if c.from == self.node {
+            return;
+        }
+        let key = (c.client_id, c.mqtt_id.clone());
+        let due = self
+            .delayed_wills
+            .lock()
+            .ok()
+            .and_then(|mut w| w.remove(&key))
+            .filter(|_| c.clean);
+        if let Some(d) = due {
+            publish_will(self, &d.who, &key.1, d.will).await;
+        }
+        let live = self.sessions.lock().ok().and_then(|mut m| m.remove(&key));
+        if let Some((_, bell, ended)) = live {
+            ended.taken_clean.store(c.clean, Ordering::SeqCst);
+            bell.notify_one();
+            let _ = tokio::time::timeout(Duration::from_secs(3), ended.wait()).await;
+        }
+        if let Some(p) = self.take_parked(&key) {
+            crate::metrics::parked(false);
+            if c.clean {
+                drop(p);
+                self.forget(&key).await;
+            } else {
+                let rec = self.export(key.clone(), p);
+                if let Err(e) = self.core.save_mqtt_sessions(None, &[rec]).await {
+                    tracing::warn!(error = %e, client = %key.0, "mqtt: claimed session not saved");
+                }
+            }
+        }
+        self.core.answer_mqtt_claim(&c).await;
+        tracing::debug!(client = %key.0, client_id = %key.1, to = %c.from, "mqtt: session claimed by another node");
+    }
+
+    /// A session another node may hold, for a connection here that has none: the
+    /// holder is asked to let go and its row taken. A connection that starts clean
+    /// only tells the holder to end it.
+    async fn claim_remote(
+        &self,
+        key: &SessionKey,
+        who: &ClientIdentity,
+        clean: bool,
+    ) -> Option<Parked> {
+        let claim = SessionClaim {
+            client_id: key.0,
+            mqtt_id: key.1.clone(),
+            clean,
+            from: self.node,
+            reply: None,
+        };
+        if clean {
+            self.core.claim_mqtt_session(claim, Duration::ZERO).await;
+            return None;
+        }
+        let (holder, saved) = self.core.mqtt_session(key.0, &key.1).await.ok()??;
+        let mut pre = HashMap::new();
+        if holder.is_some_and(|n| n != self.node) {
+            // Subscribed here before the holder lets go, so nothing published in
+            // between is missed (a message queued on both sides may come twice).
+            for sub in &saved.state.subscriptions {
+                if let Ok(s) = subscribe_filter(&self.core, who, &sub.filter).await {
+                    pre.insert(sub.filter.clone(), s);
+                }
+            }
+            if !self.core.claim_mqtt_session(claim, CLAIM_WAIT).await {
+                tracing::info!(client = %key.0, client_id = %key.1, "mqtt: the node keeping this session did not answer; its saved state is taken");
+            }
+        }
+        let rec = self.core.take_mqtt_session(key.0, &key.1).await.ok()??;
+        self.rebuild(rec, who, pre).await.map(|(p, _)| p)
     }
 
     fn unregister(&self, key: &SessionKey, no: u64) {
@@ -942,7 +1077,6 @@ async fn finish<S>(
 ) where
     S: AsyncWrite + Unpin,
 {
-    shared.unregister(&key, session_no);
     crate::metrics::session(false, transport);
     if let Some(reason) = end.server_reason() {
         crate::metrics::ended(reason);
@@ -986,6 +1120,12 @@ async fn finish<S>(
         // At shutdown it is kept too: the adapter saves kept sessions to storage.
         Some(expiry) if end != End::Revoked && !superseded => {
             let parked = s.take_parked_state(session_no);
+            // Its row first (at shutdown the adapter saves them all at once), so a node
+            // that claims it after it is parked finds it current.
+            if end != End::Shutdown {
+                let state = stored_state(&parked.subs, &parked.unacked);
+                shared.write_through(&key, state, expiry).await;
+            }
             shared.park(key.clone(), parked, expiry)
         }
         _ => {
@@ -993,6 +1133,12 @@ async fn finish<S>(
             false
         }
     };
+    if !kept && s.persist.is_some() && !superseded {
+        shared.forget(&key).await;
+    }
+    // Registered until now: a connection for the same session that arrives while this
+    // one ends waits for it to be parked (as does another node's claim).
+    shared.unregister(&key, session_no);
     if end.publishes_will()
         && let Some(w) = s.will.take()
     {
@@ -1167,6 +1313,7 @@ where
         Box::pin(publish_will(&shared, &w_who, &client_id, will)).await;
     }
     let end_guard = EndGuard(ended.clone());
+    let had_previous = previous.is_some();
     if let Some((prev_no, prev)) = previous {
         // The session taken over parks its state as it ends: wait for it (briefly; a
         // connection stuck writing is left behind, and told not to park).
@@ -1178,19 +1325,29 @@ where
             a.insert(prev_no);
         }
     }
-    // Clean start discards a kept session; otherwise it is resumed.
-    let resumed = shared.take_parked(&key);
-    let resumed = if connect.clean_start {
-        if resumed.is_some() {
-            crate::metrics::parked(false);
+    // Clean start discards a kept session; otherwise it is resumed: from this node, or
+    // from the node that holds it.
+    let local = shared.take_parked(&key);
+    if local.is_some() {
+        crate::metrics::parked(false);
+    }
+    let had_local = had_previous || local.is_some();
+    let mut resumed = local.filter(|_| !connect.clean_start);
+    if !had_local && shared.core.is_distributed() {
+        resumed = Box::pin(shared.claim_remote(&key, &who, connect.clean_start)).await;
+    }
+    // The session's row: this node holds a kept one now; one that ended goes.
+    match persist {
+        Some(expiry) => {
+            let state = resumed
+                .as_ref()
+                .map(|p| stored_state(&p.subs, &p.unacked))
+                .unwrap_or_default();
+            Box::pin(shared.write_through(&key, state, expiry)).await;
         }
-        None
-    } else {
-        if resumed.is_some() {
-            crate::metrics::parked(false);
-        }
-        resumed
-    };
+        None if had_local => Box::pin(shared.forget(&key)).await,
+        None => {}
+    }
     connack.session_present = resumed.is_some();
 
     if codec
@@ -1223,7 +1380,7 @@ where
         new_out_rx: None,
         slow: Arc::new(Notify::new()),
         client_max_packet: connect.max_packet_size.map(|m| m as usize),
-        persistent: persist.is_some(),
+        persist,
         delivered: 0,
         disconnect_expiry: None,
         wbuf,
@@ -1533,8 +1690,8 @@ struct Session {
     new_out_rx: Option<mpsc::Receiver<Delivery>>,
     slow: Arc<Notify>,
     client_max_packet: Option<usize>,
-    /// The session outlives the connection (as CONNECT asked).
-    persistent: bool,
+    /// How long the session outlives the connection (as CONNECT asked).
+    persist: Option<Duration>,
     /// Messages written so far (for sampling the delivery latency).
     delivered: u64,
     /// v5: the Session Expiry Interval the client's DISCONNECT set, seconds.
@@ -1844,6 +2001,17 @@ impl Session {
         }
     }
 
+    /// A kept session's row follows its subscriptions, so another node (or this one
+    /// after a crash) that takes it over gets them.
+    async fn write_through(&mut self) {
+        if let Some(expiry) = self.persist {
+            let state = stored_state(&self.subs, &[]);
+            let key = (self.who.id, self.mqtt_id.clone());
+            let shared = self.shared.clone();
+            Box::pin(async move { shared.write_through(&key, state, expiry).await }).await;
+        }
+    }
+
     /// Moves what a persistent session keeps out of this connection's session.
     fn take_parked_state(&mut self, no: u64) -> Parked {
         let mut unacked: Vec<(u16, Unacked)> = self.inflight.drain().collect();
@@ -1920,6 +2088,7 @@ impl Session {
                 for f in filters {
                     codes.push(self.subscribe(f, &mut retained).await);
                 }
+                self.write_through().await;
                 self.send(Packet::SubAck { packet_id, codes });
                 // After the SUBACK: queued, so they go out once it is written.
                 if !retained.is_empty() {
@@ -1944,6 +2113,7 @@ impl Session {
                     };
                     codes.push(if existed { 0 } else { NO_SUBSCRIPTION_EXISTED });
                 }
+                self.write_through().await;
                 self.send(Packet::UnsubAck { packet_id, codes });
                 Ok(())
             }
@@ -1958,7 +2128,7 @@ impl Session {
                 // v5: a new Session Expiry Interval; from 0 to more is not allowed
                 // [MQTT-3.14.2-2].
                 if let Some(e) = session_expiry {
-                    if e > 0 && !self.persistent {
+                    if e > 0 && self.persist.is_none() {
                         return Err(End::Protocol(PROTOCOL_ERROR));
                     }
                     self.disconnect_expiry = Some(e);

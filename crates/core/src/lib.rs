@@ -14,6 +14,7 @@ pub mod entity;
 mod error;
 mod groups;
 mod hashing;
+pub mod kept_sessions;
 mod logins;
 pub mod messaging;
 pub mod meters;

@@ -488,19 +488,6 @@ impl Core {
         })
     }
 
-    /// Saves the MQTT persistent sessions of a stopping adapter.
-    pub async fn save_mqtt_sessions(
-        &self,
-        sessions: &[switchyard_domain::StoredMqttSession],
-    ) -> Result<()> {
-        Ok(self.store.save_mqtt_sessions(sessions).await?)
-    }
-
-    /// Takes the MQTT persistent sessions saved by the last stop (once).
-    pub async fn take_mqtt_sessions(&self) -> Result<Vec<switchyard_domain::StoredMqttSession>> {
-        Ok(self.store.take_mqtt_sessions().await?)
-    }
-
     /// `Authorization: Client <secret>` within the topic's domain.
     pub async fn authenticate_client_secret(
         &self,

@@ -286,6 +286,7 @@ impl<D: Dialect> KeyRepo for SqlStore<D> {
 impl<D: Dialect> switchyard_store::MqttSessionRepo for SqlStore<D> {
     async fn save_mqtt_sessions(
         &self,
+        holder: Option<Uuid>,
         sessions: &[switchyard_domain::StoredMqttSession],
     ) -> Result<()> {
         if sessions.is_empty() {
@@ -299,39 +300,97 @@ impl<D: Dialect> switchyard_store::MqttSessionRepo for SqlStore<D> {
                 .execute(&mut tx)
                 .await?;
             sql::<D>(
-                "INSERT INTO mqtt_sessions (client_id, mqtt_id, expires_at, state) \
-                 VALUES ($1, $2, $3, $4)",
+                "INSERT INTO mqtt_sessions (client_id, mqtt_id, expires_at, state, node) \
+                 VALUES ($1, $2, $3, $4, $5)",
             )
             .id(s.client_id)
             .text(&s.mqtt_id)
             .time(s.expires_at)
             .json(&s.state)
+            .opt_id(holder)
             .execute(&mut tx)
             .await?;
         }
         tx.commit().await.map_err(D::err)
     }
 
-    async fn take_mqtt_sessions(&self) -> Result<Vec<switchyard_domain::StoredMqttSession>> {
+    async fn take_mqtt_sessions(
+        &self,
+        held_too: bool,
+    ) -> Result<Vec<switchyard_domain::StoredMqttSession>> {
+        let (select, delete) = if held_too {
+            ("SELECT * FROM mqtt_sessions", "DELETE FROM mqtt_sessions")
+        } else {
+            (
+                "SELECT * FROM mqtt_sessions WHERE node IS NULL",
+                "DELETE FROM mqtt_sessions WHERE node IS NULL",
+            )
+        };
         let mut tx = self.write_tx().await?;
-        let rows = sql::<D>("SELECT * FROM mqtt_sessions")
-            .fetch_all(&mut tx)
-            .await?;
+        let rows = sql::<D>(select).fetch_all(&mut tx).await?;
         let out = rows
             .iter()
-            .map(|r| {
-                Ok(switchyard_domain::StoredMqttSession {
-                    client_id: D::id(r, "client_id")?,
-                    mqtt_id: D::text(r, "mqtt_id")?,
-                    expires_at: D::time(r, "expires_at")?,
-                    state: D::json(r, "state")?,
-                })
-            })
+            .map(stored_session::<D>)
             .collect::<Result<Vec<_>>>()?;
-        sql::<D>("DELETE FROM mqtt_sessions")
-            .execute(&mut tx)
-            .await?;
+        sql::<D>(delete).execute(&mut tx).await?;
         tx.commit().await.map_err(D::err)?;
         Ok(out)
     }
+
+    async fn mqtt_session(
+        &self,
+        client_id: Uuid,
+        mqtt_id: &str,
+    ) -> Result<Option<(Option<Uuid>, switchyard_domain::StoredMqttSession)>> {
+        let row = sql::<D>("SELECT * FROM mqtt_sessions WHERE client_id = $1 AND mqtt_id = $2")
+            .id(client_id)
+            .text(mqtt_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((D::opt_id(&r, "node")?, stored_session::<D>(&r)?)))
+            .transpose()
+    }
+
+    async fn drop_mqtt_session(&self, client_id: Uuid, mqtt_id: &str, holder: Uuid) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        sql::<D>("DELETE FROM mqtt_sessions WHERE client_id = $1 AND mqtt_id = $2 AND node = $3")
+            .id(client_id)
+            .text(mqtt_id)
+            .id(holder)
+            .execute(&mut tx)
+            .await?;
+        tx.commit().await.map_err(D::err)
+    }
+
+    async fn take_mqtt_session(
+        &self,
+        client_id: Uuid,
+        mqtt_id: &str,
+    ) -> Result<Option<switchyard_domain::StoredMqttSession>> {
+        let mut tx = self.write_tx().await?;
+        let row = sql::<D>("SELECT * FROM mqtt_sessions WHERE client_id = $1 AND mqtt_id = $2")
+            .id(client_id)
+            .text(mqtt_id)
+            .fetch_optional(&mut tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        sql::<D>("DELETE FROM mqtt_sessions WHERE client_id = $1 AND mqtt_id = $2")
+            .id(client_id)
+            .text(mqtt_id)
+            .execute(&mut tx)
+            .await?;
+        tx.commit().await.map_err(D::err)?;
+        stored_session::<D>(&row).map(Some)
+    }
+}
+
+fn stored_session<D: Dialect>(r: &D::Row) -> Result<switchyard_domain::StoredMqttSession> {
+    Ok(switchyard_domain::StoredMqttSession {
+        client_id: D::id(r, "client_id")?,
+        mqtt_id: D::text(r, "mqtt_id")?,
+        expires_at: D::time(r, "expires_at")?,
+        state: D::json(r, "state")?,
+    })
 }

@@ -134,6 +134,7 @@ contract!(
     config_update_and_connections,
     cert_create_get_list,
     cert_revoke_renew_and_crl,
+    mqtt_sessions_kept_and_claimed,
 );
 
 /// SQLite's containment translation answers exactly as PostgreSQL's `@>`.

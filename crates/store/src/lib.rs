@@ -409,15 +409,36 @@ pub trait KeyRepo: Send + Sync {
     async fn revoke_user_keys(&self, issuer: Uuid) -> Result<Vec<Uuid>>;
 }
 
-/// MQTT persistent sessions between a stop and the next start.
+/// MQTT persistent sessions: a row per kept session, naming the node that holds it in
+/// memory (`None`: no node, saved at a stop or released; free to take).
 #[async_trait]
 pub trait MqttSessionRepo: Send + Sync {
-    /// Saves these sessions (replacing any saved under the same keys), in one
-    /// transaction.
-    async fn save_mqtt_sessions(&self, sessions: &[StoredMqttSession]) -> Result<()>;
-    /// Removes and returns every saved session, in one transaction (a session is
-    /// restored by one node once).
-    async fn take_mqtt_sessions(&self) -> Result<Vec<StoredMqttSession>>;
+    /// Saves these sessions as held by `holder` (replacing any saved under the same
+    /// keys), in one transaction.
+    async fn save_mqtt_sessions(
+        &self,
+        holder: Option<Uuid>,
+        sessions: &[StoredMqttSession],
+    ) -> Result<()>;
+    /// Removes and returns, in one transaction (a session is restored by one node once),
+    /// the sessions no node holds, or with `held_too` every saved session (a node that
+    /// knows it is the only one: those held were held by its crashed predecessor).
+    async fn take_mqtt_sessions(&self, held_too: bool) -> Result<Vec<StoredMqttSession>>;
+    /// The session saved under this key, if any, and the node holding it (left saved).
+    async fn mqtt_session(
+        &self,
+        client_id: Uuid,
+        mqtt_id: &str,
+    ) -> Result<Option<(Option<Uuid>, StoredMqttSession)>>;
+    /// Removes and returns the session saved under this key, if any.
+    async fn take_mqtt_session(
+        &self,
+        client_id: Uuid,
+        mqtt_id: &str,
+    ) -> Result<Option<StoredMqttSession>>;
+    /// Removes the session saved under this key if `holder` holds it (a node dropping
+    /// its own session leaves one another node saved since alone).
+    async fn drop_mqtt_session(&self, client_id: Uuid, mqtt_id: &str, holder: Uuid) -> Result<()>;
 }
 
 /// Facts every node on one database must agree on.
