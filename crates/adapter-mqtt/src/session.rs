@@ -165,6 +165,7 @@ fn stored_state(subs: &HashMap<String, SubEntry>, unacked: &[(u16, Unacked)]) ->
                 qos: u.qos,
                 retain: u.retain,
                 props: u.props.as_deref().cloned().unwrap_or_default(),
+                sent: true,
             })
             .collect(),
     }
@@ -442,6 +443,7 @@ impl Shared {
                         qos: d.qos,
                         retain: d.retain,
                         props: d.props.as_deref().cloned().unwrap_or_default(),
+                        sent: false,
                     });
                 }
             }
@@ -520,7 +522,8 @@ impl Shared {
         // The saved messages wait in the queue under the subscription of their channel,
         // so they are authorized like live ones (a channel no longer readable has no
         // subscription: its messages are dropped) and go out under flow control, before
-        // anything the subscriptions bring.
+        // anything the subscriptions bring; those sent before are sent again first.
+        let mut unacked = Vec::new();
         for m in rec.state.messages {
             let Ok(t) = parse_topic(&m.topic, false) else {
                 continue;
@@ -540,6 +543,22 @@ impl Shared {
                 count_drop("revoked");
                 continue;
             };
+            if m.sent {
+                let pid = u16::try_from(unacked.len() + 1).unwrap_or(u16::MAX);
+                unacked.push((
+                    pid,
+                    Unacked {
+                        topic: m.topic,
+                        payload: Bytes::from(m.payload),
+                        retain: m.retain,
+                        props: (!m.props.is_empty()).then(|| Arc::new(m.props)),
+                        qos: m.qos.min(sub.qos.min(2)),
+                        ident: sub.ident,
+                        released: false,
+                    },
+                ));
+                continue;
+            }
             let d = Delivery {
                 sub_id: i as u64 + 1,
                 topic: m.topic,
@@ -589,7 +608,7 @@ impl Shared {
             out: Some(out),
             out_rx: Some(rx),
             slow,
-            unacked: Vec::new(),
+            unacked,
             deadline: Instant::now(),
             _expiry: Forwarder(tokio::spawn(async {})),
         };

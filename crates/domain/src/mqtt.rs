@@ -47,6 +47,9 @@ pub struct StoredMessage {
     pub retain: bool,
     #[serde(default, skip_serializing_if = "MessageProps::is_empty")]
     pub props: MessageProps,
+    /// Sent to the client and not acknowledged: sent again with DUP on resume.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sent: bool,
 }
 
 /// An MQTT 5 message's publish properties, carried unaltered from publisher to
@@ -133,6 +136,7 @@ mod tests {
                     qos: 1,
                     retain: false,
                     props: MessageProps::default(),
+                    sent: true,
                 },
                 StoredMessage {
                     topic: "m/d/c/ch/y".into(),
@@ -147,6 +151,7 @@ mod tests {
                         correlation_data: Some(vec![1, 2]),
                         expires_at: Some(1_900_000_000),
                     },
+                    sent: false,
                 },
             ],
         };

@@ -31,6 +31,7 @@ fn session(client: Uuid, mqtt_id: &str, filter: &str) -> StoredMqttSession {
                     user_properties: vec![("k".into(), "v".into())],
                     ..MessageProps::default()
                 },
+                sent: true,
             }],
         },
     }

@@ -34,6 +34,26 @@ pub fn skip_postgres() -> bool {
     std::env::var("SWITCHYARD_SKIP_POSTGRES").is_ok_and(|v| v == "1")
 }
 
+/// The NATS server for tests of several nodes: `SWITCHYARD_TEST_NATS_URL` (default
+/// `nats://127.0.0.1:4222`); `None` when `SWITCHYARD_SKIP_NATS=1` opts out.
+pub fn nats_url() -> Option<String> {
+    if std::env::var("SWITCHYARD_SKIP_NATS").is_ok_and(|v| v == "1") {
+        return None;
+    }
+    Some(
+        std::env::var("SWITCHYARD_TEST_NATS_URL")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "nats://127.0.0.1:4222".into()),
+    )
+}
+
+/// A second node beside a [`TestServer`]: its own data directory, kept as long as it.
+pub struct Peer {
+    pub running: Running,
+    pub dir: tempfile::TempDir,
+}
+
 pub struct TestServer {
     pub url: String,
     pub http: reqwest::Client,
@@ -42,6 +62,7 @@ pub struct TestServer {
     pub running: Option<Running>,
     pub pg: Option<(String, String)>,
     pub db_url: String,
+    pub bus_url: String,
 }
 
 pub struct Res {
@@ -91,6 +112,7 @@ impl TestServer {
         s.admin_password = ADMIN_PASSWORD.into();
         tweak(&mut s);
         let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+        let bus_url = s.bus_url.clone();
         let running = switchyard::start(s, clock.clone(), None).await.unwrap();
         TestServer {
             url: running.url(),
@@ -100,7 +122,38 @@ impl TestServer {
             running: Some(running),
             pg,
             db_url,
+            bus_url,
         }
+    }
+
+    /// Another node on this server's database and bus, with the same keys (token key,
+    /// CA, sealing and bootstrap keys: a node with others is refused at start).
+    pub async fn peer(&self) -> Peer {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["keys", "ca"] {
+            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        }
+        for f in [
+            "keys/active.key",
+            "keys/certs.key",
+            "keys/bootstrap.key",
+            "ca/ca.crt",
+            "ca/ca.key",
+        ] {
+            std::fs::copy(self.dir.path().join(f), dir.path().join(f)).unwrap();
+        }
+        let mut s = settings_for(dir.path(), &self.db_url);
+        s.bus_url = self.bus_url.clone();
+        s.admin_password = ADMIN_PASSWORD.into();
+        let running = switchyard::start(s, Arc::new(switchyard_auth::SystemClock), None)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "second node (bus {}; SWITCHYARD_SKIP_NATS=1 skips): {e}",
+                    self.bus_url
+                )
+            });
+        Peer { running, dir }
     }
 
     /// The server's core, for adapters a test serves on listeners of its own.

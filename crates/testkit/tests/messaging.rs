@@ -358,39 +358,13 @@ async fn two_nodes_share_postgres_and_nats() {
         eprintln!("skipped: SWITCHYARD_SKIP_POSTGRES=1");
         return;
     }
-    let nats = std::env::var("SWITCHYARD_TEST_NATS_URL")
-        .unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
-    if std::env::var("SWITCHYARD_SKIP_NATS").is_ok_and(|v| v == "1") {
+    let Some(nats) = switchyard_testkit::nats_url() else {
         eprintln!("skipped: SWITCHYARD_SKIP_NATS=1");
         return;
-    }
-    let n1 = nats.clone();
-    let a = TestServer::spawn_with(Backend::Postgres, move |s| s.bus_url = n1).await;
-    let db = a.db_url.clone();
-    let dir = tempfile::tempdir().unwrap();
-    // Node B: same database, same NATS, same keys (token key, CA, sealing and
-    // bootstrap keys: a node with others is refused at start).
-    for sub in ["keys", "ca"] {
-        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
-    }
-    for f in [
-        "keys/active.key",
-        "keys/certs.key",
-        "keys/bootstrap.key",
-        "ca/ca.crt",
-        "ca/ca.key",
-    ] {
-        std::fs::copy(a.dir.path().join(f), dir.path().join(f)).unwrap();
-    }
-    let mut s = switchyard::settings_for(dir.path(), &db);
-    s.bus_url = nats.clone();
-    s.admin_password = switchyard_testkit::ADMIN_PASSWORD.into();
-    let b = switchyard::start(s, std::sync::Arc::new(switchyard_auth::SystemClock), None)
-        .await
-        .unwrap_or_else(|e| {
-            panic!("node B (NATS at {nats}; set SWITCHYARD_SKIP_NATS=1 to skip): {e}")
-        });
-    let b_url = b.url();
+    };
+    let a = TestServer::spawn_with(Backend::Postgres, move |s| s.bus_url = nats).await;
+    let b = a.peer().await;
+    let b_url = b.running.url();
     let f = fleet(&a, "twonodes").await;
     let topic = format!("/m/{}/c/{}", f.domain, f.channel);
     let mut ws = ws_connect(&b_url, &topic, &f.subscriber.1).await.unwrap();
@@ -416,7 +390,7 @@ async fn two_nodes_share_postgres_and_nats() {
         closed_within(&mut ws, Duration::from_secs(1)).await,
         "node B did not honour node A's disconnect"
     );
-    b.shutdown().await;
+    b.running.shutdown().await;
     a.stop().await;
 }
 

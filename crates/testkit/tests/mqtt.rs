@@ -2265,3 +2265,184 @@ async fn v5_will_delay() {
     clean.abort();
     env.stop().await;
 }
+
+/// The PUBLISH payloads in `ps`, and whether each had DUP set.
+fn publishes(ps: &[(u8, Vec<u8>)], topic: &str) -> Vec<(String, bool)> {
+    ps.iter()
+        .filter(|(f, _)| f & 0xF0 == 0x30)
+        .map(|(f, b)| {
+            // Topic, then a packet id (QoS > 0), then the payload.
+            let skip = 2 + topic.len() + if f & 0x06 != 0 { 2 } else { 0 };
+            (
+                String::from_utf8_lossy(&b[skip..]).into_owned(),
+                f & 0x08 != 0,
+            )
+        })
+        .collect()
+}
+
+/// Reads from `s` until `want` publishes came (or `d` passed).
+async fn read_publishes(
+    s: &mut TcpStream,
+    topic: &str,
+    want: usize,
+    d: Duration,
+) -> Vec<(u8, Vec<u8>)> {
+    let deadline = tokio::time::Instant::now() + d;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while publishes(&packets(&got), topic).len() < want {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    packets(&got)
+}
+
+/// Two nodes on one PostgreSQL and one NATS: a persistent session kept on node A while
+/// its client is away resumes on node B with what was published meanwhile; a live
+/// session on B is taken over by a connection to A (B's closes, A resumes it with
+/// the unacknowledged messages sent again); a clean start on B ends the one on A.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_sessions_move_between_nodes() {
+    if switchyard_testkit::skip_postgres() {
+        eprintln!("skipped: SWITCHYARD_SKIP_POSTGRES=1");
+        return;
+    }
+    let Some(nats) = switchyard_testkit::nats_url() else {
+        eprintln!("skipped: SWITCHYARD_SKIP_NATS=1");
+        return;
+    };
+    let a = TestServer::spawn_with(Backend::Postgres, move |s| s.bus_url = nats).await;
+    let b = a.peer().await;
+    let mqtt_a = a.running.as_ref().unwrap().mqtt_addr.unwrap();
+    let mqtt_b = b.running.mqtt_addr.unwrap();
+    let token = a.admin().await;
+    let d = a.domain(&token, "roam").await;
+    let secret = |v: &Value| {
+        (
+            v["id"].as_str().unwrap().to_string(),
+            v["credentials"]["secret"].as_str().unwrap().to_string(),
+        )
+    };
+    let publisher = secret(&a.client(&token, &d, "pub").await);
+    let subscriber = secret(&a.client(&token, &d, "sub").await);
+    let ch = a.channel(&token, &d, "roam").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (c, t) in [(&publisher.0, "publish"), (&subscriber.0, "subscribe")] {
+        let r = a
+            .post(
+                &format!("/{d}/channels/connect"),
+                &token,
+                json!({"channel_ids": [ch], "client_ids": [c], "types": [t]}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let topic = format!("m/{d}/c/{ch}");
+    let creds = Some((subscriber.0.as_str(), subscriber.1.as_str()));
+    let publish = |m: String| {
+        let (http, url, auth) = (
+            a.http.clone(),
+            format!("{}/{topic}", a.url),
+            format!("Client {}", publisher.1),
+        );
+        async move {
+            let r = http
+                .post(url)
+                .header("Authorization", auth)
+                .header("Content-Type", "text/plain")
+                .body(m)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 202);
+        }
+    };
+
+    // On A: subscribe with a kept session, leave.
+    let mut s = TcpStream::connect(mqtt_a).await.unwrap();
+    s.write_all(&raw_connect(4, "roamer", creds, 60, false))
+        .await
+        .unwrap();
+    s.write_all(&raw_subscribe(false, 1, &topic, 1))
+        .await
+        .unwrap();
+    let (got, _) = read_all(&mut s, Duration::from_millis(500)).await;
+    let ps = packets(&got);
+    assert_eq!(ps[0], (0x20, vec![0, 0]), "CONNACK, no session yet");
+    assert_eq!(ps[1], (0x90, vec![0, 1, 1]), "SUBACK");
+    drop(s);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Away: 20 messages, kept on A.
+    let want: Vec<String> = (1..=20).map(|i| format!("m{i}")).collect();
+    for m in &want {
+        publish(m.clone()).await;
+    }
+
+    // Back, on B: the session and the 20 messages, in order.
+    let mut on_b = TcpStream::connect(mqtt_b).await.unwrap();
+    on_b.write_all(&raw_connect(4, "roamer", creds, 60, false))
+        .await
+        .unwrap();
+    let ps = read_publishes(&mut on_b, &topic, 20, WAIT).await;
+    assert_eq!(
+        ps[0],
+        (0x20, vec![1, 0]),
+        "CONNACK with Session Present on B"
+    );
+    let got: Vec<String> = publishes(&ps, &topic).into_iter().map(|(m, _)| m).collect();
+    assert_eq!(got, want, "what A kept, delivered by B");
+    // Subscribed on B: a new message arrives there.
+    publish("live".into()).await;
+    let ps = read_publishes(&mut on_b, &topic, 1, WAIT).await;
+    assert_eq!(publishes(&ps, &topic), vec![("live".to_string(), false)]);
+
+    // Nothing was acknowledged. A connection to A takes the live session over: B's
+    // connection closes, A resumes it and sends the 21 messages again, with DUP.
+    let mut on_a = TcpStream::connect(mqtt_a).await.unwrap();
+    on_a.write_all(&raw_connect(4, "roamer", creds, 60, false))
+        .await
+        .unwrap();
+    let ps = read_publishes(&mut on_a, &topic, 21, WAIT).await;
+    assert_eq!(
+        ps[0],
+        (0x20, vec![1, 0]),
+        "CONNACK with Session Present on A"
+    );
+    let again = publishes(&ps, &topic);
+    assert_eq!(again.len(), 21, "{again:?}");
+    assert!(
+        again.iter().all(|(_, dup)| *dup),
+        "sent again with DUP: {again:?}"
+    );
+    let (_, closed) = read_all(&mut on_b, WAIT).await;
+    assert!(closed, "B's connection was taken over");
+
+    // A clean start on B ends the session on A, and nothing of it is kept.
+    let mut clean = TcpStream::connect(mqtt_b).await.unwrap();
+    clean
+        .write_all(&raw_connect(4, "roamer", creds, 60, true))
+        .await
+        .unwrap();
+    let (got, _) = read_all(&mut clean, Duration::from_millis(300)).await;
+    assert_eq!(packets(&got), vec![(0x20, vec![0, 0])]);
+    let (_, closed) = read_all(&mut on_a, WAIT).await;
+    assert!(closed, "A's connection ended by the clean start on B");
+    drop(clean);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    publish("lost".into()).await;
+    let mut s = TcpStream::connect(mqtt_a).await.unwrap();
+    s.write_all(&raw_connect(4, "roamer", creds, 60, false))
+        .await
+        .unwrap();
+    let (got, _) = read_all(&mut s, Duration::from_millis(500)).await;
+    assert_eq!(packets(&got), vec![(0x20, vec![0, 0])], "no session left");
+    drop(s);
+    b.running.shutdown().await;
+    a.stop().await;
+}
