@@ -205,6 +205,12 @@ pub struct MqttAdapter {
     shared: Arc<Shared>,
 }
 
+/// Messages for kept sessions waiting to be logged; past it they are counted and go
+/// unlogged (still delivered, unless the server crashes first).
+const AWAY_LOG_QUEUE: usize = 65_536;
+/// Messages logged per transaction at most.
+const AWAY_LOG_BATCH: usize = 2_000;
+
 /// How long `serve` waits for sessions to say goodbye after shutdown.
 const DRAIN: Duration = Duration::from_secs(5);
 
@@ -252,14 +258,19 @@ impl MqttAdapter {
                 Err(e) => tracing::warn!(error = %e, "mqtt: other nodes' session claims not heard"),
             }
         }
-        let saved = match core.take_mqtt_sessions().await {
+        self.start_away_log();
+        let mut saved = match core.take_mqtt_sessions().await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "mqtt: persistent sessions not restored");
                 return 0;
             }
         };
-        // Held by this node from now on: a crash before they end leaves them saved.
+        // Held by this node from now on, their clients away: a crash before they end
+        // leaves them saved, with what arrives for them logged.
+        for rec in &mut saved {
+            rec.epoch = session::new_epoch();
+        }
         if let Err(e) = core
             .save_mqtt_sessions(Some(self.shared.node), &saved)
             .await
@@ -276,6 +287,26 @@ impl MqttAdapter {
             }
         }
         n
+    }
+
+    /// Starts the writer that logs, in batches, the messages queued for kept sessions
+    /// while their clients are away.
+    fn start_away_log(&self) {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(AWAY_LOG_QUEUE);
+        if self.shared.away_log.set(tx).is_err() {
+            return;
+        }
+        let core = self.shared.core.clone();
+        tokio::spawn(async move {
+            let mut batch = Vec::new();
+            while rx.recv_many(&mut batch, AWAY_LOG_BATCH).await > 0 {
+                if let Err(e) = core.append_mqtt_messages(&batch).await {
+                    tracing::warn!(error = %e, n = batch.len(), "mqtt: messages for kept sessions not logged");
+                    crate::metrics::away_unlogged(batch.len());
+                }
+                batch.clear();
+            }
+        });
     }
 
     /// Serves one connection to its end, over any byte stream.

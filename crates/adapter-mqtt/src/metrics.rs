@@ -43,3 +43,9 @@ pub(crate) fn parked(added: bool) {
 pub(crate) fn not_kept(reason: &'static str) {
     metrics::counter!("switchyard_mqtt_sessions_not_kept_total", "reason" => reason).increment(1);
 }
+
+/// Messages queued for kept sessions that could not be logged to the store (its
+/// writer fell behind or failed): still delivered, but lost if the server crashes.
+pub(crate) fn away_unlogged(n: usize) {
+    metrics::counter!("switchyard_mqtt_away_messages_unlogged_total").increment(n as u64);
+}

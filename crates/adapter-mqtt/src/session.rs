@@ -21,7 +21,7 @@ use switchyard_core::{
     messaging::{ClientIdentity, Envelope, Origin, Revocation, parse_topic},
 };
 use switchyard_domain::{
-    ConnectionType, MessageProps, MqttSessionState, StoredMessage, StoredMqttSession,
+    AwayMessage, ConnectionType, MessageProps, MqttSessionState, StoredMessage, StoredMqttSession,
     StoredSubscription,
 };
 use tokio::{
@@ -124,7 +124,10 @@ struct Parked {
 }
 
 /// A new bounded outbound queue for a session.
-fn new_outbound(cfg: &MqttConfig) -> (Outbound, mpsc::Receiver<Delivery>) {
+fn new_outbound(
+    cfg: &MqttConfig,
+    away: Option<Arc<AwayLog>>,
+) -> (Outbound, mpsc::Receiver<Delivery>) {
     let (tx, rx) = mpsc::channel(cfg.outbound_queue.max(1));
     let budget = cfg.outbound_bytes.clamp(1, Semaphore::MAX_PERMITS);
     (
@@ -132,9 +135,58 @@ fn new_outbound(cfg: &MqttConfig) -> (Outbound, mpsc::Receiver<Delivery>) {
             tx,
             bytes: Arc::new(Semaphore::new(budget)),
             budget,
+            away,
         },
         rx,
     )
+}
+
+/// Where a kept session's forwarders log what they queue while its client is away, so
+/// that a crash does not lose it (the store's `mqtt_session_messages`, through one
+/// writer task per adapter that batches them).
+pub(crate) struct AwayLog {
+    key: SessionKey,
+    /// The away period's number (the session row's `epoch`); 0 while the client is
+    /// connected: nothing is logged.
+    epoch: std::sync::atomic::AtomicI64,
+    log: mpsc::Sender<AwayMessage>,
+}
+
+impl AwayLog {
+    /// A copy of `d` to log, if the client is away.
+    fn copy(&self, d: &Delivery) -> Option<AwayMessage> {
+        let epoch = self.epoch.load(Ordering::Relaxed);
+        (epoch != 0).then(|| AwayMessage {
+            client_id: self.key.0,
+            mqtt_id: self.key.1.clone(),
+            epoch,
+            message: StoredMessage {
+                topic: d.topic.clone(),
+                payload: d.payload.to_vec(),
+                qos: d.qos,
+                retain: d.retain,
+                props: d.props.as_deref().cloned().unwrap_or_default(),
+                sent: false,
+            },
+        })
+    }
+    fn push(&self, m: AwayMessage) {
+        if self.log.try_send(m).is_err() {
+            crate::metrics::away_unlogged(1);
+        }
+    }
+}
+
+/// A new away period's number (never 0).
+pub(crate) fn new_epoch() -> i64 {
+    (Uuid::new_v4().as_u64_pair().0 >> 1) as i64 | 1
+}
+
+/// Sets the away period of a session's queue (0: its client is back).
+fn set_epoch(out: Option<&Outbound>, epoch: i64) {
+    if let Some(a) = out.and_then(|o| o.away.as_deref()) {
+        a.epoch.store(epoch, Ordering::Relaxed);
+    }
 }
 
 /// How long a node waits for another to let go of a session it claims; past it the
@@ -298,6 +350,9 @@ pub(crate) struct Shared {
     next_session: AtomicU64,
     /// This node, as the holder named in the rows of the sessions it keeps.
     pub node: Uuid,
+    /// The writer of messages queued for kept sessions while their clients are away
+    /// (started with the adapter's sessions, see `MqttAdapter::restore_sessions`).
+    pub away_log: std::sync::OnceLock<mpsc::Sender<AwayMessage>>,
     pub meters: switchyard_core::meters::PlaneMeters,
     /// Messages waiting in a session's outbound queue each time it wakes to write.
     queue_depth: metrics::Histogram,
@@ -316,6 +371,7 @@ impl Shared {
             delayed_wills: std::sync::Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(1),
             node: Uuid::new_v4(),
+            away_log: std::sync::OnceLock::new(),
             meters: switchyard_core::meters::PlaneMeters::new("mqtt", 2),
             queue_depth: metrics::histogram!("switchyard_mqtt_queue_depth"),
         }
@@ -433,6 +489,8 @@ impl Shared {
 
     /// A kept session as storage keeps it, with the messages its queue held.
     fn export(&self, (client_id, mqtt_id): SessionKey, mut p: Parked) -> StoredMqttSession {
+        // Saved whole: what was logged for it is in the state.
+        set_epoch(p.out.as_ref(), 0);
         let mut state = stored_state(&p.subs, &p.unacked);
         if let Some(rx) = p.out_rx.as_mut() {
             while let Ok(d) = rx.try_recv() {
@@ -454,18 +512,36 @@ impl Shared {
             mqtt_id,
             expires_at: self.core.now() + left,
             state,
+            epoch: 0,
         }
     }
 
+    /// The away log of a kept session's queue (none before the writer is started).
+    fn away_log(&self, key: &SessionKey, epoch: i64) -> Option<Arc<AwayLog>> {
+        Some(Arc::new(AwayLog {
+            key: key.clone(),
+            epoch: std::sync::atomic::AtomicI64::new(epoch),
+            log: self.away_log.get()?.clone(),
+        }))
+    }
+
     /// Writes the row of a session this node keeps: its subscriptions and `state`'s
-    /// messages, expiring `expiry` from now. A failure is logged: the session goes on
-    /// in memory, only what a crash or another node would find of it is older.
-    async fn write_through(&self, key: &SessionKey, state: MqttSessionState, expiry: Duration) {
+    /// messages, expiring `expiry` from now; `epoch` is its away period (0: its client
+    /// is connected). A failure is logged: the session goes on in memory, only what a
+    /// crash or another node would find of it is older.
+    async fn write_through(
+        &self,
+        key: &SessionKey,
+        state: MqttSessionState,
+        expiry: Duration,
+        epoch: i64,
+    ) {
         let rec = StoredMqttSession {
             client_id: key.0,
             mqtt_id: key.1.clone(),
             expires_at: self.core.now() + expiry,
             state,
+            epoch,
         };
         if let Err(e) = self.core.save_mqtt_sessions(Some(self.node), &[rec]).await {
             tracing::warn!(error = %e, client = %key.0, "mqtt: kept session not written");
@@ -506,7 +582,8 @@ impl Shared {
         if left.is_zero() {
             return None;
         }
-        let (out, rx) = new_outbound(&self.cfg);
+        let key = (rec.client_id, rec.mqtt_id.clone());
+        let (out, rx) = new_outbound(&self.cfg, self.away_log(&key, rec.epoch));
         let slow = Arc::new(Notify::new());
         let mut subscribed = Vec::new();
         for sub in rec.state.subscriptions {
@@ -688,7 +765,9 @@ impl Shared {
                 tracing::info!(client = %key.0, client_id = %key.1, "mqtt: the node keeping this session did not answer; its saved state is taken");
             }
         }
-        let rec = self.core.take_mqtt_session(key.0, &key.1).await.ok()??;
+        let mut rec = self.core.take_mqtt_session(key.0, &key.1).await.ok()??;
+        // Resumed at once: nothing to log.
+        rec.epoch = 0;
         self.rebuild(rec, who, pre).await.map(|(p, _)| p)
     }
 
@@ -806,6 +885,8 @@ struct Outbound {
     tx: mpsc::Sender<Delivery>,
     bytes: Arc<Semaphore>,
     budget: usize,
+    /// A kept session's log of what arrives while its client is away.
+    away: Option<Arc<AwayLog>>,
 }
 
 /// Aborts a forwarding task when the subscription is dropped.
@@ -885,11 +966,15 @@ async fn forward(mut rx: mpsc::Receiver<BusMessage>, r: Route) {
             created: env.created,
             _bytes: None,
         };
+        let logged = r.out.away.as_deref().and_then(|a| Some((a, a.copy(&d)?)));
         // The common case without a timer: room in both bounds right now.
         if let Ok(permit) = r.out.bytes.clone().try_acquire_many_owned(size) {
             d._bytes = Some(permit);
             match r.out.tx.try_send(d) {
                 Ok(()) => {
+                    if let Some((a, m)) = logged {
+                        a.push(m);
+                    }
                     stalled = false;
                     continue;
                 }
@@ -906,7 +991,12 @@ async fn forward(mut rx: mpsc::Receiver<BusMessage>, r: Route) {
         })
         .await;
         match queued {
-            Ok(Some(())) => stalled = false,
+            Ok(Some(())) => {
+                if let Some((a, m)) = logged {
+                    a.push(m);
+                }
+                stalled = false;
+            }
             Ok(None) => return,
             Err(_) if qos == 0 => {
                 stalled = true;
@@ -1140,10 +1230,13 @@ async fn finish<S>(
         Some(expiry) if end != End::Revoked && !superseded => {
             let parked = s.take_parked_state(session_no);
             // Its row first (at shutdown the adapter saves them all at once), so a node
-            // that claims it after it is parked finds it current.
+            // that claims it after it is parked finds it current; from now on what
+            // arrives for it is logged under a new away period.
             if end != End::Shutdown {
+                let epoch = new_epoch();
+                set_epoch(parked.out.as_ref(), epoch);
                 let state = stored_state(&parked.subs, &parked.unacked);
-                shared.write_through(&key, state, expiry).await;
+                shared.write_through(&key, state, expiry, epoch).await;
             }
             shared.park(key.clone(), parked, expiry)
         }
@@ -1347,8 +1440,9 @@ where
     // Clean start discards a kept session; otherwise it is resumed: from this node, or
     // from the node that holds it.
     let local = shared.take_parked(&key);
-    if local.is_some() {
+    if let Some(p) = &local {
         crate::metrics::parked(false);
+        set_epoch(p.out.as_ref(), 0);
     }
     let had_local = had_previous || local.is_some();
     let mut resumed = local.filter(|_| !connect.clean_start);
@@ -1362,7 +1456,7 @@ where
                 .as_ref()
                 .map(|p| stored_state(&p.subs, &p.unacked))
                 .unwrap_or_default();
-            Box::pin(shared.write_through(&key, state, expiry)).await;
+            Box::pin(shared.write_through(&key, state, expiry, 0)).await;
         }
         None if had_local => Box::pin(shared.forget(&key)).await,
         None => {}
@@ -1728,7 +1822,11 @@ impl Session {
         if let Some(out) = &self.out_tx {
             return out.clone();
         }
-        let (out, rx) = new_outbound(&self.shared.cfg);
+        let away = self.persist.and_then(|_| {
+            self.shared
+                .away_log(&(self.who.id, self.mqtt_id.clone()), 0)
+        });
+        let (out, rx) = new_outbound(&self.shared.cfg, away);
         self.out_tx = Some(out.clone());
         self.new_out_rx = Some(rx);
         out
@@ -2027,7 +2125,7 @@ impl Session {
             let state = stored_state(&self.subs, &[]);
             let key = (self.who.id, self.mqtt_id.clone());
             let shared = self.shared.clone();
-            Box::pin(async move { shared.write_through(&key, state, expiry).await }).await;
+            Box::pin(async move { shared.write_through(&key, state, expiry, 0).await }).await;
         }
     }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use switchyard_bus::Subscription;
-use switchyard_domain::StoredMqttSession;
+use switchyard_domain::{AwayMessage, StoredMqttSession};
 use uuid::Uuid;
 
 use crate::{Core, Error, Result};
@@ -92,6 +92,11 @@ impl Core {
             .store
             .drop_mqtt_session(client_id, mqtt_id, holder)
             .await?)
+    }
+
+    /// Logs messages queued for sessions whose clients are away.
+    pub async fn append_mqtt_messages(&self, messages: &[AwayMessage]) -> Result<()> {
+        Ok(self.store.append_mqtt_messages(messages).await?)
     }
 
     /// Other nodes' claims, for the adapter that holds sessions on this node.

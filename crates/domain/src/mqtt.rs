@@ -13,6 +13,18 @@ pub struct StoredMqttSession {
     pub mqtt_id: String,
     pub expires_at: Timestamp,
     pub state: MqttSessionState,
+    /// While its client is away, the number of that away period: the messages logged
+    /// for it ([`AwayMessage`]) belong to the session; 0 while connected.
+    pub epoch: i64,
+}
+
+/// A message queued for a kept session while its client is away, logged as it arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwayMessage {
+    pub client_id: Uuid,
+    pub mqtt_id: String,
+    pub epoch: i64,
+    pub message: StoredMessage,
 }
 
 /// What the session holds: its subscriptions, and the messages not yet delivered or

@@ -18,6 +18,7 @@ mod domains;
 mod entity;
 mod groups;
 mod list;
+mod mqtt_sessions;
 mod pats;
 pub mod postgres;
 pub mod sqlite;

@@ -2,7 +2,8 @@
 //! one or all that are free (or all), and dropped only by the node holding them.
 
 use switchyard_domain::{
-    MessageProps, MqttSessionState, StoredMessage, StoredMqttSession, StoredSubscription,
+    AwayMessage, MessageProps, MqttSessionState, StoredMessage, StoredMqttSession,
+    StoredSubscription,
 };
 use switchyard_store::Store;
 use uuid::Uuid;
@@ -33,6 +34,23 @@ fn session(client: Uuid, mqtt_id: &str, filter: &str) -> StoredMqttSession {
                 },
                 sent: true,
             }],
+        },
+        epoch: 0,
+    }
+}
+
+fn logged(s: &StoredMqttSession, epoch: i64, text: &str) -> AwayMessage {
+    AwayMessage {
+        client_id: s.client_id,
+        mqtt_id: s.mqtt_id.clone(),
+        epoch,
+        message: StoredMessage {
+            topic: "m/d/c/one".into(),
+            payload: text.as_bytes().to_vec(),
+            qos: 1,
+            retain: false,
+            props: MessageProps::default(),
+            sent: false,
         },
     }
 }
@@ -115,8 +133,74 @@ pub async fn mqtt_sessions_kept_and_claimed(s: &dyn Store) {
         .unwrap();
     assert_eq!(
         s.take_mqtt_session(client, "held").await.unwrap(),
-        Some(held)
+        Some(held.clone())
     );
     assert_eq!(s.take_mqtt_session(client, "held").await.unwrap(), None);
     assert_eq!(s.mqtt_session(client, "held").await.unwrap(), None);
+
+    // Messages logged while the client is away come with the session, after its own
+    // and in the order logged; those of another away period do not, and go too.
+    let mut away = held.clone();
+    away.epoch = 42;
+    s.save_mqtt_sessions(Some(node_a), std::slice::from_ref(&away))
+        .await
+        .unwrap();
+    s.append_mqtt_messages(&[]).await.unwrap();
+    s.append_mqtt_messages(&[
+        logged(&away, 42, "a1"),
+        logged(&away, 41, "stale"),
+        logged(&other, 42, "elsewhere"),
+    ])
+    .await
+    .unwrap();
+    s.append_mqtt_messages(&[logged(&away, 42, "a2")])
+        .await
+        .unwrap();
+    let taken = s.take_mqtt_session(client, "held").await.unwrap().unwrap();
+    let mut want = away.clone();
+    want.state.messages.extend([
+        logged(&away, 42, "a1").message,
+        logged(&away, 42, "a2").message,
+    ]);
+    assert_eq!(taken, want);
+    // Taken with its log: saved again in the same period, nothing comes back.
+    s.save_mqtt_sessions(Some(node_a), std::slice::from_ref(&away))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.take_mqtt_session(client, "held").await.unwrap(),
+        Some(away.clone())
+    );
+
+    // Saving a session drops what was logged in its other periods.
+    s.append_mqtt_messages(&[logged(&away, 7, "old"), logged(&away, 8, "new")])
+        .await
+        .unwrap();
+    let mut period8 = away.clone();
+    period8.epoch = 8;
+    s.save_mqtt_sessions(Some(node_a), std::slice::from_ref(&period8))
+        .await
+        .unwrap();
+    let mut all = s.take_mqtt_sessions(true).await.unwrap();
+    all.sort_by(|a, b| a.mqtt_id.cmp(&b.mqtt_id));
+    let mut want8 = period8.clone();
+    want8.state.messages.push(logged(&away, 8, "new").message);
+    assert_eq!(all, vec![want8]);
+
+    // A session dropped by its holder goes with its log: saved again later, the old
+    // log does not come back.
+    s.save_mqtt_sessions(Some(node_a), std::slice::from_ref(&period8))
+        .await
+        .unwrap();
+    s.append_mqtt_messages(&[logged(&away, 8, "gone")])
+        .await
+        .unwrap();
+    s.drop_mqtt_session(client, "held", node_a).await.unwrap();
+    s.save_mqtt_sessions(Some(node_a), std::slice::from_ref(&period8))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.take_mqtt_session(client, "held").await.unwrap(),
+        Some(period8)
+    );
 }

@@ -8,10 +8,10 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use switchyard_domain::{
-    ApiKey, BootstrapConfig, Channel, Client, ClientLogin, Connection, Domain, DomainQuery,
-    DomainRole, EntityKind, EntityQuery, Grant, Group, GroupQuery, Invitation, InvitationQuery,
-    Page, Pat, PatScope, RefreshSession, Role, StoredMqttSession, Timestamp, User, UserQuery,
-    UserWithSecret,
+    ApiKey, AwayMessage, BootstrapConfig, Channel, Client, ClientLogin, Connection, Domain,
+    DomainQuery, DomainRole, EntityKind, EntityQuery, Grant, Group, GroupQuery, Invitation,
+    InvitationQuery, Page, Pat, PatScope, RefreshSession, Role, StoredMqttSession, Timestamp, User,
+    UserQuery, UserWithSecret,
 };
 
 /// The most clients one [`ClientRepo::client_logins`] call reads.
@@ -439,6 +439,10 @@ pub trait MqttSessionRepo: Send + Sync {
     /// Removes the session saved under this key if `holder` holds it (a node dropping
     /// its own session leaves one another node saved since alone).
     async fn drop_mqtt_session(&self, client_id: Uuid, mqtt_id: &str, holder: Uuid) -> Result<()>;
+    /// Logs messages queued for sessions whose clients are away, in one transaction.
+    /// A taken session gets those of its away period (its `epoch`) after its own, in
+    /// the order logged; saving a session removes those of other periods.
+    async fn append_mqtt_messages(&self, messages: &[AwayMessage]) -> Result<()>;
 }
 
 /// Facts every node on one database must agree on.
