@@ -48,6 +48,22 @@ pub fn nats_url() -> Option<String> {
     )
 }
 
+/// Two nodes on one fresh PostgreSQL database and the test NATS: `None` (with a note)
+/// when either is opted out of (`SWITCHYARD_SKIP_POSTGRES=1`, `SWITCHYARD_SKIP_NATS=1`).
+pub async fn two_nodes() -> Option<(TestServer, Peer)> {
+    if skip_postgres() {
+        eprintln!("skipped: SWITCHYARD_SKIP_POSTGRES=1");
+        return None;
+    }
+    let Some(nats) = nats_url() else {
+        eprintln!("skipped: SWITCHYARD_SKIP_NATS=1");
+        return None;
+    };
+    let a = TestServer::spawn_with(Backend::Postgres, move |s| s.bus_url = nats).await;
+    let b = a.peer().await;
+    Some((a, b))
+}
+
 /// A second node beside a [`TestServer`]: its own data directory, kept as long as it.
 pub struct Peer {
     pub running: Running,

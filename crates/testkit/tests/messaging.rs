@@ -354,16 +354,9 @@ both!(disable_closes_socket);
 /// cross nodes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_share_postgres_and_nats() {
-    if switchyard_testkit::skip_postgres() {
-        eprintln!("skipped: SWITCHYARD_SKIP_POSTGRES=1");
-        return;
-    }
-    let Some(nats) = switchyard_testkit::nats_url() else {
-        eprintln!("skipped: SWITCHYARD_SKIP_NATS=1");
+    let Some((a, b)) = switchyard_testkit::two_nodes().await else {
         return;
     };
-    let a = TestServer::spawn_with(Backend::Postgres, move |s| s.bus_url = nats).await;
-    let b = a.peer().await;
     let b_url = b.running.url();
     let f = fleet(&a, "twonodes").await;
     let topic = format!("/m/{}/c/{}", f.domain, f.channel);

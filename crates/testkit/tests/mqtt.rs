@@ -543,6 +543,15 @@ fn raw_publish(v5: bool, topic: &str, qos: u8, pid: u16, payload: &[u8]) -> Vec<
     out
 }
 
+/// A raw MQTT 3.1.1 connection that has sent its CONNECT (keep-alive 60 s).
+async fn raw_v3(addr: SocketAddr, id: &str, creds: Option<(&str, &str)>, clean: bool) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(&raw_connect(4, id, creds, 60, clean))
+        .await
+        .unwrap();
+    s
+}
+
 /// Reads until EOF (or `d`), returning what came and whether EOF was seen.
 async fn read_all(s: &mut TcpStream, d: Duration) -> (Vec<u8>, bool) {
     let mut out = Vec::new();
@@ -1709,10 +1718,7 @@ async fn unacknowledged_messages_are_resent_on_resume() {
     let addr = env.mqtt;
     let creds = Some((subscriber.0.as_str(), subscriber.1.as_str()));
 
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(&raw_connect(4, "resender", creds, 60, false))
-        .await
-        .unwrap();
+    let mut s = raw_v3(addr, "resender", creds, false).await;
     s.write_all(&raw_subscribe(false, 1, &topic, 1))
         .await
         .unwrap();
@@ -1744,10 +1750,7 @@ async fn unacknowledged_messages_are_resent_on_resume() {
     drop(s);
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(&raw_connect(4, "resender", creds, 60, false))
-        .await
-        .unwrap();
+    let mut s = raw_v3(addr, "resender", creds, false).await;
     let (got, _) = read_all(&mut s, Duration::from_millis(600)).await;
     let ps = packets(&got);
     assert_eq!(ps[0], (0x20, vec![1, 0]), "CONNACK with Session Present");
@@ -1761,10 +1764,7 @@ async fn unacknowledged_messages_are_resent_on_resume() {
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     // Clean session: nothing is resumed.
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(&raw_connect(4, "resender", creds, 60, true))
-        .await
-        .unwrap();
+    let mut s = raw_v3(addr, "resender", creds, true).await;
     let (got, _) = read_all(&mut s, Duration::from_millis(400)).await;
     let ps = packets(&got);
     assert_eq!(
@@ -2306,16 +2306,9 @@ async fn read_publishes(
 /// the unacknowledged messages sent again); a clean start on B ends the one on A.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kept_sessions_move_between_nodes() {
-    if switchyard_testkit::skip_postgres() {
-        eprintln!("skipped: SWITCHYARD_SKIP_POSTGRES=1");
-        return;
-    }
-    let Some(nats) = switchyard_testkit::nats_url() else {
-        eprintln!("skipped: SWITCHYARD_SKIP_NATS=1");
+    let Some((a, b)) = switchyard_testkit::two_nodes().await else {
         return;
     };
-    let a = TestServer::spawn_with(Backend::Postgres, move |s| s.bus_url = nats).await;
-    let b = a.peer().await;
     let mqtt_a = a.running.as_ref().unwrap().mqtt_addr.unwrap();
     let mqtt_b = b.running.mqtt_addr.unwrap();
     let token = a.admin().await;
@@ -2364,10 +2357,7 @@ async fn kept_sessions_move_between_nodes() {
     };
 
     // On A: subscribe with a kept session, leave.
-    let mut s = TcpStream::connect(mqtt_a).await.unwrap();
-    s.write_all(&raw_connect(4, "roamer", creds, 60, false))
-        .await
-        .unwrap();
+    let mut s = raw_v3(mqtt_a, "roamer", creds, false).await;
     s.write_all(&raw_subscribe(false, 1, &topic, 1))
         .await
         .unwrap();
@@ -2385,10 +2375,7 @@ async fn kept_sessions_move_between_nodes() {
     }
 
     // Back, on B: the session and the 20 messages, in order.
-    let mut on_b = TcpStream::connect(mqtt_b).await.unwrap();
-    on_b.write_all(&raw_connect(4, "roamer", creds, 60, false))
-        .await
-        .unwrap();
+    let mut on_b = raw_v3(mqtt_b, "roamer", creds, false).await;
     let ps = read_publishes(&mut on_b, &topic, 20, WAIT).await;
     assert_eq!(
         ps[0],
@@ -2404,10 +2391,7 @@ async fn kept_sessions_move_between_nodes() {
 
     // Nothing was acknowledged. A connection to A takes the live session over: B's
     // connection closes, A resumes it and sends the 21 messages again, with DUP.
-    let mut on_a = TcpStream::connect(mqtt_a).await.unwrap();
-    on_a.write_all(&raw_connect(4, "roamer", creds, 60, false))
-        .await
-        .unwrap();
+    let mut on_a = raw_v3(mqtt_a, "roamer", creds, false).await;
     let ps = read_publishes(&mut on_a, &topic, 21, WAIT).await;
     assert_eq!(
         ps[0],
@@ -2436,10 +2420,7 @@ async fn kept_sessions_move_between_nodes() {
     drop(clean);
     tokio::time::sleep(Duration::from_millis(300)).await;
     publish("lost".into()).await;
-    let mut s = TcpStream::connect(mqtt_a).await.unwrap();
-    s.write_all(&raw_connect(4, "roamer", creds, 60, false))
-        .await
-        .unwrap();
+    let mut s = raw_v3(mqtt_a, "roamer", creds, false).await;
     let (got, _) = read_all(&mut s, Duration::from_millis(500)).await;
     assert_eq!(packets(&got), vec![(0x20, vec![0, 0])], "no session left");
     drop(s);
