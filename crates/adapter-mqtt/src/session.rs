@@ -1890,12 +1890,6 @@ impl Session {
                         Ok(0) | Err(_) => break 'main End::Closed,
                         Ok(n) => room_to_read.after_read(n),
                     }
-                    // Publishes go after what other connections sent at the same time:
-                    // of tasks woken together the runtime runs the last one first, and
-                    // a SUBSCRIBE sent just before this PUBLISH must take effect first.
-                    if rbuf.first().is_some_and(|b| b >> 4 == 3) {
-                        tokio::task::yield_now().await;
-                    }
                     if let Some(g) = grace {
                         ka.as_mut().reset(Instant::now() + g);
                     }

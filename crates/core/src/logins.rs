@@ -1,23 +1,19 @@
 //! The message plane's login reads, made together: a fleet reconnecting at once has
 //! hundreds of CONNECTs waiting for their client's row, and one query reads them all
-//! (up to [`MAX_LOGIN_BATCH`]) instead of one round trip each, with a second query for
-//! their connections, so their first SUBSCRIBE and PUBLISH are authorized from memory.
-//! One batch is read at a time; what arrives meanwhile waits for the next, so a lone
-//! login waits for nothing.
+//! (up to [`MAX_LOGIN_BATCH`]) instead of one round trip each. One batch is read at a
+//! time; what arrives meanwhile waits for the next, so a lone login waits for nothing.
 
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
 };
 
-use switchyard_domain::{ClientLogin, ConnectionType};
+use switchyard_domain::ClientLogin;
 use switchyard_store::{MAX_LOGIN_BATCH, Store, StoreError};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-/// A client's login and the (channel, type) connections it has.
-pub(crate) type Login = (ClientLogin, Vec<(Uuid, ConnectionType)>);
-type Reply = Result<Option<Login>, StoreError>;
+type Reply = Result<Option<ClientLogin>, StoreError>;
 
 #[derive(Default)]
 struct Queue {
@@ -97,9 +93,10 @@ async fn drain(store: Arc<dyn Store>, queue: Arc<Mutex<Queue>>) {
         let mut ids: Vec<Uuid> = batch.iter().map(|(id, _)| *id).collect();
         ids.sort_unstable();
         ids.dedup();
-        match read_batch(&*store, &ids).await {
-            Ok(by_id) => {
-                // A client may be in the batch more than once (several connections).
+        match store.client_logins(&ids).await {
+            Ok(found) => {
+                let by_id: HashMap<Uuid, ClientLogin> =
+                    found.into_iter().map(|c| (c.id, c)).collect();
                 for (id, tx) in batch {
                     let _ = tx.send(Ok(by_id.get(&id).cloned()));
                 }
@@ -112,20 +109,4 @@ async fn drain(store: Arc<dyn Store>, queue: Arc<Mutex<Queue>>) {
             }
         }
     }
-}
-
-/// The logins of these clients, with their connections.
-async fn read_batch(store: &dyn Store, ids: &[Uuid]) -> Result<HashMap<Uuid, Login>, StoreError> {
-    // Both at once: the batch waits for the slower of the two, not their sum.
-    let (found, conns) = tokio::join!(store.client_logins(ids), store.clients_connections(ids));
-    let mut by_id: HashMap<Uuid, Login> = found?
-        .into_iter()
-        .map(|c| (c.id, (c, Vec::new())))
-        .collect();
-    for c in conns? {
-        if let Some((_, conns)) = by_id.get_mut(&c.client_id) {
-            conns.push((c.channel_id, c.kind));
-        }
-    }
-    Ok(by_id)
 }

@@ -419,17 +419,14 @@ impl Core {
             return Ok(Some(c));
         }
         match self.logins.read(id).await? {
-            Some((cl, conns)) => {
+            Some(cl) => {
                 let cc = CachedClient {
                     domain: cl.domain_id,
                     secret: cl.secret,
                     enabled: cl.status == Status::Enabled && cl.domain_enabled,
                 };
-                let conns = Arc::new(conns.into_iter().collect::<HashSet<_>>());
                 self.auth_cache.write(|c| {
                     c.clients.insert(id, cc.clone());
-                    // Kept fresh by connect events from here on, as if read on first use.
-                    c.connections.entry(id).or_insert(conns);
                 });
                 Ok(Some(cc))
             }

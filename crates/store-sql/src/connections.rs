@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::{
     SqlStore,
-    dialect::{Dialect, Sql, Val, push_in, push_values},
+    dialect::{Dialect, Sql, Val, push_values, sql},
 };
 
 /// Connections per statement (4 binds each, within both databases' limits).
@@ -82,15 +82,12 @@ impl<D: Dialect> ConnectionRepo for SqlStore<D> {
         Ok(removed)
     }
 
-    async fn clients_connections(&self, clients: &[Uuid]) -> Result<Vec<Connection>> {
-        if clients.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut qb = QueryBuilder::<D>::new(
-            "SELECT channel_id, client_id, type FROM connections WHERE client_id",
-        );
-        push_in(&mut qb, clients.iter().map(|c| Val::Id(*c)));
-        let rows = Sql::from(qb.build()).fetch_all(&self.pool).await?;
+    async fn client_connections(&self, client: Uuid) -> Result<Vec<Connection>> {
+        let rows =
+            sql::<D>("SELECT channel_id, client_id, type FROM connections WHERE client_id = $1")
+                .id(client)
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter().map(row_conn::<D>).collect()
     }
 }

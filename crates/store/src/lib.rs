@@ -171,13 +171,8 @@ pub trait ConnectionRepo: Send + Sync {
     async fn connect(&self, domain: Uuid, cs: &[Connection]) -> Result<Vec<Connection>>;
     /// Removes those that exist; returns those removed.
     async fn disconnect(&self, domain: Uuid, cs: &[Connection]) -> Result<Vec<Connection>>;
-    /// Connections of these clients (any domain), for the message plane's cache: read
-    /// with their logins, at most [`MAX_LOGIN_BATCH`] clients.
-    async fn clients_connections(&self, clients: &[Uuid]) -> Result<Vec<Connection>>;
-    /// Connections of one client.
-    async fn client_connections(&self, client: Uuid) -> Result<Vec<Connection>> {
-        self.clients_connections(&[client]).await
-    }
+    /// Connections of one client (any domain), for the message plane's cache.
+    async fn client_connections(&self, client: Uuid) -> Result<Vec<Connection>>;
 }
 
 /// One role as memberships need it: its id, its entity (and that entity's domain), and
