@@ -160,14 +160,7 @@ impl AwayLog {
             client_id: self.key.0,
             mqtt_id: self.key.1.clone(),
             epoch,
-            message: StoredMessage {
-                topic: d.topic.clone(),
-                payload: d.payload.to_vec(),
-                qos: d.qos,
-                retain: d.retain,
-                props: d.props.as_deref().cloned().unwrap_or_default(),
-                sent: false,
-            },
+            message: d.stored(),
         })
     }
     fn push(&self, m: AwayMessage) {
@@ -193,6 +186,25 @@ fn set_epoch(out: Option<&Outbound>, epoch: i64) {
 /// other node is taken to have stopped.
 const CLAIM_WAIT: Duration = Duration::from_secs(4);
 
+/// A message as a session's row or its away log keeps it.
+fn stored_message(
+    topic: &str,
+    payload: &Bytes,
+    qos: u8,
+    retain: bool,
+    props: Option<&MessageProps>,
+    sent: bool,
+) -> StoredMessage {
+    StoredMessage {
+        topic: topic.to_string(),
+        payload: payload.to_vec(),
+        qos,
+        retain,
+        props: props.cloned().unwrap_or_default(),
+        sent,
+    }
+}
+
 /// What a session's row holds besides its queue: the subscriptions, and the messages
 /// sent and not acknowledged (a released QoS 2 message has reached the client: not
 /// kept).
@@ -211,13 +223,15 @@ fn stored_state(subs: &HashMap<String, SubEntry>, unacked: &[(u16, Unacked)]) ->
         messages: unacked
             .iter()
             .filter(|(_, u)| !u.released)
-            .map(|(_, u)| StoredMessage {
-                topic: u.topic.clone(),
-                payload: u.payload.to_vec(),
-                qos: u.qos,
-                retain: u.retain,
-                props: u.props.as_deref().cloned().unwrap_or_default(),
-                sent: true,
+            .map(|(_, u)| {
+                stored_message(
+                    &u.topic,
+                    &u.payload,
+                    u.qos,
+                    u.retain,
+                    u.props.as_deref(),
+                    true,
+                )
             })
             .collect(),
     }
@@ -414,8 +428,13 @@ impl Shared {
         self.sessions.lock().is_ok_and(|m| m.contains_key(key))
     }
 
+    /// Stops keeping a session here (its client is back, or another node takes it):
+    /// nothing more is logged for it.
     fn take_parked(&self, key: &SessionKey) -> Option<Parked> {
-        self.parked.lock().ok()?.remove(key)
+        let p = self.parked.lock().ok()?.remove(key)?;
+        crate::metrics::parked(false);
+        set_epoch(p.out.as_ref(), 0);
+        Some(p)
     }
 
     /// Keeps a persistent session for `expiry`; false when a limit refused it.
@@ -495,14 +514,7 @@ impl Shared {
         if let Some(rx) = p.out_rx.as_mut() {
             while let Ok(d) = rx.try_recv() {
                 if p.active.contains(&d.sub_id) {
-                    state.messages.push(StoredMessage {
-                        topic: d.topic,
-                        payload: d.payload.to_vec(),
-                        qos: d.qos,
-                        retain: d.retain,
-                        props: d.props.as_deref().cloned().unwrap_or_default(),
-                        sent: false,
-                    });
+                    state.messages.push(d.stored());
                 }
             }
         }
@@ -716,7 +728,6 @@ impl Shared {
             let _ = tokio::time::timeout(Duration::from_secs(3), ended.wait()).await;
         }
         if let Some(p) = self.take_parked(&key) {
-            crate::metrics::parked(false);
             if c.clean {
                 drop(p);
                 self.forget(&key).await;
@@ -876,6 +887,20 @@ struct Delivery {
     created: i64,
     /// Its share of the queue's byte budget, returned once it is written out.
     _bytes: Option<OwnedSemaphorePermit>,
+}
+
+impl Delivery {
+    /// As a session's row or its away log keeps it (not sent yet).
+    fn stored(&self) -> StoredMessage {
+        stored_message(
+            &self.topic,
+            &self.payload,
+            self.qos,
+            self.retain,
+            self.props.as_deref(),
+            false,
+        )
+    }
 }
 
 /// The session's outbound queue as its forwarders see it: bounded in messages (the
@@ -1440,10 +1465,6 @@ where
     // Clean start discards a kept session; otherwise it is resumed: from this node, or
     // from the node that holds it.
     let local = shared.take_parked(&key);
-    if let Some(p) = &local {
-        crate::metrics::parked(false);
-        set_epoch(p.out.as_ref(), 0);
-    }
     let had_local = had_previous || local.is_some();
     let mut resumed = local.filter(|_| !connect.clean_start);
     if !had_local && shared.core.is_distributed() {

@@ -110,18 +110,21 @@ impl Core {
     /// Sends a claim; with a `wait`, waits that long at most for the holder to answer
     /// that it let go. False: no answer (the holder is gone, or the bus failed).
     pub async fn claim_mqtt_session(&self, mut claim: SessionClaim, wait: Duration) -> bool {
-        let mut answer = None;
-        if !wait.is_zero() {
+        let answer = if wait.is_zero() {
+            None
+        } else {
             let subject = format!("sessions.mqtt.released.{}", Uuid::new_v4().simple());
             match self.bus.subscribe(&subject).await {
-                Ok(sub) => answer = Some(sub),
-                Err(e) => tracing::warn!(error = %e, "mqtt: claim not sent"),
+                Ok(sub) => {
+                    claim.reply = Some(subject);
+                    Some(sub)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "mqtt: claim not sent");
+                    return false;
+                }
             }
-            if answer.is_none() {
-                return false;
-            }
-            claim.reply = Some(subject);
-        }
+        };
         let payload = serde_json::to_vec(&claim).unwrap_or_default();
         if let Err(e) = self.bus.publish(CLAIMS, payload).await {
             tracing::warn!(error = %e, "mqtt: claim not sent");
