@@ -704,11 +704,12 @@ impl Shared {
         Some((parked, left))
     }
 
-    /// Answers another node's claim: a live session here is taken over (it ends and
-    /// parks), a kept one stops being kept here and is saved for the claimer, or
-    /// dropped if the claimer starts clean; then the claimer is told.
+    /// Acts on another node's claim addressed to this node (or to all, for a clean
+    /// start): a live session here is taken over (it ends and parks), a kept one stops
+    /// being kept here and is saved for the claimer, or dropped if the claimer starts
+    /// clean; then a claimer that waits is told.
     pub(crate) async fn release(self: &Arc<Self>, c: SessionClaim) {
-        if c.from == self.node {
+        if c.from == self.node || c.to.is_some_and(|n| n != self.node) {
             return;
         }
         let key = (c.client_id, c.mqtt_id.clone());
@@ -756,6 +757,7 @@ impl Shared {
             mqtt_id: key.1.clone(),
             clean,
             from: self.node,
+            to: None,
             reply: None,
         };
         if clean {
@@ -764,7 +766,7 @@ impl Shared {
         }
         let (holder, saved) = self.core.mqtt_session(key.0, &key.1).await.ok()??;
         let mut pre = HashMap::new();
-        if holder.is_some_and(|n| n != self.node) {
+        if let Some(holder) = holder.filter(|n| *n != self.node) {
             // Subscribed here before the holder lets go, so nothing published in
             // between is missed (a message queued on both sides may come twice).
             for sub in &saved.state.subscriptions {
@@ -772,6 +774,10 @@ impl Shared {
                     pre.insert(sub.filter.clone(), s);
                 }
             }
+            let claim = SessionClaim {
+                to: Some(holder),
+                ..claim
+            };
             if !self.core.claim_mqtt_session(claim, CLAIM_WAIT).await {
                 tracing::info!(client = %key.0, client_id = %key.1, "mqtt: the node keeping this session did not answer; its saved state is taken");
             }

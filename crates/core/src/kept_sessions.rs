@@ -27,6 +27,11 @@ pub struct SessionClaim {
     pub clean: bool,
     /// The claiming node.
     pub from: Uuid,
+    /// The node asked to let go (the one the session's row names); only it acts and
+    /// answers. `None` (a clean start, which may end a session of any node): every
+    /// node acts, none answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Uuid>,
     /// Where the holder answers once it has let go; none when nobody waits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply: Option<String>,

@@ -2303,7 +2303,8 @@ async fn read_publishes(
 /// Two nodes on one PostgreSQL and one NATS: a persistent session kept on node A while
 /// its client is away resumes on node B with what was published meanwhile; a live
 /// session on B is taken over by a connection to A (B's closes, A resumes it with
-/// the unacknowledged messages sent again); a clean start on B ends the one on A.
+/// the unacknowledged messages sent again); a clean start on B ends the one on A; a
+/// session whose holder does not answer is taken as stored after the claim wait.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kept_sessions_move_between_nodes() {
     let Some((a, b)) = switchyard_testkit::two_nodes().await else {
@@ -2423,6 +2424,44 @@ async fn kept_sessions_move_between_nodes() {
     let mut s = raw_v3(mqtt_a, "roamer", creds, false).await;
     let (got, _) = read_all(&mut s, Duration::from_millis(500)).await;
     assert_eq!(packets(&got), vec![(0x20, vec![0, 0])], "no session left");
+    drop(s);
+
+    // A session whose holder stopped without a word (its row names a node that does
+    // not answer claims) is taken as stored once the claim wait has passed.
+    let core = a.core();
+    let orphan = switchyard_domain::StoredMqttSession {
+        client_id: subscriber.0.parse().unwrap(),
+        mqtt_id: "orphan".into(),
+        expires_at: core.now() + time::Duration::hours(1),
+        state: switchyard_domain::MqttSessionState {
+            subscriptions: vec![switchyard_domain::StoredSubscription {
+                filter: topic.clone(),
+                qos: 1,
+                no_local: false,
+                rap: false,
+                ident: None,
+            }],
+            messages: vec![switchyard_domain::StoredMessage {
+                topic: topic.clone(),
+                payload: b"kept".to_vec(),
+                qos: 1,
+                retain: false,
+                props: Default::default(),
+                sent: false,
+            }],
+        },
+        epoch: 0,
+    };
+    core.save_mqtt_sessions(Some(uuid::Uuid::new_v4()), &[orphan])
+        .await
+        .unwrap();
+    let mut s = raw_v3(mqtt_b, "orphan", creds, false).await;
+    let ps = read_publishes(&mut s, &topic, 1, Duration::from_secs(10)).await;
+    assert_eq!(ps[0], (0x20, vec![1, 0]), "CONNACK with Session Present");
+    assert_eq!(publishes(&ps, &topic), vec![("kept".to_string(), false)]);
+    publish("fresh".into()).await;
+    let ps = read_publishes(&mut s, &topic, 1, WAIT).await;
+    assert_eq!(publishes(&ps, &topic), vec![("fresh".to_string(), false)]);
     drop(s);
     b.running.shutdown().await;
     a.stop().await;
