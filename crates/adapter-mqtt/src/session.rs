@@ -14,6 +14,7 @@ use std::{
 };
 
 use bytes::{Bytes, BytesMut};
+use futures::FutureExt;
 use switchyard_bus::{BusMessage, count_drop};
 use switchyard_core::{
     Core, Error as CoreError,
@@ -1091,10 +1092,13 @@ impl ReadRoom {
             rbuf.reserve(self.want);
         }
     }
-    fn after_read(&mut self, n: usize) {
-        if n >= self.want {
+    /// Grows the room after a read of `n` bytes; whether the read filled it.
+    fn after_read(&mut self, n: usize) -> bool {
+        let full = n >= self.want;
+        if full {
             self.want = (self.want * 2).min(READ_MAX);
         }
+        full
     }
 }
 
@@ -1915,7 +1919,29 @@ impl Session {
                 r = io.read_buf(rbuf) => {
                     match r {
                         Ok(0) | Err(_) => break 'main End::Closed,
-                        Ok(n) => room_to_read.after_read(n),
+                        Ok(n) => {
+                            let mut full = room_to_read.after_read(n);
+                            // A read that filled the room may have left the rest of a
+                            // packet behind: taken now, so a packet larger than an idle
+                            // connection's room is not handled a wake-up later.
+                            for _ in 0..4 {
+                                if !full {
+                                    break;
+                                }
+                                room_to_read.prepare(rbuf);
+                                match io.read_buf(rbuf).now_or_never() {
+                                    Some(Ok(n)) if n > 0 => full = room_to_read.after_read(n),
+                                    // Nothing more yet, or the end: the next read sees it.
+                                    _ => break,
+                                }
+                            }
+                        }
+                    }
+                    // Publishes go after what other connections sent at the same time:
+                    // of tasks woken together the runtime runs the last one first, and
+                    // a SUBSCRIBE sent just before this PUBLISH must take effect first.
+                    if rbuf.first().is_some_and(|b| b >> 4 == 3) {
+                        tokio::task::yield_now().await;
                     }
                     if let Some(g) = grace {
                         ka.as_mut().reset(Instant::now() + g);

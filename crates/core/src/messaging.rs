@@ -698,18 +698,36 @@ impl Core {
         t: &Topic,
         group: Option<&str>,
     ) -> Result<(Uuid, Vec<Subscription>)> {
-        let ch = self.authorize(who, t, ConnectionType::Subscribe).await?;
+        if let Some(g) = group {
+            // A member of a group takes its share of the messages: only once allowed.
+            let ch = self.authorize(who, t, ConnectionType::Subscribe).await?;
+            let mut subs = Vec::new();
+            for p in subscribe_patterns(who.domain, ch, &t.subtopic) {
+                let group = format!("share.{}.{g}", who.domain);
+                let sub = self.bus.subscribe_queue(&p, &group).await;
+                subs.push(sub.map_err(|e| Error::Internal(e.to_string()))?);
+            }
+            return Ok((ch, subs));
+        }
+        let c = self.cached_client(who.id).await?.ok_or_else(unauthorized)?;
+        if !c.enabled {
+            return Err(unauthorized());
+        }
+        let ch = self.resolve_channel(who, t).await?;
+        // Subscribed before the connection check, which may read the database: what is
+        // published meanwhile waits in the subscriptions, dropped unread if not allowed.
+        // A message published just after the SUBSCRIBE arrived is then not missed.
         let mut subs = Vec::new();
         for p in subscribe_patterns(who.domain, ch, &t.subtopic) {
-            let sub = match group {
-                Some(g) => {
-                    self.bus
-                        .subscribe_queue(&p, &format!("share.{}.{g}", who.domain))
-                        .await
-                }
-                None => self.bus.subscribe(&p).await,
-            };
+            let sub = self.bus.subscribe(&p).await;
             subs.push(sub.map_err(|e| Error::Internal(e.to_string()))?);
+        }
+        if !self
+            .connections_of(who.id)
+            .await?
+            .contains(&(ch, ConnectionType::Subscribe))
+        {
+            return Err(not_allowed());
         }
         Ok((ch, subs))
     }

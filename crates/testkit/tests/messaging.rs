@@ -350,6 +350,73 @@ async fn disable_closes_socket(b: Backend) {
 }
 both!(disable_closes_socket);
 
+/// A message published while a subscription's connection check still waits on the
+/// database reaches it: the subscription takes its place on the bus first (a SUBSCRIBE
+/// answered a moment after another client's PUBLISH still gets that message), and a
+/// subscription that is refused gets nothing.
+async fn subscribed_before_the_connection_check(b: Backend) {
+    use std::{future::Future, pin::pin, task::Poll};
+    use switchyard_core::messaging::{Origin, parse_topic};
+    let app = TestServer::spawn(b).await;
+    let f = fleet(&app, "order").await;
+    let core = app.core();
+    let publisher = core
+        .authenticate_client(&f.publisher.0, &f.publisher.1)
+        .await
+        .unwrap();
+    let subscriber = core
+        .authenticate_client(&f.subscriber.0, &f.subscriber.1)
+        .await
+        .unwrap();
+    let stranger = core
+        .authenticate_client(&f.stranger.0, &f.stranger.1)
+        .await
+        .unwrap();
+    let topic = parse_topic(&format!("m/{}/c/{}/t", f.domain, f.channel), false).unwrap();
+    let publish = |payload: &'static str| {
+        let (core, publisher, topic) = (core.clone(), publisher, topic.clone());
+        async move {
+            core.publish(
+                &publisher,
+                &topic,
+                "mqtt",
+                payload.as_bytes().to_vec(),
+                Origin::default(),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    // The channel is known from here on; the subscriber's connections are not.
+    publish("before").await;
+    for (who, allowed) in [(&stranger, false), (&subscriber, true)] {
+        let mut sub = pin!(core.subscribe(who, &topic));
+        // One step: as far as the first database read (the connection check).
+        let first = std::future::poll_fn(|cx| Poll::Ready(sub.as_mut().poll(cx))).await;
+        publish("meanwhile").await;
+        let r = match first {
+            Poll::Ready(r) => r,
+            Poll::Pending => sub.await,
+        };
+        if !allowed {
+            assert!(
+                r.is_err(),
+                "a client not connected to the channel subscribed"
+            );
+            continue;
+        }
+        let (_, mut subs) = r.unwrap();
+        let m = tokio::time::timeout(Duration::from_secs(2), subs[0].rx.recv())
+            .await
+            .expect("the message published during the check did not arrive")
+            .unwrap();
+        let env = switchyard_core::messaging::Envelope::decode_slice(&m.payload).unwrap();
+        assert_eq!(env.payload, b"meanwhile");
+    }
+    app.stop().await;
+}
+both!(subscribed_before_the_connection_check);
+
 /// Two `serve` processes on one PostgreSQL and one NATS: messages and revocations
 /// cross nodes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
