@@ -350,11 +350,11 @@ async fn disable_closes_socket(b: Backend) {
 }
 both!(disable_closes_socket);
 
-/// A message published while a subscription's connection check still waits on the
+/// A message published while a subscription's checks (channel, connection) still wait on the
 /// database reaches it: the subscription takes its place on the bus first (a SUBSCRIBE
 /// answered a moment after another client's PUBLISH still gets that message), and a
 /// subscription that is refused gets nothing.
-async fn subscribed_before_the_connection_check(b: Backend) {
+async fn subscribed_before_the_checks(b: Backend) {
     use std::{future::Future, pin::pin, task::Poll};
     use switchyard_core::messaging::{Origin, parse_topic};
     let app = TestServer::spawn(b).await;
@@ -387,11 +387,10 @@ async fn subscribed_before_the_connection_check(b: Backend) {
             .unwrap()
         }
     };
-    // The channel is known from here on; the subscriber's connections are not.
-    publish("before").await;
-    for (who, allowed) in [(&stranger, false), (&subscriber, true)] {
+    // Neither the channel nor the subscriber's connections are cached yet.
+    for (who, allowed) in [(&subscriber, true), (&stranger, false)] {
         let mut sub = pin!(core.subscribe(who, &topic));
-        // One step: as far as the first database read (the connection check).
+        // One step: as far as the first database read (the checks).
         let first = std::future::poll_fn(|cx| Poll::Ready(sub.as_mut().poll(cx))).await;
         publish("meanwhile").await;
         let r = match first {
@@ -415,7 +414,7 @@ async fn subscribed_before_the_connection_check(b: Backend) {
     }
     app.stop().await;
 }
-both!(subscribed_before_the_connection_check);
+both!(subscribed_before_the_checks);
 
 /// Two `serve` processes on one PostgreSQL and one NATS: messages and revocations
 /// cross nodes.
