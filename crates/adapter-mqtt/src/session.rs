@@ -1073,6 +1073,9 @@ const READ_CONNECT: usize = 256;
 /// The most free space a read asks for.
 const READ_MAX: usize = 64 * 1024;
 
+/// A connection that read no PUBLISH for this long is quiet: its next one yields first.
+const QUIET: Duration = Duration::from_millis(1);
+
 /// Adapts the read buffer's free space to the peer: it starts at [`READ_MIN`] and
 /// doubles (up to [`READ_MAX`]) each time a read fills it, so an idle connection holds
 /// a few dozen bytes and a busy publisher still reads in large chunks.
@@ -1885,6 +1888,7 @@ impl Session {
         let write_timeout = self.shared.cfg.write_timeout;
         let mut out_rx: Option<mpsc::Receiver<Delivery>> = None;
         let mut room_to_read = ReadRoom::default();
+        let mut last_publish: Option<Instant> = None;
         // Packets that arrived together with CONNECT.
         if let Err(end) = Box::pin(self.process(io, rbuf)).await {
             return end;
@@ -1937,11 +1941,16 @@ impl Session {
                             }
                         }
                     }
-                    // Publishes go after what other connections sent at the same time:
-                    // of tasks woken together the runtime runs the last one first, and
-                    // a SUBSCRIBE sent just before this PUBLISH must take effect first.
+                    // A PUBLISH after a quiet spell goes after what other connections
+                    // sent at the same time: of tasks woken together the runtime runs the
+                    // last one first, and a SUBSCRIBE sent just before this PUBLISH must
+                    // take effect first. A steady stream of publishes does not wait.
                     if rbuf.first().is_some_and(|b| b >> 4 == 3) {
-                        tokio::task::yield_now().await;
+                        let now = Instant::now();
+                        if last_publish.is_none_or(|t| now.duration_since(t) >= QUIET) {
+                            tokio::task::yield_now().await;
+                        }
+                        last_publish = Some(now);
                     }
                     if let Some(g) = grace {
                         ka.as_mut().reset(Instant::now() + g);
