@@ -1945,15 +1945,15 @@ impl Session {
                     // sent at the same time: of tasks woken together the runtime runs the
                     // last one first, and a SUBSCRIBE sent just before this PUBLISH must
                     // take effect first. A steady stream of publishes does not wait.
+                    let now = Instant::now();
                     if rbuf.first().is_some_and(|b| b >> 4 == 3) {
-                        let now = Instant::now();
                         if last_publish.is_none_or(|t| now.duration_since(t) >= QUIET) {
                             tokio::task::yield_now().await;
                         }
                         last_publish = Some(now);
                     }
                     if let Some(g) = grace {
-                        ka.as_mut().reset(Instant::now() + g);
+                        ka.as_mut().reset(now + g);
                     }
                     if let Err(end) = Box::pin(self.process(io, rbuf)).await {
                         break 'main end;
