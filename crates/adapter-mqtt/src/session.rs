@@ -921,6 +921,24 @@ struct Outbound {
     away: Option<Arc<AwayLog>>,
 }
 
+impl Outbound {
+    /// Whether this is a kept session's queue and its client is away.
+    fn client_away(&self) -> bool {
+        self.away
+            .as_deref()
+            .is_some_and(|a| a.epoch.load(Ordering::Relaxed) != 0)
+    }
+
+    /// Puts `d` in the queue's reserved `slot`, logging a copy while the client is away.
+    fn queue(&self, slot: mpsc::Permit<'_, Delivery>, d: Delivery) {
+        let logged = self.away.as_deref().and_then(|a| Some((a, a.copy(&d)?)));
+        slot.send(d);
+        if let Some((a, m)) = logged {
+            a.push(m);
+        }
+    }
+}
+
 /// Aborts a forwarding task when the subscription is dropped.
 struct Forwarder(JoinHandle<()>);
 
@@ -963,7 +981,8 @@ struct Route {
 /// bus and so, one hop up, slows the publishers down; after `patience` without room
 /// the subscriber is behind for good: QoS 0 messages are dropped (counted) without
 /// waiting until it catches up, and a QoS 1 subscription asks the session to
-/// disconnect. Messages go out at the lower of the publish QoS and the granted one.
+/// disconnect. A kept session whose client is away is never waited for. Messages go
+/// out at the lower of the publish QoS and the granted one.
 async fn forward(mut rx: mpsc::Receiver<BusMessage>, r: Route) {
     let mut stalled = false;
     while let Some(m) = rx.recv().await {
@@ -998,43 +1017,50 @@ async fn forward(mut rx: mpsc::Receiver<BusMessage>, r: Route) {
             created: env.created,
             _bytes: None,
         };
-        let logged = r.out.away.as_deref().and_then(|a| Some((a, a.copy(&d)?)));
         // The common case without a timer: room in both bounds right now.
         if let Ok(permit) = r.out.bytes.clone().try_acquire_many_owned(size) {
             d._bytes = Some(permit);
-            match r.out.tx.try_send(d) {
-                Ok(()) => {
-                    if let Some((a, m)) = logged {
-                        a.push(m);
-                    }
+            match r.out.tx.try_reserve() {
+                Ok(slot) => {
+                    r.out.queue(slot, d);
                     stalled = false;
                     continue;
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => return,
-                Err(mpsc::error::TrySendError::Full(back)) => d = back,
+                Err(mpsc::error::TrySendError::Closed(())) => return,
+                Err(mpsc::error::TrySendError::Full(())) => {}
             }
         }
-        let wait = if stalled { Duration::ZERO } else { r.patience };
-        let queued = tokio::time::timeout(wait, async {
-            if d._bytes.is_none() {
-                d._bytes = Some(r.out.bytes.clone().acquire_many_owned(size).await.ok()?);
-            }
-            r.out.tx.send(d).await.ok()
-        })
-        .await;
-        match queued {
-            Ok(Some(())) => {
-                if let Some((a, m)) = logged {
-                    a.push(m);
+        // No room. A kept session whose client is away is full until it comes back:
+        // nothing drains it, so waiting would only hold up the bus and the publishers
+        // behind it. The message is dropped (its QoS 1 and 2 ones too; the
+        // subscription stays) and counted.
+        if r.out.client_away() {
+            count_drop("session_full");
+            continue;
+        }
+        // A subscriber already behind is not waited for again until it has room.
+        let queued = if stalled {
+            None
+        } else {
+            tokio::time::timeout(r.patience, async {
+                if d._bytes.is_none() {
+                    d._bytes = Some(r.out.bytes.clone().acquire_many_owned(size).await.ok()?);
                 }
-                stalled = false;
-            }
-            Ok(None) => return,
-            Err(_) if qos == 0 => {
+                let slot = r.out.tx.reserve().await.ok()?;
+                r.out.queue(slot, d);
+                Some(())
+            })
+            .await
+            .ok()
+        };
+        match queued {
+            Some(Some(())) => stalled = false,
+            Some(None) => return,
+            None if qos == 0 => {
                 stalled = true;
                 count_drop("slow_consumer");
             }
-            Err(_) => {
+            None => {
                 count_drop("slow_consumer");
                 r.slow.notify_one();
                 return;
@@ -1539,9 +1565,9 @@ where
         s.out_tx = p.out;
         s.new_out_rx = p.out_rx;
         s.slow = p.slow;
-        // A forwarder that found the queue full while the client was away left a
-        // slow-consumer permit: not this connection's doing (revalidate restarts it).
-        let _ = tokio::time::timeout(Duration::ZERO, s.slow.notified()).await;
+        // A forwarder that stopped on a full queue before the client left may have left
+        // a slow-consumer permit: not this connection's doing (revalidate restarts it).
+        let _ = s.slow.notified().now_or_never();
         s.next_pid = p.unacked.last().map_or(0, |(id, _)| *id);
         s.resend(p.unacked);
         Box::pin(s.revalidate()).await;

@@ -524,3 +524,145 @@ async fn metrics_by_adapter_transport_and_route() {
     );
     drop(p);
 }
+
+/// A persistent session whose client is away slows nobody down: a `mosquitto_pub -l`
+/// burst reaches a live subscriber whole while a kept session on the same topic has a
+/// queue of 16 and a long subscriber wait; what does not fit that queue is dropped at
+/// once and counted as `session_full`, and the client coming back gets the 16 it kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_session_slows_nobody() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    const BURST: usize = 20_000;
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("SWITCHYARD_MQTT_ADDR", "127.0.0.1:0"),
+        ("SWITCHYARD_MQTT_QUEUE", "16"),
+        ("SWITCHYARD_SUBSCRIBER_WAIT", "60s"),
+    ];
+    let p = ServerProcess::start(BIN, dir.path(), "", &env);
+    let http = reqwest::Client::new();
+    let url = p.url.clone();
+    let t = admin_token(&http, &url).await;
+    let post = |path: String, body: Value| post_ok(&http, path, &t, body);
+    let d = post(
+        format!("{url}/domains"),
+        json!({"name": "p", "route": "parked"}),
+    )
+    .await;
+    let d = d["id"].as_str().unwrap().to_string();
+    let c = post(format!("{url}/{d}/clients"), json!({"name": "both"})).await;
+    let ch = post(format!("{url}/{d}/channels"), json!({"name": "ch"})).await;
+    let (cid, sec) = (
+        c["id"].as_str().unwrap().to_string(),
+        c["credentials"]["secret"].as_str().unwrap().to_string(),
+    );
+    let ch = ch["id"].as_str().unwrap().to_string();
+    post(
+        format!("{url}/{d}/channels/{ch}/connect"),
+        json!({"client_ids": [cid], "types": ["publish", "subscribe"]}),
+    )
+    .await;
+    let port = mqtt_port(&p);
+    let topic = format!("m/{d}/c/{ch}");
+    let auth = ["-u", cid.as_str(), "-P", sec.as_str(), "-t", topic.as_str()];
+    let keeper = ["-q", "1", "-c", "-i", "keeper"];
+
+    // The kept session: subscribed, then its client leaves.
+    let mut a = keeper.to_vec();
+    a.extend(auth);
+    a.extend(["-W", "2"]);
+    assert!(sub_lines(&port, &a).await.is_empty());
+
+    // A live subscriber, probed until it is in place.
+    let mut live = tokio::process::Command::new("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", &port, "-i", "live"])
+        .args(auth)
+        .kill_on_drop(true)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("mosquitto_sub (apt-get install mosquitto-clients)");
+    let mut lines = BufReader::new(live.stdout.take().unwrap()).lines();
+    let publish = |input: String| {
+        let port = port.clone();
+        let auth: Vec<String> = auth.iter().map(|s| s.to_string()).collect();
+        async move {
+            let mut child = tokio::process::Command::new("mosquitto_pub")
+                .args(["-h", "127.0.0.1", "-p", &port, "-i", "pub", "-l"])
+                .args(&auth)
+                .stdin(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(input.as_bytes()).await.unwrap();
+            drop(stdin);
+            assert!(child.wait().await.unwrap().success());
+        }
+    };
+    let mut probes = 0;
+    loop {
+        publish("probe\n".into()).await;
+        probes += 1;
+        match tokio::time::timeout(Duration::from_millis(300), lines.next_line()).await {
+            Ok(Ok(Some(l))) => {
+                assert_eq!(l, "probe");
+                break;
+            }
+            _ => assert!(probes < 30, "the live subscriber never got a probe"),
+        }
+    }
+
+    // The burst arrives whole and in order at the live subscriber.
+    let burst = tokio::spawn(publish((0..BURST).map(|i| format!("m{i}\n")).collect()));
+    let mut next = 0;
+    while next < BURST {
+        match tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await {
+            Ok(Ok(Some(l))) if l == "probe" => {}
+            Ok(Ok(Some(l))) => {
+                assert_eq!(l, format!("m{next}"), "in order");
+                next += 1;
+            }
+            other => panic!("{next} of {BURST} messages arrived, then {other:?}"),
+        }
+    }
+    burst.await.unwrap();
+
+    // The kept session took the first 16 and dropped the rest, counted (its forwarder
+    // may still be working through what the bus holds for it).
+    let dropped = |m: &str, reason: &str| -> usize {
+        let key = format!(r#"switchyard_messages_dropped_total{{reason="{reason}"}} "#);
+        m.lines()
+            .find_map(|l| l.strip_prefix(key.as_str()))
+            .map_or(0, |v| v.trim().parse().unwrap())
+    };
+    let mut tries = 0;
+    loop {
+        let m = http
+            .get(format!("{url}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let (full, bus) = (dropped(&m, "session_full"), dropped(&m, "bus_queue_full"));
+        if full + bus == probes + BURST - 16 {
+            assert!(full > 0, "{m}");
+            break;
+        }
+        tries += 1;
+        assert!(
+            tries < 100,
+            "{full} + {bus} dropped for the kept session:\n{m}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut a = keeper.to_vec();
+    a.extend(auth);
+    a.extend(["-W", "3"]);
+    let kept = sub_lines(&port, &a).await;
+    let want: Vec<String> = std::iter::repeat_n("probe".to_string(), probes.min(16))
+        .chain((0..16 - probes.min(16)).map(|i| format!("m{i}")))
+        .collect();
+    assert_eq!(kept, want);
+    drop(p);
+}
