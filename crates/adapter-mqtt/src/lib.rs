@@ -326,9 +326,9 @@ impl MqttAdapter {
             listener,
             self.shared.clone(),
             shutdown,
-            |sock, shared, stop| async move {
-                session::run(sock, shared, Some(stop), None, "tcp").await
-            },
+            // The session's own future, not one wrapping it: an idle connection's task
+            // holds nothing more.
+            |sock, shared, stop| session::run(sock, shared, Some(stop), None, "tcp"),
         )
         .await
     }

@@ -53,12 +53,14 @@ struct DelayedWill {
 }
 /// The live session's number, the bell that tells it it was taken over, and the signal
 /// it gives once it has ended (and parked its state, if persistent).
-type SessionSlot = (u64, Arc<Notify>, Arc<Ended>);
+type SessionSlot = (u64, Arc<Ended>);
 
-/// Set once a session has fully ended; a session taking over waits for it, so it finds
-/// the state its predecessor parked.
+/// A live session's signals: rung when another connection takes it over, and set once
+/// it has fully ended (a session taking over waits for that, so it finds the state its
+/// predecessor parked). One allocation per connection for both.
 #[derive(Default)]
 pub(crate) struct Ended {
+    taken_over: Notify,
     done: std::sync::atomic::AtomicBool,
     bell: Notify,
     /// Taken over by a connection that starts clean: the session ends, so a delayed
@@ -112,7 +114,7 @@ struct Unacked {
 struct Parked {
     no: u64,
     subs: HashMap<String, SubEntry>,
-    active: HashSet<u64>,
+    active: IdSet<u64>,
     next_sub_id: u64,
     out: Option<Outbound>,
     out_rx: Option<mpsc::Receiver<Delivery>>,
@@ -123,6 +125,14 @@ struct Parked {
     /// The expiry timer (aborted when the session is resumed).
     _expiry: Forwarder,
 }
+
+/// Maps and sets keyed by numbers the server picks, or the client picks within a small
+/// bound (packet ids, subscription numbers), use a fixed hasher: it takes no room in
+/// every idle session (`RandomState` takes 16 bytes a map), and no key choice can make
+/// them slow.
+type IdHasher = std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>;
+type IdMap<K, V> = HashMap<K, V, IdHasher>;
+type IdSet<K> = HashSet<K, IdHasher>;
 
 /// A new bounded outbound queue for a session.
 fn new_outbound(
@@ -338,9 +348,8 @@ async fn subscribe_filter(
 struct Registered {
     /// Its number.
     no: u64,
-    /// Rung when another connection takes the session over.
-    taken_over: Arc<Notify>,
-    /// The signal it gives once it has ended.
+    /// Rung when another connection takes the session over; the signal it gives
+    /// once it has ended.
     ended: Arc<Ended>,
     /// The number and end signal of the live session it took over, if any.
     previous: Option<(u64, Arc<Ended>)>,
@@ -395,7 +404,6 @@ impl Shared {
     /// Registers a live session (see [`Registered`]).
     fn register(&self, key: SessionKey, clean_start: bool) -> Registered {
         let no = self.next_session.fetch_add(1, Ordering::Relaxed);
-        let me = Arc::new(Notify::new());
         let ended = Arc::new(Ended::default());
         let mut previous = None;
         // A new connection to the session: a will still waiting is not sent
@@ -410,15 +418,14 @@ impl Shared {
             .filter(|_| clean_start)
             .map(|d| (d.who, d.will));
         if let Ok(mut m) = self.sessions.lock()
-            && let Some((old_no, old, old_ended)) = m.insert(key, (no, me.clone(), ended.clone()))
+            && let Some((old_no, old_ended)) = m.insert(key, (no, ended.clone()))
         {
             old_ended.taken_clean.store(clean_start, Ordering::SeqCst);
-            old.notify_one();
+            old_ended.taken_over.notify_one();
             previous = Some((old_no, old_ended));
         }
         Registered {
             no,
-            taken_over: me,
             ended,
             previous,
             due_will: due,
@@ -665,7 +672,7 @@ impl Shared {
             }
         }
         let mut subs = HashMap::new();
-        let mut active = HashSet::new();
+        let mut active = IdSet::default();
         for (i, (sub, s)) in subscribed.into_iter().enumerate() {
             let sub_id = i as u64 + 1;
             let opts = SubOpts {
@@ -724,9 +731,9 @@ impl Shared {
             publish_will(self, &d.who, &key.1, d.will).await;
         }
         let live = self.sessions.lock().ok().and_then(|mut m| m.remove(&key));
-        if let Some((_, bell, ended)) = live {
+        if let Some((_, ended)) = live {
             ended.taken_clean.store(c.clean, Ordering::SeqCst);
-            bell.notify_one();
+            ended.taken_over.notify_one();
             let _ = tokio::time::timeout(Duration::from_secs(3), ended.wait()).await;
         }
         if let Some(p) = self.take_parked(&key) {
@@ -791,7 +798,7 @@ impl Shared {
 
     fn unregister(&self, key: &SessionKey, no: u64) {
         if let Ok(mut m) = self.sessions.lock()
-            && m.get(key).is_some_and(|(n, _, _)| *n == no)
+            && m.get(key).is_some_and(|(n, _)| *n == no)
         {
             m.remove(key);
         }
@@ -1165,16 +1172,11 @@ struct Connected<S> {
     io: S,
     rbuf: BytesMut,
     s: Session,
-    shared: Arc<Shared>,
     shutdown: Option<watch::Receiver<bool>>,
     revocations: Option<broadcast::Receiver<Revocation>>,
-    taken_over: Arc<Notify>,
     keep_alive: u16,
-    key: SessionKey,
     session_no: u64,
-    /// How long the session outlives the connection, as CONNECT asked.
-    persist: Option<Duration>,
-    /// Finishes the session's end signal however the connection ends.
+    /// Finishes the session's end signal however the connection ends; its take-over bell.
     end_guard: EndGuard,
     transport: &'static str,
 }
@@ -1206,7 +1208,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Connected<S> {
                 &mut c.io,
                 &mut c.rbuf,
                 c.revocations.take(),
-                c.taken_over.clone(),
+                c.end_guard.0.clone(),
                 &mut c.shutdown,
                 c.keep_alive,
             )
@@ -1219,14 +1221,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Connected<S> {
         let Connected {
             mut io,
             s,
-            shared,
-            key,
             session_no,
-            persist,
             end_guard,
             transport,
             ..
         } = *self;
+        // The session's key, the adapter and how long the session outlives the
+        // connection are the session's own (not kept twice in the idle connection).
+        let (shared, key, persist) = (s.shared.clone(), (s.who.id, s.mqtt_id.clone()), s.persist);
         finish(
             s, &mut io, end, &shared, key, session_no, persist, end_guard, transport,
         )
@@ -1318,6 +1320,7 @@ async fn finish<S>(
     if end.publishes_will()
         && let Some(w) = s.will.take()
     {
+        let w = *w;
         // v5 Will Delay Interval: published when the delay or the session ends, whichever
         // comes first; a session that is not kept (or the server stopping) publishes at
         // once. Delayed wills are bounded like kept sessions (one per kept session).
@@ -1480,7 +1483,6 @@ where
     let key = (who.id, client_id.clone());
     let Registered {
         no: session_no,
-        taken_over,
         ended,
         previous,
         due_will,
@@ -1541,14 +1543,14 @@ where
         who,
         mqtt_id: client_id.clone(),
         credential,
-        will: connect.will.clone(),
+        will: connect.will.clone().map(Box::new),
         subs: HashMap::new(),
-        active: HashSet::new(),
+        active: IdSet::default(),
         next_sub_id: 1,
-        inflight: HashMap::new(),
+        inflight: IdMap::default(),
         inflight_max,
         next_pid: 0,
-        awaiting_rel: HashSet::new(),
+        awaiting_rel: IdSet::default(),
         out_tx: None,
         new_out_rx: None,
         slow: Arc::new(Notify::new()),
@@ -1581,14 +1583,10 @@ where
         io,
         rbuf,
         s,
-        shared,
         shutdown,
         revocations,
-        taken_over,
         keep_alive,
-        key,
         session_no,
-        persist,
         end_guard,
         transport,
     }))
@@ -1844,18 +1842,19 @@ struct Session {
     mqtt_id: String,
     /// Kept to re-authenticate after missed revocation notices.
     credential: Credential,
-    will: Option<Will>,
+    /// Boxed: most connections have none.
+    will: Option<Box<Will>>,
     /// Topic filter → subscription.
     subs: HashMap<String, SubEntry>,
     /// Ids of live subscriptions (queued deliveries of others are discarded).
-    active: HashSet<u64>,
+    active: IdSet<u64>,
     next_sub_id: u64,
     /// QoS 1 messages sent and not yet acknowledged, by packet id.
-    inflight: HashMap<u16, Unacked>,
+    inflight: IdMap<u16, Unacked>,
     inflight_max: usize,
     next_pid: u16,
     /// Inbound QoS 2 packet ids waiting for PUBREL.
-    awaiting_rel: HashSet<u16>,
+    awaiting_rel: IdSet<u16>,
     /// The bounded outbound queue, made at the first SUBSCRIBE: a connection that
     /// never subscribes does not pay for its first block of slots.
     out_tx: Option<Outbound>,
@@ -1898,7 +1897,7 @@ impl Session {
         io: &mut S,
         rbuf: &mut BytesMut,
         mut revocations: Option<broadcast::Receiver<Revocation>>,
-        taken_over: Arc<Notify>,
+        signals: Arc<Ended>,
         shutdown: &mut Option<watch::Receiver<bool>>,
         keep_alive: u16,
     ) -> End
@@ -1942,7 +1941,7 @@ impl Session {
                         Err(broadcast::error::RecvError::Closed) => revocations = None,
                     }
                 }
-                _ = taken_over.notified() => break 'main End::TakenOver,
+                _ = signals.taken_over.notified() => break 'main End::TakenOver,
                 _ = slow.notified() => break 'main End::SlowConsumer,
                 _ = wait_shutdown(shutdown) => break 'main End::Shutdown,
                 _ = &mut ka => break 'main End::KeepAlive,
