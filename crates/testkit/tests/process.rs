@@ -666,3 +666,109 @@ async fn a_parked_session_slows_nobody() {
     assert_eq!(kept, want);
     drop(p);
 }
+
+/// What a persistent session had queued and not yet sent when its client left is in
+/// its row, so a crash does not lose it: a v5 `mosquitto_sub` with Receive Maximum 1
+/// stops reading (SIGSTOP) while five QoS 1 messages are published — one is sent and
+/// unacknowledged, four wait in its queue — then it dies, the server is killed, and
+/// the client coming back to the restarted server receives all five, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_messages_survive_a_crash() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("SWITCHYARD_MQTT_ADDR", "127.0.0.1:0")];
+    let mut p = ServerProcess::start(BIN, dir.path(), "", &env);
+    let http = reqwest::Client::new();
+    let url = p.url.clone();
+    let t = admin_token(&http, &url).await;
+    let post = |path: String, body: Value| post_ok(&http, path, &t, body);
+    let d = post(format!("{url}/domains"), json!({"name": "q", "route": "q"})).await;
+    let d = d["id"].as_str().unwrap().to_string();
+    let c = post(format!("{url}/{d}/clients"), json!({"name": "both"})).await;
+    let ch = post(format!("{url}/{d}/channels"), json!({"name": "ch"})).await;
+    let (cid, sec) = (
+        c["id"].as_str().unwrap().to_string(),
+        c["credentials"]["secret"].as_str().unwrap().to_string(),
+    );
+    let ch = ch["id"].as_str().unwrap().to_string();
+    post(
+        format!("{url}/{d}/channels/{ch}/connect"),
+        json!({"client_ids": [cid], "types": ["publish", "subscribe"]}),
+    )
+    .await;
+    let topic = format!("m/{d}/c/{ch}");
+    let keeper = [
+        "-V", "mqttv5", "-q", "1", "-c", "-x", "600", "-i", "keeper", "-u", &cid, "-P", &sec, "-t",
+        &topic,
+    ];
+    let publish = |port: String, lines: String| {
+        let (cid, sec, topic) = (cid.clone(), sec.clone(), topic.clone());
+        async move {
+            let mut child = tokio::process::Command::new("mosquitto_pub")
+                .args(["-h", "127.0.0.1", "-p", &port, "-q", "1", "-l", "-i", "pub"])
+                .args(["-u", &cid, "-P", &sec, "-t", &topic])
+                .stdin(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(lines.as_bytes()).await.unwrap();
+            drop(stdin);
+            assert!(child.wait().await.unwrap().success());
+        }
+    };
+
+    let port = mqtt_port(&p);
+    let mut sub = tokio::process::Command::new("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", &port])
+        .args(keeper)
+        .args(["-D", "connect", "receive-maximum", "1"])
+        .kill_on_drop(true)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("mosquitto_sub (apt-get install mosquitto-clients)");
+    let mut lines = BufReader::new(sub.stdout.take().unwrap()).lines();
+    let mut probes = 0;
+    loop {
+        publish(port.clone(), "hello\n".into()).await;
+        probes += 1;
+        match tokio::time::timeout(Duration::from_millis(300), lines.next_line()).await {
+            Ok(Ok(Some(l))) => {
+                assert_eq!(l, "hello");
+                break;
+            }
+            _ => assert!(probes < 30, "the subscriber never got a probe"),
+        }
+    }
+    let pid = sub.id().unwrap().to_string();
+    let kill = |sig: &str| {
+        let st = std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap();
+        assert!(st.success(), "kill {sig}");
+    };
+    kill("-STOP");
+    let want: Vec<String> = (1..=5).map(|i| format!("m{i}")).collect();
+    publish(
+        port.clone(),
+        want.iter().map(|m| format!("{m}\n")).collect(),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    kill("-KILL");
+    sub.wait().await.unwrap();
+    // The server sees the connection close and keeps the session; then it is killed.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    p.signal("KILL");
+    tokio::task::spawn_blocking(move || p.wait_exit(Duration::from_secs(15)))
+        .await
+        .unwrap()
+        .expect("server did not stop");
+
+    let p2 = ServerProcess::start(BIN, dir.path(), "", &env);
+    let mut a = keeper.to_vec();
+    a.extend(["-W", "3"]);
+    let got = sub_lines(&mqtt_port(&p2), &a).await;
+    let kept: Vec<String> = got.into_iter().filter(|l| l != "hello").collect();
+    assert_eq!(kept, want);
+}
