@@ -790,7 +790,13 @@ impl Shared {
             reply: None,
         };
         if clean {
+            // A live holder drops it when it hears the claim; the row goes now too, or a
+            // holder that has stopped would leave it for the next node that starts to
+            // restore.
             self.core.claim_mqtt_session(claim, Duration::ZERO).await;
+            if let Err(e) = self.core.take_mqtt_session(key.0, &key.1).await {
+                tracing::warn!(error = %e, client = %key.0, "mqtt: discarded session not removed");
+            }
             return None;
         }
         let (holder, saved) = self.core.mqtt_session(key.0, &key.1).await.ok()??;

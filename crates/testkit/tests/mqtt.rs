@@ -2452,7 +2452,12 @@ async fn kept_sessions_move_between_nodes() {
         },
         epoch: 0,
     };
-    core.save_mqtt_sessions(Some(uuid::Uuid::new_v4()), &[orphan])
+    // And one a clean start discards: its row goes, though nobody answers the claim.
+    let discarded = switchyard_domain::StoredMqttSession {
+        mqtt_id: "discarded".into(),
+        ..orphan.clone()
+    };
+    core.save_mqtt_sessions(Some(uuid::Uuid::new_v4()), &[orphan, discarded])
         .await
         .unwrap();
     let mut s = raw_v3(mqtt_b, "orphan", creds, false).await;
@@ -2463,6 +2468,26 @@ async fn kept_sessions_move_between_nodes() {
     let ps = read_publishes(&mut s, &topic, 1, WAIT).await;
     assert_eq!(publishes(&ps, &topic), vec![("fresh".to_string(), false)]);
     drop(s);
+    let mut clean = TcpStream::connect(mqtt_b).await.unwrap();
+    clean
+        .write_all(&raw_connect(4, "discarded", creds, 60, true))
+        .await
+        .unwrap();
+    let (got, _) = read_all(&mut clean, Duration::from_millis(300)).await;
+    assert_eq!(
+        packets(&got),
+        vec![(0x20, vec![0, 0])],
+        "no session present"
+    );
+    drop(clean);
+    let row = core
+        .mqtt_session(subscriber.0.parse().unwrap(), "discarded")
+        .await
+        .unwrap();
+    assert!(
+        row.is_none(),
+        "the discarded session's row is gone: {row:?}"
+    );
     b.running.shutdown().await;
     a.stop().await;
 }
