@@ -438,26 +438,7 @@ async fn metrics_by_adapter_transport_and_route() {
     let p = ServerProcess::start(BIN, dir.path(), "", &env);
     let http = reqwest::Client::new();
     let url = p.url.clone();
-    let t = admin_token(&http, &url).await;
-    let post = |path: String, body: Value| post_ok(&http, path, &t, body);
-    let d = post(
-        format!("{url}/domains"),
-        json!({"name": "m", "route": "met"}),
-    )
-    .await;
-    let d = d["id"].as_str().unwrap().to_string();
-    let c = post(format!("{url}/{d}/clients"), json!({"name": "both"})).await;
-    let ch = post(format!("{url}/{d}/channels"), json!({"name": "ch"})).await;
-    let (cid, sec) = (
-        c["id"].as_str().unwrap().to_string(),
-        c["credentials"]["secret"].as_str().unwrap().to_string(),
-    );
-    let ch = ch["id"].as_str().unwrap().to_string();
-    post(
-        format!("{url}/{d}/channels/{ch}/connect"),
-        json!({"client_ids": [cid], "types": ["publish", "subscribe"]}),
-    )
-    .await;
+    let (d, cid, sec, ch) = one_client_fleet(&http, &url, "met").await;
     // A WebSocket and an MQTT subscriber.
     let ws_url = format!(
         "{}/m/{d}/c/{ch}?authorization={sec}",
@@ -493,14 +474,7 @@ async fn metrics_by_adapter_transport_and_route() {
         .unwrap();
     assert_eq!(got.into_text().unwrap().as_str(), "hello");
     assert_eq!(sub.await.unwrap(), vec!["hello".to_string()]);
-    let m = http
-        .get(format!("{url}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = metrics(&http, &url).await;
     let has = |needle: &str| m.lines().any(|l| !l.starts_with('#') && l.contains(needle));
     for needle in [
         r#"switchyard_messages_in_total{adapter="http",qos="0"} 1"#,
@@ -531,7 +505,6 @@ async fn metrics_by_adapter_transport_and_route() {
 /// once and counted as `session_full`, and the client coming back gets the 16 it kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_parked_session_slows_nobody() {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     const BURST: usize = 20_000;
     let dir = tempfile::tempdir().unwrap();
     let env = [
@@ -542,26 +515,7 @@ async fn a_parked_session_slows_nobody() {
     let p = ServerProcess::start(BIN, dir.path(), "", &env);
     let http = reqwest::Client::new();
     let url = p.url.clone();
-    let t = admin_token(&http, &url).await;
-    let post = |path: String, body: Value| post_ok(&http, path, &t, body);
-    let d = post(
-        format!("{url}/domains"),
-        json!({"name": "p", "route": "parked"}),
-    )
-    .await;
-    let d = d["id"].as_str().unwrap().to_string();
-    let c = post(format!("{url}/{d}/clients"), json!({"name": "both"})).await;
-    let ch = post(format!("{url}/{d}/channels"), json!({"name": "ch"})).await;
-    let (cid, sec) = (
-        c["id"].as_str().unwrap().to_string(),
-        c["credentials"]["secret"].as_str().unwrap().to_string(),
-    );
-    let ch = ch["id"].as_str().unwrap().to_string();
-    post(
-        format!("{url}/{d}/channels/{ch}/connect"),
-        json!({"client_ids": [cid], "types": ["publish", "subscribe"]}),
-    )
-    .await;
+    let (d, cid, sec, ch) = one_client_fleet(&http, &url, "parked").await;
     let port = mqtt_port(&p);
     let topic = format!("m/{d}/c/{ch}");
     let auth = ["-u", cid.as_str(), "-P", sec.as_str(), "-t", topic.as_str()];
@@ -574,45 +528,18 @@ async fn a_parked_session_slows_nobody() {
     assert!(sub_lines(&port, &a).await.is_empty());
 
     // A live subscriber, probed until it is in place.
-    let mut live = tokio::process::Command::new("mosquitto_sub")
-        .args(["-h", "127.0.0.1", "-p", &port, "-i", "live"])
-        .args(auth)
-        .kill_on_drop(true)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("mosquitto_sub (apt-get install mosquitto-clients)");
-    let mut lines = BufReader::new(live.stdout.take().unwrap()).lines();
-    let publish = |input: String| {
-        let port = port.clone();
-        let auth: Vec<String> = auth.iter().map(|s| s.to_string()).collect();
-        async move {
-            let mut child = tokio::process::Command::new("mosquitto_pub")
-                .args(["-h", "127.0.0.1", "-p", &port, "-i", "pub", "-l"])
-                .args(&auth)
-                .stdin(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            let mut stdin = child.stdin.take().unwrap();
-            stdin.write_all(input.as_bytes()).await.unwrap();
-            drop(stdin);
-            assert!(child.wait().await.unwrap().success());
-        }
-    };
-    let mut probes = 0;
-    loop {
-        publish("probe\n".into()).await;
-        probes += 1;
-        match tokio::time::timeout(Duration::from_millis(300), lines.next_line()).await {
-            Ok(Ok(Some(l))) => {
-                assert_eq!(l, "probe");
-                break;
-            }
-            _ => assert!(probes < 30, "the live subscriber never got a probe"),
-        }
-    }
+    let mut live_args = vec!["-i", "live"];
+    live_args.extend(auth);
+    let mut pub_args = vec!["-i", "pub"];
+    pub_args.extend(auth);
+    let (_live, mut lines, probes) = subscribed(&port, &live_args, &pub_args).await;
 
     // The burst arrives whole and in order at the live subscriber.
-    let burst = tokio::spawn(publish((0..BURST).map(|i| format!("m{i}\n")).collect()));
+    let burst = {
+        let (port, pub_args) = (port.clone(), owned(&pub_args));
+        let input: String = (0..BURST).map(|i| format!("m{i}\n")).collect();
+        tokio::spawn(async move { pub_lines(&port, &borrowed(&pub_args), input).await })
+    };
     let mut next = 0;
     while next < BURST {
         match tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await {
@@ -636,14 +563,7 @@ async fn a_parked_session_slows_nobody() {
     };
     let mut tries = 0;
     loop {
-        let m = http
-            .get(format!("{url}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let m = metrics(&http, &url).await;
         let (full, bus) = (dropped(&m, "session_full"), dropped(&m, "bus_queue_full"));
         if full + bus == probes + BURST - 16 {
             assert!(full > 0, "{m}");
@@ -674,71 +594,22 @@ async fn a_parked_session_slows_nobody() {
 /// the client coming back to the restarted server receives all five, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_messages_survive_a_crash() {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     let dir = tempfile::tempdir().unwrap();
     let env = [("SWITCHYARD_MQTT_ADDR", "127.0.0.1:0")];
     let mut p = ServerProcess::start(BIN, dir.path(), "", &env);
     let http = reqwest::Client::new();
     let url = p.url.clone();
-    let t = admin_token(&http, &url).await;
-    let post = |path: String, body: Value| post_ok(&http, path, &t, body);
-    let d = post(format!("{url}/domains"), json!({"name": "q", "route": "q"})).await;
-    let d = d["id"].as_str().unwrap().to_string();
-    let c = post(format!("{url}/{d}/clients"), json!({"name": "both"})).await;
-    let ch = post(format!("{url}/{d}/channels"), json!({"name": "ch"})).await;
-    let (cid, sec) = (
-        c["id"].as_str().unwrap().to_string(),
-        c["credentials"]["secret"].as_str().unwrap().to_string(),
-    );
-    let ch = ch["id"].as_str().unwrap().to_string();
-    post(
-        format!("{url}/{d}/channels/{ch}/connect"),
-        json!({"client_ids": [cid], "types": ["publish", "subscribe"]}),
-    )
-    .await;
+    let (d, cid, sec, ch) = one_client_fleet(&http, &url, "q").await;
     let topic = format!("m/{d}/c/{ch}");
     let keeper = [
         "-V", "mqttv5", "-q", "1", "-c", "-x", "600", "-i", "keeper", "-u", &cid, "-P", &sec, "-t",
         &topic,
     ];
-    let publish = |port: String, lines: String| {
-        let (cid, sec, topic) = (cid.clone(), sec.clone(), topic.clone());
-        async move {
-            let mut child = tokio::process::Command::new("mosquitto_pub")
-                .args(["-h", "127.0.0.1", "-p", &port, "-q", "1", "-l", "-i", "pub"])
-                .args(["-u", &cid, "-P", &sec, "-t", &topic])
-                .stdin(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            let mut stdin = child.stdin.take().unwrap();
-            stdin.write_all(lines.as_bytes()).await.unwrap();
-            drop(stdin);
-            assert!(child.wait().await.unwrap().success());
-        }
-    };
-
+    let pub_args = ["-q", "1", "-i", "pub", "-u", &cid, "-P", &sec, "-t", &topic];
     let port = mqtt_port(&p);
-    let mut sub = tokio::process::Command::new("mosquitto_sub")
-        .args(["-h", "127.0.0.1", "-p", &port])
-        .args(keeper)
-        .args(["-D", "connect", "receive-maximum", "1"])
-        .kill_on_drop(true)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("mosquitto_sub (apt-get install mosquitto-clients)");
-    let mut lines = BufReader::new(sub.stdout.take().unwrap()).lines();
-    let mut probes = 0;
-    loop {
-        publish(port.clone(), "hello\n".into()).await;
-        probes += 1;
-        match tokio::time::timeout(Duration::from_millis(300), lines.next_line()).await {
-            Ok(Ok(Some(l))) => {
-                assert_eq!(l, "hello");
-                break;
-            }
-            _ => assert!(probes < 30, "the subscriber never got a probe"),
-        }
-    }
+    let mut sub_args = keeper.to_vec();
+    sub_args.extend(["-D", "connect", "receive-maximum", "1"]);
+    let (mut sub, _lines, _) = subscribed(&port, &sub_args, &pub_args).await;
     let pid = sub.id().unwrap().to_string();
     let kill = |sig: &str| {
         let st = std::process::Command::new("kill")
@@ -749,8 +620,9 @@ async fn queued_messages_survive_a_crash() {
     };
     kill("-STOP");
     let want: Vec<String> = (1..=5).map(|i| format!("m{i}")).collect();
-    publish(
-        port.clone(),
+    pub_lines(
+        &port,
+        &pub_args,
         want.iter().map(|m| format!("{m}\n")).collect(),
     )
     .await;
@@ -769,6 +641,99 @@ async fn queued_messages_survive_a_crash() {
     let mut a = keeper.to_vec();
     a.extend(["-W", "3"]);
     let got = sub_lines(&mqtt_port(&p2), &a).await;
-    let kept: Vec<String> = got.into_iter().filter(|l| l != "hello").collect();
+    let kept: Vec<String> = got.into_iter().filter(|l| l != "probe").collect();
     assert_eq!(kept, want);
+}
+
+/// A domain with one client connected to one channel to publish and subscribe:
+/// (domain, client id, secret, channel).
+async fn one_client_fleet(
+    http: &reqwest::Client,
+    url: &str,
+    route: &str,
+) -> (String, String, String, String) {
+    let t = admin_token(http, url).await;
+    let post = |path: String, body: Value| post_ok(http, path, &t, body);
+    let d = post(
+        format!("{url}/domains"),
+        json!({"name": route, "route": route}),
+    )
+    .await;
+    let d = d["id"].as_str().unwrap().to_string();
+    let c = post(format!("{url}/{d}/clients"), json!({"name": "both"})).await;
+    let ch = post(format!("{url}/{d}/channels"), json!({"name": "ch"})).await;
+    let (cid, sec) = (
+        c["id"].as_str().unwrap().to_string(),
+        c["credentials"]["secret"].as_str().unwrap().to_string(),
+    );
+    let ch = ch["id"].as_str().unwrap().to_string();
+    post(
+        format!("{url}/{d}/channels/{ch}/connect"),
+        json!({"client_ids": [cid], "types": ["publish", "subscribe"]}),
+    )
+    .await;
+    (d, cid, sec, ch)
+}
+
+fn owned(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+fn borrowed(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+/// Publishes each line of `input` as a message with `mosquitto_pub -l`.
+async fn pub_lines(port: &str, args: &[&str], input: String) {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", port, "-l"])
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("mosquitto_pub (apt-get install mosquitto-clients)");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).await.unwrap();
+    drop(stdin);
+    assert!(child.wait().await.unwrap().success());
+}
+
+/// A `mosquitto_sub` with `sub_args`, once it is subscribed: "probe" is published with
+/// `pub_args` until it arrives. The process, its output lines, the probes published.
+async fn subscribed(
+    port: &str,
+    sub_args: &[&str],
+    pub_args: &[&str],
+) -> (
+    tokio::process::Child,
+    tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    usize,
+) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", port])
+        .args(sub_args)
+        .kill_on_drop(true)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("mosquitto_sub (apt-get install mosquitto-clients)");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut probes = 0;
+    loop {
+        pub_lines(port, pub_args, "probe\n".into()).await;
+        probes += 1;
+        match tokio::time::timeout(Duration::from_millis(300), lines.next_line()).await {
+            Ok(Ok(Some(l))) => {
+                assert_eq!(l, "probe");
+                return (child, lines, probes);
+            }
+            _ => assert!(probes < 30, "the subscriber never got a probe"),
+        }
+    }
+}
+
+/// The server's `/metrics` text.
+async fn metrics(http: &reqwest::Client, url: &str) -> String {
+    let r = http.get(format!("{url}/metrics")).send().await.unwrap();
+    r.text().await.unwrap()
 }
