@@ -128,10 +128,10 @@ use switchyard_core::{Core, kept_sessions::SessionClaim};
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     net::{TcpListener, TcpStream},
-    sync::watch,
     task::JoinSet,
 };
 pub use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
 
 use session::Shared;
 
@@ -377,10 +377,10 @@ async fn accept_loop<F, Fut>(
     shutdown: impl Future<Output = ()>,
     conn: F,
 ) where
-    F: Fn(TcpStream, Arc<Shared>, watch::Receiver<bool>) -> Fut,
+    F: Fn(TcpStream, Arc<Shared>, CancellationToken) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let stop = CancellationToken::new();
     let mut tasks = JoinSet::new();
     let max = shared.cfg.max_connections.max(1);
     tokio::pin!(shutdown);
@@ -395,7 +395,7 @@ async fn accept_loop<F, Fut>(
                         continue;
                     }
                     let _ = sock.set_nodelay(true);
-                    tasks.spawn(conn(sock, shared.clone(), stop_rx.clone()));
+                    tasks.spawn(conn(sock, shared.clone(), stop.clone()));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -406,7 +406,7 @@ async fn accept_loop<F, Fut>(
         }
     }
     drop(listener);
-    let _ = stop_tx.send(true);
+    stop.cancel();
     let _ = tokio::time::timeout(DRAIN, async { while tasks.join_next().await.is_some() {} }).await;
     tasks.abort_all();
 }

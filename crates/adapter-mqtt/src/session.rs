@@ -27,10 +27,11 @@ use switchyard_domain::{
 };
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
-    sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast, mpsc, watch},
+    sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast, mpsc},
     task::JoinHandle,
     time::Instant,
 };
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::{
@@ -1103,19 +1104,12 @@ async fn forward(mut rx: mpsc::Receiver<BusMessage>, r: Route) {
     }
 }
 
-/// Waits for `true` on the shutdown signal; forever when there is none.
-async fn wait_shutdown(rx: &mut Option<watch::Receiver<bool>>) {
-    if let Some(rx) = rx {
-        loop {
-            if *rx.borrow_and_update() {
-                return;
-            }
-            if rx.changed().await.is_err() {
-                break;
-            }
-        }
+/// Waits for the shutdown signal; forever when there is none.
+async fn wait_shutdown(stop: &Option<CancellationToken>) {
+    match stop {
+        Some(t) => t.cancelled().await,
+        None => std::future::pending().await,
     }
-    std::future::pending::<()>().await
 }
 
 /// A resumed session's deliveries taken out of its queue when its client left; boxed
@@ -1220,7 +1214,7 @@ struct Connected<S> {
     io: S,
     rbuf: BytesMut,
     s: Session,
-    shutdown: Option<watch::Receiver<bool>>,
+    shutdown: Option<CancellationToken>,
     revocations: Option<broadcast::Receiver<Revocation>>,
     keep_alive: u16,
     session_no: u64,
@@ -1232,19 +1226,24 @@ struct Connected<S> {
 /// Runs one connection to its end. Never panics on input: every decode error closes
 /// the connection. `peer_cert` is the TLS client certificate (DER) the handshake
 /// accepted, if any: CONNECT is then authenticated by it (see [`crate::mtls`]).
-pub(crate) async fn run<S>(
+pub(crate) fn run<S>(
     io: S,
     shared: Arc<Shared>,
-    shutdown: Option<watch::Receiver<bool>>,
+    shutdown: Option<CancellationToken>,
     peer_cert: Option<Vec<u8>>,
     transport: &'static str,
-) where
+) -> impl Future<Output = ()> + Send
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     // The handshake's state is boxed and freed once it is done, and the session is
-    // boxed once: an idle connection's task holds only its loop's state.
-    if let Some(c) = Box::pin(handshake(io, shared, shutdown, peer_cert, transport)).await {
-        c.serve().await;
+    // boxed once: an idle connection's task holds only its loop's state (the arguments
+    // go into the boxed handshake here, so the task does not keep room for them).
+    let handshake = Box::pin(handshake(io, shared, shutdown, peer_cert, transport));
+    async move {
+        if let Some(c) = handshake.await {
+            c.serve().await;
+        }
     }
 }
 
@@ -1257,7 +1256,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Connected<S> {
                 &mut c.rbuf,
                 c.revocations.take(),
                 c.end_guard.0.clone(),
-                &mut c.shutdown,
+                &c.shutdown,
                 c.keep_alive,
             )
             .await;
@@ -1421,7 +1420,7 @@ async fn finish<S>(
 async fn handshake<S>(
     mut io: S,
     shared: Arc<Shared>,
-    shutdown: Option<watch::Receiver<bool>>,
+    shutdown: Option<CancellationToken>,
     peer_cert: Option<Vec<u8>>,
     transport: &'static str,
 ) -> Option<Box<Connected<S>>>
@@ -1950,7 +1949,7 @@ impl Session {
         rbuf: &mut BytesMut,
         mut revocations: Option<broadcast::Receiver<Revocation>>,
         signals: Arc<Ended>,
-        shutdown: &mut Option<watch::Receiver<bool>>,
+        shutdown: &Option<CancellationToken>,
         keep_alive: u16,
     ) -> End
     where
