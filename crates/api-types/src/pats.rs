@@ -5,10 +5,17 @@ use utoipa::ToSchema;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct PatCreateReq {
+    /// Not blank; no NUL.
     #[serde(default)]
-    #[schema(required, min_length = 1, max_length = 1024)]
+    #[schema(
+        required,
+        min_length = 1,
+        max_length = 1024,
+        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+    )]
     pub name: String,
     #[serde(default)]
+    #[schema(max_length = 1024, pattern = "^[^\\u0000]*$")]
     pub description: Option<String>,
     /// A duration such as `30d`, `24h` or `1y`.
     #[serde(default)]
@@ -18,14 +25,21 @@ pub struct PatCreateReq {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct PatNameReq {
+    /// Not blank; no NUL.
     #[serde(default)]
-    #[schema(required, min_length = 1, max_length = 1024)]
+    #[schema(
+        required,
+        min_length = 1,
+        max_length = 1024,
+        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+    )]
     pub name: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct PatDescriptionReq {
     #[serde(default)]
+    #[schema(max_length = 1024, pattern = "^[^\\u0000]*$")]
     pub description: String,
 }
 

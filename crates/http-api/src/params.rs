@@ -320,11 +320,15 @@ pub fn parameter(p: &QueryDoc) -> Parameter {
         Kind::Time => schema.schema_type(Type::String).pattern(Some(
             r"^$|^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,9})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$",
         )),
-        Kind::Signed => schema.schema_type(Type::Integer),
-        Kind::Int { min, max } => schema
-            .schema_type(Type::Integer)
-            .minimum(Some(min as f64))
-            .maximum(max.map(|m| m as f64)),
+        // Numbers: an empty value is "not given" too (`limit=` is the default page).
+        Kind::Signed => return b.schema(Some(or_empty(schema.schema_type(Type::Integer)))).build(),
+        Kind::Int { min, max } => {
+            let int = schema
+                .schema_type(Type::Integer)
+                .minimum(Some(min as f64))
+                .maximum(max.map(|m| m as f64));
+            return b.schema(Some(or_empty(int))).build();
+        }
         // The empty value is the default, as the validators read it.
         Kind::Enum(values) => schema
             .schema_type(Type::String)
@@ -340,6 +344,19 @@ pub fn parameter(p: &QueryDoc) -> Parameter {
         }
     };
     b.schema(Some(schema.build())).build()
+}
+
+/// `schema`, or the empty string.
+fn or_empty(schema: ObjectBuilder) -> utoipa::openapi::Schema {
+    let empty = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(0))
+        .build();
+    utoipa::openapi::schema::AnyOfBuilder::new()
+        .item(schema.build())
+        .item(empty)
+        .build()
+        .into()
 }
 
 /// Path parameters that are entity ids (uuid). Others: role ids (`<entity>_admin`),
