@@ -54,13 +54,13 @@ struct DelayedWill {
 }
 /// The live session's number, the bell that tells it it was taken over, and the signal
 /// it gives once it has ended (and parked its state, if persistent).
-type SessionSlot = (u64, Arc<Ended>);
+type SessionSlot = (u64, Arc<Signals>);
 
 /// A live session's signals: rung when another connection takes it over, and set once
 /// it has fully ended (a session taking over waits for that, so it finds the state its
 /// predecessor parked). One allocation per connection for both.
 #[derive(Default)]
-pub(crate) struct Ended {
+pub(crate) struct Signals {
     taken_over: Notify,
     done: std::sync::atomic::AtomicBool,
     bell: Notify,
@@ -69,7 +69,7 @@ pub(crate) struct Ended {
     taken_clean: std::sync::atomic::AtomicBool,
 }
 
-impl Ended {
+impl Signals {
     fn finish(&self) {
         self.done.store(true, Ordering::SeqCst);
         self.bell.notify_waiters();
@@ -85,8 +85,8 @@ impl Ended {
     }
 }
 
-/// Finishes [`Ended`] however `run` returns.
-struct EndGuard(Arc<Ended>);
+/// Finishes [`Signals`] however `run` returns.
+struct EndGuard(Arc<Signals>);
 
 impl Drop for EndGuard {
     fn drop(&mut self) {
@@ -377,9 +377,9 @@ struct Registered {
     no: u64,
     /// Rung when another connection takes the session over; the signal it gives
     /// once it has ended.
-    ended: Arc<Ended>,
+    ended: Arc<Signals>,
     /// The number and end signal of the live session it took over, if any.
-    previous: Option<(u64, Arc<Ended>)>,
+    previous: Option<(u64, Arc<Signals>)>,
     /// A delayed will its clean start made due now.
     due_will: Option<(ClientIdentity, Will)>,
 }
@@ -431,7 +431,7 @@ impl Shared {
     /// Registers a live session (see [`Registered`]).
     fn register(&self, key: SessionKey, clean_start: bool) -> Registered {
         let no = self.next_session.fetch_add(1, Ordering::Relaxed);
-        let ended = Arc::new(Ended::default());
+        let ended = Arc::new(Signals::default());
         let mut previous = None;
         // A new connection to the session: a will still waiting is not sent
         // [MQTT-3.1.3-9]; unless the connection starts clean, which ends the old session,
@@ -1948,7 +1948,7 @@ impl Session {
         io: &mut S,
         rbuf: &mut BytesMut,
         mut revocations: Option<broadcast::Receiver<Revocation>>,
-        signals: Arc<Ended>,
+        signals: Arc<Signals>,
         shutdown: &Option<CancellationToken>,
         keep_alive: u16,
     ) -> End
