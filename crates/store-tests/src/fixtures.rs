@@ -2,8 +2,8 @@
 
 use serde_json::Value;
 use switchyard_domain::{
-    Channel, Client, Domain, EntityQuery, Metadata, PageQuery, Status, Timestamp, User, UserRole,
-    UserWithSecret,
+    Channel, Client, Domain, EntityQuery, Group, Metadata, PageQuery, Status, Timestamp, User,
+    UserRole, UserWithSecret,
 };
 use switchyard_store::{ConflictKind, StoreError};
 use time::Duration;
@@ -116,6 +116,24 @@ pub fn channel(domain: &Domain, name: &str) -> Channel {
         created_at: now(),
         updated_at: None,
         updated_by: None,
+    }
+}
+
+pub fn group(domain: &Domain, name: &str, parent: Option<&Group>) -> Group {
+    Group {
+        id: Uuid::new_v4(),
+        domain_id: domain.id,
+        parent_id: parent.map(|p| p.id),
+        name: name.to_string(),
+        description: String::new(),
+        tags: Vec::new(),
+        metadata: Metadata::new(),
+        status: Status::Enabled,
+        created_by: domain.created_by,
+        created_at: now(),
+        updated_at: None,
+        updated_by: None,
+        level: 0,
     }
 }
 

@@ -7,6 +7,7 @@
 // This crate is test code: a failed expectation is meant to panic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod access;
 pub mod bootstrap;
 pub mod certs;
 pub mod channels;
@@ -14,19 +15,24 @@ pub mod clients;
 pub mod connections;
 pub mod domains;
 pub mod fixtures;
+pub mod groups;
 pub mod metadata;
 pub mod mqtt_sessions;
+pub mod pats;
 pub mod pg;
 pub mod provision;
 pub mod users;
 
+pub use access::*;
 pub use bootstrap::*;
 pub use certs::*;
 pub use channels::*;
 pub use clients::*;
 pub use connections::*;
 pub use domains::*;
+pub use groups::*;
 pub use metadata::*;
 pub use mqtt_sessions::*;
+pub use pats::*;
 pub use provision::*;
 pub use users::*;

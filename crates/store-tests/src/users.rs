@@ -111,6 +111,28 @@ pub async fn user_update_and_password(s: &dyn Store) {
     assert_eq!(got.user.updated_at, Some(t));
     assert_not_found(s.update_password(Uuid::new_v4(), "h", t).await);
 
+    // A reset replaces the hash only while it is still the one the token was made for.
+    let again = session(u.id);
+    s.create_session(&again).await.unwrap();
+    let t2 = t + Duration::seconds(1);
+    assert_not_found(s.replace_password_hash(u.id, "stale", "h2", t2).await);
+    assert_eq!(s.user(u.id).await.unwrap().password_hash, "new-hash");
+    assert_eq!(s.session(again.id).await.unwrap(), again);
+    assert_eq!(
+        s.replace_password_hash(u.id, "new-hash", "h2", t2)
+            .await
+            .unwrap(),
+        vec![again.id]
+    );
+    assert_not_found(s.session(again.id).await);
+    let got = s.user(u.id).await.unwrap();
+    assert_eq!(
+        (got.password_hash.as_str(), got.user.updated_at),
+        ("h2", Some(t2))
+    );
+    // Spent: the same reset cannot run twice.
+    assert_not_found(s.replace_password_hash(u.id, "new-hash", "h3", t2).await);
+
     let mut ids = s.inactive_user_ids().await.unwrap();
     ids.sort();
     assert_eq!(ids, vec![u.id]);
@@ -281,4 +303,19 @@ pub async fn sessions(s: &dyn Store) {
     let mut orphan = mk(1, 100, "orphan");
     orphan.user_id = Uuid::new_v4();
     assert!(s.create_session(&orphan).await.is_err());
+}
+
+/// A fact is recorded once; later proposals get the recorded value.
+pub async fn cluster_facts_agree(s: &dyn Store) {
+    assert_eq!(s.agree("ca", "first").await.unwrap(), "first");
+    assert_eq!(s.agree("ca", "second").await.unwrap(), "first");
+    assert_eq!(s.agree("other", "x").await.unwrap(), "x");
+    // Concurrent proposals all see the one that won.
+    let names = ["a", "b", "c", "d"];
+    let got = futures::future::join_all(names.iter().map(|v| s.agree("race", v))).await;
+    let won = got[0].as_ref().unwrap().clone();
+    assert!(names.contains(&won.as_str()));
+    for g in got {
+        assert_eq!(g.unwrap(), won);
+    }
 }

@@ -135,6 +135,14 @@ contract!(
     cert_create_get_list,
     cert_revoke_renew_and_crl,
     mqtt_sessions_kept_and_claimed,
+    roles_actions_and_members,
+    grants_through_roles_and_groups,
+    domain_members,
+    group_tree,
+    entity_parents_and_group_delete,
+    pats_and_scopes,
+    api_keys,
+    cluster_facts_agree,
 );
 
 /// SQLite's containment translation answers exactly as PostgreSQL's `@>`.
