@@ -2290,17 +2290,19 @@ impl Session {
         }
     }
 
+    /// A PUBACK (QoS 1) or PUBCOMP (QoS 2) ends the exchange of an in-flight message of
+    /// that QoS; an acknowledgement of the wrong kind or of an unknown id is ignored.
+    fn delivered(&mut self, id: u16, qos: u8) {
+        if self.inflight.get(&id).is_some_and(|u| u.qos == qos) {
+            self.inflight.remove(&id);
+        }
+    }
+
     async fn on_packet(&mut self, p: Packet) -> Result<(), End> {
         match p {
             Packet::Publish(p) => self.on_publish(*p).await,
             Packet::PubAck { packet_id, .. } => {
-                if self
-                    .inflight
-                    .get(&packet_id.get())
-                    .is_some_and(|u| u.qos == 1)
-                {
-                    self.inflight.remove(&packet_id.get());
-                }
+                self.delivered(packet_id.get(), 1);
                 Ok(())
             }
             // QoS 2 towards the client: PUBREC → our PUBREL → PUBCOMP ends it.
@@ -2323,13 +2325,7 @@ impl Session {
                 Ok(())
             }
             Packet::PubComp { packet_id, .. } => {
-                if self
-                    .inflight
-                    .get(&packet_id.get())
-                    .is_some_and(|u| u.qos == 2)
-                {
-                    self.inflight.remove(&packet_id.get());
-                }
+                self.delivered(packet_id.get(), 2);
                 Ok(())
             }
             Packet::PubRel { packet_id, .. } => {

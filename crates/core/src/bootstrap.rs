@@ -358,28 +358,9 @@ impl Core {
         self.store
             .update_config_with_connections(&cfg, &add, &remove)
             .await?;
-        self.emit_connection_changes(domain, &add, &remove).await;
+        self.emit_connections("connect", domain, &add).await;
+        self.emit_connections("disconnect", domain, &remove).await;
         Ok(())
-    }
-
-    async fn emit_connection_changes(
-        &self,
-        domain: Uuid,
-        add: &[Connection],
-        remove: &[Connection],
-    ) {
-        for (op, list) in [("connect", add), ("disconnect", remove)] {
-            for c in list {
-                self.emit(
-                    "connection",
-                    op,
-                    c.client_id,
-                    Some(domain),
-                    json!({"channel_id": c.channel_id, "client_id": c.client_id, "type": c.kind.as_str()}),
-                )
-                .await;
-            }
-        }
     }
 
     /// `PUT /{d}/clients/state/{id}`: 1 connects to every config channel, 0 disconnects.
@@ -409,7 +390,8 @@ impl Core {
         self.store
             .update_config_with_connections(&cfg, &add, &remove)
             .await?;
-        self.emit_connection_changes(domain, &add, &remove).await;
+        self.emit_connections("connect", domain, &add).await;
+        self.emit_connections("disconnect", domain, &remove).await;
         self.emit(
             "bootstrap",
             "state",

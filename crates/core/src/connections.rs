@@ -73,7 +73,7 @@ impl Core {
         Ok(out)
     }
 
-    async fn emit_connections(&self, op: &str, domain: Uuid, cs: &[Connection]) {
+    pub(crate) async fn emit_connections(&self, op: &str, domain: Uuid, cs: &[Connection]) {
         for c in cs {
             self.emit(
                 "connection",
@@ -86,49 +86,26 @@ impl Core {
         }
     }
 
-    pub async fn connect(
+    /// Connects or disconnects every channel × client × type, then tells subscribers
+    /// what changed (a pair already in that state is not an event).
+    pub async fn change_connections(
         &self,
         caller: &Caller,
         domain: Uuid,
         channel_ids: &[String],
         client_ids: &[String],
         types: &[String],
+        action: Action,
     ) -> Result<()> {
         let plan = self
-            .plan_connections(
-                caller,
-                domain,
-                channel_ids,
-                client_ids,
-                types,
-                Action::Connect,
-            )
+            .plan_connections(caller, domain, channel_ids, client_ids, types, action)
             .await?;
-        let added = self.store.connect(domain, &plan).await?;
-        self.emit_connections("connect", domain, &added).await;
-        Ok(())
-    }
-
-    pub async fn disconnect(
-        &self,
-        caller: &Caller,
-        domain: Uuid,
-        channel_ids: &[String],
-        client_ids: &[String],
-        types: &[String],
-    ) -> Result<()> {
-        let plan = self
-            .plan_connections(
-                caller,
-                domain,
-                channel_ids,
-                client_ids,
-                types,
-                Action::Disconnect,
-            )
-            .await?;
-        let removed = self.store.disconnect(domain, &plan).await?;
-        self.emit_connections("disconnect", domain, &removed).await;
+        let (op, changed) = if action == Action::Connect {
+            ("connect", self.store.connect(domain, &plan).await?)
+        } else {
+            ("disconnect", self.store.disconnect(domain, &plan).await?)
+        };
+        self.emit_connections(op, domain, &changed).await;
         Ok(())
     }
 }

@@ -9,11 +9,14 @@ use axum::{
 };
 use bytes::Bytes;
 use switchyard_api_types as api;
+use switchyard_auth::policy::Action;
+use switchyard_core::Caller;
 use switchyard_core::{ChannelUpdate, NewChannel};
 use switchyard_domain::{Channel, Page};
+use uuid::Uuid;
 
 use crate::{
-    Api, convert, doc, empty,
+    Api, AppState, convert, doc, empty,
     entity::{self, Resource, wire},
     error::{ApiError, ApiResult},
     extract::{AppJson, Q, is_json, path_id as id},
@@ -70,7 +73,7 @@ pub fn routes(a: Api) -> Api {
             doc(t, "Connect channel_ids × client_ids × types")
                 .body("ConnectionReq")
                 .ok(201, None),
-            connect_many,
+            change_many::<true>,
         )
         .route(
             Method::POST,
@@ -78,7 +81,7 @@ pub fn routes(a: Api) -> Api {
             doc(t, "Disconnect channel_ids × client_ids × types")
                 .body("ConnectionReq")
                 .ok(204, None),
-            disconnect_many,
+            change_many::<false>,
         )
         .route(
             Method::POST,
@@ -86,7 +89,7 @@ pub fn routes(a: Api) -> Api {
             doc(t, "Connect clients to the channel")
                 .body("ChannelConnectionReq")
                 .ok(201, None),
-            connect_one,
+            change_one::<true>,
         )
         .route(
             Method::POST,
@@ -94,7 +97,7 @@ pub fn routes(a: Api) -> Api {
             doc(t, "Disconnect clients from the channel")
                 .body("ChannelConnectionReq")
                 .ok(204, None),
-            disconnect_one,
+            change_one::<false>,
         )
         .route(
             Method::DELETE,
@@ -114,26 +117,13 @@ pub fn routes(a: Api) -> Api {
         )
 }
 
-async fn connect_one(
+/// `POST …/channels/{channelID}/connect` and `…/disconnect`.
+async fn change_one<const CONNECT: bool>(
     Scoped(s, c): Scoped,
     Path((d, ch)): Path<(String, String)>,
     AppJson(r): AppJson<api::ConnectionReq>,
 ) -> ApiResult<Response> {
-    s.core
-        .connect(&c, id(&d)?, &[ch], &r.client_ids, &r.types)
-        .await?;
-    Ok(empty(StatusCode::CREATED))
-}
-
-async fn disconnect_one(
-    Scoped(s, c): Scoped,
-    Path((d, ch)): Path<(String, String)>,
-    AppJson(r): AppJson<api::ConnectionReq>,
-) -> ApiResult<Response> {
-    s.core
-        .disconnect(&c, id(&d)?, &[ch], &r.client_ids, &r.types)
-        .await?;
-    Ok(empty(StatusCode::NO_CONTENT))
+    change::<CONNECT>(&s, &c, id(&d)?, &[ch], r).await
 }
 
 /// The document's `DELETE .../disconnect` is sent by curl without a JSON content
@@ -146,32 +136,35 @@ async fn disconnect_one_lenient(
 ) -> ApiResult<Response> {
     let _ = is_json(headers.get(header::CONTENT_TYPE));
     let r: api::ConnectionReq = serde_json::from_slice(&body).map_err(|_| ApiError::BadJson)?;
-    s.core
-        .disconnect(&c, id(&d)?, &[ch], &r.client_ids, &r.types)
-        .await?;
-    Ok(empty(StatusCode::NO_CONTENT))
+    change::<false>(&s, &c, id(&d)?, &[ch], r).await
 }
 
-async fn connect_many(
+/// `POST /{domainID}/channels/connect` and `…/disconnect`: every channel × client × type.
+async fn change_many<const CONNECT: bool>(
     Scoped(s, c): Scoped,
     Id(d): Id,
-    AppJson(r): AppJson<api::ConnectionReq>,
+    AppJson(mut r): AppJson<api::ConnectionReq>,
 ) -> ApiResult<Response> {
-    s.core
-        .connect(&c, d, &r.channel_ids, &r.client_ids, &r.types)
-        .await?;
-    Ok(empty(StatusCode::CREATED))
+    let channels = std::mem::take(&mut r.channel_ids);
+    change::<CONNECT>(&s, &c, d, &channels, r).await
 }
 
-async fn disconnect_many(
-    Scoped(s, c): Scoped,
-    Id(d): Id,
-    AppJson(r): AppJson<api::ConnectionReq>,
+async fn change<const CONNECT: bool>(
+    s: &AppState,
+    c: &Caller,
+    d: Uuid,
+    channels: &[String],
+    r: api::ConnectionReq,
 ) -> ApiResult<Response> {
+    let (action, status) = if CONNECT {
+        (Action::Connect, StatusCode::CREATED)
+    } else {
+        (Action::Disconnect, StatusCode::NO_CONTENT)
+    };
     s.core
-        .disconnect(&c, d, &r.channel_ids, &r.client_ids, &r.types)
+        .change_connections(c, d, channels, &r.client_ids, &r.types, action)
         .await?;
-    Ok(empty(StatusCode::NO_CONTENT))
+    Ok(empty(status))
 }
 
 async fn clients_of(Scoped(s, c): Scoped, Ids(d, ch): Ids, Q(q): Q) -> ApiResult<Response> {

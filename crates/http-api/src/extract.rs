@@ -142,19 +142,25 @@ pub fn is_json(parts_ct: Option<&header::HeaderValue>) -> bool {
         .is_some_and(|v| v.to_ascii_lowercase().contains("application/json"))
 }
 
+/// The request body within the size limit (413 beyond it; any other read error is a
+/// bad body).
+async fn body<S: Send + Sync>(req: Request, s: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, s).await.map_err(|r| {
+        if r.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::BadJson
+        }
+    })
+}
+
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, s: &S) -> Result<Self, Self::Rejection> {
         if !is_json(req.headers().get(header::CONTENT_TYPE)) {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let bytes = Bytes::from_request(req, s).await.map_err(|r| {
-            if r.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
-            } else {
-                ApiError::BadJson
-            }
-        })?;
+        let bytes = body(req, s).await?;
         serde_json::from_slice(&bytes)
             .map(AppJson)
             .map_err(|_| ApiError::BadJson)
@@ -168,13 +174,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for MaybeJson<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, s: &S) -> Result<Self, Self::Rejection> {
         let json = is_json(req.headers().get(header::CONTENT_TYPE));
-        let bytes = Bytes::from_request(req, s).await.map_err(|r| {
-            if r.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
-            } else {
-                ApiError::BadJson
-            }
-        })?;
+        let bytes = body(req, s).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(MaybeJson(None));
         }

@@ -226,25 +226,23 @@ impl<D: Dialect> BootstrapRepo for SqlStore<D> {
                 qb.push(")");
             }
         };
-        let listing = Listing {
-            pool: &self.pool,
-            from: "bootstrap_configs b",
-            cols: "b.*",
-            only_total: false,
-            offset: q.offset,
-            limit: q.limit,
-            fence: false,
-        };
-        listing
-            .run(
-                filters,
-                |qb| {
-                    qb.push(" ORDER BY b.client_id");
-                    push_limit(qb, q.limit, q.offset);
-                },
-                |r| row_config::<D>(r),
-            )
-            .await
+        Listing::window(
+            &self.pool,
+            "bootstrap_configs b",
+            "b.*",
+            q.offset,
+            q.limit,
+            false,
+        )
+        .run(
+            filters,
+            |qb| {
+                qb.push(" ORDER BY b.client_id");
+                push_limit(qb, q.limit, q.offset);
+            },
+            |r| row_config::<D>(r),
+        )
+        .await
     }
 
     async fn update_config(&self, c: &BootstrapConfig) -> Result<()> {

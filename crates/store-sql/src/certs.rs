@@ -84,25 +84,23 @@ impl<D: Dialect> CertRepo for SqlStore<D> {
     }
 
     async fn list_certs(&self, domain: Uuid, q: &CertQuery) -> Result<Page<CertRecord>> {
-        let listing = Listing {
-            pool: &self.pool,
-            from: "certs t",
-            cols: "t.*",
-            only_total: q.limit == 0,
-            offset: q.offset,
-            limit: q.limit,
-            fence: false,
-        };
-        listing
-            .run(
-                |qb| push_filters(qb, domain, q),
-                |qb| {
-                    qb.push(" ORDER BY t.created_at DESC, t.serial DESC");
-                    push_limit(qb, q.limit, q.offset);
-                },
-                |r| row_cert::<D>(r),
-            )
-            .await
+        Listing::window(
+            &self.pool,
+            "certs t",
+            "t.*",
+            q.offset,
+            q.limit,
+            q.limit == 0,
+        )
+        .run(
+            |qb| push_filters(qb, domain, q),
+            |qb| {
+                qb.push(" ORDER BY t.created_at DESC, t.serial DESC");
+                push_limit(qb, q.limit, q.offset);
+            },
+            |r| row_cert::<D>(r),
+        )
+        .await
     }
 
     async fn revoke_cert(&self, domain: Uuid, serial: &str, at: Timestamp) -> Result<()> {

@@ -118,16 +118,7 @@ impl<D: Dialect> DomainRepo for SqlStore<D> {
     }
 
     async fn list_domains(&self, q: &DomainQuery) -> Result<Page<Domain>> {
-        let listing = Listing {
-            pool: &self.pool,
-            from: "domains t",
-            cols: "t.*",
-            only_total: q.page.only_total,
-            offset: q.page.offset,
-            limit: q.page.limit,
-            fence: false,
-        };
-        listing
+        Listing::page(&self.pool, "domains t", "t.*", &q.page)
             .run(
                 |qb| push_domain_filters(qb, q),
                 |qb| push_order(qb, &q.page),
@@ -211,25 +202,23 @@ impl<D: Dialect> DomainRepo for SqlStore<D> {
     }
 
     async fn list_invitations(&self, q: &InvitationQuery) -> Result<Page<Invitation>> {
-        let listing = Listing {
-            pool: &self.pool,
-            from: "invitations i JOIN domains d ON d.id = i.domain_id",
-            cols: "i.*, d.name AS domain_name",
-            only_total: q.only_total,
-            offset: q.offset,
-            limit: q.limit,
-            fence: false,
-        };
-        listing
-            .run(
-                |qb| push_invitation_filters(qb, q),
-                |qb| {
-                    qb.push(" ORDER BY i.created_at DESC, i.invitee_user_id");
-                    push_limit(qb, q.limit, q.offset);
-                },
-                |r| row_invitation::<D>(r),
-            )
-            .await
+        Listing::window(
+            &self.pool,
+            "invitations i JOIN domains d ON d.id = i.domain_id",
+            "i.*, d.name AS domain_name",
+            q.offset,
+            q.limit,
+            q.only_total,
+        )
+        .run(
+            |qb| push_invitation_filters(qb, q),
+            |qb| {
+                qb.push(" ORDER BY i.created_at DESC, i.invitee_user_id");
+                push_limit(qb, q.limit, q.offset);
+            },
+            |r| row_invitation::<D>(r),
+        )
+        .await
     }
 
     async fn accept_invitation(&self, domain: Uuid, invitee: Uuid, at: Timestamp) -> Result<()> {

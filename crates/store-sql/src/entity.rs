@@ -209,13 +209,8 @@ impl<D: Dialect> SqlStore<D> {
     ) -> Result<Page<E>> {
         let from = format!("{} t", E::TABLE);
         let listing = Listing {
-            pool: &self.pool,
-            from: &from,
-            cols: "t.*",
-            only_total: q.page.only_total,
-            offset: q.page.offset,
-            limit: q.page.limit,
             fence: narrow(q),
+            ..Listing::page(&self.pool, &from, "t.*", &q.page)
         };
         listing
             .run(

@@ -183,20 +183,6 @@ async fn move_group<D: Dialect>(
     Ok(())
 }
 
-impl<D: Dialect> SqlStore<D> {
-    fn group_listing<'a>(&'a self, from: &'a str, cols: &'a str, q: &GroupQuery) -> Listing<'a, D> {
-        Listing {
-            pool: &self.pool,
-            from,
-            cols,
-            only_total: q.page.only_total,
-            offset: q.page.offset,
-            limit: q.page.limit,
-            fence: false,
-        }
-    }
-}
-
 fn push_group_filters<D: Dialect>(qb: &mut QueryBuilder<D>, domain: Uuid, q: &GroupQuery) {
     qb.push(" WHERE t.domain_id = ");
     D::push_bind(qb, Val::Id(domain));
@@ -238,7 +224,7 @@ impl<D: Dialect> GroupRepo for SqlStore<D> {
     }
 
     async fn list_groups(&self, domain: Uuid, q: &GroupQuery) -> Result<Page<Group>> {
-        self.group_listing("groups t", "t.*", q)
+        Listing::page(&self.pool, "groups t", "t.*", &q.page)
             .run(
                 |qb| push_group_filters::<D>(qb, domain, q),
                 |qb| push_order(qb, &q.page),
@@ -333,10 +319,11 @@ impl<D: Dialect> GroupRepo for SqlStore<D> {
         q: &GroupQuery,
     ) -> Result<Page<Group>> {
         let small = |n: u64| i16::try_from(n).unwrap_or(i16::MAX);
-        self.group_listing(
+        Listing::page(
+            &self.pool,
             "groups t JOIN group_ancestors ga ON ga.group_id = t.id",
             "t.*, ga.depth AS lvl",
-            q,
+            &q.page,
         )
         .run(
             |qb| {

@@ -104,7 +104,32 @@ pub(crate) struct Listing<'a, D: Dialect> {
 /// Most matching rows a fenced page selects, counts and sorts in one query.
 pub(crate) const FENCE_ROWS: i64 = 10_000;
 
-impl<D: Dialect> Listing<'_, D> {
+impl<'a, D: Dialect> Listing<'a, D> {
+    /// A listing of one page of a list query (not fenced).
+    pub fn page(pool: &'a sqlx::Pool<D>, from: &'a str, cols: &'a str, p: &PageQuery) -> Self {
+        Self::window(pool, from, cols, p.offset, p.limit, p.only_total)
+    }
+
+    /// A listing of `limit` rows from `offset` (not fenced).
+    pub fn window(
+        pool: &'a sqlx::Pool<D>,
+        from: &'a str,
+        cols: &'a str,
+        offset: u64,
+        limit: u64,
+        only_total: bool,
+    ) -> Self {
+        Listing {
+            pool,
+            from,
+            cols,
+            only_total,
+            offset,
+            limit,
+            fence: false,
+        }
+    }
+
     /// Runs the count and the page. `filters` pushes the WHERE clause (starting with
     /// ` WHERE`), `order` the ORDER BY/LIMIT/OFFSET.
     pub async fn run<T>(

@@ -134,16 +134,7 @@ impl<D: Dialect> UserRepo for SqlStore<D> {
     }
 
     async fn list_users(&self, q: &UserQuery) -> Result<Page<User>> {
-        let listing = Listing {
-            pool: &self.pool,
-            from: "users t",
-            cols: cols!(),
-            only_total: q.page.only_total,
-            offset: q.page.offset,
-            limit: q.page.limit,
-            fence: false,
-        };
-        listing
+        Listing::page(&self.pool, "users t", cols!(), &q.page)
             .run(
                 |qb| {
                     qb.push(" WHERE 1 = 1");
