@@ -514,30 +514,9 @@ mod tests {
 
     #[test]
     fn document_layout_parses() {
-        let l = Layout::from_toml(
-            r#"
-[bootstrap]
-  [bootstrap.content]
-    [bootstrap.content.agent.mqtt]
-      url = "localhost:1883"
-      qos = 0
-[[clients]]
-  name = "client"
-  [clients.metadata]
-    external_id = "xxxxxx"
-[[channels]]
-  name = "control-channel"
-  [channels.metadata]
-    type = "control"
-[[channels]]
-  name = "export-channel"
-  [channels.metadata]
-    type = "export"
-"#,
-        )
-        .unwrap();
+        let l = Layout::from_toml(include_str!("../../../docs/examples/provision.toml")).unwrap();
         assert_eq!(l.clients.len(), 1);
-        assert_eq!(l.channels.len(), 2);
+        assert_eq!(l.channels.len(), 3);
         assert!(l.bootstrap.autowhite_list);
         assert_eq!(l.bootstrap.content.unwrap()["agent"]["mqtt"]["qos"], 0);
         assert_eq!(Layout::default().channels.len(), 2);

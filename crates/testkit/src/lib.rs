@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod mosquitto;
 pub mod raw;
 
 use std::{sync::Arc, time::Duration};
@@ -297,6 +298,22 @@ impl TestServer {
             .await;
         assert_eq!(r.status, 201, "{}", r.text);
         r.body["id"].as_str().unwrap().to_string()
+    }
+
+    /// The domain's owner invites a user as a plain member, who accepts.
+    pub async fn join(&self, owner: &str, d: &str, user_id: &str, user: &str) {
+        let r = self
+            .post(
+                &format!("/domains/{d}/invitations"),
+                owner,
+                json!({"invitee_user_id": user_id, "role_id": "member"}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let r = self
+            .post("/invitations/accept", user, json!({"domain_id": d}))
+            .await;
+        assert_eq!(r.status, 204, "{}", r.text);
     }
 
     pub async fn client(&self, token: &str, d: &str, name: &str) -> Value {

@@ -1261,18 +1261,7 @@ async fn authorization_table(b: Backend) {
     let admin = app.admin().await;
     let d = app.domain(&owner, "authz").await;
     let other_d = app.domain(&outsider, "elsewhere").await;
-    app.post(
-        &format!("/domains/{d}/invitations"),
-        &owner,
-        json!({"invitee_user_id": mid, "role_id": "member"}),
-    )
-    .await;
-    assert_eq!(
-        app.post("/invitations/accept", &member, json!({"domain_id": d}))
-            .await
-            .status,
-        204
-    );
+    app.join(&owner, &d, &mid, &member).await;
     let oc = app.client(&owner, &d, "owner-client").await["id"]
         .as_str()
         .unwrap()
@@ -1481,37 +1470,7 @@ both!(authorization_table);
 
 // ---------------------------------------------------------------- provision & bootstrap
 
-const DOC_LAYOUT: &str = r#"
-[bootstrap]
-  [bootstrap.content]
-    [bootstrap.content.agent.mqtt]
-      mtls = false
-      qos = 0
-      url = "localhost:1883"
-    [[bootstrap.content.export.routes]]
-      nats_topic = "channels"
-      workers = 10
-
-[[clients]]
-  name = "client"
-  [clients.metadata]
-    external_id = "xxxxxx"
-
-[[channels]]
-  name = "control-channel"
-  [channels.metadata]
-    type = "control"
-
-[[channels]]
-  name = "data-channel"
-  [channels.metadata]
-    type = "data"
-
-[[channels]]
-  name = "export-channel"
-  [channels.metadata]
-    type = "export"
-"#;
+const DOC_LAYOUT: &str = include_str!("../../../docs/examples/provision.toml");
 
 async fn provision_and_bootstrap(b: Backend) {
     let dir = tempfile::tempdir().unwrap();

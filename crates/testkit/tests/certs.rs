@@ -458,16 +458,7 @@ async fn who_may_touch_certs(b: Backend) {
     let (_, outsider) = app.user("outsider").await;
     let d = app.domain(&owner, "authz").await;
     let other_d = app.domain(&outsider, "elsewhere").await;
-    app.post(
-        &format!("/domains/{d}/invitations"),
-        &owner,
-        json!({"invitee_user_id": mid, "role_id": "member"}),
-    )
-    .await;
-    let r = app
-        .post("/invitations/accept", &member, json!({"domain_id": d}))
-        .await;
-    assert_eq!(r.status, 204, "{}", r.text);
+    app.join(&owner, &d, &mid, &member).await;
     let oc = s(&app.client(&owner, &d, "owner-client").await["id"]);
     let mc = s(&app.client(&member, &d, "member-client").await["id"]);
     let issue = |tok: &str, dom: &str, c: &str| {

@@ -1274,7 +1274,7 @@ async fn mosquitto_clients() {
 /// burst overflows it many times over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mosquitto_burst_is_not_lost() {
-    use tokio::io::{AsyncBufReadExt, BufReader};
+    use switchyard_testkit::mosquitto::{borrowed, burst, expect_burst, pub_lines, subscribed};
     const BURST: usize = 20_000;
     let env = Env::start_with(MqttConfig {
         outbound_queue: 16,
@@ -1285,13 +1285,9 @@ async fn mosquitto_burst_is_not_lost() {
     let (publisher, subscriber, ch) = env.pub_sub("burst").await;
     let topic = env.topic(&ch);
     let port = env.mqtt.port().to_string();
-    let common = |who: &(String, String)| {
+    let args = |who: &(String, String)| {
         vec![
-            "-h".to_string(),
-            "127.0.0.1".into(),
-            "-p".into(),
-            port.clone(),
-            "-u".into(),
+            "-u".to_string(),
             who.0.clone(),
             "-P".into(),
             who.1.clone(),
@@ -1299,59 +1295,12 @@ async fn mosquitto_burst_is_not_lost() {
             topic.clone(),
         ]
     };
-    let mut sub = tokio::process::Command::new("mosquitto_sub")
-        .args(common(&subscriber))
-        .kill_on_drop(true)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("mosquitto_sub (apt-get install mosquitto-clients)");
-    let mut lines = BufReader::new(sub.stdout.take().unwrap()).lines();
-    // Probe until the subscription is in place.
-    let mut probes = 0;
-    loop {
-        let st = tokio::process::Command::new("mosquitto_pub")
-            .args(common(&publisher))
-            .args(["-m", "probe"])
-            .status()
-            .await
-            .unwrap();
-        assert!(st.success());
-        probes += 1;
-        match tokio::time::timeout(Duration::from_millis(300), lines.next_line()).await {
-            Ok(Ok(Some(l))) => {
-                assert_eq!(l, "probe");
-                break;
-            }
-            _ => assert!(probes < 30, "the subscriber never got a probe"),
-        }
-    }
-
-    let input: String = (0..BURST).map(|i| format!("m{i}\n")).collect();
-    let mut publish = tokio::process::Command::new("mosquitto_pub")
-        .args(common(&publisher))
-        .arg("-l")
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = publish.stdin.take().unwrap();
-    tokio::spawn(async move {
-        stdin.write_all(input.as_bytes()).await.unwrap();
-        drop(stdin);
-    });
-    let mut got = 0;
-    let mut next = 0;
-    while got < BURST {
-        match tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await {
-            Ok(Ok(Some(l))) if l == "probe" => {}
-            Ok(Ok(Some(l))) => {
-                assert_eq!(l, format!("m{next}"), "in order");
-                next += 1;
-                got += 1;
-            }
-            other => panic!("{got} of {BURST} messages arrived, then {other:?}"),
-        }
-    }
-    assert!(publish.wait().await.unwrap().success());
+    let (sub_args, pub_args) = (args(&subscriber), args(&publisher));
+    let (_sub, mut lines, _) = subscribed(&port, &borrowed(&sub_args), &borrowed(&pub_args)).await;
+    let publish =
+        tokio::spawn(async move { pub_lines(&port, &borrowed(&pub_args), burst(BURST)).await });
+    expect_burst(&mut lines, BURST).await;
+    publish.await.unwrap();
     env.stop().await;
 }
 

@@ -63,18 +63,7 @@ async fn story(b: Backend) {
     let (bob_id, bob) = app.user("bob").await;
     let d = app.domain(&alice, "acme").await;
     let other = app.domain(&alice, "other").await;
-    let r = app
-        .post(
-            &format!("/domains/{d}/invitations"),
-            &alice,
-            json!({"invitee_user_id": bob_id, "role_id": "member"}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    let r = app
-        .post("/invitations/accept", &bob, json!({"domain_id": d}))
-        .await;
-    assert_eq!(r.status, 204, "{}", r.text);
+    app.join(&alice, &d, &bob_id, &bob).await;
     let c1 = s(&app.client(&alice, &d, "pump").await["id"]);
     let c2 = s(&app.client(&alice, &d, "valve").await["id"]);
     app.client(&alice, &other, "elsewhere").await;

@@ -10,7 +10,10 @@ use std::{
 };
 
 use serde_json::{Value, json};
-use switchyard_testkit::{ADMIN_PASSWORD, Backend, ServerProcess, TestDatabase, both};
+use switchyard_testkit::{
+    ADMIN_PASSWORD, Backend, ServerProcess, TestDatabase, both,
+    mosquitto::{borrowed, burst, expect_burst, owned, pub_lines, subscribed},
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_switchyard-under-test");
 
@@ -535,23 +538,12 @@ async fn a_parked_session_slows_nobody() {
     let (_live, mut lines, probes) = subscribed(&port, &live_args, &pub_args).await;
 
     // The burst arrives whole and in order at the live subscriber.
-    let burst = {
+    let publisher = {
         let (port, pub_args) = (port.clone(), owned(&pub_args));
-        let input: String = (0..BURST).map(|i| format!("m{i}\n")).collect();
-        tokio::spawn(async move { pub_lines(&port, &borrowed(&pub_args), input).await })
+        tokio::spawn(async move { pub_lines(&port, &borrowed(&pub_args), burst(BURST)).await })
     };
-    let mut next = 0;
-    while next < BURST {
-        match tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await {
-            Ok(Ok(Some(l))) if l == "probe" => {}
-            Ok(Ok(Some(l))) => {
-                assert_eq!(l, format!("m{next}"), "in order");
-                next += 1;
-            }
-            other => panic!("{next} of {BURST} messages arrived, then {other:?}"),
-        }
-    }
-    burst.await.unwrap();
+    expect_burst(&mut lines, BURST).await;
+    publisher.await.unwrap();
 
     // The kept session took the first 16 and dropped the rest, counted (its forwarder
     // may still be working through what the bus holds for it).
@@ -673,63 +665,6 @@ async fn one_client_fleet(
     )
     .await;
     (d, cid, sec, ch)
-}
-
-fn owned(args: &[&str]) -> Vec<String> {
-    args.iter().map(|s| s.to_string()).collect()
-}
-
-fn borrowed(args: &[String]) -> Vec<&str> {
-    args.iter().map(String::as_str).collect()
-}
-
-/// Publishes each line of `input` as a message with `mosquitto_pub -l`.
-async fn pub_lines(port: &str, args: &[&str], input: String) {
-    use tokio::io::AsyncWriteExt;
-    let mut child = tokio::process::Command::new("mosquitto_pub")
-        .args(["-h", "127.0.0.1", "-p", port, "-l"])
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("mosquitto_pub (apt-get install mosquitto-clients)");
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(input.as_bytes()).await.unwrap();
-    drop(stdin);
-    assert!(child.wait().await.unwrap().success());
-}
-
-/// A `mosquitto_sub` with `sub_args`, once it is subscribed: "probe" is published with
-/// `pub_args` until it arrives. The process, its output lines, the probes published.
-async fn subscribed(
-    port: &str,
-    sub_args: &[&str],
-    pub_args: &[&str],
-) -> (
-    tokio::process::Child,
-    tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
-    usize,
-) {
-    use tokio::io::AsyncBufReadExt;
-    let mut child = tokio::process::Command::new("mosquitto_sub")
-        .args(["-h", "127.0.0.1", "-p", port])
-        .args(sub_args)
-        .kill_on_drop(true)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("mosquitto_sub (apt-get install mosquitto-clients)");
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut probes = 0;
-    loop {
-        pub_lines(port, pub_args, "probe\n".into()).await;
-        probes += 1;
-        match tokio::time::timeout(Duration::from_millis(300), lines.next_line()).await {
-            Ok(Ok(Some(l))) => {
-                assert_eq!(l, "probe");
-                return (child, lines, probes);
-            }
-            _ => assert!(probes < 30, "the subscriber never got a probe"),
-        }
-    }
 }
 
 /// The server's `/metrics` text.
