@@ -6,7 +6,8 @@ use std::{fmt, str::FromStr};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-/// Scenario names that may appear in a report.
+/// Scenario names that may appear in a report, in report order: the storage scenarios
+/// first, then `scale`, the MQTT scenarios and `footprint`.
 pub const SCENARIOS: &[&str] = &[
     "bulk_provisioning",
     "api_list_channel",
@@ -24,6 +25,15 @@ pub const SCENARIOS: &[&str] = &[
     "mqtt_idle_connection_memory",
     "footprint",
 ];
+
+/// The scenarios that run on the storage scenarios' server, on each backend.
+pub const STORAGE_SCENARIOS: &[&str] = SCENARIOS.split_at(9).0;
+
+/// The storage scenarios that read the clients `bulk_provisioning` creates.
+pub const BULK_SCENARIOS: &[&str] = STORAGE_SCENARIOS.split_at(6).0;
+
+/// The scenarios that run against MQTT brokers (SQLite only).
+pub const MQTT_SCENARIOS: &[&str] = SCENARIOS.split_at(10).1.split_at(4).0;
 
 /// Backend column values: the two stores, and `-` for figures that have no store
 /// (the binary's size).
@@ -454,4 +464,25 @@ pub fn render_table(r: &Report) -> String {
         out.push_str(&format!("note: {n}\n"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenario_groups_are_cut_where_they_end() {
+        assert_eq!(STORAGE_SCENARIOS.first(), Some(&"bulk_provisioning"));
+        assert_eq!(STORAGE_SCENARIOS.last(), Some(&"http_publish"));
+        assert_eq!(BULK_SCENARIOS.last(), Some(&"api_read_shared"));
+        assert_eq!(
+            MQTT_SCENARIOS,
+            [
+                "mqtt_qos0",
+                "mqtt_qos1",
+                "mqtt_burst",
+                "mqtt_idle_connection_memory"
+            ]
+        );
+    }
 }

@@ -49,26 +49,7 @@ pub fn wanted(only: &[String], scenarios: &[&str]) -> bool {
     only.is_empty() || scenarios.iter().any(|s| only.iter().any(|o| o == s))
 }
 
-/// The scenarios that run on the storage scenarios' server, on each backend.
-pub const STORAGE_SCENARIOS: &[&str] = &[
-    "bulk_provisioning",
-    "api_list_channel",
-    "api_read",
-    "api_list",
-    "api_list_shared",
-    "api_read_shared",
-    "mapping",
-    "bootstrap_fetch",
-    "http_publish",
-];
-
-/// The scenarios that run against MQTT brokers (SQLite only).
-pub const MQTT_SCENARIOS: &[&str] = &[
-    "mqtt_qos0",
-    "mqtt_qos1",
-    "mqtt_burst",
-    "mqtt_idle_connection_memory",
-];
+pub use crate::report::{BULK_SCENARIOS, MQTT_SCENARIOS, STORAGE_SCENARIOS};
 
 /// How much each scenario does.
 #[derive(Debug, Clone, Copy)]
@@ -636,15 +617,7 @@ pub async fn storage(
     if !cfg.wants(STORAGE_SCENARIOS) {
         return;
     }
-    // api_read and api_list read the clients bulk_provisioning creates.
-    let bulk = cfg.wants(&[
-        "bulk_provisioning",
-        "api_list_channel",
-        "api_read",
-        "api_list",
-        "api_list_shared",
-        "api_read_shared",
-    ]);
+    let bulk = cfg.wants(BULK_SCENARIOS);
     let raw = if bulk {
         eprintln!(
             "[{b}] baseline: raw insert of {} clients",

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::{
     Core, Result,
-    entity::{Managed, Verified},
+    entity::{Managed, Verified, patch},
 };
 
 #[derive(Debug, Clone, Default)]
@@ -72,15 +72,9 @@ impl Managed for Channel {
         Ok(())
     }
     fn apply(&mut self, up: ChannelUpdate) {
-        if let Some(v) = up.name {
-            self.name = v;
-        }
-        if let Some(v) = up.tags {
-            self.tags = v;
-        }
-        if let Some(v) = up.metadata {
-            self.metadata = v;
-        }
+        patch(&mut self.name, up.name);
+        patch(&mut self.tags, up.tags);
+        patch(&mut self.metadata, up.metadata);
     }
     fn key(&self) -> Option<&str> {
         self.route.as_deref()

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::{
     Caller, Core, Error, Result,
-    entity::{Managed, Verified},
+    entity::{Managed, Verified, patch},
     random_uuid,
 };
 
@@ -74,18 +74,10 @@ impl Managed for Client {
         Ok(())
     }
     fn apply(&mut self, up: ClientUpdate) {
-        if let Some(v) = up.name {
-            self.name = v;
-        }
-        if let Some(v) = up.tags {
-            self.tags = v;
-        }
-        if let Some(v) = up.metadata {
-            self.metadata = v;
-        }
-        if let Some(v) = up.private_metadata {
-            self.private_metadata = v;
-        }
+        patch(&mut self.name, up.name);
+        patch(&mut self.tags, up.tags);
+        patch(&mut self.metadata, up.metadata);
+        patch(&mut self.private_metadata, up.private_metadata);
     }
     fn key(&self) -> Option<&str> {
         Some(&self.secret)

@@ -173,6 +173,13 @@ macro_rules! store_calls {
 }
 pub(crate) use store_calls;
 
+/// Sets a field to an update's value, when the update has one.
+pub(crate) fn patch<T>(field: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *field = v;
+    }
+}
+
 /// A parent group id from a request: absent or empty means none.
 pub(crate) fn parent_id(s: Option<&str>) -> Result<Option<Uuid>> {
     match s.map(str::trim) {

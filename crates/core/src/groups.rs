@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::{
     Caller, Core, Error, Result,
-    entity::{Managed, Verified},
+    entity::{Managed, Verified, patch},
 };
 
 #[derive(Debug, Clone, Default)]
@@ -84,18 +84,10 @@ impl Managed for Group {
         Ok(())
     }
     fn apply(&mut self, up: GroupUpdate) {
-        if let Some(v) = up.name {
-            self.name = v;
-        }
-        if let Some(v) = up.description {
-            self.description = v;
-        }
-        if let Some(v) = up.tags {
-            self.tags = v;
-        }
-        if let Some(v) = up.metadata {
-            self.metadata = v;
-        }
+        patch(&mut self.name, up.name);
+        patch(&mut self.description, up.description);
+        patch(&mut self.tags, up.tags);
+        patch(&mut self.metadata, up.metadata);
     }
     fn id(&self) -> Uuid {
         self.id

@@ -12,7 +12,7 @@ use switchyard_domain::{
 use switchyard_store::StoreError;
 use uuid::Uuid;
 
-use crate::{Caller, Core, Error, Result};
+use crate::{Caller, Core, Error, Result, entity::patch};
 
 #[derive(Debug, Clone, Default)]
 pub struct NewUser {
@@ -476,18 +476,10 @@ impl Core {
             validate::name(n)?;
         }
         self.modify_user(caller, id, |u| {
-            if let Some(v) = up.first_name {
-                u.first_name = v;
-            }
-            if let Some(v) = up.last_name {
-                u.last_name = v;
-            }
-            if let Some(v) = up.metadata {
-                u.metadata = v;
-            }
-            if let Some(v) = up.private_metadata {
-                u.private_metadata = v;
-            }
+            patch(&mut u.first_name, up.first_name);
+            patch(&mut u.last_name, up.last_name);
+            patch(&mut u.metadata, up.metadata);
+            patch(&mut u.private_metadata, up.private_metadata);
             Ok(())
         })
         .await
