@@ -13,7 +13,8 @@ use std::future::Future;
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::value::RawValue;
 use sqlx::{
-    Database, Pool, Postgres, QueryBuilder, Row, Sqlite, error::DatabaseError, query::Query,
+    Database, Encode, Pool, Postgres, QueryBuilder, Row, Sqlite, Type, error::DatabaseError,
+    query::Query,
 };
 use switchyard_domain::{PageQuery, TagFilter, Timestamp};
 use switchyard_store::{ConflictKind, Result, StoreError};
@@ -21,6 +22,23 @@ use uuid::Uuid;
 
 /// A statement with its arguments, ready to run.
 pub type Stmt<'q, D> = Query<'q, D, <D as Database>::Arguments>;
+
+/// What a value can be bound to: a statement, or a query builder (its next `$N`).
+pub trait Binds<DB: Database> {
+    fn add<'t, T: Encode<'t, DB> + Type<DB>>(self, v: T) -> Self;
+}
+
+impl<DB: Database> Binds<DB> for Stmt<'_, DB> {
+    fn add<'t, T: Encode<'t, DB> + Type<DB>>(self, v: T) -> Self {
+        self.bind(v)
+    }
+}
+
+impl<DB: Database> Binds<DB> for &mut QueryBuilder<DB> {
+    fn add<'t, T: Encode<'t, DB> + Type<DB>>(self, v: T) -> Self {
+        self.push_bind(v)
+    }
+}
 
 /// A value to bind, in the store's terms.
 #[derive(Debug, Clone, Copy)]
@@ -91,8 +109,14 @@ pub trait Dialect: Database + sqlx::database::HasStatementCache + Sized {
     /// array of channel ids (joined on the channels' primary key alone).
     const CHANNEL_IN_CONFIG: &'static str;
 
-    fn bind<'q>(q: Stmt<'q, Self>, v: Val<'_>) -> Stmt<'q, Self>;
-    fn push_bind(qb: &mut QueryBuilder<Self>, v: Val<'_>);
+    /// Binds `v` to a statement or a query builder, as this database stores it.
+    fn bind_to<S: Binds<Self>>(s: S, v: Val<'_>) -> S;
+    fn bind<'q>(q: Stmt<'q, Self>, v: Val<'_>) -> Stmt<'q, Self> {
+        Self::bind_to(q, v)
+    }
+    fn push_bind(qb: &mut QueryBuilder<Self>, v: Val<'_>) {
+        Self::bind_to(qb, v);
+    }
 
     /// Runs a statement; the number of rows it changed.
     fn execute<'q, 'e>(
@@ -360,32 +384,18 @@ impl Dialect for Sqlite {
     const ANALYZE_AFTER: Option<&'static str> = None;
     const CHANNEL_IN_CONFIG: &'static str = "c.id IN (SELECT value FROM json_each(b.channels))";
 
-    fn bind<'q>(q: Stmt<'q, Self>, v: Val<'_>) -> Stmt<'q, Self> {
+    fn bind_to<S: Binds<Self>>(s: S, v: Val<'_>) -> S {
         match v {
-            Val::Id(u) => q.bind(u.to_string()),
-            Val::OptId(u) => q.bind(u.map(|u| u.to_string())),
-            Val::Text(s) => q.bind(s.to_owned()),
-            Val::OptText(s) => q.bind(s.map(str::to_owned)),
-            Val::Small(n) => q.bind(i64::from(n)),
-            Val::Int(n) => q.bind(n),
-            Val::Time(t) => q.bind(nanos(t)),
-            Val::OptTime(t) => q.bind(t.map(nanos)),
-            Val::Json(j) => q.bind(j.get().to_owned()),
+            Val::Id(u) => s.add(u.to_string()),
+            Val::OptId(u) => s.add(u.map(|u| u.to_string())),
+            Val::Text(t) => s.add(t.to_owned()),
+            Val::OptText(t) => s.add(t.map(str::to_owned)),
+            Val::Small(n) => s.add(i64::from(n)),
+            Val::Int(n) => s.add(n),
+            Val::Time(t) => s.add(nanos(t)),
+            Val::OptTime(t) => s.add(t.map(nanos)),
+            Val::Json(j) => s.add(j.get().to_owned()),
         }
-    }
-
-    fn push_bind(qb: &mut QueryBuilder<Self>, v: Val<'_>) {
-        match v {
-            Val::Id(u) => qb.push_bind(u.to_string()),
-            Val::OptId(u) => qb.push_bind(u.map(|u| u.to_string())),
-            Val::Text(s) => qb.push_bind(s.to_owned()),
-            Val::OptText(s) => qb.push_bind(s.map(str::to_owned)),
-            Val::Small(n) => qb.push_bind(i64::from(n)),
-            Val::Int(n) => qb.push_bind(n),
-            Val::Time(t) => qb.push_bind(nanos(t)),
-            Val::OptTime(t) => qb.push_bind(t.map(nanos)),
-            Val::Json(j) => qb.push_bind(j.get().to_owned()),
-        };
     }
 
     shared_impl!();
@@ -498,32 +508,18 @@ impl Dialect for Postgres {
     const CHANNEL_IN_CONFIG: &'static str =
         "c.id = ANY (ARRAY(SELECT jsonb_array_elements_text(b.channels)::uuid))";
 
-    fn bind<'q>(q: Stmt<'q, Self>, v: Val<'_>) -> Stmt<'q, Self> {
+    fn bind_to<S: Binds<Self>>(s: S, v: Val<'_>) -> S {
         match v {
-            Val::Id(u) => q.bind(u),
-            Val::OptId(u) => q.bind(u),
-            Val::Text(s) => q.bind(s.to_owned()),
-            Val::OptText(s) => q.bind(s.map(str::to_owned)),
-            Val::Small(n) => q.bind(n),
-            Val::Int(n) => q.bind(n),
-            Val::Time(t) => q.bind(t),
-            Val::OptTime(t) => q.bind(t),
-            Val::Json(j) => q.bind(sqlx::types::Json(j.to_owned())),
+            Val::Id(u) => s.add(u),
+            Val::OptId(u) => s.add(u),
+            Val::Text(t) => s.add(t.to_owned()),
+            Val::OptText(t) => s.add(t.map(str::to_owned)),
+            Val::Small(n) => s.add(n),
+            Val::Int(n) => s.add(n),
+            Val::Time(t) => s.add(t),
+            Val::OptTime(t) => s.add(t),
+            Val::Json(j) => s.add(sqlx::types::Json(j.to_owned())),
         }
-    }
-
-    fn push_bind(qb: &mut QueryBuilder<Self>, v: Val<'_>) {
-        match v {
-            Val::Id(u) => qb.push_bind(u),
-            Val::OptId(u) => qb.push_bind(u),
-            Val::Text(s) => qb.push_bind(s.to_owned()),
-            Val::OptText(s) => qb.push_bind(s.map(str::to_owned)),
-            Val::Small(n) => qb.push_bind(n),
-            Val::Int(n) => qb.push_bind(n),
-            Val::Time(t) => qb.push_bind(t),
-            Val::OptTime(t) => qb.push_bind(t),
-            Val::Json(j) => qb.push_bind(sqlx::types::Json(j.to_owned())),
-        };
     }
 
     shared_impl!();
