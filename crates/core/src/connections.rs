@@ -5,11 +5,11 @@
 use std::collections::BTreeSet;
 
 use serde_json::json;
-use switchyard_auth::policy::Action;
+use switchyard_auth::policy::{Action, DomainAccess};
 use switchyard_domain::{Connection, ConnectionType, validate};
 use uuid::Uuid;
 
-use crate::{Caller, Core, Error, Result};
+use crate::{Caller, Core, Error, Result, entity::Managed};
 
 /// Parses ids and types of a connect/disconnect request.
 fn parse(
@@ -133,17 +133,8 @@ impl Core {
                 }
             }
         };
-        self.entity_for::<switchyard_domain::Client>(caller, access, domain, client, Action::View)
-            .await?;
-        let mut eq = q.entity_query()?;
-        eq.client = Some(client);
-        eq.reader = self
-            .reader(
-                caller,
-                domain,
-                access,
-                switchyard_domain::EntityKind::Channel,
-            )
+        let eq = self
+            .connected_to::<switchyard_domain::Client>(caller, domain, access, client, q)
             .await?;
         Ok(self.store.list_channels(domain, &eq).await?)
     }
@@ -157,24 +148,35 @@ impl Core {
         q: &switchyard_domain::QueryParams,
     ) -> Result<switchyard_domain::Page<switchyard_domain::Client>> {
         let access = self.domain_access(caller, domain, true).await?;
-        self.entity_for::<switchyard_domain::Channel>(
-            caller,
-            access,
-            domain,
-            channel,
-            Action::View,
-        )
-        .await?;
-        let mut eq = q.entity_query()?;
-        eq.channel = Some(channel);
-        eq.reader = self
-            .reader(
-                caller,
-                domain,
-                access,
-                switchyard_domain::EntityKind::Client,
-            )
+        let eq = self
+            .connected_to::<switchyard_domain::Channel>(caller, domain, access, channel, q)
             .await?;
         Ok(self.store.list_clients(domain, &eq).await?)
+    }
+
+    /// The list query of what is connected to `id` (an `O` the caller may view): the
+    /// query string's filters, the connection, and what the caller may read of the
+    /// other side.
+    async fn connected_to<O: Managed>(
+        &self,
+        caller: &Caller,
+        domain: Uuid,
+        access: DomainAccess,
+        id: Uuid,
+        q: &switchyard_domain::QueryParams,
+    ) -> Result<switchyard_domain::EntityQuery> {
+        use switchyard_domain::EntityKind;
+        self.entity_for::<O>(caller, access, domain, id, Action::View)
+            .await?;
+        let mut eq = q.entity_query()?;
+        let other = if O::ENTITY == EntityKind::Client {
+            eq.client = Some(id);
+            EntityKind::Channel
+        } else {
+            eq.channel = Some(id);
+            EntityKind::Client
+        };
+        eq.reader = self.reader(caller, domain, access, other).await?;
+        Ok(eq)
     }
 }

@@ -83,6 +83,12 @@ pub async fn roles_actions_and_members(s: &dyn Store) {
         })
         .await,
     );
+    let taken = Role {
+        name: "view".into(),
+        ..renamed.clone()
+    };
+    assert_conflict(s.rename_role(&taken).await, ConflictKind::RoleName);
+    assert_eq!(s.role(c.id, &ops.id).await.unwrap(), renamed);
 
     // Actions: added once each, listed sorted, removed by name or all.
     assert_eq!(s.role_actions(&ops.id).await.unwrap(), ["read", "update"]);
