@@ -1688,6 +1688,11 @@ enum Credential {
     Cert { serial: String, common_name: String },
 }
 
+/// A CONNACK refusal: the v5 reason code, or the v3.1.1 return code.
+fn refused(version: Version, v5: u8, v3: u8) -> u8 {
+    if version == Version::V5 { v5 } else { v3 }
+}
+
 /// By the TLS client certificate (DER); the CONNECT username may be empty or the
 /// certificate's client id, the password is ignored. Returns the CONNACK code on refusal.
 async fn authenticate_cert(
@@ -1696,7 +1701,6 @@ async fn authenticate_cert(
     c: &Connect,
     version: Version,
 ) -> Result<(ClientIdentity, Credential), u8> {
-    let v5 = version == Version::V5;
     if c.auth_method.is_some() {
         return Err(BAD_AUTH_METHOD);
     }
@@ -1708,16 +1712,12 @@ async fn authenticate_cert(
                 common_name: who.id.to_string(),
             },
         )),
-        Err(mtls::Refusal::NotAuthorized) => Err(if v5 {
-            NOT_AUTHORIZED
-        } else {
-            V3_NOT_AUTHORIZED
-        }),
-        Err(mtls::Refusal::Unavailable) => Err(if v5 {
-            SERVER_UNAVAILABLE
-        } else {
-            V3_SERVER_UNAVAILABLE
-        }),
+        Err(mtls::Refusal::NotAuthorized) => {
+            Err(refused(version, NOT_AUTHORIZED, V3_NOT_AUTHORIZED))
+        }
+        Err(mtls::Refusal::Unavailable) => {
+            Err(refused(version, SERVER_UNAVAILABLE, V3_SERVER_UNAVAILABLE))
+        }
     }
 }
 
@@ -1727,39 +1727,22 @@ async fn authenticate(
     c: &Connect,
     version: Version,
 ) -> Result<(ClientIdentity, Credential), u8> {
-    let v5 = version == Version::V5;
     if c.auth_method.is_some() {
         return Err(BAD_AUTH_METHOD);
     }
     let (Some(user), Some(pass)) = (c.username.as_deref(), c.password.as_ref()) else {
-        return Err(if v5 {
-            NOT_AUTHORIZED
-        } else {
-            V3_NOT_AUTHORIZED
-        });
+        return Err(refused(version, NOT_AUTHORIZED, V3_NOT_AUTHORIZED));
     };
     let Ok(secret) = std::str::from_utf8(pass) else {
-        return Err(if v5 {
-            BAD_CREDENTIALS
-        } else {
-            V3_BAD_CREDENTIALS
-        });
+        return Err(refused(version, BAD_CREDENTIALS, V3_BAD_CREDENTIALS));
     };
     match core.authenticate_client(user, secret).await {
         Ok(who) => Ok((who, Credential::Secret(secret.to_string()))),
         Err(CoreError::Internal(e)) => {
             tracing::warn!(error = %e, "mqtt: authentication failed internally");
-            Err(if v5 {
-                SERVER_UNAVAILABLE
-            } else {
-                V3_SERVER_UNAVAILABLE
-            })
+            Err(refused(version, SERVER_UNAVAILABLE, V3_SERVER_UNAVAILABLE))
         }
-        Err(_) => Err(if v5 {
-            BAD_CREDENTIALS
-        } else {
-            V3_BAD_CREDENTIALS
-        }),
+        Err(_) => Err(refused(version, BAD_CREDENTIALS, V3_BAD_CREDENTIALS)),
     }
 }
 
