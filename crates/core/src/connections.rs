@@ -39,40 +39,6 @@ fn parse(
 }
 
 impl Core {
-    async fn plan_connections(
-        &self,
-        caller: &Caller,
-        domain: Uuid,
-        channel_ids: &[String],
-        client_ids: &[String],
-        types: &[String],
-        action: Action,
-    ) -> Result<Vec<Connection>> {
-        let (chs, cls, ts) = parse(channel_ids, client_ids, types)?;
-        let access = self.domain_access(caller, domain, true).await?;
-        for ch in &chs {
-            self.entity_for::<switchyard_domain::Channel>(caller, access, domain, *ch, action)
-                .await?;
-        }
-        for cl in &cls {
-            self.entity_for::<switchyard_domain::Client>(caller, access, domain, *cl, action)
-                .await?;
-        }
-        let mut out = Vec::with_capacity(chs.len() * cls.len() * ts.len());
-        for ch in &chs {
-            for cl in &cls {
-                for t in &ts {
-                    out.push(Connection {
-                        channel_id: *ch,
-                        client_id: *cl,
-                        kind: *t,
-                    });
-                }
-            }
-        }
-        Ok(out)
-    }
-
     pub(crate) async fn emit_connections(&self, op: &str, domain: Uuid, cs: &[Connection]) {
         for c in cs {
             self.emit(
@@ -86,8 +52,9 @@ impl Core {
         }
     }
 
-    /// Connects or disconnects every channel × client × type, then tells subscribers
-    /// what changed (a pair already in that state is not an event).
+    /// Connects or disconnects every channel × client × type (the caller needs the
+    /// action on each channel and client), then tells subscribers what changed (a pair
+    /// already in that state is not an event).
     pub async fn change_connections(
         &self,
         caller: &Caller,
@@ -97,9 +64,28 @@ impl Core {
         types: &[String],
         action: Action,
     ) -> Result<()> {
-        let plan = self
-            .plan_connections(caller, domain, channel_ids, client_ids, types, action)
-            .await?;
+        let (chs, cls, ts) = parse(channel_ids, client_ids, types)?;
+        let access = self.domain_access(caller, domain, true).await?;
+        for ch in &chs {
+            self.entity_for::<switchyard_domain::Channel>(caller, access, domain, *ch, action)
+                .await?;
+        }
+        for cl in &cls {
+            self.entity_for::<switchyard_domain::Client>(caller, access, domain, *cl, action)
+                .await?;
+        }
+        let mut plan = Vec::with_capacity(chs.len() * cls.len() * ts.len());
+        for ch in &chs {
+            for cl in &cls {
+                for t in &ts {
+                    plan.push(Connection {
+                        channel_id: *ch,
+                        client_id: *cl,
+                        kind: *t,
+                    });
+                }
+            }
+        }
         let (op, changed) = if action == Action::Connect {
             ("connect", self.store.connect(domain, &plan).await?)
         } else {

@@ -63,6 +63,21 @@ pub(crate) fn push_insert<'a, D: Dialect, E: Entity + 'a>(
     push_values(qb, items, |t, e| E::push_row(t, e));
 }
 
+/// Deletes the entity's row (`NotFound` if the domain has none) and its roles, on an
+/// open transaction.
+pub(crate) async fn delete<D: Dialect, E: Entity>(
+    conn: &mut D::Connection,
+    domain: Uuid,
+    id: Uuid,
+) -> Result<()> {
+    sql::<D>(E::DELETE)
+        .id(id)
+        .id(domain)
+        .execute_one(Ex::Conn(&mut *conn))
+        .await?;
+    crate::access::drop_roles::<D>(conn, id).await
+}
+
 /// Inserts the rows with multi-row statements on an open transaction.
 pub(crate) async fn insert<D: Dialect, E: Entity>(
     conn: &mut D::Connection,
@@ -228,12 +243,7 @@ impl<D: Dialect> SqlStore<D> {
     /// Deletes the entity and its roles in one transaction.
     pub(crate) async fn delete_entity<E: Entity>(&self, domain: Uuid, id: Uuid) -> Result<()> {
         let mut tx = self.write_tx().await?;
-        sql::<D>(E::DELETE)
-            .id(id)
-            .id(domain)
-            .execute_one(&mut tx)
-            .await?;
-        crate::access::drop_roles::<D>(&mut tx, id).await?;
+        delete::<D, E>(&mut tx, domain, id).await?;
         tx.commit().await.map_err(D::err)
     }
 }

@@ -253,12 +253,7 @@ impl<D: Dialect> GroupRepo for SqlStore<D> {
         ] {
             sql::<D>(s).id(id).execute(&mut tx).await?;
         }
-        sql::<D>(Group::DELETE)
-            .id(id)
-            .id(domain)
-            .execute_one(&mut tx)
-            .await?;
-        crate::access::drop_roles::<D>(&mut tx, id).await?;
+        entity::delete::<D, Group>(&mut tx, domain, id).await?;
         tx.commit().await.map_err(D::err)
     }
 
