@@ -64,6 +64,11 @@ impl Core {
         types: &[String],
         action: Action,
     ) -> Result<()> {
+        let op = match action {
+            Action::Connect => "connect",
+            Action::Disconnect => "disconnect",
+            other => return Err(Error::Internal(format!("{other:?} changes no connection"))),
+        };
         let (chs, cls, ts) = parse(channel_ids, client_ids, types)?;
         let access = self.domain_access(caller, domain, true).await?;
         for ch in &chs {
@@ -86,10 +91,10 @@ impl Core {
                 }
             }
         }
-        let (op, changed) = if action == Action::Connect {
-            ("connect", self.store.connect(domain, &plan).await?)
+        let changed = if action == Action::Connect {
+            self.store.connect(domain, &plan).await?
         } else {
-            ("disconnect", self.store.disconnect(domain, &plan).await?)
+            self.store.disconnect(domain, &plan).await?
         };
         self.emit_connections(op, domain, &changed).await;
         Ok(())
