@@ -377,7 +377,7 @@ struct Registered {
     no: u64,
     /// Rung when another connection takes the session over; the signal it gives
     /// once it has ended.
-    ended: Arc<Signals>,
+    signals: Arc<Signals>,
     /// The number and end signal of the live session it took over, if any.
     previous: Option<(u64, Arc<Signals>)>,
     /// A delayed will its clean start made due now.
@@ -431,7 +431,7 @@ impl Shared {
     /// Registers a live session (see [`Registered`]).
     fn register(&self, key: SessionKey, clean_start: bool) -> Registered {
         let no = self.next_session.fetch_add(1, Ordering::Relaxed);
-        let ended = Arc::new(Signals::default());
+        let signals = Arc::new(Signals::default());
         let mut previous = None;
         // A new connection to the session: a will still waiting is not sent
         // [MQTT-3.1.3-9]; unless the connection starts clean, which ends the old session,
@@ -445,15 +445,15 @@ impl Shared {
             .filter(|_| clean_start)
             .map(|d| (d.who, d.will));
         if let Ok(mut m) = self.sessions.lock()
-            && let Some((old_no, old_ended)) = m.insert(key, (no, ended.clone()))
+            && let Some((old_no, old)) = m.insert(key, (no, signals.clone()))
         {
-            old_ended.taken_clean.store(clean_start, Ordering::SeqCst);
-            old_ended.taken_over.notify_one();
-            previous = Some((old_no, old_ended));
+            old.taken_clean.store(clean_start, Ordering::SeqCst);
+            old.taken_over.notify_one();
+            previous = Some((old_no, old));
         }
         Registered {
             no,
-            ended,
+            signals,
             previous,
             due_will: due,
         }
@@ -753,10 +753,10 @@ impl Shared {
             publish_will(self, &d.who, &key.1, d.will).await;
         }
         let live = self.sessions.lock().ok().and_then(|mut m| m.remove(&key));
-        if let Some((_, ended)) = live {
-            ended.taken_clean.store(c.clean, Ordering::SeqCst);
-            ended.taken_over.notify_one();
-            let _ = tokio::time::timeout(Duration::from_secs(3), ended.wait()).await;
+        if let Some((_, signals)) = live {
+            signals.taken_clean.store(c.clean, Ordering::SeqCst);
+            signals.taken_over.notify_one();
+            let _ = tokio::time::timeout(Duration::from_secs(3), signals.wait()).await;
         }
         if let Some(p) = self.take_parked(&key) {
             if c.clean {
@@ -1533,14 +1533,14 @@ where
     let key = (who.id, client_id.clone());
     let Registered {
         no: session_no,
-        ended,
+        signals,
         previous,
         due_will,
     } = shared.register(key.clone(), connect.clean_start);
     if let Some((w_who, will)) = due_will {
         Box::pin(publish_will(&shared, &w_who, &client_id, will)).await;
     }
-    let end_guard = EndGuard(ended.clone());
+    let end_guard = EndGuard(signals.clone());
     let had_previous = previous.is_some();
     if let Some((prev_no, prev)) = previous {
         // The session taken over parks its state as it ends: wait for it (briefly; a

@@ -2358,11 +2358,7 @@ async fn kept_sessions_move_between_nodes() {
     assert!(closed, "B's connection was taken over");
 
     // A clean start on B ends the session on A, and nothing of it is kept.
-    let mut clean = TcpStream::connect(mqtt_b).await.unwrap();
-    clean
-        .write_all(&raw_connect(4, "roamer", creds, 60, true))
-        .await
-        .unwrap();
+    let mut clean = raw_v3(mqtt_b, "roamer", creds, true).await;
     let (got, _) = read_all(&mut clean, Duration::from_millis(300)).await;
     assert_eq!(packets(&got), vec![(0x20, vec![0, 0])]);
     let (_, closed) = read_all(&mut on_a, WAIT).await;
@@ -2417,11 +2413,7 @@ async fn kept_sessions_move_between_nodes() {
     let ps = read_publishes(&mut s, &topic, 1, WAIT).await;
     assert_eq!(publishes(&ps, &topic), vec![("fresh".to_string(), false)]);
     drop(s);
-    let mut clean = TcpStream::connect(mqtt_b).await.unwrap();
-    clean
-        .write_all(&raw_connect(4, "discarded", creds, 60, true))
-        .await
-        .unwrap();
+    let mut clean = raw_v3(mqtt_b, "discarded", creds, true).await;
     let (got, _) = read_all(&mut clean, Duration::from_millis(300)).await;
     assert_eq!(
         packets(&got),
