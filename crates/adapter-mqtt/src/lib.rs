@@ -92,8 +92,9 @@
 //!   [`MqttConfig::subscriber_wait`] is stuck: its QoS 0 messages are dropped without
 //!   further waiting until it catches up, and a QoS 1 subscription disconnects the
 //!   session (v5 DISCONNECT `0x97` quota exceeded), so it stalls nobody else for longer.
-//!   A kept session whose client is away is never waited for: once its queue is full,
-//!   what arrives for it is dropped until the client is back.
+//!   A kept session whose client is away is never waited for: once its queue is full
+//!   (what it held unsent when the client left counts), what arrives for it is dropped
+//!   until the client is back.
 //!   Every drop is counted in `switchyard_messages_dropped_total{reason}`. A write that
 //!   takes longer than [`MqttConfig::write_timeout`] also closes the connection. The
 //!   queue stops draining while the in-flight window is full.

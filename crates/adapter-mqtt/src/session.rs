@@ -165,6 +165,9 @@ pub(crate) struct AwayLog {
     /// connected: nothing is logged.
     epoch: std::sync::atomic::AtomicI64,
     log: mpsc::Sender<AwayMessage>,
+    /// Messages taken out of the queue into the session's row when its client left:
+    /// while it is away they count against the queue's bound with what the queue holds.
+    held: std::sync::atomic::AtomicUsize,
 }
 
 impl AwayLog {
@@ -190,10 +193,14 @@ pub(crate) fn new_epoch() -> i64 {
     (Uuid::new_v4().as_u64_pair().0 >> 1) as i64 | 1
 }
 
-/// Sets the away period of a session's queue (0: its client is back).
+/// Sets the away period of a session's queue (0: its client is back, and what the
+/// session holds outside its queue is its own again).
 fn set_epoch(out: Option<&Outbound>, epoch: i64) {
     if let Some(a) = out.and_then(|o| o.away.as_deref()) {
         a.epoch.store(epoch, Ordering::Relaxed);
+        if epoch == 0 {
+            a.held.store(0, Ordering::Relaxed);
+        }
     }
 }
 
@@ -253,14 +260,25 @@ fn stored_state(subs: &HashMap<String, SubEntry>, unacked: &[(u16, Unacked)]) ->
 }
 
 impl Parked {
-    /// Moves what its queue holds for live subscriptions behind `queued`.
+    /// Moves what its queue holds for live subscriptions behind `queued`. While the
+    /// client is away those keep counting against the queue's bound: counted before
+    /// the queue is emptied (an overcount while it drains), exactly after.
     fn drain_queue(&mut self) {
-        if let Some(rx) = self.out_rx.as_mut() {
-            while let Ok(d) = rx.try_recv() {
-                if self.active.contains(&d.sub_id) {
-                    self.queued.push(d);
-                }
+        let Some(rx) = self.out_rx.as_mut() else {
+            return;
+        };
+        let held = self.out.as_ref().and_then(|o| o.away.as_deref());
+        if let Some(a) = held {
+            a.held
+                .store(self.queued.len() + rx.len(), Ordering::Relaxed);
+        }
+        while let Ok(d) = rx.try_recv() {
+            if self.active.contains(&d.sub_id) {
+                self.queued.push(d);
             }
+        }
+        if let Some(a) = held {
+            a.held.store(self.queued.len(), Ordering::Relaxed);
         }
     }
 
@@ -563,6 +581,7 @@ impl Shared {
             key: key.clone(),
             epoch: std::sync::atomic::AtomicI64::new(epoch),
             log: self.away_log.get()?.clone(),
+            held: std::sync::atomic::AtomicUsize::new(0),
         }))
     }
 
@@ -965,8 +984,24 @@ impl Outbound {
     }
 
     /// Puts `d` in the queue's reserved `slot`, logging a copy while the client is away.
+    /// A kept session whose client is away is full when what its queue holds (this
+    /// slot too) and what its row took out of the queue reach the bound: `d` is
+    /// dropped and counted.
     fn queue(&self, slot: mpsc::Permit<'_, Delivery>, d: Delivery) {
-        let logged = self.away.as_deref().and_then(|a| Some((a, a.copy(&d)?)));
+        let away = self
+            .away
+            .as_deref()
+            .filter(|a| a.epoch.load(Ordering::Relaxed) != 0);
+        if let Some(a) = away {
+            let bound = self.tx.max_capacity();
+            let used = bound - self.tx.capacity();
+            if used + a.held.load(Ordering::Relaxed) > bound {
+                drop(slot);
+                count_drop("session_full");
+                return;
+            }
+        }
+        let logged = away.and_then(|a| Some((a, a.copy(&d)?)));
         slot.send(d);
         if let Some((a, m)) = logged {
             a.push(m);

@@ -510,12 +510,7 @@ async fn metrics_by_adapter_transport_and_route() {
 async fn a_parked_session_slows_nobody() {
     const BURST: usize = 20_000;
     let dir = tempfile::tempdir().unwrap();
-    let env = [
-        ("SWITCHYARD_MQTT_ADDR", "127.0.0.1:0"),
-        ("SWITCHYARD_MQTT_QUEUE", "16"),
-        ("SWITCHYARD_SUBSCRIBER_WAIT", "60s"),
-    ];
-    let p = ServerProcess::start(BIN, dir.path(), "", &env);
+    let p = small_queues(dir.path(), "16");
     let http = reqwest::Client::new();
     let url = p.url.clone();
     let (d, cid, sec, ch) = one_client_fleet(&http, &url, "parked").await;
@@ -547,12 +542,6 @@ async fn a_parked_session_slows_nobody() {
 
     // The kept session took the first 16 and dropped the rest, counted (its forwarder
     // may still be working through what the bus holds for it).
-    let dropped = |m: &str, reason: &str| -> usize {
-        let key = format!(r#"switchyard_messages_dropped_total{{reason="{reason}"}} "#);
-        m.lines()
-            .find_map(|l| l.strip_prefix(key.as_str()))
-            .map_or(0, |v| v.trim().parse().unwrap())
-    };
     let mut tries = 0;
     loop {
         let m = metrics(&http, &url).await;
@@ -590,16 +579,54 @@ async fn queued_messages_survive_a_crash() {
     let env = [("SWITCHYARD_MQTT_ADDR", "127.0.0.1:0")];
     let mut p = ServerProcess::start(BIN, dir.path(), "", &env);
     let http = reqwest::Client::new();
-    let url = p.url.clone();
-    let (d, cid, sec, ch) = one_client_fleet(&http, &url, "q").await;
+    let keeper = keeper_dies_behind(&http, &p, "q", 5).await;
+    // The server sees the connection close and keeps the session; then it is killed.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    p.signal("KILL");
+    tokio::task::spawn_blocking(move || p.wait_exit(Duration::from_secs(15)))
+        .await
+        .unwrap()
+        .expect("server did not stop");
+
+    let p2 = ServerProcess::start(BIN, dir.path(), "", &env);
+    assert_eq!(keeper.come_back(&p2).await, keeper.sent);
+}
+
+/// A kept session's client: a v5 `mosquitto_sub` with Receive Maximum 1 and what was
+/// published to it.
+struct Keeper {
+    args: Vec<String>,
+    sent: Vec<String>,
+}
+
+impl Keeper {
+    /// The client connects again to `p` and reads for 3 s: what it receives.
+    async fn come_back(&self, p: &ServerProcess) -> Vec<String> {
+        let mut a = borrowed(&self.args);
+        a.extend(["-W", "3"]);
+        let got = sub_lines(&mqtt_port(p), &a).await;
+        got.into_iter().filter(|l| l != "probe").collect()
+    }
+}
+
+/// A kept session on a fresh domain of `p` whose client stops reading (SIGSTOP) while
+/// `n` QoS 1 messages are published, then dies (SIGKILL): the first is sent and not
+/// acknowledged, the others wait in its queue as far as they fit.
+async fn keeper_dies_behind(
+    http: &reqwest::Client,
+    p: &ServerProcess,
+    route: &str,
+    n: usize,
+) -> Keeper {
+    let (d, cid, sec, ch) = one_client_fleet(http, &p.url, route).await;
     let topic = format!("m/{d}/c/{ch}");
-    let keeper = [
-        "-V", "mqttv5", "-q", "1", "-c", "-x", "600", "-i", "keeper", "-u", &cid, "-P", &sec, "-t",
-        &topic,
-    ];
-    let pub_args = ["-q", "1", "-i", "pub", "-u", &cid, "-P", &sec, "-t", &topic];
-    let port = mqtt_port(&p);
-    let mut sub_args = keeper.to_vec();
+    let login = ["-u", &cid, "-P", &sec, "-t", &topic];
+    let mut args = owned(&["-V", "mqttv5", "-q", "1", "-c", "-x", "600", "-i", "keeper"]);
+    args.extend(owned(&login));
+    let mut pub_args = vec!["-q", "1", "-i", "pub"];
+    pub_args.extend(login);
+    let port = mqtt_port(p);
+    let mut sub_args = borrowed(&args);
     sub_args.extend(["-D", "connect", "receive-maximum", "1"]);
     let (mut sub, _lines, _) = subscribed(&port, &sub_args, &pub_args).await;
     let pid = sub.id().unwrap().to_string();
@@ -611,30 +638,43 @@ async fn queued_messages_survive_a_crash() {
         assert!(st.success(), "kill {sig}");
     };
     kill("-STOP");
-    let want: Vec<String> = (1..=5).map(|i| format!("m{i}")).collect();
+    let sent: Vec<String> = (1..=n).map(|i| format!("m{i}")).collect();
     pub_lines(
         &port,
         &pub_args,
-        want.iter().map(|m| format!("{m}\n")).collect(),
+        sent.iter().map(|m| format!("{m}\n")).collect(),
     )
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     kill("-KILL");
     sub.wait().await.unwrap();
-    // The server sees the connection close and keeps the session; then it is killed.
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    p.signal("KILL");
-    tokio::task::spawn_blocking(move || p.wait_exit(Duration::from_secs(15)))
-        .await
-        .unwrap()
-        .expect("server did not stop");
+    Keeper { args, sent }
+}
 
-    let p2 = ServerProcess::start(BIN, dir.path(), "", &env);
-    let mut a = keeper.to_vec();
-    a.extend(["-W", "3"]);
-    let got = sub_lines(&mqtt_port(&p2), &a).await;
-    let kept: Vec<String> = got.into_iter().filter(|l| l != "probe").collect();
-    assert_eq!(kept, want);
+/// A kept session whose client is away holds no more than its queue's bound: what was
+/// queued when the client left counts against it. A keeper with a queue of 4 stops
+/// reading while ten QoS 1 messages come (one sent, four queued, the fifth waited for)
+/// and dies; the five that came after are dropped as `session_full`, and the client
+/// coming back gets the first five, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_session_holds_its_bound_while_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = small_queues(dir.path(), "4");
+    let http = reqwest::Client::new();
+    let keeper = keeper_dies_behind(&http, &p, "bound", 10).await;
+    let mut tries = 0;
+    loop {
+        let m = metrics(&http, &p.url).await;
+        let full = dropped(&m, "session_full");
+        if full == 5 {
+            break;
+        }
+        tries += 1;
+        assert!(tries < 50, "{full} dropped as session_full, not 5:\n{m}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(keeper.come_back(&p).await, keeper.sent[..5]);
+    drop(p);
 }
 
 /// A domain with one client connected to one channel to publish and subscribe:
@@ -665,6 +705,25 @@ async fn one_client_fleet(
     )
     .await;
     (d, cid, sec, ch)
+}
+
+/// A server whose MQTT sessions queue `queue` messages and wait a minute for a stuck
+/// subscriber before giving up on it.
+fn small_queues(dir: &std::path::Path, queue: &str) -> ServerProcess {
+    let env = [
+        ("SWITCHYARD_MQTT_ADDR", "127.0.0.1:0"),
+        ("SWITCHYARD_MQTT_QUEUE", queue),
+        ("SWITCHYARD_SUBSCRIBER_WAIT", "60s"),
+    ];
+    ServerProcess::start(BIN, dir, "", &env)
+}
+
+/// How many messages `/metrics` text `m` counts as dropped for `reason`.
+fn dropped(m: &str, reason: &str) -> usize {
+    let key = format!(r#"switchyard_messages_dropped_total{{reason="{reason}"}} "#);
+    m.lines()
+        .find_map(|l| l.strip_prefix(key.as_str()))
+        .map_or(0, |v| v.trim().parse().unwrap())
 }
 
 /// The server's `/metrics` text.
