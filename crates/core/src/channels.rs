@@ -38,10 +38,7 @@ impl Managed for Channel {
 
     fn build(core: &Core, who: &Verified<'_>, domain: Uuid, n: NewChannel) -> Result<Channel> {
         validate::name(&n.name)?;
-        let id = match n.id.as_deref() {
-            None | Some("") => Uuid::now_v7(),
-            Some(s) => validate::explicit_id(s)?,
-        };
+        let id = validate::explicit_id_or_new(n.id.as_deref())?;
         let route = match n.route {
             Some(r) if !r.is_empty() => {
                 validate::channel_route(&r)?;

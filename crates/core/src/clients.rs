@@ -42,10 +42,7 @@ impl Managed for Client {
 
     fn build(core: &Core, who: &Verified<'_>, domain: Uuid, n: NewClient) -> Result<Client> {
         validate::name(&n.name)?;
-        let id = match n.id.as_deref() {
-            None | Some("") => Uuid::now_v7(),
-            Some(s) => validate::explicit_id(s)?,
-        };
+        let id = validate::explicit_id_or_new(n.id.as_deref())?;
         let secret = match n.secret {
             Some(s) if !s.is_empty() => s,
             _ => random_uuid().to_string(),

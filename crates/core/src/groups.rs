@@ -54,10 +54,7 @@ impl Managed for Group {
     fn build(core: &Core, who: &Verified<'_>, domain: Uuid, n: NewGroup) -> Result<Group> {
         check_name(&n.name)?;
         validate::text(&n.description)?;
-        let id = match n.id.as_deref() {
-            None | Some("") => Uuid::now_v7(),
-            Some(s) => validate::explicit_id(s)?,
-        };
+        let id = validate::explicit_id_or_new(n.id.as_deref())?;
         Ok(Group {
             id,
             domain_id: domain,

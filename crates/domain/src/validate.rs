@@ -129,6 +129,15 @@ pub fn explicit_id(id: &str) -> Result<Uuid, Invalid> {
     Ok(u)
 }
 
+/// The id a create request names (checked as [`explicit_id`]), or a new one when it
+/// names none or an empty one.
+pub fn explicit_id_or_new(id: Option<&str>) -> Result<Uuid, Invalid> {
+    match id {
+        None | Some("") => Ok(Uuid::now_v7()),
+        Some(s) => explicit_id(s),
+    }
+}
+
 pub fn parse_id(id: &str) -> Result<Uuid, Invalid> {
     if id.is_empty() {
         return Err(Invalid("missing entity id"));
