@@ -984,9 +984,9 @@ impl Outbound {
     }
 
     /// Puts `d` in the queue's reserved `slot`, logging a copy while the client is away.
-    /// A kept session whose client is away is full when what its queue holds (this
-    /// slot too) and what its row took out of the queue reach the bound: `d` is
-    /// dropped and counted.
+    /// While a kept session's client is away, `d` is dropped and counted when what its
+    /// queue holds (this slot too) and what its row took out of the queue would exceed
+    /// the bound.
     fn queue(&self, slot: mpsc::Permit<'_, Delivery>, d: Delivery) {
         let away = self
             .away
