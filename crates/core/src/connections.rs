@@ -52,9 +52,9 @@ impl Core {
         }
     }
 
-    /// Connects or disconnects every channel × client × type (the caller needs the
-    /// action on each channel and client), then tells subscribers what changed (a pair
-    /// already in that state is not an event).
+    /// Connects (`connect`) or disconnects every channel × client × type (the caller
+    /// needs that action on each channel and client), then tells subscribers what
+    /// changed (a pair already in that state is not an event).
     pub async fn change_connections(
         &self,
         caller: &Caller,
@@ -62,12 +62,12 @@ impl Core {
         channel_ids: &[String],
         client_ids: &[String],
         types: &[String],
-        action: Action,
+        connect: bool,
     ) -> Result<()> {
-        let op = match action {
-            Action::Connect => "connect",
-            Action::Disconnect => "disconnect",
-            other => return Err(Error::Internal(format!("{other:?} changes no connection"))),
+        let (action, op) = if connect {
+            (Action::Connect, "connect")
+        } else {
+            (Action::Disconnect, "disconnect")
         };
         let (chs, cls, ts) = parse(channel_ids, client_ids, types)?;
         let access = self.domain_access(caller, domain, true).await?;
@@ -91,7 +91,7 @@ impl Core {
                 }
             }
         }
-        let changed = if action == Action::Connect {
+        let changed = if connect {
             self.store.connect(domain, &plan).await?
         } else {
             self.store.disconnect(domain, &plan).await?

@@ -9,7 +9,6 @@ use axum::{
 };
 use bytes::Bytes;
 use switchyard_api_types as api;
-use switchyard_auth::policy::Action;
 use switchyard_core::Caller;
 use switchyard_core::{ChannelUpdate, NewChannel};
 use switchyard_domain::{Channel, Page};
@@ -156,15 +155,14 @@ async fn change<const CONNECT: bool>(
     channels: &[String],
     r: api::ConnectionReq,
 ) -> ApiResult<Response> {
-    let (action, status) = if CONNECT {
-        (Action::Connect, StatusCode::CREATED)
-    } else {
-        (Action::Disconnect, StatusCode::NO_CONTENT)
-    };
     s.core
-        .change_connections(c, d, channels, &r.client_ids, &r.types, action)
+        .change_connections(c, d, channels, &r.client_ids, &r.types, CONNECT)
         .await?;
-    Ok(empty(status))
+    Ok(empty(if CONNECT {
+        StatusCode::CREATED
+    } else {
+        StatusCode::NO_CONTENT
+    }))
 }
 
 async fn clients_of(Scoped(s, c): Scoped, Ids(d, ch): Ids, Q(q): Q) -> ApiResult<Response> {
